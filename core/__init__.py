@@ -1,0 +1,53 @@
+"""xaudit: explain machine-learning models and show whether the explanations can be trusted.
+
+Public API::
+
+    import xaudit
+    model = xaudit.adapt(estimator)                       # -> xaudit.Model
+    exp = xaudit.explain(model, X, method="ablation", background=X_bg)
+    res = xaudit.check("completeness", model, exp)        # -> xaudit.CheckResult
+    audit = xaudit.run_suite("suite.yaml")                # -> xaudit.AuditResult
+    xaudit.render(audit, "out/")
+
+Importing xaudit imports no ML framework (torch, onnxruntime, weasyprint, scikit-learn).
+"""
+
+from __future__ import annotations
+
+from .api import adapt, check, explain, render, run_suite
+from .data import Dataset
+from .errors import (
+    CapabilityError,
+    InputError,
+    ModelLoadError,
+    PluginError,
+    SuiteError,
+    UnknownNameError,
+    XauditError,
+)
+from .exitcodes import ExitCode
+from .explanation import Attribution, Explanation
+from .hookspecs import hookimpl
+from .host import Host, create_host
+from .model import Capability, InputSpec, Model, ModelBase
+from .plugin import (
+    Adapter,
+    AdapterOptions,
+    Check,
+    CheckOutcome,
+    Explainer,
+    PluginParams,
+    ReportSection,
+)
+from .results import AuditResult, CheckResult
+from .suite import Suite, load_suite
+from .version import __version__
+
+__all__ = [
+    "Adapter", "AdapterOptions", "Attribution", "AuditResult", "Capability", "CapabilityError",
+    "Check", "CheckOutcome", "CheckResult", "Dataset", "ExitCode", "Explainer", "Explanation",
+    "Host", "InputError", "InputSpec", "Model", "ModelBase", "ModelLoadError", "PluginError",
+    "PluginParams", "ReportSection", "Suite", "SuiteError", "UnknownNameError", "XauditError",
+    "__version__", "adapt", "check", "create_host", "explain", "hookimpl", "load_suite",
+    "render", "run_suite",
+]

@@ -1,0 +1,218 @@
+"""The public Python API: ``adapt``, ``explain``, ``check``, ``run_suite`` and ``render``.
+
+The runner uses the same two functions, :func:`explain` and :func:`check`, that users call, so
+one code path produces every explanation and check result.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .data import Dataset, default_feature_names
+from .errors import InputError
+from .explanation import Explanation
+from .host import Host, default_host
+from .model import Model
+from .plugin import Direction
+from .results import AuditResult, CheckResult, ErrorInfo, Status
+from .seeding import rng_for
+from .targets import Target, resolve_targets
+
+if TYPE_CHECKING:
+    from .suite import GateSpec, Suite
+
+
+def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
+          **options: Any) -> Model:
+    """Wrap a model object or file into a :class:`~xaudit.model.Model`.
+
+    ``adapter`` names the adapter (else one is chosen by claiming); ``options`` are that
+    adapter's options (``trust=True`` to allow pickle files, ``output_names``, ``task``, ...).
+    """
+    return (host or default_host()).adapt(obj, adapter=adapter, **options)
+
+
+def explain(
+    model: object,
+    X: Any,
+    method: str = "shap.tree",
+    background: Any = None,
+    seed: int = 0,
+    target: Target | None = None,
+    *,
+    feature_names: Sequence[str] | None = None,
+    host: Host | None = None,
+    **params: Any,
+) -> Explanation:
+    """Explain ``model`` on the rows of ``X`` with the registered ``method``.
+
+    ``model`` may be an adapted :class:`Model` or a raw model object (adapted automatically).
+    ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
+    method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
+    Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
+    method needs.
+    """
+    host = host or default_host()
+    adapted = host.adapt(model)
+    explainer = host.explainer(method, params)
+    host.negotiate(method, adapted)
+    names = feature_names or _column_names(X) or adapted.input_spec.feature_names
+    rows = np.asarray(X)
+    if rows.ndim == len(adapted.input_spec.feature_shape):
+        rows = rows[None, ...]
+    bg = None if background is None else np.asarray(background)
+    if explainer.needs_background and bg is None:
+        raise InputError(f"explainer {method!r} needs a background; pass background=...")
+    outputs = adapted.predict(rows)
+    targets = resolve_targets(
+        explainer.default_target if target is None else target, adapted.output_names, outputs
+    )
+    started = time.perf_counter()
+    attribution = explainer.explain(
+        adapted, rows, background=bg, targets=targets, rng=rng_for(seed)
+    )
+    wall = time.perf_counter() - started
+    return Explanation(
+        method=method,
+        values=attribution.values,
+        base_values=attribution.base_values,
+        feature_names=tuple(names or default_feature_names(rows.shape[1:])),
+        output_names=targets.names,
+        target_indices=targets.indices,
+        inputs=rows,
+        params=explainer.params.model_dump(mode="json"),
+        seed=seed,
+        wall_time_s=wall,
+        std_errors=attribution.std_errors,
+        extras=attribution.extras,
+        metadata=attribution.metadata,
+        additive=type(explainer).additive,
+    )
+
+
+def _column_names(X: Any) -> tuple[str, ...] | None:
+    columns = getattr(X, "columns", None)
+    return None if columns is None else tuple(map(str, columns))
+
+
+class CountingModel:
+    """A model proxy that counts ``predict`` calls and rows (checks record their cost)."""
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self.calls = 0
+        self.rows = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The wrapped model's prediction, counted."""
+        self.calls += 1
+        self.rows += int(np.shape(X)[0])
+        return self._model.predict(X)
+
+
+def check(
+    name: str,
+    model: object,
+    explanation: Explanation,
+    X: Any = None,
+    *,
+    data: Dataset | None = None,
+    gate: GateSpec | None = None,
+    seed: int = 0,
+    label: str | None = None,
+    explainer_id: str = "",
+    host: Host | None = None,
+    **params: Any,
+) -> CheckResult:
+    """Run the check ``name`` on ``explanation`` of ``model``.
+
+    ``X`` defaults to the explained rows; ``data`` (a :class:`Dataset`) gives background and
+    labels when the check needs them. With a ``gate`` the result carries a pass/fail/warn
+    verdict, otherwise ``not_gated``. A check that raises propagates here; the runner records it.
+    """
+    host = host or default_host()
+    adapted = host.adapt(model)
+    instance = host.check(name, params)
+    rows = explanation.inputs if X is None else np.asarray(X)
+    dataset = data or Dataset.from_arrays(rows, feature_names=explanation.feature_names)
+    counter = CountingModel(adapted)
+    started = time.perf_counter()
+    outcome = instance.run(counter, explanation, dataset, rng_for(seed))
+    wall = time.perf_counter() - started
+    direction: Direction = type(instance).direction
+    status: Status = "not_gated"
+    if gate is not None:
+        direction = gate.direction or direction
+        status = gate_status(outcome.value, gate.threshold, direction, gate.warn_threshold,
+                             gate.severity)
+    return CheckResult(
+        name=label or f"{name}@{explainer_id or explanation.method}",
+        check=name,
+        explainer=explainer_id or explanation.method,
+        direction=direction,
+        status=status,
+        value=float(outcome.value),
+        threshold=None if gate is None else gate.threshold,
+        warn_threshold=None if gate is None else gate.warn_threshold,
+        values=outcome.values,
+        details=outcome.details,
+        params=instance.params.model_dump(mode="json"),
+        seed=seed,
+        model_calls=counter.calls,
+        wall_time_s=wall,
+    )
+
+
+def gate_status(value: float, threshold: float, direction: Direction,
+                warn_threshold: float | None = None, severity: str = "fail") -> Status:
+    """``pass``, ``warn`` or ``fail`` for ``value`` against a gate (NaN always fails)."""
+
+    def better(limit: float) -> bool:
+        return value <= limit if direction == "lower" else value >= limit
+
+    if np.isnan(value) or not better(threshold):
+        return "warn" if severity == "warn" else "fail"
+    if warn_threshold is not None and not better(warn_threshold):
+        return "warn"
+    return "pass"
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """An exception as stored in results.json."""
+    return ErrorInfo(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
+
+
+def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
+              out_dir: str | Path | None = None, quiet: bool = True) -> AuditResult:
+    """Run a suite (a path or a :class:`~xaudit.suite.Suite`) and return its result.
+
+    With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz`` and
+    the suite's report formats).
+    """
+    from .runner import Runner
+    from .suite import Suite as SuiteModel
+    from .suite import load_suite
+
+    loaded = suite if isinstance(suite, SuiteModel) else load_suite(suite)
+    runner = Runner(loaded, host or default_host(), quiet=quiet)
+    result = runner.run()
+    if out_dir is not None:
+        runner.write(result, Path(out_dir))
+    return result
+
+
+def render(result: AuditResult, out_dir: str | Path,
+           formats: Sequence[str] = ("json", "md", "junit")) -> list[Path]:
+    """Write ``result`` in the given formats into ``out_dir``; returns the files written."""
+    from .reports import write_outputs
+
+    return write_outputs(result, Path(out_dir), formats)

@@ -1,0 +1,198 @@
+"""The ``xaudit`` command line: run, validate, explain, report and plugins.
+
+Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
+1 a gate failed, 3 something crashed (results still written), 4 invalid suite, inputs or usage
+(nothing run), 5 no gate evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from .errors import InputError, SuiteError, XauditError
+from .exitcodes import ExitCode
+from .host import Host, create_host
+from .results import AuditResult
+from .runner import Runner
+from .suite import Suite, check_against_host, load_suite, parse_suite
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.INVALID), f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(prog="xaudit", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE",
+                        help="load MODULE as a plugin (repeatable)")
+    parser.add_argument("--block-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load the plugin NAME (repeatable; adds to "
+                             "XAUDIT_BLOCK_PLUGINS)")
+    parser.add_argument("--no-autoload", action="store_true",
+                        help="skip entry-point plugins (as XAUDIT_DISABLE_PLUGIN_AUTOLOAD=1)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a suite and write its results")
+    run.add_argument("suite", type=Path)
+    run.add_argument("--out", type=Path, help="output folder (default: the suite's "
+                     "report.out_dir, relative to the suite file)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress, only the verdict")
+    run.add_argument("--fail-on-warn", action="store_true", help="exit 1 when a gate warns")
+
+    validate = sub.add_parser("validate", help="check a suite without running it")
+    validate.add_argument("suite", type=Path)
+
+    plugins = sub.add_parser("plugins", help="list plugins and what they register")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    explain = sub.add_parser("explain", help="one-off explanation of a model on a dataset")
+    explain.add_argument("--model", required=True,
+                         help="model file, or module:factory (called with the Dataset)")
+    explain.add_argument("--data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME")
+    explain.add_argument("--target", help="label column of the data file")
+    explain.add_argument("--method", default="ablation")
+    explain.add_argument("--params", default="{}", help="method parameters as JSON")
+    explain.add_argument("--rows", type=int, default=20, help="number of rows to explain")
+    explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
+    explain.add_argument("--out", type=Path, default=Path("xaudit-explain"))
+
+    report = sub.add_parser("report", help="re-render outputs from a saved results folder")
+    report.add_argument("results", type=Path)
+    report.add_argument("--formats", default="md,junit", help="comma-separated formats")
+    report.add_argument("--out", type=Path, help="output folder (default: the results folder)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``xaudit`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        host = create_host(plugins=args.plugin, block=args.block_plugin,
+                           autoload=False if args.no_autoload else None)
+        handler = {"run": _run, "validate": _validate, "plugins": _plugins,
+                   "explain": _explain, "report": _report}[args.command]
+        return handler(args, host)
+    except SuiteError as exc:
+        print(f"xaudit: {exc}", file=sys.stderr)
+        return int(ExitCode.INVALID)
+    except XauditError as exc:
+        print(f"xaudit: error: {exc}", file=sys.stderr)
+        return int(ExitCode.INVALID)
+    except Exception:
+        traceback.print_exc()
+        return int(ExitCode.CRASHED)
+
+
+def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool) -> int:
+    runner = Runner(suite, host, quiet=quiet)
+    prepared = runner.prepare()
+    result = runner.run(prepared)
+    written = runner.write(result, out)
+    code = result.exit_code(fail_on_warn=fail_on_warn)
+    _print_verdict(result, code, written)
+    return int(code)
+
+
+def _run(args: argparse.Namespace, host: Host) -> int:
+    suite = load_suite(args.suite)
+    out = args.out or suite.base_dir / suite.report.out_dir
+    return _execute(suite, host, out, args.quiet, args.fail_on_warn)
+
+
+def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:
+    for check in result.checks:
+        print(check.verdict())
+    for key, error in result.explainer_errors.items():
+        print(f"explainer {key}: error: {error}")
+    counts = result.counts()
+    print(f"{result.suite_name}: {code.name} (exit {int(code)}); "
+          f"{counts['checks_pass']} passed, {counts['checks_fail']} failed, "
+          f"{counts['checks_warn']} warned, "
+          f"{counts['checks_error'] + counts['explainers_crashed']} crashed")
+    if written:
+        print(f"results written to {written[0].parent}")
+
+
+def _validate(args: argparse.Namespace, host: Host) -> int:
+    suite = load_suite(args.suite)
+    check_against_host(suite, host, str(args.suite))
+    print(f"{args.suite}: valid ({len(suite.explainers)} explainer(s), "
+          f"{len(suite.checks)} check(s))")
+    return int(ExitCode.OK)
+
+
+def _plugins(args: argparse.Namespace, host: Host) -> int:
+    rows = host.describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return int(ExitCode.OK)
+    for row in rows:
+        print(f"{row['name']} ({row['distribution']} {row['version']})")
+        for kind in ("adapters", "explainers", "checks", "report_sections"):
+            if row[kind]:
+                print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+    return int(ExitCode.OK)
+
+
+def _explain(args: argparse.Namespace, host: Host) -> int:
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--params is not valid JSON: {exc}") from None
+    is_factory = ":" in args.model and not Path(args.model).exists()
+    model: dict[str, Any] = {"trust": args.trust}
+    if is_factory:
+        model["factory"] = args.model
+    else:
+        model["path"] = str(Path(args.model).resolve())
+    data = args.data if args.data.startswith("sklearn:") else str(Path(args.data).resolve())
+    suite = parse_suite({
+        "name": f"explain {args.method}",
+        "model": model,
+        "data": {"source": data, "target": args.target, "explain": {"n": args.rows}},
+        "explainers": [{"id": "explanation", "method": args.method, "params": params}],
+        "report": {"formats": ["json"]},
+    }, "command line", Path.cwd())
+    check_against_host(suite, host, "command line")
+    runner = Runner(suite, host, quiet=True)
+    result = runner.run(runner.prepare())
+    runner.write(result, args.out)
+    if "explanation" in result.explainer_errors:
+        print(f"xaudit: explainer crashed: {result.explainer_errors['explanation']}",
+              file=sys.stderr)
+        return int(ExitCode.CRASHED)
+    explanation = result.explanations["explanation"]
+    importance = np.abs(explanation.values).mean(axis=0).reshape(-1, explanation.values.shape[-1])
+    print(f"mean |attribution| over {explanation.n_rows} rows ({args.method}):")
+    order = np.argsort(-importance.sum(axis=1))
+    for i in order[:20]:
+        cells = "  ".join(f"{v:.4g}" for v in importance[i])
+        print(f"  {explanation.feature_names[i]:<30} {cells}")
+    print(f"results written to {args.out}")
+    return int(ExitCode.OK)
+
+
+def _report(args: argparse.Namespace, host: Host) -> int:
+    from .reports import write_outputs
+
+    result = AuditResult.load(args.results)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    written = write_outputs(result, args.out or args.results, formats)
+    for path in written:
+        print(path)
+    return int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""Datasets: the rows a suite explains, the background it explains against, and their hash.
+
+Sources: a CSV, Parquet or NPZ file, or a dataset shipped inside scikit-learn
+(``sklearn:diabetes``, ``sklearn:breast_cancer``, ``sklearn:iris``, ``sklearn:wine``,
+``sklearn:digits``, ``sklearn:linnerud``). Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import InputError
+from .model import sha256_of_arrays
+
+SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "linnerud", "wine")
+FILE_SUFFIXES = (".csv", ".parquet", ".npz")
+BackgroundMethod = Literal["random", "first"]
+
+
+@dataclass
+class Dataset:
+    """Features, labels, the train/test split, explained rows and background."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: tuple[str, ...]
+    source: str
+    fingerprint: str
+    train_rows: np.ndarray
+    test_rows: np.ndarray
+    explain_rows: np.ndarray
+    background: np.ndarray | None
+    categorical: tuple[str, ...] = ()
+    target_name: str | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    """How the split, explained rows and background were chosen (for the report)."""
+
+    @property
+    def X_train(self) -> np.ndarray:
+        """Training rows (the model factory trains on these)."""
+        return np.asarray(self.X[self.train_rows])
+
+    @property
+    def y_train(self) -> np.ndarray | None:
+        """Training labels."""
+        return None if self.y is None else np.asarray(self.y[self.train_rows])
+
+    @property
+    def X_test(self) -> np.ndarray:
+        """Held-out rows."""
+        return np.asarray(self.X[self.test_rows])
+
+    @property
+    def y_test(self) -> np.ndarray | None:
+        """Held-out labels."""
+        return None if self.y is None else np.asarray(self.y[self.test_rows])
+
+    @property
+    def X_explain(self) -> np.ndarray:
+        """The rows explanations are computed for."""
+        return np.asarray(self.X[self.explain_rows])
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description for provenance and reports."""
+        return {
+            "source": self.source,
+            "sha256": self.fingerprint,
+            "shape": list(self.X.shape),
+            "feature_names": list(self.feature_names),
+            "categorical": list(self.categorical),
+            "target": self.target_name,
+            "n_train": int(self.train_rows.size),
+            "n_test": int(self.test_rows.size),
+            "explain_rows": self.explain_rows.tolist(),
+            "n_background": 0 if self.background is None else int(self.background.shape[0]),
+            "sampling": self.sampling,
+        }
+
+    @classmethod
+    def from_arrays(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray | None = None,
+        feature_names: Sequence[str] | None = None,
+        background: np.ndarray | None = None,
+        source: str = "in-memory arrays",
+    ) -> Dataset:
+        """A dataset whose every row is explained (used by the Python API)."""
+        X = np.asarray(X)
+        rows = np.arange(X.shape[0])
+        return cls(
+            X=X,
+            y=None if y is None else np.asarray(y),
+            feature_names=tuple(feature_names or default_feature_names(X.shape[1:])),
+            source=source,
+            fingerprint=sha256_of_arrays(X) if y is None else sha256_of_arrays(X, np.asarray(y)),
+            train_rows=rows,
+            test_rows=rows,
+            explain_rows=rows,
+            background=None if background is None else np.asarray(background),
+        )
+
+
+def default_feature_names(feature_shape: Sequence[int]) -> tuple[str, ...]:
+    """``x0 ... x{d-1}`` for ``d = prod(feature_shape)``."""
+    return tuple(f"x{i}" for i in range(int(np.prod(feature_shape))))
+
+
+@dataclass
+class RawTable:
+    """Columns read from a source before the suite's selections are applied."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: tuple[str, ...]
+    target_name: str | None
+    fingerprint: str
+
+
+def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
+    """Read ``source`` (relative paths resolve against ``base_dir``)."""
+    if source.startswith("sklearn:"):
+        return _read_sklearn(source.removeprefix("sklearn:"))
+    path = (base_dir / source).resolve()
+    if path.suffix not in FILE_SUFFIXES:
+        raise InputError(
+            f"data source {source!r}: unsupported file type {path.suffix or '(none)'}; "
+            f"use {', '.join(FILE_SUFFIXES)} or sklearn:<{'|'.join(SKLEARN_DATASETS)}>"
+        )
+    if not path.is_file():
+        raise InputError(f"data source {source!r}: file {path} does not exist")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if path.suffix == ".npz":
+        return _read_npz(path, digest)
+    pandas = _import("pandas", "reading CSV or Parquet data")
+    frame = pandas.read_csv(path) if path.suffix == ".csv" else pandas.read_parquet(path)
+    y = None
+    if target is not None:
+        if target not in frame.columns:
+            raise InputError(
+                f"data source {source!r} has no target column {target!r}; columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
+        y = frame.pop(target).to_numpy()
+    X = frame.to_numpy()
+    if all(kind in "biuf" for kind in frame.dtypes.map(lambda d: d.kind)):
+        X = X.astype(np.float64)
+    return RawTable(X, y, tuple(map(str, frame.columns)), target, digest)
+
+
+def _read_npz(path: Path, digest: str) -> RawTable:
+    with np.load(path, allow_pickle=False) as archive:
+        if "X" not in archive.files:
+            raise InputError(f"{path}: an NPZ data file needs an array named 'X'")
+        X = archive["X"]
+        y = archive["y"] if "y" in archive.files else None
+        names = archive["feature_names"].tolist() if "feature_names" in archive.files else None
+    return RawTable(
+        X, y, tuple(map(str, names or default_feature_names(X.shape[1:]))), "y", digest
+    )
+
+
+def _read_sklearn(name: str) -> RawTable:
+    if name not in SKLEARN_DATASETS:
+        raise InputError(
+            f"unknown scikit-learn dataset {name!r}; shipped ones are "
+            f"{', '.join(SKLEARN_DATASETS)}"
+        )
+    datasets = _import("sklearn.datasets", f"the dataset sklearn:{name}")
+    bunch = getattr(datasets, f"load_{name}")()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target)
+    names = tuple(map(str, getattr(bunch, "feature_names", default_feature_names(X.shape[1:]))))
+    return RawTable(X, y, names, "target", sha256_of_arrays(X, y, extra=f"sklearn:{name}"))
+
+
+def _import(module: str, purpose: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError(
+            f"{purpose} needs the Python package {module.split('.')[0]!r}; "
+            "install it with: pip install 'xaudit[sklearn]'"
+        ) from None
+
+
+def select_features(table: RawTable, features: Sequence[str] | None) -> RawTable:
+    """Keep only ``features`` (in that order); unknown names are an error."""
+    if not features:
+        return table
+    unknown = [f for f in features if f not in table.feature_names]
+    if unknown:
+        raise InputError(
+            f"unknown feature(s) {', '.join(unknown)}; available: {', '.join(table.feature_names)}"
+        )
+    columns = [table.feature_names.index(f) for f in features]
+    return RawTable(
+        table.X[:, columns], table.y, tuple(features), table.target_name, table.fingerprint
+    )
+
+
+def split_rows(n: int, test_size: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(n)`` into sorted train and test indices."""
+    if test_size <= 0:
+        rows = np.arange(n)
+        return rows, rows
+    order = rng.permutation(n)
+    n_test = max(1, round(n * test_size))
+    if n_test >= n:
+        raise InputError(f"test_size {test_size} leaves no training rows out of {n}")
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def choose_rows(
+    pool: np.ndarray, rows: Sequence[int] | None, n: int | None, method: BackgroundMethod,
+    rng: np.random.Generator, what: str,
+) -> np.ndarray:
+    """Indices for explained rows or background: explicit ``rows``, or ``n`` from ``pool``."""
+    if rows is not None:
+        chosen = np.asarray(rows, dtype=np.int64)
+        outside = [int(r) for r in chosen if r not in set(pool.tolist())]
+        if outside:
+            raise InputError(
+                f"{what}: row(s) {outside[:5]} are not in the pool of {pool.size} rows "
+                "they are drawn from"
+            )
+        return chosen
+    take = pool.size if n is None else min(n, pool.size)
+    if method == "first":
+        return pool[:take]
+    return np.sort(rng.choice(pool, size=take, replace=False))

@@ -1,0 +1,67 @@
+"""Project exceptions: every error a user can cause says what to change.
+
+The CLI maps them onto exit codes (see :mod:`xaudit.exitcodes`): a :class:`SuiteError`,
+:class:`CapabilityError`, :class:`InputError` or :class:`ModelLoadError` means the inputs are
+invalid and nothing ran (exit 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class XauditError(Exception):
+    """Base class of every error xaudit raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a suite: where (``explainers[2].params.n_samples``) and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SuiteError(XauditError):
+    """A suite (YAML or Python object) is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem], source: str = "suite") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class InputError(XauditError):
+    """Data or arguments given to the API are unusable (wrong shape, unknown target, ...)."""
+
+
+class CapabilityError(XauditError):
+    """An explainer or check needs something the model does not offer."""
+
+
+class ModelLoadError(XauditError):
+    """A model could not be loaded or adapted (unsafe format, unknown object, wrong file)."""
+
+
+class PluginError(XauditError):
+    """A plugin is malformed or registers something invalid; the message names the plugin."""
+
+
+class UnknownNameError(XauditError):
+    """A method, check or adapter name is not registered; ``suggestions`` holds close names."""
+
+    def __init__(self, kind: str, name: str, suggestions: Sequence[str], known: Sequence[str]):
+        self.kind = kind
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        hint = (
+            f"did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else f"registered: {', '.join(sorted(known)) or 'none'}"
+        )
+        super().__init__(f"unknown {kind} {name!r}; {hint}")

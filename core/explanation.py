@@ -1,0 +1,155 @@
+"""The one result schema of every explainer.
+
+``values`` is always ``(n, *feature_shape, n_outputs)``: the outputs axis is explicit even for a
+single output, and ``base_values`` is ``(n, n_outputs)``. ``target_indices`` says which model
+output each slot of the outputs axis holds for each row (see :mod:`xaudit.targets`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+@dataclass
+class Attribution:
+    """What an explainer plugin computes; the host adds names, params, seed and timing.
+
+    ``values``: ``(n, *feature_shape, k)`` for the ``k`` targeted outputs.
+    ``base_values``: ``(n, k)`` when the method defines one (SHAP's expected value, IG's
+    baseline output), else ``None``.
+    ``std_errors``: per-value standard errors, same shape as ``values``, for stochastic methods.
+    ``extras``: further named arrays (e.g. IG's per-row convergence delta).
+    ``metadata``: JSON-ready facts about the computation (e.g. background summarisation).
+    """
+
+    values: np.ndarray
+    base_values: np.ndarray | None = None
+    std_errors: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Explanation:
+    """Attributions for ``n`` rows, with everything needed to interpret and reproduce them."""
+
+    method: str
+    values: np.ndarray
+    base_values: np.ndarray | None
+    feature_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    target_indices: np.ndarray
+    inputs: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    wall_time_s: float = 0.0
+    std_errors: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    additive: bool = False
+    """True when the method claims local accuracy: values sum to output minus base value."""
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        n, k = self.values.shape[0], self.values.shape[-1]
+        if self.values.ndim < 3:
+            raise InputError(
+                f"{self.method}: values must be (n, *feature_shape, n_outputs), "
+                f"got shape {self.values.shape}"
+            )
+        if len(self.output_names) != k:
+            raise InputError(
+                f"{self.method}: {len(self.output_names)} output name(s) for {k} output slot(s)"
+            )
+        self.target_indices = np.asarray(self.target_indices, dtype=np.int64)
+        if self.target_indices.shape != (n, k):
+            raise InputError(
+                f"{self.method}: target_indices shaped {self.target_indices.shape}, "
+                f"expected {(n, k)}"
+            )
+        if self.base_values is not None:
+            self.base_values = np.asarray(self.base_values, dtype=np.float64)
+            if self.base_values.shape != (n, k):
+                raise InputError(
+                    f"{self.method}: base_values shaped {self.base_values.shape}, "
+                    f"expected {(n, k)}"
+                )
+        if self.std_errors is not None:
+            self.std_errors = np.asarray(self.std_errors, dtype=np.float64)
+            if self.std_errors.shape != self.values.shape:
+                raise InputError(
+                    f"{self.method}: std_errors shaped {self.std_errors.shape}, "
+                    f"expected {self.values.shape}"
+                )
+        n_features = int(np.prod(self.feature_shape))
+        if self.feature_names and len(self.feature_names) != n_features:
+            raise InputError(
+                f"{self.method}: {len(self.feature_names)} feature name(s) for "
+                f"{n_features} feature(s)"
+            )
+        if self.inputs.shape[0] != n:
+            raise InputError(f"{self.method}: inputs have {self.inputs.shape[0]} rows, values {n}")
+
+    @property
+    def n_rows(self) -> int:
+        """Number of explained rows."""
+        return int(self.values.shape[0])
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """Shape of one row's attributions for one output."""
+        return tuple(self.values.shape[1:-1])
+
+    def to_record(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Split into a JSON-ready record and the named arrays (for ``arrays.npz``)."""
+        arrays: dict[str, np.ndarray] = {
+            "values": self.values,
+            "target_indices": self.target_indices,
+            "inputs": self.inputs,
+        }
+        if self.base_values is not None:
+            arrays["base_values"] = self.base_values
+        if self.std_errors is not None:
+            arrays["std_errors"] = self.std_errors
+        for name, array in self.extras.items():
+            arrays[f"extras.{name}"] = np.asarray(array)
+        record = {
+            "method": self.method,
+            "feature_names": list(self.feature_names),
+            "output_names": list(self.output_names),
+            "params": self.params,
+            "seed": self.seed,
+            "wall_time_s": self.wall_time_s,
+            "metadata": self.metadata,
+            "additive": self.additive,
+            "shape": list(self.values.shape),
+        }
+        return record, arrays
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> Explanation:
+        """Inverse of :meth:`to_record`."""
+        extras = {
+            k.removeprefix("extras."): v for k, v in arrays.items() if k.startswith("extras.")
+        }
+        return cls(
+            method=record["method"],
+            values=arrays["values"],
+            base_values=arrays.get("base_values"),
+            feature_names=tuple(record["feature_names"]),
+            output_names=tuple(record["output_names"]),
+            target_indices=arrays["target_indices"],
+            inputs=arrays["inputs"],
+            params=record["params"],
+            seed=record["seed"],
+            wall_time_s=record["wall_time_s"],
+            std_errors=arrays.get("std_errors"),
+            extras=extras,
+            metadata=record["metadata"],
+            additive=record["additive"],
+        )

@@ -1,0 +1,182 @@
+"""Base classes of what plugins register: adapters, explainers, checks and report sections.
+
+A plugin registers *classes*; the host validates them on registration (see
+:mod:`xaudit.registry`) and instantiates them with validated parameters. Each class declares what
+it needs, so the host can negotiate before any work starts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from .data import Dataset
+    from .explanation import Attribution, Explanation
+    from .model import Model
+    from .results import AuditResult
+    from .targets import TargetSelection
+
+Direction = Literal["lower", "higher"]
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_+-]+)*$")
+
+
+class PluginParams(BaseModel):
+    """Base of every plugin's parameters: unknown fields are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdapterOptions(PluginParams):
+    """Options every adapter accepts; adapters extend this with their own fields."""
+
+    trust: bool = False
+    """Allow formats that can run code when loaded (pickle, joblib). Off by default."""
+    task: Literal["classification", "regression", "other"] | None = None
+    """Override the task the adapter infers."""
+    output_names: list[str] | None = None
+    """Names of the model outputs, in order."""
+
+
+class Adapter(ABC):
+    """Turns a raw model object or a model reference into a :class:`~xaudit.model.Model`."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    priority: ClassVar[int] = 0
+    """Adapters with a higher priority are asked first when claiming an object."""
+    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+
+    @classmethod
+    @abstractmethod
+    def claims(cls, obj: object) -> bool:
+        """Whether this adapter can take ``obj`` (a model object, a path or a spec string)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, obj: object, options: AdapterOptions) -> Model:
+        """Adapt ``obj``; raise :class:`~xaudit.errors.ModelLoadError` if it cannot."""
+
+
+class Explainer(ABC):
+    """An attribution method. Subclasses implement :meth:`explain` for one method.
+
+    The host resolves targets, derives the seed, times the call and wraps the returned
+    :class:`~xaudit.explanation.Attribution` into an :class:`~xaudit.explanation.Explanation`.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    limitations: ClassVar[tuple[str, ...]] = ()
+    Params: ClassVar[type[PluginParams]] = PluginParams
+    requires: ClassVar[frozenset[str]] = frozenset()
+    """Model capabilities needed (see :class:`~xaudit.model.Capability`)."""
+    modalities: ClassVar[frozenset[str]] = frozenset({"tabular"})
+    needs_background: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False
+    additive: ClassVar[bool] = False
+    """Whether attributions sum to the output minus the base value (local accuracy)."""
+    default_target: ClassVar[str] = "all"
+
+    def __init__(self, params: PluginParams) -> None:
+        self.params = params
+
+    @abstractmethod
+    def explain(
+        self,
+        model: Model,
+        X: np.ndarray,
+        *,
+        background: np.ndarray | None,
+        targets: TargetSelection,
+        rng: np.random.Generator,
+    ) -> Attribution:
+        """Attributions for the rows of ``X`` and the targeted outputs."""
+
+
+@dataclass
+class CheckOutcome:
+    """What a check measures: one gated ``value``, optional per-row ``values`` and details."""
+
+    value: float
+    values: np.ndarray | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Check(ABC):
+    """A faithfulness or sanity measurement on an explanation; a suite may gate on its value."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Params: ClassVar[type[PluginParams]] = PluginParams
+    direction: ClassVar[Direction]
+    """Which way is better: ``"lower"`` (an error) or ``"higher"`` (a score)."""
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, params: PluginParams) -> None:
+        self.params = params
+
+    @abstractmethod
+    def run(
+        self,
+        model: Model,
+        explanation: Explanation,
+        data: Dataset,
+        rng: np.random.Generator,
+    ) -> CheckOutcome:
+        """Measure ``explanation`` of ``model``; ``data`` gives background and labels."""
+
+
+class ReportSection(ABC):
+    """A section of the audit report, rendered from a template with :meth:`context`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    order: ClassVar[int] = 100
+    template: ClassVar[str]
+    """Template file name, looked up in user, plugin and built-in template folders."""
+
+    @abstractmethod
+    def context(self, result: AuditResult) -> dict[str, Any] | None:
+        """Template variables for this section, or ``None`` when it does not apply."""
+
+
+def class_problems(cls: object, base: type) -> list[str]:
+    """Everything wrong with ``cls`` as a registered subclass of ``base`` (empty when fine)."""
+    if not inspect.isclass(cls):
+        return [f"expected a class deriving from {base.__name__}, got {cls!r}"]
+    if not issubclass(cls, base):
+        return [f"{cls.__qualname__} does not derive from xaudit's {base.__name__}"]
+    problems: list[str] = []
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        problems.append(
+            f"{cls.__qualname__}.name must be a lower-case dotted name like 'shap.tree', "
+            f"got {name!r}"
+        )
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        problems.append(f"{cls.__qualname__} does not implement {missing}")
+    for attr in ("Params", "Options"):
+        params = getattr(cls, attr, None)
+        if params is None:
+            continue
+        if not (inspect.isclass(params) and issubclass(params, PluginParams)):
+            problems.append(f"{cls.__qualname__}.{attr} must derive from xaudit's PluginParams")
+        elif params.model_config.get("extra") != "forbid":
+            problems.append(f"{cls.__qualname__}.{attr} must forbid extra fields")
+    if base is Check and getattr(cls, "direction", None) not in ("lower", "higher"):
+        problems.append(f"{cls.__qualname__}.direction must be 'lower' or 'higher'")
+    if base is ReportSection:
+        for attr in ("title", "template"):
+            if not isinstance(getattr(cls, attr, None), str):
+                problems.append(f"{cls.__qualname__}.{attr} must be a string")
+    return problems

@@ -1,0 +1,184 @@
+"""Check results, the audit result, and their saved form (``results.json`` + ``arrays.npz``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .exitcodes import ExitCode
+from .explanation import Explanation
+
+Status = Literal["pass", "fail", "warn", "error", "not_gated"]
+RESULTS_FILE = "results.json"
+ARRAYS_FILE = "arrays.npz"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ErrorInfo:
+    """An exception raised by an explainer or check, kept so the rest can still run."""
+
+    type: str
+    message: str
+    traceback: str
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+@dataclass
+class CheckResult:
+    """The measured value of one check and, when gated, its verdict."""
+
+    name: str
+    check: str
+    explainer: str
+    direction: Literal["lower", "higher"]
+    status: Status
+    value: float | None = None
+    threshold: float | None = None
+    warn_threshold: float | None = None
+    values: np.ndarray | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    model_calls: int = 0
+    wall_time_s: float = 0.0
+    error: ErrorInfo | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False for a gated check, ``None`` when not gated or crashed."""
+        if self.status in ("pass", "warn"):
+            return True
+        return False if self.status == "fail" else None
+
+    def verdict(self) -> str:
+        """One line for logs and JUnit: the check, its value, threshold and verdict."""
+        if self.error is not None:
+            return f"{self.name}: error: {self.error}"
+        relation = "<=" if self.direction == "lower" else ">="
+        gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
+        value = "n/a" if self.value is None else f"{self.value:.6g}"
+        return f"{self.name}: {self.status.upper()} value {value}{gate}"
+
+
+@dataclass
+class AuditResult:
+    """Everything one audit produced, with provenance, loadable back from disk."""
+
+    suite_name: str
+    suite: dict[str, Any]
+    model: dict[str, Any]
+    data: dict[str, Any]
+    explanations: dict[str, Explanation] = field(default_factory=dict)
+    explainer_errors: dict[str, ErrorInfo] = field(default_factory=dict)
+    checks: list[CheckResult] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    suite_text: str = ""
+
+    def exit_code(self, fail_on_warn: bool = False) -> ExitCode:
+        """Exit status: a crash (3) before a failed gate (1) before no gate evaluated (5)."""
+        statuses = [c.status for c in self.checks]
+        if self.explainer_errors or "error" in statuses:
+            return ExitCode.CRASHED
+        if "fail" in statuses or (fail_on_warn and "warn" in statuses):
+            return ExitCode.GATE_FAILED
+        if not any(s in ("pass", "warn") for s in statuses):
+            return ExitCode.NO_GATES
+        return ExitCode.OK
+
+    def counts(self) -> dict[str, int]:
+        """How many explainers and checks ran, failed, warned and crashed."""
+        statuses = [c.status for c in self.checks]
+        return {
+            "explainers": len(self.explanations) + len(self.explainer_errors),
+            "explainers_crashed": len(self.explainer_errors),
+            "checks": len(self.checks),
+            **{f"checks_{s}": statuses.count(s) for s in ("pass", "fail", "warn", "error")},
+            "checks_not_gated": statuses.count("not_gated"),
+        }
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``results.json`` and ``arrays.npz`` into ``out_dir``; returns the JSON path."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        explanations = {}
+        for key, explanation in self.explanations.items():
+            record, named = explanation.to_record()
+            explanations[key] = record
+            arrays.update({f"explanations/{key}/{name}": a for name, a in named.items()})
+        checks = []
+        for check in self.checks:
+            record = asdict(check)
+            record.pop("values")
+            if check.values is not None:
+                arrays[f"checks/{check.name}/values"] = check.values
+            checks.append(record)
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "suite_name": self.suite_name,
+            "exit_code": int(self.exit_code()),
+            "counts": self.counts(),
+            "suite": self.suite,
+            "suite_text": self.suite_text,
+            "model": self.model,
+            "data": self.data,
+            "explanations": explanations,
+            "explainer_errors": {k: asdict(v) for k, v in self.explainer_errors.items()},
+            "checks": checks,
+            "provenance": self.provenance,
+        }
+        path = out / RESULTS_FILE
+        path.write_text(json.dumps(document, indent=2, sort_keys=True, default=_json_default)
+                        + "\n")
+        with (out / ARRAYS_FILE).open("wb") as handle:
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+        return path
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> AuditResult:
+        """Read back what :meth:`save` wrote."""
+        out = Path(out_dir)
+        document = json.loads((out / RESULTS_FILE).read_text())
+        with np.load(out / ARRAYS_FILE, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        explanations = {}
+        for key, record in document["explanations"].items():
+            prefix = f"explanations/{key}/"
+            named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            explanations[key] = Explanation.from_record(record, named)
+        checks = []
+        for record in document["checks"]:
+            error = record.pop("error")
+            checks.append(CheckResult(
+                **record,
+                values=arrays.get(f"checks/{record['name']}/values"),
+                error=None if error is None else ErrorInfo(**error),
+            ))
+        return cls(
+            suite_name=document["suite_name"],
+            suite=document["suite"],
+            model=document["model"],
+            data=document["data"],
+            explanations=explanations,
+            explainer_errors={k: ErrorInfo(**v) for k, v in document["explainer_errors"].items()},
+            checks=checks,
+            provenance=document["provenance"],
+            suite_text=document["suite_text"],
+        )
+
+
+def _json_default(obj: object) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in results.json")

@@ -1,0 +1,231 @@
+"""Runs a suite: load data and model, negotiate, explain, check, and assemble the result.
+
+Everything that can make a suite invalid (schema, plugin params, references, data, model,
+capability mismatches) is checked in :meth:`Runner.prepare`, before any explainer runs. After
+that, an explainer or check that raises is recorded with its traceback and the rest still runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .api import check, error_info, explain
+from .data import Dataset, choose_rows, read_source, select_features, split_rows
+from .errors import InputError, ModelLoadError, XauditError
+from .explanation import Explanation
+from .host import Host
+from .model import Model, describe_model
+from .provenance import environment, utc_now
+from .results import AuditResult, CheckResult, ErrorInfo
+from .seeding import derive_seed, rng_for
+from .suite import DataSpec, ModelSpec, Suite, check_against_host
+
+
+@dataclass
+class Prepared:
+    """A validated suite with its data and model loaded, ready to run."""
+
+    dataset: Dataset
+    model: Model
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs one suite on one host."""
+
+    def __init__(self, suite: Suite, host: Host, quiet: bool = True) -> None:
+        self.suite = suite
+        self.host = host
+        self.quiet = quiet
+
+    def prepare(self) -> Prepared:
+        """Validate and load everything; raises an :class:`XauditError` when invalid."""
+        check_against_host(self.suite, self.host)
+        started = time.perf_counter()
+        dataset = build_dataset(self.suite.data, self.suite.seed, self.suite.base_dir)
+        loaded = time.perf_counter()
+        model = load_model(self.suite.model, dataset, self.suite.base_dir, self.host)
+        finished = time.perf_counter()
+        for spec in self.suite.explainers:
+            self.host.negotiate(spec.method, model)
+            needs_background = self.host.explainers.get(spec.method).needs_background
+            if needs_background and dataset.background is None:
+                raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
+        return Prepared(dataset, model, {"load_data_s": loaded - started,
+                                         "load_model_s": finished - loaded})
+
+    def run(self, prepared: Prepared | None = None) -> AuditResult:
+        """Run every explainer and check; failures are recorded, not raised."""
+        started_at, clock = utc_now(), time.perf_counter()
+        prepared = prepared or self.prepare()
+        dataset, model = prepared.dataset, prepared.model
+        suite = self.suite
+        seeds: dict[str, Any] = {"suite": suite.seed, "explainers": {}, "checks": {}}
+        timings: dict[str, Any] = {**prepared.timings, "explainers": {}, "checks": {}}
+        explanations: dict[str, Explanation] = {}
+        errors: dict[str, ErrorInfo] = {}
+        for spec in self._progress(suite.explainers, "explainers"):
+            seed = derive_seed(suite.seed, "explainers", spec.id)
+            seeds["explainers"][spec.id] = seed
+            try:
+                explanations[spec.id] = explain(
+                    model, dataset.X_explain, spec.method, background=dataset.background,
+                    seed=seed, target=spec.target, feature_names=dataset.feature_names,
+                    host=self.host, **spec.params,
+                )
+                timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
+            except Exception as exc:
+                errors[spec.id] = error_info(exc)
+                self._log(f"explainer {spec.id} ({spec.method}) crashed: {errors[spec.id]}")
+        checks: list[CheckResult] = []
+        for spec in self._progress(suite.checks, "checks"):
+            seed = derive_seed(suite.seed, "checks", spec.key)
+            seeds["checks"][spec.key] = seed
+            checks.append(self._check(spec, model, dataset, explanations, errors, seed))
+            timings["checks"][spec.key] = checks[-1].wall_time_s
+            self._log(checks[-1].verdict())
+        timings["total_s"] = time.perf_counter() - clock
+        provenance = {
+            **environment(self.host),
+            "hashes": {"suite": suite.sha256, "model": model.fingerprint(),
+                       "data": dataset.fingerprint},
+            "seeds": seeds,
+            "timings": timings,
+            "started_at": started_at,
+            "finished_at": utc_now(),
+        }
+        return AuditResult(
+            suite_name=suite.name,
+            suite=suite.model_dump(mode="json", by_alias=True),
+            model=describe_model(model),
+            data=dataset.describe(),
+            explanations=explanations,
+            explainer_errors=errors,
+            checks=checks,
+            provenance=provenance,
+            suite_text=suite.text,
+        )
+
+    def _check(self, spec: Any, model: Model, dataset: Dataset,
+               explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
+               seed: int) -> CheckResult:
+        cls = self.host.checks.get(spec.check)
+        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer,
+                           direction=cls.direction, status="error", seed=seed,
+                           threshold=None if spec.gate is None else spec.gate.threshold)
+        if spec.explainer in errors:
+            base.error = ErrorInfo("ExplainerFailed",
+                                   f"explainer {spec.explainer!r} crashed, so nothing to check",
+                                   "")
+            return base
+        try:
+            return check(spec.check, model, explanations[spec.explainer], data=dataset,
+                         gate=spec.gate, seed=seed, label=spec.key, explainer_id=spec.explainer,
+                         host=self.host, **spec.params)
+        except Exception as exc:
+            base.error = error_info(exc)
+            return base
+
+    def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
+        """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
+        from .reports import write_outputs
+
+        formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
+        return write_outputs(result, out_dir, formats)
+
+    def _progress(self, items: list[Any], what: str) -> Any:
+        return tqdm(items, desc=what, disable=self.quiet or not items, file=sys.stderr,
+                    leave=False)
+
+    def _log(self, message: str) -> None:
+        if not self.quiet:
+            tqdm.write(message, file=sys.stderr)
+
+
+def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
+    """Read the data source and choose split, explained rows and background, all seeded."""
+    table = select_features(read_source(spec.source, base_dir, spec.target), spec.features)
+    unknown = [c for c in spec.categorical if c not in table.feature_names]
+    if unknown:
+        raise InputError(f"data.categorical: unknown feature(s) {', '.join(unknown)}")
+    n = table.X.shape[0]
+    train, test = split_rows(n, spec.split.test_size, rng_for(derive_seed(seed, "data", "split")))
+    pools = {"train": train, "test": test, "all": np.arange(n)}
+    explain_rows = choose_rows(
+        pools[spec.explain.pool], spec.explain.rows, spec.explain.n, spec.explain.method,
+        rng_for(derive_seed(seed, "data", "explain")), "data.explain.rows",
+    )
+    background_rows = choose_rows(
+        pools[spec.background.pool], None, spec.background.n, spec.background.method,
+        rng_for(derive_seed(seed, "data", "background")), "data.background",
+    )
+    return Dataset(
+        X=table.X, y=table.y, feature_names=table.feature_names, source=spec.source,
+        fingerprint=table.fingerprint, train_rows=train, test_rows=test,
+        explain_rows=explain_rows, background=table.X[background_rows],
+        categorical=tuple(spec.categorical), target_name=table.target_name,
+        sampling={
+            "split": spec.split.model_dump(),
+            "explain": spec.explain.model_dump(by_alias=True),
+            "background": {**spec.background.model_dump(by_alias=True),
+                           "rows": background_rows.tolist()},
+        },
+    )
+
+
+def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) -> Model:
+    """Build or read the model the suite names and adapt it."""
+    options: dict[str, Any] = {"trust": spec.trust, **spec.options}
+    if spec.task is not None:
+        options["task"] = spec.task
+    if spec.output_names is not None:
+        options["output_names"] = spec.output_names
+    adapter = None if spec.adapter == "auto" else spec.adapter
+    obj: object
+    if spec.factory is not None:
+        obj = _call_factory(spec.factory, dataset, base_dir)
+    else:
+        obj = base_dir / str(spec.path)
+    try:
+        return host.adapt(obj, adapter=adapter, **options)
+    except XauditError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"model could not be adapted: {type(exc).__name__}: {exc}") from exc
+
+
+@contextmanager
+def _on_path(folder: Path) -> Any:
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+
+
+def _call_factory(reference: str, dataset: Dataset, base_dir: Path) -> object:
+    module_name, _, attr = reference.partition(":")
+    with _on_path(base_dir):
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ModelLoadError(f"model.factory {reference!r} cannot be imported: {exc}") from exc
+        try:
+            takes_data = len(inspect.signature(factory).parameters) > 0
+            return factory(dataset) if takes_data else factory()
+        except XauditError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(
+                f"model.factory {reference!r} raised {type(exc).__name__}: {exc}"
+            ) from exc

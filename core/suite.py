@@ -1,0 +1,259 @@
+"""The declarative suite: a YAML file (or a :class:`Suite` object) describing one audit.
+
+Validation happens in two passes, and every problem is reported with its path, e.g.
+``explainers[2].params.n_samples: Input should be greater than 0``: first the schema below,
+then each explainer's and check's parameters against that plugin's own ``Params`` model and the
+references between sections (an unknown method gets the closest registered names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import Problem, SuiteError, UnknownNameError
+from .host import Host
+from .targets import Target
+
+
+class Strict(BaseModel):
+    """Base of the suite's sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSpec(Strict):
+    """Where the model comes from and how to adapt it."""
+
+    adapter: str = "auto"
+    path: str | None = None
+    """A model file (skops, ONNX, TorchScript, ...), relative to the suite file."""
+    factory: str | None = None
+    """``module:function`` returning the model; called with the Dataset if it takes an argument."""
+    trust: bool = False
+    """Allow loading formats that can run code (pickle, joblib)."""
+    task: Literal["classification", "regression", "other"] | None = None
+    output_names: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Adapter-specific options, validated by the adapter."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.path is None) == (self.factory is None):
+            raise ValueError("give exactly one of 'path' or 'factory'")
+        if self.factory is not None and ":" not in self.factory:
+            raise ValueError("'factory' must look like 'module:function'")
+        return self
+
+
+class SplitSpec(Strict):
+    """A seeded random train/test split; ``test_size: 0`` uses every row for both."""
+
+    test_size: float = Field(0.25, ge=0.0, lt=1.0)
+
+
+class RowsSpec(Strict):
+    """Which rows are explained: explicit ``rows`` or ``n`` rows drawn from a pool."""
+
+    rows: list[int] | None = None
+    n: int | None = Field(20, gt=0)
+    pool: Literal["test", "train", "all"] = Field("test", alias="from")
+    method: Literal["random", "first"] = "random"
+
+
+class BackgroundSpec(Strict):
+    """The background (reference) rows explainers integrate over."""
+
+    n: int | None = Field(100, gt=0)
+    pool: Literal["test", "train", "all"] = Field("train", alias="from")
+    method: Literal["random", "first"] = "random"
+
+
+class DataSpec(Strict):
+    """The data source and how rows are chosen from it."""
+
+    source: str
+    target: str | None = None
+    features: list[str] | None = None
+    categorical: list[str] = Field(default_factory=list)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    explain: RowsSpec = Field(default_factory=RowsSpec)
+    background: BackgroundSpec = Field(default_factory=BackgroundSpec)
+
+
+class ExplainerSpec(Strict):
+    """One explainer run: an id other sections refer to, a registered method, its params."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    target: Target | None = None
+    """Which outputs to explain; the method's default when omitted."""
+
+
+class GateSpec(Strict):
+    """Pass/fail rule for a check's value.
+
+    The value passes when it is on the better side of ``threshold`` (``<=`` when lower is better,
+    ``>=`` when higher is). A passing value on the worse side of ``warn_threshold`` warns. With
+    ``severity: warn`` a failure only warns.
+    """
+
+    threshold: float
+    direction: Literal["lower", "higher"] | None = None
+    """Defaults to the check's own declared direction."""
+    warn_threshold: float | None = None
+    severity: Literal["fail", "warn"] = "fail"
+
+
+class CheckSpec(Strict):
+    """One check on one explainer's output, optionally gated."""
+
+    check: str
+    explainer: str
+    id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    gate: GateSpec | None = None
+
+    @property
+    def key(self) -> str:
+        """The check's id, ``<check>@<explainer>`` by default."""
+        return self.id or f"{self.check}@{self.explainer}"
+
+
+class ReportSpec(Strict):
+    """Which outputs to write, and where."""
+
+    formats: list[Literal["json", "md", "junit"]] = Field(default=["json", "md", "junit"])
+    out_dir: str = "xaudit-results"
+
+
+class Suite(Strict):
+    """A whole audit: model, data, explainers, checks and report."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    model: ModelSpec
+    data: DataSpec
+    explainers: list[ExplainerSpec] = Field(min_length=1)
+    checks: list[CheckSpec] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    """Folder relative paths resolve against (the suite file's folder)."""
+    sha256: str = Field(default="", exclude=True)
+    """SHA-256 of the suite file's bytes (of its canonical JSON when built in Python)."""
+    text: str = Field(default="", exclude=True)
+    """The suite as written, kept for the report's appendix."""
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _schema_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        path = _path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (not allowed here)"
+        problems.append(Problem(path, message))
+    return problems
+
+
+def parse_suite(data: object, source: str = "suite", base_dir: Path | None = None,
+                text: str = "") -> Suite:
+    """Schema-validate ``data`` (a mapping parsed from YAML) into a :class:`Suite`."""
+    if not isinstance(data, dict):
+        raise SuiteError([Problem("", f"a suite must be a mapping, got {type(data).__name__}")],
+                         source)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SuiteError(_schema_problems(exc), source) from None
+    suite.base_dir = base_dir or Path(".")
+    suite.text = text
+    canonical = text or suite.model_dump_json()
+    suite.sha256 = hashlib.sha256(canonical.encode()).hexdigest()
+    return suite
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and schema-validate a suite file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError([Problem("", f"suite file {path} does not exist")], str(path))
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise SuiteError([Problem("", f"not valid YAML: {exc}")], str(path)) from None
+    suite = parse_suite(data, str(path), path.resolve().parent, raw.decode("utf-8", "replace"))
+    suite.sha256 = hashlib.sha256(raw).hexdigest()
+    return suite
+
+
+def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
+    """Second pass: plugin names, plugin params, references and files; raises SuiteError."""
+    problems: list[Problem] = []
+    if suite.model.adapter != "auto" and suite.model.adapter not in host.adapters:
+        problems.append(_unknown("model.adapter", host, "adapters", suite.model.adapter))
+    if suite.model.path is not None and not (suite.base_dir / suite.model.path).exists():
+        problems.append(Problem("model.path", f"file {suite.model.path} does not exist"))
+    ids: dict[str, int] = {}
+    for i, spec in enumerate(suite.explainers):
+        where = f"explainers[{i}]"
+        if spec.id in ids:
+            problems.append(Problem(f"{where}.id", f"duplicate id {spec.id!r} "
+                                    f"(also explainers[{ids[spec.id]}])"))
+        ids.setdefault(spec.id, i)
+        if spec.method not in host.explainers:
+            problems.append(_unknown(f"{where}.method", host, "explainers", spec.method))
+            continue
+        problems += _param_problems(host.explainers.get(spec.method).Params, spec.params,
+                                    f"{where}.params")
+    keys: set[str] = set()
+    for j, check in enumerate(suite.checks):
+        where = f"checks[{j}]"
+        if check.key in keys:
+            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}"))
+        keys.add(check.key)
+        if check.explainer not in ids:
+            problems.append(Problem(f"{where}.explainer", f"no explainer has id "
+                                    f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
+        if check.check not in host.checks:
+            problems.append(_unknown(f"{where}.check", host, "checks", check.check))
+            continue
+        problems += _param_problems(host.checks.get(check.check).Params, check.params,
+                                    f"{where}.params")
+    if problems:
+        raise SuiteError(problems, source)
+
+
+def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
+    registry = getattr(host, registry_name)
+    error = UnknownNameError(registry.kind, name, registry.suggest(name), registry.names())
+    return Problem(path, str(error))
+
+
+def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:
+    try:
+        schema.model_validate(params)
+    except ValidationError as exc:
+        return _schema_problems(exc, path)
+    return []

@@ -1,0 +1,85 @@
+"""Completeness (local accuracy): do the attributions add up to the model output?
+
+For row ``x`` and targeted output ``c``:
+``err(x, c) = |sum_i phi_i(x, c) + phi_0(x, c) - f_c(x)|``, where ``phi_0`` is the explanation's
+base value. SHAP values satisfy it by construction (Lundberg and Lee 2017, "A Unified Approach
+to Interpreting Model Predictions", property 1), as do Integrated Gradients up to the path
+integral's error (Sundararajan et al. 2017, "Axiomatic Attribution for Deep Networks",
+completeness axiom) and DeepLIFT (Shrikumar et al. 2017, summation-to-delta).
+
+With ``relative: true`` each error is divided by ``|f_c(x) - phi_0(x, c)|`` (floored at
+``1e-12``), so the gate reads as a fraction of the change being explained.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from xaudit.data import Dataset
+from xaudit.errors import InputError
+from xaudit.explanation import Explanation
+from xaudit.hookspecs import hookimpl
+from xaudit.model import Model
+from xaudit.plugin import Check, CheckOutcome, PluginParams
+from xaudit.registry import Registry
+
+
+class CompletenessParams(PluginParams):
+    """Parameters of ``completeness``."""
+
+    aggregate: Literal["max", "mean"] = "max"
+    """How per-row errors become the gated value."""
+    relative: bool = False
+    """Divide each error by the size of the change being explained."""
+
+
+class Completeness(Check):
+    """|sum of attributions + base value - model output|, per row and targeted output."""
+
+    name = "completeness"
+    summary = "Local accuracy: attributions plus base value equal the model output."
+    paper = "Lundberg and Lee 2017; Sundararajan et al. 2017 (completeness axiom)"
+    Params = CompletenessParams
+    params: CompletenessParams
+    direction = "lower"
+
+    def run(
+        self,
+        model: Model,
+        explanation: Explanation,
+        data: Dataset,
+        rng: np.random.Generator,
+    ) -> CheckOutcome:
+        """Per-row errors (max over targeted outputs) and their aggregate."""
+        if explanation.base_values is None:
+            raise InputError(
+                f"completeness needs base values, and {explanation.method!r} gives none"
+            )
+        outputs = model.predict(explanation.inputs)
+        targeted = np.take_along_axis(outputs, explanation.target_indices, axis=1)
+        feature_axes = tuple(range(1, explanation.values.ndim - 1))
+        total = explanation.values.sum(axis=feature_axes) + explanation.base_values
+        errors = np.abs(total - targeted)
+        if self.params.relative:
+            errors = errors / np.maximum(np.abs(targeted - explanation.base_values), 1e-12)
+        per_row = errors.max(axis=1)
+        value = float(per_row.max() if self.params.aggregate == "max" else per_row.mean())
+        return CheckOutcome(
+            value=value,
+            values=per_row,
+            details={
+                "max_error": float(per_row.max()),
+                "mean_error": float(per_row.mean()),
+                "relative": self.params.relative,
+                "method_claims_completeness": explanation.additive,
+                "worst_row": int(per_row.argmax()),
+            },
+        )
+
+
+@hookimpl
+def xaudit_register_checks(registry: Registry[Check]) -> None:
+    """Register ``completeness``."""
+    registry.add(Completeness)

@@ -1,0 +1,59 @@
+"""``junit.xml``: one test case per check, so CI systems show each gate as a test."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ..results import AuditResult
+
+JUNIT_FILE = "junit.xml"
+
+
+def junit_tree(result: AuditResult) -> ET.ElementTree[ET.Element[str]]:
+    """The JUnit document: gates fail or pass, ungated checks are skipped, crashes are errors."""
+    counts = result.counts()
+    n_errors = counts["checks_error"] + counts["explainers_crashed"]
+    suite = ET.Element("testsuite", {
+        "name": f"xaudit: {result.suite_name}",
+        "tests": str(len(result.checks) + len(result.explainer_errors)),
+        "failures": str(counts["checks_fail"]),
+        "errors": str(n_errors),
+        "skipped": str(counts["checks_not_gated"]),
+        "time": f"{result.provenance.get('timings', {}).get('total_s', 0.0):.3f}",
+        "timestamp": str(result.provenance.get("started_at", ""))[:19],
+    })
+    for explainer_id, error in result.explainer_errors.items():
+        case = ET.SubElement(suite, "testcase", {"classname": "xaudit.explainers",
+                                                 "name": explainer_id, "time": "0"})
+        node = ET.SubElement(case, "error", {"message": str(error), "type": error.type})
+        node.text = error.traceback
+    for check in result.checks:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"xaudit.checks.{check.explainer}",
+            "name": check.name,
+            "time": f"{check.wall_time_s:.3f}",
+        })
+        if check.error is not None:
+            node = ET.SubElement(case, "error", {"message": str(check.error),
+                                                 "type": check.error.type})
+            node.text = check.error.traceback
+        elif check.status == "fail":
+            ET.SubElement(case, "failure", {"message": check.verdict(), "type": "GateFailed"})
+        elif check.status == "not_gated":
+            ET.SubElement(case, "skipped", {"message": f"not gated; {check.verdict()}"})
+        elif check.status == "warn":
+            out = ET.SubElement(case, "system-out")
+            out.text = f"WARNING {check.verdict()}"
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    return ET.ElementTree(suites)
+
+
+def write_junit(result: AuditResult, out_dir: Path) -> Path:
+    """Write ``junit.xml`` into ``out_dir``."""
+    path = out_dir / JUNIT_FILE
+    tree = junit_tree(result)
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return path

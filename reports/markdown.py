@@ -1,0 +1,60 @@
+"""``summary.md``: a Markdown digest fit for a CI step summary (e.g. ``$GITHUB_STEP_SUMMARY``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..exitcodes import ExitCode
+from ..results import AuditResult
+
+SUMMARY_FILE = "summary.md"
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md_escape(text: object) -> str:
+    """``text`` with Markdown and HTML metacharacters escaped, on one line."""
+    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def summary_markdown(result: AuditResult) -> str:
+    """The summary: verdict, gates table, explainers, and the hashes that identify the run."""
+    code = result.exit_code()
+    verdict = {
+        ExitCode.OK: "PASSED", ExitCode.GATE_FAILED: "FAILED", ExitCode.CRASHED: "CRASHED",
+        ExitCode.NO_GATES: "NO GATES EVALUATED", ExitCode.INVALID: "INVALID",
+    }[code]
+    lines = [
+        f"# xaudit: {md_escape(result.suite_name)}: {verdict}",
+        "",
+        f"Model `{md_escape(result.model.get('name', '?'))}` "
+        f"({md_escape(result.model.get('adapter', '?'))}), data "
+        f"`{md_escape(result.data.get('source', '?'))}`, exit code {int(code)}.",
+        "",
+        "| check | explainer | value | gate | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for check in result.checks:
+        relation = "<=" if check.direction == "lower" else ">="
+        gate = "-" if check.threshold is None else f"{relation} {check.threshold:g}"
+        value = "-" if check.value is None else f"{check.value:.6g}"
+        status = check.status.upper() if check.error is None else f"ERROR: {check.error}"
+        lines.append(f"| {md_escape(check.name)} | {md_escape(check.explainer)} | {value} | "
+                     f"{gate} | {md_escape(status)} |")
+    lines += ["", "| explainer | method | rows | time (s) |", "|---|---|---|---|"]
+    for key, explanation in result.explanations.items():
+        lines.append(f"| {md_escape(key)} | {md_escape(explanation.method)} | "
+                     f"{explanation.n_rows} | {explanation.wall_time_s:.3f} |")
+    for key, error in result.explainer_errors.items():
+        lines.append(f"| {md_escape(key)} | crashed: {md_escape(error)} | - | - |")
+    hashes = result.provenance.get("hashes", {})
+    lines += ["", "SHA-256: " + ", ".join(f"{k} `{v[:16]}`" for k, v in sorted(hashes.items())),
+              ""]
+    return "\n".join(lines)
+
+
+def write_summary(result: AuditResult, out_dir: Path) -> Path:
+    """Write ``summary.md`` into ``out_dir``."""
+    path = out_dir / SUMMARY_FILE
+    path.write_text(summary_markdown(result))
+    return path
