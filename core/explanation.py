@@ -106,11 +106,16 @@ class Explanation:
         return tuple(self.values.shape[1:-1])
 
     def to_record(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Split into a JSON-ready record and the named arrays (for ``arrays.npz``)."""
+        """Split into a JSON-ready record and the named arrays (for ``arrays.npz``).
+
+        Object-dtype inputs (mixed categorical rows) are stored as strings, since ``arrays.npz``
+        is read back without unpickling.
+        """
+        inputs = self.inputs.astype(str) if self.inputs.dtype == object else self.inputs
         arrays: dict[str, np.ndarray] = {
             "values": self.values,
             "target_indices": self.target_indices,
-            "inputs": self.inputs,
+            "inputs": inputs,
         }
         if self.base_values is not None:
             arrays["base_values"] = self.base_values

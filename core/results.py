@@ -117,6 +117,7 @@ class AuditResult:
         for check in self.checks:
             record = asdict(check)
             record.pop("values")
+            record["passed"] = check.passed
             if check.values is not None:
                 arrays[f"checks/{check.name}/values"] = check.values
             checks.append(record)
@@ -156,6 +157,7 @@ class AuditResult:
         checks = []
         for record in document["checks"]:
             error = record.pop("error")
+            record.pop("passed")
             checks.append(CheckResult(
                 **record,
                 values=arrays.get(f"checks/{record['name']}/values"),
