@@ -106,7 +106,7 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
 
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = load_suite(args.suite)
-    out = args.out or suite.base_dir / suite.report.out_dir
+    out = (args.out or suite.base_dir / suite.report.out_dir).resolve()
     return _execute(suite, host, out, args.quiet, args.fail_on_warn)
 
 

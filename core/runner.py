@@ -11,6 +11,7 @@ import importlib
 import inspect
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,6 @@ class Runner:
             seeds["checks"][spec.key] = seed
             checks.append(self._check(spec, model, dataset, explanations, errors, seed))
             timings["checks"][spec.key] = checks[-1].wall_time_s
-            self._log(checks[-1].verdict())
         timings["total_s"] = time.perf_counter() - clock
         provenance = {
             **environment(self.host),
@@ -144,8 +144,9 @@ class Runner:
         return write_outputs(result, out_dir, formats)
 
     def _progress(self, items: list[Any], what: str) -> Any:
-        return tqdm(items, desc=what, disable=self.quiet or not items, file=sys.stderr,
-                    leave=False)
+        # disable=None: tqdm shows bars on a terminal only, never in CI logs
+        return tqdm(items, desc=what, disable=True if self.quiet or not items else None,
+                    file=sys.stderr, leave=False)
 
     def _log(self, message: str) -> None:
         if not self.quiet:
@@ -154,17 +155,21 @@ class Runner:
 
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
     """Read the data source and choose split, explained rows and background, all seeded."""
-    table = select_features(read_source(spec.source, base_dir, spec.target), spec.features)
+    with _field("data.source"):
+        table = read_source(spec.source, base_dir, spec.target)
+    with _field("data.features"):
+        table = select_features(table, spec.features)
     unknown = [c for c in spec.categorical if c not in table.feature_names]
     if unknown:
         raise InputError(f"data.categorical: unknown feature(s) {', '.join(unknown)}")
     n = table.X.shape[0]
     train, test = split_rows(n, spec.split.test_size, rng_for(derive_seed(seed, "data", "split")))
     pools = {"train": train, "test": test, "all": np.arange(n)}
-    explain_rows = choose_rows(
-        pools[spec.explain.pool], spec.explain.rows, spec.explain.n, spec.explain.method,
-        rng_for(derive_seed(seed, "data", "explain")), "data.explain.rows",
-    )
+    with _field("data.explain.rows"):
+        explain_rows = choose_rows(
+            pools[spec.explain.pool], spec.explain.rows, spec.explain.n, spec.explain.method,
+            rng_for(derive_seed(seed, "data", "explain")), f"rows from {spec.explain.pool}",
+        )
     background_rows = choose_rows(
         pools[spec.background.pool], None, spec.background.n, spec.background.method,
         rng_for(derive_seed(seed, "data", "background")), "data.background",
@@ -198,14 +203,25 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
         obj = base_dir / str(spec.path)
     try:
         return host.adapt(obj, adapter=adapter, **options)
+    except (ModelLoadError, InputError) as exc:
+        raise type(exc)(f"model: {exc}") from None
     except XauditError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"model could not be adapted: {type(exc).__name__}: {exc}") from exc
+        raise ModelLoadError(f"model: could not be adapted: {type(exc).__name__}: {exc}") from exc
 
 
 @contextmanager
-def _on_path(folder: Path) -> Any:
+def _field(path: str) -> Iterator[None]:
+    """Prefix data errors with the suite field they come from."""
+    try:
+        yield
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+@contextmanager
+def _on_path(folder: Path) -> Iterator[None]:
     sys.path.insert(0, str(folder))
     try:
         yield
