@@ -142,6 +142,7 @@ def check(
     host = host or default_host()
     adapted = host.adapt(model)
     instance = host.check(name, params)
+    host.negotiate_check(name, adapted)
     rows = explanation.inputs if X is None else np.asarray(X)
     dataset = data or Dataset.from_arrays(rows, feature_names=explanation.feature_names)
     counter = CountingModel(adapted)

@@ -71,7 +71,10 @@ class Host:
         if adapter is None:
             claimed = self.pm.hook.xaudit_adapt_model(obj=obj, options=dict(options))
             if claimed is not None:
-                return claimed  # type: ignore[no-any-return]
+                if not isinstance(claimed, Model):
+                    raise PluginError(f"xaudit_adapt_model returned {type(claimed).__name__}, "
+                                      "which is not an xaudit Model")
+                return claimed
             ranked = sorted(self.adapters.items(), key=lambda item: -item[1].priority)
             chosen = next((cls for _, cls in ranked if cls.claims(obj)), None)
             if chosen is None:
@@ -110,6 +113,17 @@ class Host:
                 f"{model.name!r} (adapter {model.adapter!r}, {model.input_spec.modality} input, "
                 f"capabilities: {', '.join(sorted(model.capabilities))}) does not offer; "
                 f"explainers that work with this model: {', '.join(alternatives) or 'none'}"
+            )
+
+    def negotiate_check(self, name: str, model: Model) -> None:
+        """Refuse, before any work, a check whose needs ``model`` does not meet."""
+        cls = self.checks.get(name)
+        missing = sorted(set(cls.requires) - set(model.capabilities))
+        if missing:
+            raise CapabilityError(
+                f"check {name!r} needs capability {', '.join(repr(m) for m in missing)}, which "
+                f"model {model.name!r} (adapter {model.adapter!r}, capabilities: "
+                f"{', '.join(sorted(model.capabilities))}) does not offer"
             )
 
     def describe(self) -> list[dict[str, Any]]:
@@ -236,13 +250,17 @@ def _load_entry_points(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -
 def _fill(
     pm: pluggy.PluginManager, infos: dict[str, PluginInfo], hook_name: str, registry: Registry[T]
 ) -> None:
-    caller: Callable[..., Any]
+    # Called per implementation, in registration order (built-ins first, so a third-party
+    # duplicate of a built-in name is the one refused), to attribute each class to its plugin.
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         info = infos.get(impl.plugin_name, PluginInfo(impl.plugin_name, "unknown", ""))
-        caller = impl.function
+        if impl.wrapper or impl.hookwrapper:
+            raise PluginError(f"{info}: {hook_name} cannot be a hook wrapper; add classes to "
+                              "the registry in a plain implementation")
+        caller: Callable[..., Any] = impl.function
         with registry.adding_for(info):
             try:
-                caller(registry=registry)
+                caller(**{name: registry for name in impl.argnames})
             except PluginError:
                 raise
             except Exception as exc:

@@ -27,7 +27,8 @@ class PluginInfo:
     version: str
 
     def __str__(self) -> str:
-        return f"plugin {self.name!r} (distribution {self.distribution} {self.version})"
+        version = f" {self.version}" if self.version else ""
+        return f"plugin {self.name!r} (distribution {self.distribution}{version})"
 
 
 class Registry(Generic[T]):

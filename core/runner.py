@@ -62,6 +62,8 @@ class Runner:
             needs_background = self.host.explainers.get(spec.method).needs_background
             if needs_background and dataset.background is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
+        for check_spec in self.suite.checks:
+            self.host.negotiate_check(check_spec.check, model)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
                                          "load_model_s": finished - loaded})
 

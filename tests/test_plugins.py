@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import itertools
 import json
@@ -47,6 +48,7 @@ from xaudit import (
 from xaudit.cli import main
 from xaudit.host import AUTOLOAD_ENV, BLOCK_ENV, create_host
 from xaudit.model import InputSpec
+from xaudit.testing import check_is_well_formed, explainer_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "plugins.md"
@@ -676,8 +678,8 @@ def test_duplicate_between_two_plugins_names_both() -> None:
     with pytest.raises(PluginError) as refused:
         create_host(plugins=[One(), Two()], autoload=False)
     assert str(refused.value) == (
-        "plugin 'plugin_two' (distribution local ) registered check 'probe.check', which "
-        "plugin 'plugin_one' (distribution local ) already registered; rename one of them or "
+        "plugin 'plugin_two' (distribution local) registered check 'probe.check', which "
+        "plugin 'plugin_one' (distribution local) already registered; rename one of them or "
         "block a plugin"
     )
 
@@ -797,17 +799,28 @@ def test_sparsity_matches_hand_computed_gini(example_host: xaudit.Host) -> None:
     assert worst.value == 0.0
 
 
-def test_gini_of_one_hot_is_one_minus_one_over_d() -> None:
-    sys.path.insert(0, str(TEMPLATE_SRC))
-    try:
-        from xaudit_plugin_example import gini_index
-    finally:
-        sys.path.remove(str(TEMPLATE_SRC))
+@pytest.fixture
+def template(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The template's plugin module, imported from its source folder."""
+    monkeypatch.syspath_prepend(str(TEMPLATE_SRC))
+    return importlib.import_module("xaudit_plugin_example")
+
+
+def test_gini_of_one_hot_is_one_minus_one_over_d(template: Any) -> None:
     for d in (1, 2, 5, 10):
         one_hot = np.zeros(d)
         one_hot[d // 2] = 7.0
-        assert gini_index(one_hot) == pytest.approx(1 - 1 / d, abs=1e-12)
-        assert gini_index(np.full(d, 0.3)) == pytest.approx(0.0, abs=1e-12)
+        assert template.gini_index(one_hot) == pytest.approx(1 - 1 / d, abs=1e-12)
+        assert template.gini_index(np.full(d, 0.3)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_template_passes_the_conformance_kit(template: Any) -> None:
+    for name, run in explainer_checks(template.GradientFreeSensitivity):
+        try:
+            run()
+        except AssertionError as failure:
+            pytest.fail(f"{name}: {failure}")
+    check_is_well_formed(template.Sparsity)
 
 
 # --------------------------------------------------------------------------------------------
@@ -828,7 +841,7 @@ def test_import_and_host_import_no_heavy_framework() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Known bugs (see the report that added these tests); each xfail is strict
+# Hook implementations called the way pluggy would call them; checks negotiated too
 
 
 class NoArgumentHook:
@@ -844,8 +857,6 @@ class NoArgumentHook:
         self.called = True
 
 
-@pytest.mark.xfail(strict=True, reason="host._fill calls impl.function(registry=...) directly "
-                   "instead of passing only the arguments the implementation declares")
 def test_register_hook_may_omit_its_argument() -> None:
     plugin = NoArgumentHook()
     create_host(plugins=[plugin], autoload=False)
@@ -864,8 +875,6 @@ class WrapperHook:
         return (yield)
 
 
-@pytest.mark.xfail(strict=True, reason="host._fill bypasses pluggy's call loop, so a wrapper "
-                   "implementation is turned into a generator that never runs: silently ignored")
 def test_register_hook_wrapper_is_run_or_refused() -> None:
     plugin = WrapperHook()
     refusal = ""
@@ -895,8 +904,6 @@ class NeedsGradientsPlugin:
         registry.add(NeedsGradients)
 
 
-@pytest.mark.xfail(strict=True, reason="Check.requires is declared but never negotiated: "
-                   "Host.negotiate only looks at explainers")
 def test_check_requires_is_negotiated() -> None:
     host = create_host(plugins=[NeedsGradientsPlugin()], autoload=False)
     X = np.ones((2, 3))

@@ -126,7 +126,7 @@ def gini_index(magnitudes: np.ndarray, axis: int = -1) -> np.ndarray:
     weights = 2.0 * np.arange(1, d + 1) - d - 1.0
     total = c.sum(axis=-1)
     weighted = (c * weights).sum(axis=-1)
-    return np.divide(weighted, d * total, out=np.zeros_like(total), where=total > 0)
+    return np.asarray(np.divide(weighted, d * total, out=np.zeros_like(total), where=total > 0))
 
 
 class SparsityParams(PluginParams):
