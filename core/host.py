@@ -260,7 +260,7 @@ def _fill(
         caller: Callable[..., Any] = impl.function
         with registry.adding_for(info):
             try:
-                caller(**{name: registry for name in impl.argnames})
+                caller(**dict.fromkeys(impl.argnames, registry))
             except PluginError:
                 raise
             except Exception as exc:

@@ -8,6 +8,7 @@ model, brute-force ablation for a tree), not against xaudit's output.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -169,13 +170,14 @@ def test_exit_0_linear_model_ablation_is_exact(ws: Workspace,
     assert train_shape[0] == result.data["n_train"]
     x, bg = rows_used(result)
     np.testing.assert_array_equal(result.explanations["abl"].inputs, x)
-    # closed form for a linear model: phi_i = w_i (x_i - mean_b b_i); base = f(mean b)
+    # closed form for a linear model: phi_i = w_i (x_i - mean_b b_i); base = mean_b f(b)
     expected = model.coef_[None, :] * (x - bg.mean(axis=0))
     values = result.explanations["abl"].values
     assert values.shape == (6, 10, 1)
     np.testing.assert_allclose(values[..., 0], expected, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(result.explanations["abl"].base_values[:, 0],
-                               model.predict(bg).mean(), rtol=1e-12)
+    base = result.explanations["abl"].base_values
+    assert base is not None
+    np.testing.assert_allclose(base[:, 0], model.predict(bg).mean(), rtol=1e-12)
     (check,) = result.checks
     assert check.status == "pass"
     assert check.value is not None
@@ -289,9 +291,10 @@ def test_exit_4_bad_inputs_found_before_running(ws: Workspace,
     assert main(["run", "-q", str(outside_pool), "--out", str(out)]) == 4
     assert not out.exists()
     err = capsys.readouterr().err
+    assert "data.source: " in err
     assert "missing.csv" in err
     assert "no_such_function" in err
-    assert "data.explain.rows" in err
+    assert "data.explain.rows: " in err
 
 
 @pytest.mark.xfail(strict=True, reason="bug: main() raises SystemExit(4) on usage errors "
@@ -364,16 +367,37 @@ def test_warn_fails_only_with_fail_on_warn(ws: Workspace, gate: dict[str, Any],
 # --- quiet mode ---------------------------------------------------------------------------------
 
 
-def test_progress_bars_unless_quiet(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, where progress bars belong."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_on_a_terminal_unless_quiet(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     suite = ws.suite("progress", checks=[gated()])
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     assert main(["run", str(suite), "--out", str(ws.root / "loud")]) == 0
-    loud = capsys.readouterr()
-    assert "explainers" in loud.err
-    assert "checks" in loud.err
+    assert "explainers" in terminal.getvalue()
+    assert "checks" in terminal.getvalue()
+    assert "OK (exit 0)" in capsys.readouterr().out
+    quiet_terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet_terminal)
     assert main(["run", "-q", str(suite), "--out", str(ws.root / "quiet")]) == 0
-    quiet = capsys.readouterr()
-    assert quiet.err == ""
-    assert "OK (exit 0)" in quiet.out  # the verdict is still printed
+    assert quiet_terminal.getvalue() == ""
+    assert "OK (exit 0)" in capsys.readouterr().out  # the verdict is still printed
+
+
+def test_no_progress_bars_in_ci_logs(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    """Captured stderr is not a terminal: no carriage-return bars even without -q."""
+    suite = ws.suite("ci-log", checks=[gated()])
+    assert main(["run", str(suite), "--out", str(ws.root / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "%|" not in captured.err
+    assert "\r" not in captured.err
+    assert captured.out.count("completeness@abl: PASS") == 1
 
 
 # --- other subcommands --------------------------------------------------------------------------
