@@ -20,7 +20,7 @@ import numpy as np
 from .errors import InputError, SuiteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
-from .results import AuditResult
+from .results import RESULTS_FILE, AuditResult
 from .runner import Runner
 from .suite import Suite, check_against_host, load_suite, parse_suite
 
@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xaudit`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (4), --help (0): return, as documented
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.INVALID)
     try:
         host = create_host(plugins=args.plugin, block=args.block_plugin,
                            autoload=False if args.no_autoload else None)
@@ -186,6 +189,9 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
 def _report(args: argparse.Namespace, host: Host) -> int:
     from .reports import write_outputs
 
+    if not (args.results / RESULTS_FILE).is_file():
+        raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
+                         "`xaudit run` wrote")
     result = AuditResult.load(args.results)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     written = write_outputs(result, args.out or args.results, formats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -136,8 +137,8 @@ class AuditResult:
             "provenance": self.provenance,
         }
         path = out / RESULTS_FILE
-        path.write_text(json.dumps(document, indent=2, sort_keys=True, default=_json_default)
-                        + "\n")
+        path.write_text(json.dumps(_encode(document), indent=2, sort_keys=True,
+                                   default=_json_default, allow_nan=False) + "\n")
         with (out / ARRAYS_FILE).open("wb") as handle:
             np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
         return path
@@ -146,7 +147,7 @@ class AuditResult:
     def load(cls, out_dir: str | Path) -> AuditResult:
         """Read back what :meth:`save` wrote."""
         out = Path(out_dir)
-        document = json.loads((out / RESULTS_FILE).read_text())
+        document = _decode(json.loads((out / RESULTS_FILE).read_text()))
         with np.load(out / ARRAYS_FILE, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         explanations = {}
@@ -174,6 +175,34 @@ class AuditResult:
             provenance=document["provenance"],
             suite_text=document["suite_text"],
         )
+
+
+NONFINITE_KEY = "$float"
+"""results.json stores NaN and infinities as ``{"$float": "nan" | "inf" | "-inf"}``."""
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {NONFINITE_KEY: repr(obj)}
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_encode(v) for v in obj]
+    return obj
+
+
+def _decode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {NONFINITE_KEY}:
+            return float(obj[NONFINITE_KEY])
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
 
 
 def _json_default(obj: object) -> Any:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .api import check, error_info, explain
 from .data import Dataset, choose_rows, read_source, select_features, split_rows
-from .errors import InputError, ModelLoadError, XauditError
+from .errors import InputError, ModelLoadError, Problem, SuiteError, XauditError
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
@@ -30,6 +30,7 @@ from .provenance import environment, utc_now
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ModelSpec, Suite, check_against_host
+from .targets import resolve_targets
 
 
 @dataclass
@@ -57,6 +58,17 @@ class Runner:
         loaded = time.perf_counter()
         model = load_model(self.suite.model, dataset, self.suite.base_dir, self.host)
         finished = time.perf_counter()
+        problems = []
+        for i, spec in enumerate(self.suite.explainers):
+            if spec.target is None or not model.output_names:
+                continue  # an unbound callable learns its outputs on the first call
+            try:
+                resolve_targets(spec.target, model.output_names,
+                                np.zeros((1, len(model.output_names))))
+            except InputError as exc:
+                problems.append(Problem(f"explainers[{i}].target", str(exc)))
+        if problems:
+            raise SuiteError(problems)
         for spec in self.suite.explainers:
             self.host.negotiate(spec.method, model)
             needs_background = self.host.explainers.get(spec.method).needs_background
@@ -231,11 +243,26 @@ def _on_path(folder: Path) -> Iterator[None]:
         sys.path.remove(str(folder))
 
 
+def _import_next_to(module_name: str, base_dir: Path) -> Any:
+    """Import ``module_name``, preferring the file in ``base_dir`` over a cached namesake."""
+    relative = Path(*module_name.split("."))
+    local = next((p for p in (base_dir / relative.with_suffix(".py"),
+                              base_dir / relative / "__init__.py") if p.is_file()), None)
+    cached = sys.modules.get(module_name)
+    cached_file = getattr(cached, "__file__", None)
+    if local is not None and cached is not None and (
+        cached_file is None or Path(cached_file).resolve() != local.resolve()
+    ):
+        del sys.modules[module_name]
+        importlib.invalidate_caches()
+    return importlib.import_module(module_name)
+
+
 def _call_factory(reference: str, dataset: Dataset, base_dir: Path) -> object:
     module_name, _, attr = reference.partition(":")
     with _on_path(base_dir):
         try:
-            factory = getattr(importlib.import_module(module_name), attr)
+            factory = getattr(_import_next_to(module_name, base_dir), attr)
         except (ImportError, AttributeError) as exc:
             raise ModelLoadError(f"model.factory {reference!r} cannot be imported: {exc}") from exc
         try:

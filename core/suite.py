@@ -215,6 +215,9 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
         problems.append(_unknown("model.adapter", host, "adapters", suite.model.adapter))
     if suite.model.path is not None and not (suite.base_dir / suite.model.path).exists():
         problems.append(Problem("model.path", f"file {suite.model.path} does not exist"))
+    data_source = suite.data.source
+    if not data_source.startswith("sklearn:") and not (suite.base_dir / data_source).is_file():
+        problems.append(Problem("data.source", f"file {data_source} does not exist"))
     ids: dict[str, int] = {}
     for i, spec in enumerate(suite.explainers):
         where = f"explainers[{i}]"

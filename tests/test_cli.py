@@ -297,15 +297,10 @@ def test_exit_4_bad_inputs_found_before_running(ws: Workspace,
     assert "data.explain.rows: " in err
 
 
-@pytest.mark.xfail(strict=True, reason="bug: main() raises SystemExit(4) on usage errors "
-                   "instead of returning 4 as its docstring and signature (-> int) say")
 def test_usage_error_is_returned_not_raised() -> None:
     assert main(["bogus"]) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an explainer target naming no model output is "
-                   "found only while explaining, so the run exits 3 and writes results "
-                   "instead of exiting 4 with nothing run")
 def test_unknown_target_is_an_invalid_suite(ws: Workspace,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = ws.root / "out"
@@ -316,8 +311,6 @@ def test_unknown_target_is_an_invalid_suite(ws: Workspace,
     assert "explainers[0].target" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="bug: `xaudit report` on a folder without results.json "
-                   "crashes with FileNotFoundError (exit 3) instead of a usage error (exit 4)")
 def test_report_on_missing_folder_is_a_usage_error(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path / "never-written")]) == 4
@@ -469,9 +462,6 @@ def test_report_rerenders_from_saved_results(ws: Workspace,
     assert main(["report", str(out), "--formats", "pdff"]) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="bug: factory modules are cached in sys.modules by name, "
-                   "so a second suite whose factory module has the same name in another folder "
-                   "gets the first folder's module")
 def test_factory_module_resolves_next_to_each_suite(tmp_path: Path) -> None:
     name = f"models_{uuid.uuid4().hex}"
     factories = {

@@ -350,9 +350,6 @@ def test_junit_of_the_passing_example(example: Run) -> None:
     assert root.find("testsuite").get("failures") == "0"  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a NaN check value (which gate_status expects: NaN "
-                   "always fails) is written to results.json as the bare token NaN, which strict "
-                   "JSON parsers (jq, JavaScript, CI tools) reject")
 def test_nan_check_value_keeps_results_json_valid(tmp_path: Path) -> None:
     result = AuditResult(
         suite_name="nan", suite={}, model={}, data={},

@@ -308,11 +308,6 @@ def test_missing_suite_file_exits_4(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: check_against_host checks model.path but not a missing data.source file, so "
-    "`xaudit validate` calls the suite valid and only `xaudit run` finds the problem",
-)
 def test_validate_reports_missing_data_file(tmp_path: Path, factory: str, host: Host,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     suite = base_suite(factory)
