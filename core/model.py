@@ -178,3 +178,39 @@ def describe_model(model: Model) -> dict[str, Any]:
         "output_names": list(model.output_names),
         "sha256": model.fingerprint(),
     }
+
+
+@runtime_checkable
+class DifferentiableModel(Model, Protocol):
+    """A model with the ``gradients`` capability: a torch graph from inputs to outputs.
+
+    Gradient explainers import torch themselves; the core never does, hence ``Any`` here.
+    ``torch_forward`` maps input tensors (one per model input, on :attr:`device` with
+    :attr:`dtype`) to the ``(n, n_outputs)`` output tensor that ``predict`` returns as numpy
+    (after the same output selection: logits or softmax, tuple/dict element).
+    """
+
+    device: Any
+    dtype: Any
+    input_names: tuple[str, ...]
+
+    def to_tensors(self, X: Any) -> tuple[Any, ...]:
+        """Numpy input(s) as tensors on the model's device and dtype, one per model input."""
+        ...
+
+    def torch_forward(self, *inputs: Any) -> Any:
+        """Differentiable outputs ``(n, n_outputs)`` for the given input tensors."""
+        ...
+
+
+@runtime_checkable
+class LayeredModel(DifferentiableModel, Protocol):
+    """A differentiable model with the ``layers`` capability: named submodules to hook."""
+
+    def layer_names(self) -> list[str]:
+        """Names of the layers that can be read (``named_modules`` names in torch)."""
+        ...
+
+    def layer(self, name: str) -> Any:
+        """The layer called ``name``; raises InputError listing close names otherwise."""
+        ...
