@@ -25,17 +25,19 @@ from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
 
 from .fingerprint import file_sha256, state_sha256
+from .frames import to_frame
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 SKOPS_SUFFIX = ".skops"
-Output = Literal["auto", "predict_proba", "decision_function", "predict"]
+Output = Literal["auto", "predict_proba", "log_odds", "decision_function", "predict"]
 
 
 class SklearnOptions(AdapterOptions):
     """Options of the ``sklearn`` adapter."""
 
     output: Output = "auto"
-    """``auto``: probabilities for classifiers, ``predict`` otherwise."""
+    """``auto``: probabilities for classifiers, ``predict`` otherwise; ``log_odds``:
+    ``log(p / (1 - p))`` of each class probability, probabilities clipped to [1e-15, 1-1e-15]."""
 
 
 @dataclass
@@ -46,14 +48,18 @@ class SklearnModel(ModelBase):
     method: str = "predict"
     columns: tuple[str, ...] | None = None
     file_hash: str | None = None
+    categories: dict[str, list[Any]] | None = None
+    log_odds: bool = False
 
     def _predict_raw(self, X: np.ndarray) -> Any:
         rows: Any = X
         if self.columns is not None:
-            import pandas as pd
-
-            rows = pd.DataFrame(X, columns=list(self.columns))
-        return getattr(self.estimator, self.method)(rows)
+            rows = to_frame(X, self.columns, self.categories)
+        out = getattr(self.estimator, self.method)(rows)
+        if self.log_odds:
+            p = np.clip(np.asarray(out, dtype=np.float64), 1e-15, 1 - 1e-15)
+            return np.log(p) - np.log1p(-p)
+        return out
 
     def fingerprint(self) -> str:
         """SHA-256 of the model file, or of the fitted estimator's canonical state."""
@@ -110,17 +116,25 @@ class SklearnAdapter(Adapter):
             adapter=cls.name,
             task=task,
             input_spec=InputSpec((int(n_features),), "float64", "tabular", names),
-            output_names=_output_names(obj, method, options.output_names),
+            output_names=_output_names(obj, method, options.output_names,
+                                       options.output == "log_odds"),
             framework="scikit-learn",
             framework_version=sklearn.__version__,
             estimator=obj,
             method=method,
             columns=names,
             file_hash=file_hash,
+            categories=options.categories,
+            log_odds=options.output == "log_odds",
         )
 
 
 def _method(estimator: Any, output: Output, classifier: bool) -> str:
+    if output == "log_odds":
+        if not classifier:
+            raise ModelLoadError(f"output 'log_odds' needs a classifier; "
+                                 f"{type(estimator).__name__} is not one")
+        output = "predict_proba"
     if output == "auto":
         has_proba = classifier and hasattr(estimator, "predict_proba")
         output = "predict_proba" if has_proba else "predict"
@@ -129,11 +143,12 @@ def _method(estimator: Any, output: Output, classifier: bool) -> str:
     return output
 
 
-def _output_names(estimator: Any, method: str, given: list[str] | None) -> tuple[str, ...]:
+def _output_names(estimator: Any, method: str, given: list[str] | None,
+                  log_odds: bool = False) -> tuple[str, ...]:
     classes = getattr(estimator, "classes_", None)
     if method == "predict_proba" and classes is not None:
         n = len(classes)
-        labels: Any = classes
+        labels: Any = [f"log_odds({c})" for c in classes] if log_odds else classes
     elif method == "decision_function" and classes is not None:
         n = 1 if len(classes) == 2 else len(classes)
         labels = [f"margin({classes[1]})"] if n == 1 else [f"margin({c})" for c in classes]

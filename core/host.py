@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pluggy
@@ -79,8 +80,7 @@ class Host:
             chosen = next((cls for _, cls in ranked if cls.claims(obj)), None)
             if chosen is None:
                 raise ModelLoadError(
-                    f"no adapter claims {type(obj).__module__}.{type(obj).__qualname__} "
-                    f"({_short_repr(obj)}); registered adapters: "
+                    f"no adapter claims {_describe_object(obj)}; registered adapters: "
                     f"{', '.join(self.adapters.names())}. Name one with adapter=..."
                 )
         else:
@@ -155,9 +155,15 @@ def _unmet(cls: type[Explainer], model: Model) -> list[str]:
     return unmet
 
 
-def _short_repr(obj: object) -> str:
+def _describe_object(obj: object) -> str:
+    if isinstance(obj, str | os.PathLike):
+        path = Path(obj)
+        if not path.exists():
+            return f"the model file {path} (it does not exist)"
+        return f"the model file {path.name} (no adapter reads {path.suffix or 'suffix-less'} files)"
     text = repr(obj)
-    return text if len(text) <= 80 else text[:77] + "..."
+    short = text if len(text) <= 80 else text[:77] + "..."
+    return f"{type(obj).__module__}.{type(obj).__qualname__} ({short})"
 
 
 def validate_params(schema: type[P], params: dict[str, Any], what: str) -> P:

@@ -42,6 +42,9 @@ class AdapterOptions(PluginParams):
     """Override the task the adapter infers."""
     output_names: list[str] | None = None
     """Names of the model outputs, in order."""
+    categories: dict[str, list[Any]] | None = None
+    """Categorical features and their categories, for models that take DataFrames with a
+    categorical dtype (filled from the suite's ``data.categorical`` when not given)."""
 
 
 class Adapter(ABC):

@@ -26,6 +26,7 @@ from .errors import InputError, ModelLoadError, Problem, SuiteError, XauditError
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
+from .probe import probe_model
 from .provenance import environment, utc_now
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
@@ -57,6 +58,8 @@ class Runner:
         dataset = build_dataset(self.suite.data, self.suite.seed, self.suite.base_dir)
         loaded = time.perf_counter()
         model = load_model(self.suite.model, dataset, self.suite.base_dir, self.host)
+        with _field("model"):
+            probe_model(model, dataset.X_explain)
         finished = time.perf_counter()
         problems = []
         for i, spec in enumerate(self.suite.explainers):
@@ -205,6 +208,8 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
 def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) -> Model:
     """Build or read the model the suite names and adapt it."""
     options: dict[str, Any] = {"trust": spec.trust, **spec.options}
+    if dataset.categorical and "categories" not in options:
+        options["categories"] = categories_of(dataset)
     if spec.task is not None:
         options["task"] = spec.task
     if spec.output_names is not None:
@@ -223,6 +228,23 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
         raise
     except Exception as exc:
         raise ModelLoadError(f"model: could not be adapted: {type(exc).__name__}: {exc}") from exc
+
+
+def categories_of(dataset: Dataset) -> dict[str, list[Any]]:
+    """Each categorical feature's sorted distinct values over all rows (missing ones left out).
+
+    Adapters that rebuild DataFrames give these columns a categorical dtype with exactly these
+    categories, as ``DataFrame.astype("category")`` on the full table would.
+    """
+    found = {}
+    for name in dataset.categorical:
+        column = dataset.X[:, dataset.feature_names.index(name)]
+        values = {v for v in column.tolist() if v == v and v is not None}  # v == v: not NaN
+        try:
+            found[name] = sorted(values)
+        except TypeError:  # mixed types: group by type, then by text
+            found[name] = sorted(values, key=lambda v: (type(v).__name__, str(v)))
+    return found
 
 
 @contextmanager

@@ -1,0 +1,39 @@
+"""Checks run on a model before any explainer: does it accept the data, and is it stable?"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+from .model import Model
+
+PROBE_ROWS = 8
+
+
+def probe_model(model: Model, X: np.ndarray) -> None:
+    """Refuse a model that cannot take ``X`` or answers the same rows differently twice.
+
+    Raises :class:`InputError` naming the problem: a feature-count or shape mismatch between
+    the data and the model, non-finite outputs, or outputs that change between two calls on
+    the same rows (dropout left active, an unseeded sampler), which would make every
+    explanation irreproducible.
+    """
+    expected = tuple(model.input_spec.feature_shape)
+    got = tuple(np.shape(X)[1:])
+    if expected and got != expected:
+        n_expected, n_got = int(np.prod(expected)), int(np.prod(got))
+        what = (f"{n_got} features but the model expects {n_expected}"
+                if len(expected) == 1 and len(got) == 1 else
+                f"rows shaped {got} but the model expects {expected}")
+        raise InputError(f"the data has {what} (model {model.name!r}); select the model's "
+                         "features with data.features, in the order it was trained on")
+    rows = np.asarray(X)[:PROBE_ROWS]
+    first = model.predict(rows)
+    second = model.predict(rows)
+    if not np.array_equal(first, second):
+        gap = float(np.max(np.abs(first - second)))
+        raise InputError(
+            f"model {model.name!r} gave different outputs for the same rows on two calls "
+            f"(max difference {gap:.3g}); explanations of it would not be reproducible. "
+            "Put it in inference mode (no dropout, no sampling) or fix its random state"
+        )
