@@ -9,7 +9,9 @@ and the model's output is ``output_transform(raw(x))`` (identity, logistic or so
 At an internal node, a row goes left when ``x[feature] <= threshold`` and, when the value is
 missing (NaN), to the side ``missing_left`` says. Comparisons happen after casting rows to
 ``input_dtype`` (scikit-learn trees compare float32 inputs, for example), so the structure's
-prediction equals the model's bit for bit up to summation order.
+prediction equals the model's bit for bit up to summation order. Libraries that sum leaf values
+in float32 (XGBoost) set ``accumulate_dtype="float32"``: the sum then runs in float32, tree by
+tree in the ensemble's order, starting from the float32 base score, exactly as they do.
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ class TreeEnsemble:
     input_dtype: Literal["float32", "float64"] = "float64"
     learning_rate: float | None = None
     """Informational: already folded into ``weights`` for boosting models."""
+    accumulate_dtype: Literal["float32", "float64"] = "float64"
+    """Precision of the running sum in :meth:`predict_raw` (each term ``weights[t] * value`` is
+    formed in float64, then rounded to this dtype before it is added)."""
     source: str = ""
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -130,10 +135,11 @@ class TreeEnsemble:
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """``base_score + sum_t weights[t] * leaf value``: ``(n, n_outputs)``."""
         rows = self.cast(X)
-        out = np.tile(self.base_score, (rows.shape[0], 1))
+        dtype = np.float32 if self.accumulate_dtype == "float32" else np.float64
+        out = np.tile(self.base_score.astype(dtype), (rows.shape[0], 1))
         for weight, tree in zip(self.weights, self.trees, strict=True):
-            out += weight * tree.value[tree.leaves(rows)]
-        return out
+            out += (weight * tree.value[tree.leaves(rows)]).astype(dtype)
+        return out.astype(np.float64)
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """The model's output from raw scores."""
