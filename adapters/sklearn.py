@@ -12,7 +12,7 @@ refused unless ``trust: true``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,9 +23,11 @@ from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, ModelBase, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
+from xaudit.trees import TreeEnsemble
 
 from .fingerprint import file_sha256, state_sha256
 from .frames import to_frame
+from .tree_extract import extract_tree_ensemble, tree_support
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 SKOPS_SUFFIX = ".skops"
@@ -50,6 +52,7 @@ class SklearnModel(ModelBase):
     file_hash: str | None = None
     categories: dict[str, list[Any]] | None = None
     log_odds: bool = False
+    _trees: TreeEnsemble | None = field(default=None, repr=False, compare=False)
 
     def _predict_raw(self, X: np.ndarray) -> Any:
         rows: Any = X
@@ -64,6 +67,17 @@ class SklearnModel(ModelBase):
     def fingerprint(self) -> str:
         """SHA-256 of the model file, or of the fitted estimator's canonical state."""
         return self.file_hash or state_sha256(self.estimator)
+
+    def tree_ensemble(self) -> TreeEnsemble:
+        """The estimator's trees (capability ``tree_ensemble``), extracted on first use.
+
+        Its raw output is ``predict_proba`` for tree and forest classifiers,
+        ``decision_function`` for boosting classifiers and ``predict`` for regressors; see
+        :func:`xaudit.adapters.tree_extract.extract_tree_ensemble`.
+        """
+        if self._trees is None:
+            self._trees = extract_tree_ensemble(self.estimator)
+        return self._trees
 
 
 class SklearnAdapter(Adapter):
@@ -126,6 +140,8 @@ class SklearnAdapter(Adapter):
             file_hash=file_hash,
             categories=options.categories,
             log_odds=options.output == "log_odds",
+            capabilities=frozenset({"predict"} | ({"tree_ensemble"}
+                                                  if tree_support(obj) is None else set())),
         )
 
 

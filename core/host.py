@@ -30,8 +30,13 @@ from .version import __version__
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "xaudit.adapters.callable",
     "xaudit.adapters.sklearn",
+    "xaudit.adapters.xgboost",
+    "xaudit.adapters.lightgbm",
+    "xaudit.adapters.torch",
+    "xaudit.adapters.onnx",
     "xaudit.plugins.ablation",
     "xaudit.plugins.completeness",
+    "xaudit.reports.builtin_sections",
 )
 """Modules registered as plugins in every host (block one by its module name)."""
 
