@@ -212,8 +212,18 @@ def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
 
 
 def render(result: AuditResult, out_dir: str | Path,
-           formats: Sequence[str] = ("json", "md", "junit")) -> list[Path]:
-    """Write ``result`` in the given formats into ``out_dir``; returns the files written."""
-    from .reports import write_outputs
+           formats: Sequence[str] = ("json", "html", "pdf", "md", "junit"), *,
+           host: Host | None = None, **report_options: Any) -> list[Path]:
+    """Write ``result`` in the given formats into ``out_dir``; returns the files written.
 
-    return write_outputs(result, Path(out_dir), formats)
+    ``report.html`` and ``report.pdf`` (PDF/A-3b with results.json and the suite attached) need
+    the ``pdf`` extra. ``report_options`` override the suite's report block: ``pdf_variant``
+    (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``template_dir``, ``top_k``,
+    ``local_rows``, ``max_subjects``.
+    """
+    from .reports import write_outputs
+    from .reports.options import ReportOptions
+
+    options = ReportOptions.from_result(result, **report_options)
+    return write_outputs(result, Path(out_dir), formats, options=options,
+                         host=host or default_host())

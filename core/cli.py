@@ -69,8 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render outputs from a saved results folder")
     report.add_argument("results", type=Path)
-    report.add_argument("--formats", default="md,junit", help="comma-separated formats")
+    report.add_argument("--formats", default="html,pdf,md,junit",
+                        help="comma-separated formats: html, pdf, md, junit, json "
+                             "(default: html,pdf,md,junit)")
     report.add_argument("--out", type=Path, help="output folder (default: the results folder)")
+    report.add_argument("--pdf-variant", choices=["pdf/a-3b", "pdf/a-3a", "pdf/ua-1", "plain"],
+                        help="PDF profile (default: the suite's report.pdf_variant, pdf/a-3b)")
+    report.add_argument("--template-dir", type=Path,
+                        help="folder of Jinja2 templates overriding the built-in ones")
     return parser
 
 
@@ -192,9 +198,16 @@ def _report(args: argparse.Namespace, host: Host) -> int:
     if not (args.results / RESULTS_FILE).is_file():
         raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
                          "`xaudit run` wrote")
+    from .reports.options import ReportOptions
+
     result = AuditResult.load(args.results)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    written = write_outputs(result, args.out or args.results, formats)
+    options = None
+    if {"html", "pdf"} & set(formats):
+        options = ReportOptions.from_result(result, Path.cwd(), pdf_variant=args.pdf_variant,
+                                            template_dir=args.template_dir)
+    written = write_outputs(result, args.out or args.results, formats, options=options,
+                            host=host)
     for path in written:
         print(path)
     return int(ExitCode.OK)

@@ -158,7 +158,8 @@ class Runner:
         from .reports import write_outputs
 
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
-        return write_outputs(result, out_dir, formats)
+        return write_outputs(result, out_dir, formats, host=self.host,
+                             base_dir=self.suite.base_dir)
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs

@@ -8,7 +8,9 @@ references between sections (an unknown method gets the closest registered names
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,11 +127,70 @@ class CheckSpec(Strict):
         return self.id or f"{self.check}@{self.explainer}"
 
 
-class ReportSpec(Strict):
-    """Which outputs to write, and where."""
+ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
+PdfVariant = Literal["pdf/a-3b", "pdf/a-3a", "pdf/ua-1", "plain"]
 
-    formats: list[Literal["json", "md", "junit"]] = Field(default=["json", "md", "junit"])
+
+class ReportSpec(Strict):
+    """Which outputs to write, where, and how the HTML/PDF report is laid out."""
+
+    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit"])
     out_dir: str = "xaudit-results"
+    pdf_variant: PdfVariant = "pdf/a-3b"
+    """PDF/A-3b (archival, the default), PDF/A-3a (archival and tagged), PDF/UA-1, or plain."""
+    template_dir: str | None = None
+    """A folder of Jinja2 templates that override or extend the built-in ones."""
+    top_k: int = Field(10, ge=1, le=200)
+    """Features shown by name in charts and tables; the rest are aggregated."""
+    local_rows: int = Field(3, ge=0, le=50)
+    """Explained rows that get a waterfall chart in the local-explanations section."""
+    max_subjects: int = Field(50, ge=0)
+    """Explained rows that get a plain-language paragraph."""
+
+
+class Person(Strict):
+    """Someone who prepares, reviews or approves the audit."""
+
+    name: str
+    role: str = ""
+    date: datetime.date | None = None
+
+
+class SegmentSpec(Strict):
+    """A feature to break results down by: its categories, or numeric ``bins`` (edges)."""
+
+    feature: str
+    bins: list[float] | None = None
+    """Bin edges for a numeric feature; quartiles of the explained rows when omitted."""
+
+
+class DecisionSpec(Strict):
+    """When a model output counts as an adverse decision (e.g. a declined application)."""
+
+    output: str | int = 0
+    """The output (name or index) the decision is taken on."""
+    adverse: Literal["above", "below"] = "above"
+    threshold: float
+    """The output is adverse when strictly above (or below) this value."""
+
+
+class DocumentationSpec(Strict):
+    """What only people know: purpose, ownership, sign-off, segments and reason codes."""
+
+    intended_use: str = ""
+    out_of_scope: list[str] = Field(default_factory=list)
+    owner: str = ""
+    contact: str = ""
+    inventory_id: str = ""
+    risk_tier: str = ""
+    status: Literal["draft", "approved", "rejected"] = "draft"
+    prepared_by: Person | None = None
+    reviewed_by: Person | None = None
+    approved_by: Person | None = None
+    segments: list[str | SegmentSpec] = Field(default_factory=list)
+    decision: DecisionSpec | None = None
+    reason_codes: dict[str, str] = Field(default_factory=dict)
+    """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
 
 
 class Suite(Strict):
@@ -143,6 +204,7 @@ class Suite(Strict):
     explainers: list[ExplainerSpec] = Field(min_length=1)
     checks: list[CheckSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    documentation: DocumentationSpec | None = None
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Folder relative paths resolve against (the suite file's folder)."""
@@ -244,8 +306,27 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
             continue
         problems += _param_problems(host.checks.get(check.check).Params, check.params,
                                     f"{where}.params")
+    problems += _report_problems(suite)
     if problems:
         raise SuiteError(problems, source)
+
+
+REPORT_DEPENDENCIES = {"html": ("matplotlib",), "pdf": ("matplotlib", "weasyprint")}
+
+
+def _report_problems(suite: Suite) -> list[Problem]:
+    """Formats whose libraries are missing, and a template folder that does not exist."""
+    problems = []
+    for i, fmt in enumerate(suite.report.formats):
+        needed = REPORT_DEPENDENCIES.get(fmt, ())
+        missing = [m for m in needed if importlib.util.find_spec(m) is None]
+        if missing:
+            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} needs {', '.join(missing)}: "
+                                    "pip install 'xaudit[pdf]', or leave the format out"))
+    folder = suite.report.template_dir
+    if folder is not None and not (suite.base_dir / folder).is_dir():
+        problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))
+    return problems
 
 
 def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..results import AuditResult
+from .analysis import errors
 
 JUNIT_FILE = "junit.xml"
 
@@ -23,7 +24,7 @@ def junit_tree(result: AuditResult) -> ET.ElementTree[ET.Element[str]]:
         "time": f"{result.provenance.get('timings', {}).get('total_s', 0.0):.3f}",
         "timestamp": str(result.provenance.get("started_at", ""))[:19],
     })
-    for explainer_id, error in result.explainer_errors.items():
+    for explainer_id, error in errors(result):
         case = ET.SubElement(suite, "testcase", {"classname": "xaudit.explainers",
                                                  "name": explainer_id, "time": "0"})
         node = ET.SubElement(case, "error", {"message": str(error), "type": error.type})

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..exitcodes import ExitCode
 from ..results import AuditResult
+from .analysis import errors, explanations
+from .verdict import VERDICTS
 
 SUMMARY_FILE = "summary.md"
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
@@ -20,10 +21,7 @@ def md_escape(text: object) -> str:
 def summary_markdown(result: AuditResult) -> str:
     """The summary: verdict, gates table, explainers, and the hashes that identify the run."""
     code = result.exit_code()
-    verdict = {
-        ExitCode.OK: "PASSED", ExitCode.GATE_FAILED: "FAILED", ExitCode.CRASHED: "CRASHED",
-        ExitCode.NO_GATES: "NO GATES EVALUATED", ExitCode.INVALID: "INVALID",
-    }[code]
+    verdict = VERDICTS[code]
     lines = [
         f"# xaudit: {md_escape(result.suite_name)}: {verdict}",
         "",
@@ -42,10 +40,10 @@ def summary_markdown(result: AuditResult) -> str:
         lines.append(f"| {md_escape(check.name)} | {md_escape(check.explainer)} | {value} | "
                      f"{gate} | {md_escape(status)} |")
     lines += ["", "| explainer | method | rows | time (s) |", "|---|---|---|---|"]
-    for key, explanation in result.explanations.items():
+    for key, explanation in explanations(result):
         lines.append(f"| {md_escape(key)} | {md_escape(explanation.method)} | "
                      f"{explanation.n_rows} | {explanation.wall_time_s:.3f} |")
-    for key, error in result.explainer_errors.items():
+    for key, error in errors(result):
         lines.append(f"| {md_escape(key)} | crashed: {md_escape(error)} | - | - |")
     hashes = result.provenance.get("hashes", {})
     lines += ["", "SHA-256: " + ", ".join(f"{k} `{v[:16]}`" for k, v in sorted(hashes.items())),

@@ -170,7 +170,7 @@ CASES = [
     Case("explain_rows_unknown_pool", _set("data", "explain", "from", value="tset"),
          "data.explain.from", "Input should be 'test', 'train' or 'all'"),
     Case("unknown_report_format", _set("report", "formats", value=["json", "pdff"]),
-         "report.formats[1]", "Input should be 'json', 'md' or 'junit'"),
+         "report.formats[1]", "Input should be 'json', 'html', 'pdf', 'md' or 'junit'"),
 ]
 
 

@@ -1,0 +1,147 @@
+"""Adverse decisions, their principal reasons, and a plain-language account per subject.
+
+Principal reasons follow the practice of adverse-action notices under Regulation B
+(12 CFR 1002.9(b)(2) and its official interpretation: specific reasons, at most four are
+meaningful): the features whose attributions pushed the output furthest towards the adverse
+side, only among features the model actually uses (non-zero attribution somewhere), each mapped
+through the documentation's reason-code dictionary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..explanation import Explanation
+from ..results import AuditResult
+from ..suite import DecisionSpec
+from .analysis import Outputs
+
+MAX_REASONS = 4
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One principal reason: the feature, its value, its push, and the statement."""
+
+    feature: str
+    value: str
+    contribution: float
+    statement: str
+    coded: bool
+
+
+@dataclass
+class Subject:
+    """One explained row as the local section presents it."""
+
+    position: int
+    row_id: int
+    output: float | None
+    adverse: bool | None
+    reasons: list[Reason] = field(default_factory=list)
+    paragraph: str = ""
+
+
+def value_text(value: object) -> str:
+    """An input value for prose and tables."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def decision_slots(e: Explanation, result: AuditResult, decision: DecisionSpec) -> np.ndarray:
+    """Per row, the slot of the outputs axis holding the decision's output (-1: not explained)."""
+    model_names = list(result.model.get("output_names") or [])
+    if isinstance(decision.output, int):
+        index = decision.output
+    elif decision.output in model_names:
+        index = model_names.index(decision.output)
+    elif decision.output in e.output_names:
+        slot = e.output_names.index(decision.output)
+        return np.full(e.n_rows, slot)
+    else:
+        return np.full(e.n_rows, -1)
+    hits = e.target_indices == index
+    return np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+
+
+def is_adverse(value: float, decision: DecisionSpec) -> bool:
+    """Whether an output value is on the adverse side of the threshold."""
+    if decision.adverse == "above":
+        return value > decision.threshold
+    return value < decision.threshold
+
+
+def principal_reasons(e: Explanation, row: int, slot: int, decision: DecisionSpec,
+                      used: np.ndarray, codes: dict[str, str]) -> list[Reason]:
+    """Up to four used features pushing row ``row`` furthest towards the adverse side."""
+    sign = 1.0 if decision.adverse == "above" else -1.0
+    push = sign * e.values[row, ..., slot].reshape(-1)
+    candidates = np.flatnonzero((push > 0) & used)
+    order = candidates[np.lexsort((candidates, -push[candidates]))][:MAX_REASONS]
+    reasons = []
+    for i in order:
+        name = e.feature_names[i]
+        statement = codes.get(name)
+        reasons.append(Reason(name, value_text(e.inputs[row, i]),
+                              float(e.values[row, i, slot]),
+                              statement or f"{name} (no reason code documented)",
+                              statement is not None))
+    return reasons
+
+
+def paragraph(e: Explanation, row: int, row_id: int, slot: int, outputs: Outputs | None,
+              decision: DecisionSpec | None, adverse: bool | None) -> str:
+    """What drove this subject's output and, for a decision, what would change it."""
+    output = e.output_names[slot]
+    phi = e.values[row, ..., slot].reshape(-1)
+    order = np.lexsort((np.arange(phi.size), -np.abs(phi)))
+    up = [i for i in order if phi[i] > 0][:2]
+    down = [i for i in order if phi[i] < 0][:2]
+
+    def named(indices: list[int]) -> str:
+        return " and ".join(f"{e.feature_names[i]} = {value_text(e.inputs[row, i])} "
+                            f"({phi[i]:+.3g})" for i in indices)
+
+    text = [f"Subject {row_id}:"]
+    if outputs is not None:
+        value = outputs.values[row, slot]
+        base = "" if e.base_values is None else \
+            f" against a background average of {e.base_values[row, slot]:.4g}"
+        text.append(f"the model gave {output} = {value:.4g}{base}.")
+    else:
+        text.append(f"the attributions to {output} are as follows.")
+    if up:
+        text.append(f"It was raised most by {named(up)}.")
+    if down:
+        text.append(f"It was lowered most by {named(down)}.")
+    if not up and not down:
+        text.append("No feature moved it.")
+    if decision is not None and adverse is not None and outputs is not None:
+        text.append(_what_would_change(e, row, slot, outputs.values[row, slot], decision,
+                                       adverse))
+    return " ".join(text)
+
+
+def _what_would_change(e: Explanation, row: int, slot: int, value: float,
+                       decision: DecisionSpec, adverse: bool) -> str:
+    side = "above" if decision.adverse == "above" else "below"
+    if not adverse:
+        return (f"The decision is not adverse: the output is not {side} the threshold "
+                f"{decision.threshold:g}.")
+    sign = 1.0 if decision.adverse == "above" else -1.0
+    phi = e.values[row, ..., slot].reshape(-1)
+    pushing = [i for i in np.lexsort((np.arange(phi.size), -sign * phi)) if sign * phi[i] > 0]
+    moved = value
+    for m, i in enumerate(pushing[:MAX_REASONS], start=1):
+        moved -= phi[i]
+        if not is_adverse(moved, decision):
+            names = " and ".join(e.feature_names[j] for j in pushing[:m])
+            return (f"The decision is adverse (output {side} {decision.threshold:g}). By these "
+                    f"attributions, it would change if {names} did not contribute (took "
+                    f"reference values), moving the output to about {moved:.4g}.")
+    return (f"The decision is adverse (output {side} {decision.threshold:g}); removing the "
+            f"{min(len(pushing), MAX_REASONS)} largest adverse contributions alone would not "
+            "change it.")

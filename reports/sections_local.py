@@ -1,0 +1,212 @@
+"""Section 7: local explanations, adverse-action reasons, subjects in words, segments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..explanation import Explanation
+from ..results import AuditResult
+from ..suite import DecisionSpec, SegmentSpec
+from . import figures
+from .analysis import (
+    Outputs,
+    explanations,
+    is_global,
+    is_tabular,
+    numeric_column,
+    outputs_of,
+    row_ids,
+    used_features,
+)
+from .decisions import (
+    Subject,
+    decision_slots,
+    is_adverse,
+    paragraph,
+    principal_reasons,
+    value_text,
+)
+from .section_base import ContextualSection
+
+R2_KEYS = ("local_r2", "r2", "score")
+
+
+class LocalSection(ContextualSection):
+    """Why the model gave each explained subject its output."""
+
+    name = "local"
+    title = "Local explanations"
+    order = 70
+    template = "section_local.html.j2"
+
+    def context(self, result: AuditResult) -> dict[str, Any]:
+        """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
+        doc = self.render.documentation
+        blocks = [self._block(key, e, result) for key, e in explanations(result)
+                  if is_tabular(e) and not is_global(e)]
+        if not blocks:
+            return self.not_applicable("no explanation of individual rows with named features")
+        codes = doc.reason_codes if doc else {}
+        names = set().union(*(set(e.feature_names) for e in result.explanations.values()))
+        return {"blocks": blocks, "decision": doc.decision if doc else None,
+                "unknown_codes": sorted(set(codes) - names),
+                "max_subjects": self.render.options.max_subjects}
+
+    def _block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
+        options, doc = self.render.options, self.render.documentation
+        outputs = outputs_of(key, e, result)
+        ids = row_ids(result, e.n_rows)
+        decision = doc.decision if doc else None
+        slots = (decision_slots(e, result, decision) if decision is not None
+                 else np.zeros(e.n_rows, dtype=np.int64))
+        r2 = _local_r2(e)
+        waterfalls = []
+        for row in range(min(options.local_rows, e.n_rows)):
+            slot = max(int(slots[row]), 0)
+            waterfalls.append({
+                "row_id": ids[row], "output": e.output_names[slot],
+                "figure": _waterfall(e, row, slot, options.top_k, outputs),
+                "r2": None if r2 is None else float(r2[row]),
+                "counterfactuals": _counterfactuals(e, row),
+            })
+        subjects = self._subjects(e, ids, slots, outputs, decision)
+        return {
+            "key": key, "method": e.method, "rows": e.n_rows, "waterfalls": waterfalls,
+            "outputs_source": None if outputs is None else outputs.source,
+            "subjects": subjects[: options.max_subjects], "n_subjects": len(subjects),
+            "decision_reason": _decision_reason(decision, outputs, slots),
+            "segments": self._segments(key, e, result, outputs, subjects),
+        }
+
+    def _subjects(self, e: Explanation, ids: list[int], slots: np.ndarray,
+                  outputs: Outputs | None, decision: DecisionSpec | None) -> list[Subject]:
+        codes = self.render.documentation.reason_codes if self.render.documentation else {}
+        subjects = []
+        for row in range(e.n_rows):
+            slot = int(slots[row])
+            usable = slot >= 0 and outputs is not None and decision is not None
+            value = None if outputs is None or slot < 0 else float(outputs.values[row, slot])
+            adverse = is_adverse(value, decision) if usable and value is not None \
+                and decision is not None else None
+            subject = Subject(row, ids[row], value, adverse)
+            if adverse and decision is not None:
+                subject.reasons = principal_reasons(e, row, slot, decision,
+                                                    used_features(e, slot), codes)
+            subject.paragraph = paragraph(e, row, ids[row], max(slot, 0), outputs,
+                                          decision if usable else None, adverse)
+            subjects.append(subject)
+        return subjects
+
+    def _segments(self, key: str, e: Explanation, result: AuditResult,
+                  outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
+        doc = self.render.documentation
+        if doc is None:
+            return []
+        tables: list[dict[str, Any]] = []
+        for item in doc.segments:
+            spec = SegmentSpec(feature=item) if isinstance(item, str) else item
+            if spec.feature not in e.feature_names:
+                tables.append({"feature": spec.feature, "groups": [],
+                               "missing": f"{spec.feature} is not a feature of {e.method}"})
+                continue
+            column = e.inputs[:, e.feature_names.index(spec.feature)]
+            categorical = spec.feature in (result.data.get("categorical") or [])
+            labels = _segment_labels(column, spec.bins, categorical)
+            tables.append({"feature": spec.feature, "missing": None,
+                           "groups": _segment_groups(key, e, result, labels, outputs,
+                                                     subjects)})
+        return tables
+
+
+def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | None) -> Any:
+    phi = e.values[row, ..., slot].reshape(-1)
+    order = np.lexsort((np.arange(phi.size), -np.abs(phi)))
+    top, rest = order[:k], order[k:]
+    labels = [f"{e.feature_names[i]} = {value_text(e.inputs[row, i])}" for i in top]
+    contributions = list(phi[top])
+    if rest.size:
+        labels.append(f"other {rest.size} features")
+        contributions.append(float(phi[rest].sum()))
+    base = 0.0 if e.base_values is None else float(e.base_values[row, slot])
+    end = "model output" if outputs is not None else "base value + sum"
+    return figures.waterfall(base, labels, np.asarray(contributions),
+                             f"{e.output_names[slot]} (output units)", end)
+
+
+def _local_r2(e: Explanation) -> np.ndarray | None:
+    for key in R2_KEYS:
+        stored = e.extras.get(key)
+        if stored is None:
+            stored = e.metadata.get(key)
+        if stored is None:
+            continue
+        values = np.asarray(stored, dtype=np.float64).reshape(-1)
+        if values.size == 1:
+            return np.full(e.n_rows, values[0])
+        if values.size == e.n_rows:
+            return values
+    return None
+
+
+def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[list[dict[str, str]]]:
+    """Changed features of each counterfactual (``extras['counterfactuals']`` ``(n, c, d)``)."""
+    found = e.extras.get("counterfactuals")
+    if found is None or found.ndim != 3 or found.shape[0] != e.n_rows:
+        return []
+    tables = []
+    for candidate in found[row][:limit]:
+        changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
+                    "to": value_text(candidate[i])}
+                   for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
+        tables.append(changes)
+    return tables
+
+
+def _decision_reason(decision: DecisionSpec | None, outputs: Outputs | None,
+                     slots: np.ndarray) -> str | None:
+    if decision is None:
+        return "the documentation block defines no decision rule (documentation.decision)"
+    if outputs is None:
+        return ("the model outputs of the explained rows are unknown: the explainer stores "
+                "none, and its attributions are not shown to add up to them")
+    if np.all(slots < 0):
+        return f"the decision's output {decision.output!r} was not explained"
+    return None
+
+
+def _segment_labels(column: np.ndarray, bins: list[float] | None,
+                    categorical: bool) -> list[str]:
+    values = numeric_column(column)
+    if values is None or categorical or (bins is None and np.unique(values).size <= 6):
+        return [value_text(v) for v in column.tolist()]
+    edges = np.asarray(bins if bins is not None else
+                       np.unique(np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])))
+    if edges.size < 2:
+        return [value_text(v) for v in column.tolist()]
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
+    return [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == edges.size - 2 else ')'}"
+            for i in index]
+
+
+def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],
+                    outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
+    groups = []
+    label_array = np.asarray(labels, dtype=object)
+    per_row_checks = [c for c in result.checks if c.explainer == key and c.values is not None
+                      and c.values.shape[:1] == (e.n_rows,)]
+    for label in sorted(set(labels)):
+        rows = np.flatnonzero(label_array == label)
+        scores = np.abs(e.values[rows, ..., 0].reshape(rows.size, -1)).mean(axis=0)
+        top = np.lexsort((np.arange(scores.size), -scores))[:3]
+        adverse = [bool(subjects[r].adverse) for r in rows if subjects[r].adverse is not None]
+        groups.append({
+            "label": label, "n": int(rows.size),
+            "mean_output": None if outputs is None else float(outputs.values[rows, 0].mean()),
+            "adverse_share": float(np.mean(adverse)) if adverse else None,
+            "top": [e.feature_names[i] for i in top],
+            "checks": [{"name": c.name, "mean": float(np.nanmean(
+                np.asarray(c.values, dtype=np.float64)[rows]))} for c in per_row_checks],
+        })
+    return groups

@@ -1,0 +1,248 @@
+"""What the report says: escaping, crashes, many features, reasons, templates, media, CLI.
+
+Results are built by hand (tests/reports_support.py) so that each test knows exactly what the
+report must show; numbers are checked against plain numpy computations.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from reports_support import linear_explanation, make_result
+
+import xaudit
+from xaudit import AuditResult, ReportSection, create_host, hookimpl
+from xaudit.cli import main
+from xaudit.explanation import Explanation
+from xaudit.reports.analysis import mean_abs, rank_top
+from xaudit.reports.decisions import principal_reasons
+from xaudit.suite import DecisionSpec, parse_suite
+
+HOSTILE = ["<script>alert(1)</script>", "{{ 7*7 }}", "a&b\"c'd", "{% raw %}x", "plain"]
+
+
+def render_html(result: AuditResult, tmp_path: Path, **options: Any) -> str:
+    xaudit.render(result, tmp_path, formats=("html",), **options)
+    return (tmp_path / "report.html").read_text()
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        assert not any(k.startswith("on") for k, _ in attrs), (tag, attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_hostile_strings_are_escaped_everywhere(tmp_path: Path) -> None:
+    result = make_result(HOSTILE, n=6, suite_name="<img src=x onerror=alert(2)>",
+                         model_name="{{ 7*7 }}<b>")
+    xaudit.render(result, tmp_path, formats=("html", "md", "junit"))
+    page = (tmp_path / "report.html").read_text()
+    parser = _Tags()
+    parser.feed(page)
+    assert "script" not in parser.tags
+    assert "img" not in parser.tags
+    assert "<script>" not in page
+    assert "<img" not in page
+    text = "".join(parser.text)
+    assert "<script>alert(1)</script>" in text  # shown as text, in tables and figures
+    assert "{{ 7*7 }}" in text  # not expanded by the template engine
+    assert "{% raw %}x" in text
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3
+    summary = (tmp_path / "summary.md").read_text()
+    assert not re.search(r"(?<!\\)<(img|script)", summary)  # Markdown-escaped as \\<
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("name") == "xaudit: <img src=x onerror=alert(2)>"
+
+
+def test_crashed_explainer_is_reported_and_the_rest_renders(tmp_path: Path) -> None:
+    page = render_html(make_result(["x1", "x2", "x3"], crashed=True), tmp_path)
+    assert "could not be rendered" not in page
+    assert "ZeroDivisionError: the explainer divided by zero" in page
+    assert "This explainer crashed" in page
+    assert "CRASHED" in page
+    methods = page[page.index('id="sec-methods"'):page.index('id="sec-global"')]
+    assert "boom" in methods
+    assert "abl" in methods
+    global_section = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
+    assert "<svg" in global_section  # the surviving explainer is still charted
+    assert "Incomplete audit" in page
+
+
+def test_every_section_says_why_it_is_empty(tmp_path: Path) -> None:
+    result = make_result(["a", "b"], crashed=True)
+    result.explanations.clear()
+    result.checks.clear()
+    page = render_html(result, tmp_path)
+    assert "could not be rendered" not in page
+    sections = re.findall(r'<section id="sec-([a-z-]+)"', page)
+    assert len(sections) == 14
+    for name in ("global", "local", "media", "faithfulness", "stability"):
+        body = page[page.index(f'id="sec-{name}"'):]
+        body = body[:body.index("</section>")]
+        assert "Not applicable: " in body, name
+    regulatory = page[page.index('id="sec-regulatory"'):]
+    assert "NOT APPLICABLE" in regulatory
+
+
+def test_120_features_show_top_k_and_aggregate_the_rest(tmp_path: Path) -> None:
+    names = [f"feature_{i:03d}" for i in range(120)]
+    result = make_result(names, n=12, report={"top_k": 10})
+    page = render_html(result, tmp_path)
+    explanation = result.explanations["abl"]
+    scores = np.abs(explanation.values[..., 0]).mean(axis=0)
+    order = np.argsort(-scores, kind="stable")
+    ranked = rank_top(explanation.feature_names, mean_abs(explanation, 0)[0], None, 10)
+    assert ranked.names == [names[i] for i in order[:10]]
+    assert ranked.other_count == 110
+    assert ranked.other_score == pytest.approx(scores[order[10:]].sum())
+    global_section = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
+    assert "other 110 features (sum)" in global_section  # bar chart
+    assert "other 110 features</td>" in global_section  # table
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>(feature_\d+)</td>", global_section)
+    assert [name for _, name in rows] == ranked.names
+    share = 1 - scores[order[:10]].sum() / scores.sum()
+    assert f"{100 * share:.1f}%" in global_section
+    assert "other 110 features" in page[page.index('id="sec-data"'):]
+    assert "other 110 features" in page[page.index('id="sec-local"'):]  # waterfalls
+
+
+def test_principal_reasons_against_brute_force() -> None:
+    names = ["income", "debt", "age", "tenure", "inquiries", "unused"]
+    explanation, _ = linear_explanation(names, n=30, seed=4)
+    explanation.values[:, 5, :] = 0.0  # a feature the model does not use
+    codes = {"debt": "Debt too high", "inquiries": "Too many inquiries"}
+    decision = DecisionSpec(output="score", adverse="below", threshold=0.0)
+    used = np.array([True] * 5 + [False])
+    for row in range(explanation.n_rows):
+        reasons = principal_reasons(explanation, row, 0, decision, used, codes)
+        phi = explanation.values[row, :, 0]
+        expected = [names[i] for i in sorted(range(5), key=lambda i: phi[i]) if phi[i] < 0][:4]
+        assert [r.feature for r in reasons] == expected
+        for reason in reasons:
+            assert reason.statement == codes.get(reason.feature,
+                                                 f"{reason.feature} (no reason code documented)")
+
+
+def test_documentation_drives_reasons_segments_and_signoff(tmp_path: Path) -> None:
+    documentation = {
+        "intended_use": "Rank applications.", "owner": "Risk team", "status": "approved",
+        "prepared_by": {"name": "Ada", "role": "developer", "date": "2025-02-01"},
+        "approved_by": {"name": "Grace", "date": "2025-02-03"},
+        "segments": ["b", {"feature": "a", "bins": [-5, 0, 5]}],
+        "decision": {"output": "score", "adverse": "above", "threshold": 1.5},
+        "reason_codes": {"a": "Reason A <applies>", "ghost": "never used"},
+    }
+    result = make_result(["a", "b", "c"], n=10, documentation=documentation)
+    page = render_html(result, tmp_path)
+    local = page[page.index('id="sec-local"'):page.index('id="sec-media"')]
+    explanation = result.explanations["abl"]
+    outputs = explanation.values[..., 0].sum(axis=1) + 1.5
+    assert local.count("ADVERSE</span>") - local.count("NOT ADVERSE") == int((outputs > 1.5).sum())
+    assert "Reason A &lt;applies&gt;" in local
+    assert "Explained rows by a" in local
+    assert "[-5, 0)" in local
+    assert "ghost" in local  # a reason code for an unknown feature is pointed out
+    signoff = page[page.index('id="sec-signoff"'):page.index('id="sec-regulatory"')]
+    assert "Ada" in signoff
+    assert "2025-02-01" in signoff
+    assert "Grace" in signoff
+    assert "approved" in page[:page.index('id="sec-cover"') + 2000]
+
+
+def test_documentation_block_is_validated() -> None:
+    suite = {"name": "s", "model": {"factory": "m:f"}, "data": {"source": "sklearn:diabetes"},
+             "explainers": [{"id": "a", "method": "ablation"}],
+             "documentation": {"reson_codes": {}}}
+    with pytest.raises(xaudit.SuiteError, match=r"documentation\.reson_codes"):
+        parse_suite(suite)
+
+
+def test_user_template_extends_the_builtin_one(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "section_model.html.j2").write_text(
+        '{% extends "builtin:section_model.html.j2" %}'
+        '{% block body %}<p class="custom">House note on {{ ctx.model.name }}.</p>'
+        "{{ super() }}{% endblock %}")
+    page = render_html(make_result(["a", "b"]), tmp_path / "out", template_dir=folder)
+    model = page[page.index('id="sec-model"'):page.index('id="sec-data"')]
+    assert '<p class="custom">House note on linear.</p>' in model
+    assert "callable" in model  # the built-in body is still there
+
+
+class _Broken(ReportSection):
+    name = "probe.broken"
+    title = "Broken plugin section"
+    template = "never.html.j2"
+
+    def context(self, result: AuditResult) -> dict[str, Any]:
+        raise RuntimeError("plugin bug")
+
+
+class _BrokenPlugin:
+    __name__ = "broken_report_plugin"
+
+    @hookimpl
+    def xaudit_register_report_sections(self, registry: Any) -> None:
+        registry.add(_Broken)
+
+
+def test_a_crashing_plugin_section_does_not_stop_the_report(tmp_path: Path) -> None:
+    host = create_host(plugins=[_BrokenPlugin()], autoload=False)
+    page = render_html(make_result(["a", "b"]), tmp_path, host=host)
+    assert "Broken plugin section" in page
+    assert "RuntimeError: plugin bug" in page
+    assert page.count('<section id="sec-') == 15
+
+
+def test_image_and_text_explanations_render(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 3
+    image = Explanation(
+        method="probe.saliency", values=rng.normal(size=(n, 1, 8, 8, 1)), base_values=None,
+        feature_names=(), output_names=("cat",), target_indices=np.zeros((n, 1), dtype=int),
+        inputs=rng.random(size=(n, 1, 8, 8)))
+    tokens = [["the", "<b>film</b>", "was", "great"]] * n
+    text = Explanation(
+        method="probe.tokens", values=rng.normal(size=(n, 4, 1)), base_values=None,
+        feature_names=(), output_names=("positive",),
+        target_indices=np.zeros((n, 1), dtype=int), inputs=np.zeros((n, 4)),
+        metadata={"tokens": tokens})
+    result = make_result(["a", "b"], extra={"img": image, "txt": text})
+    page = render_html(result, tmp_path)
+    media = page[page.index('id="sec-media"'):page.index('id="sec-faithfulness"')]
+    assert media.count("<svg") == 3
+    assert "<image" in media
+    assert 'href="data:image/png;base64,' in media
+    assert media.count('class="token"') == 4 * 3
+    assert "&lt;b&gt;film&lt;/b&gt;" in media
+    assert "<b>film" not in media
+
+
+def test_cli_report_rerenders_default_formats(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("weasyprint")
+    saved = tmp_path / "run"
+    make_result(["a", "b"], n=4).save(saved)
+    assert main(["report", str(saved), "--pdf-variant", "plain"]) == 0
+    written = {Path(p).name for p in capsys.readouterr().out.split()}
+    assert written == {"report.html", "report.pdf", "summary.md", "junit.xml"}
+    assert main(["report", str(saved), "--template-dir", str(tmp_path / "missing")]) == 4
