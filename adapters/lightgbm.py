@@ -13,20 +13,20 @@ only when a model is adapted.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
-from xaudit.model import InputSpec, ModelBase, Task, default_output_names
+from xaudit.model import InputSpec, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
-from xaudit.trees import TreeEnsemble
 
+from .boosted import BoostedModel
 from .frames import to_frame
-from .tree_extract import extract_tree_ensemble, tree_support
+from .tree_extract import tree_support
 
 PROBABILITY_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy")
 CLASSIFIER_OBJECTIVES = ("binary", "multiclass", "multiclassova")
@@ -41,14 +41,8 @@ class LightGBMOptions(AdapterOptions):
 
 
 @dataclass
-class LightGBMModel(ModelBase):
+class LightGBMModel(BoostedModel):
     """A fitted LightGBM Booster or scikit-learn-API model."""
-
-    native: Any = None
-    output: str = "predict"
-    columns: tuple[str, ...] | None = None
-    categories: dict[str, list[Any]] | None = None
-    _trees: TreeEnsemble | None = field(default=None, repr=False, compare=False)
 
     def _predict_raw(self, X: np.ndarray) -> Any:
         margin = self.output == "margin"
@@ -65,11 +59,6 @@ class LightGBMModel(ModelBase):
         """SHA-256 of the booster's saved model text."""
         return hashlib.sha256(_booster(self.native).model_to_string().encode()).hexdigest()
 
-    def tree_ensemble(self) -> TreeEnsemble:
-        """The model's trees (extracted on first use, then cached); raw output = raw score."""
-        if self._trees is None:
-            self._trees = extract_tree_ensemble(self.native)
-        return self._trees
 
 
 def _booster(native: Any) -> Any:

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
-from xaudit.model import InputSpec, ModelBase, Task, default_output_names
+from xaudit.model import InputSpec, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
-from xaudit.trees import TreeEnsemble
 
+from .boosted import BoostedModel
 from .frames import to_frame
-from .tree_extract import extract_tree_ensemble, tree_support
+from .tree_extract import tree_support
 
 CLASSIFIER_OBJECTIVES = ("binary:logistic", "binary:logitraw", "binary:hinge",
                          "multi:softprob", "multi:softmax")
@@ -42,14 +42,8 @@ class XGBoostOptions(AdapterOptions):
 
 
 @dataclass
-class XGBoostModel(ModelBase):
+class XGBoostModel(BoostedModel):
     """A fitted XGBoost Booster or scikit-learn-API model."""
-
-    native: Any = None
-    output: str = "predict"
-    columns: tuple[str, ...] | None = None
-    categories: dict[str, list[Any]] | None = None
-    _trees: TreeEnsemble | None = field(default=None, repr=False, compare=False)
 
     def _predict_raw(self, X: np.ndarray) -> Any:
         margin = self.output == "margin"
@@ -72,11 +66,6 @@ class XGBoostModel(ModelBase):
             else self.native.get_booster()
         return hashlib.sha256(bytes(booster.save_raw("ubj"))).hexdigest()
 
-    def tree_ensemble(self) -> TreeEnsemble:
-        """The model's trees (extracted on first use, then cached); raw output = margin."""
-        if self._trees is None:
-            self._trees = extract_tree_ensemble(self.native)
-        return self._trees
 
 
 def _is_xgboost(obj: object) -> bool:

@@ -26,7 +26,7 @@ PY
 install_system_libraries() {
     local missing=()
     for lib in libpango-1.0.so.0 libpangoft2-1.0.so.0 libharfbuzz-subset.so.0; do
-        ldconfig -p 2>/dev/null | grep -q "$lib" || missing+=("$lib")
+        ldconfig -p 2>/dev/null | grep "$lib" >/dev/null || missing+=("$lib")  # no -q: pipefail
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
     log "installing system libraries for PDF rendering (missing: ${missing[*]})"
