@@ -13,7 +13,7 @@ methods that need it, so a model without gradients works where torch is not inst
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +21,8 @@ import numpy as np
 
 from xaudit.errors import CapabilityError, InputError
 from xaudit.model import InputSpec, ModelBase
+
+from .multi_input import check_row_counts, split_inputs
 
 Layout = Literal["NHWC", "NCHW"]
 Transform = Literal["identity", "softmax", "sigmoid"]
@@ -94,8 +96,8 @@ class OnnxModel(ModelBase):
     def check_inputs(self, X: Any) -> list[np.ndarray]:
         """One array per input, each ``(n, *feature_shape)`` with the same ``n``, or InputError."""
         arrays = []
-        for name, spec, part in zip(self.input_names, self.input_specs, self._split(X),
-                                    strict=True):
+        parts = split_inputs(X, self.input_names, self.name)
+        for name, spec, part in zip(self.input_names, self.input_specs, parts, strict=True):
             array = np.asarray(part.detach().cpu().numpy() if hasattr(part, "detach") else part)
             if array.ndim == len(spec.feature_shape):
                 array = array[None, ...]
@@ -109,29 +111,9 @@ class OnnxModel(ModelBase):
                 raise InputError(f"model {self.name!r} input {name!r} takes integers "
                                  f"({spec.dtype}), got non-integer values")
             arrays.append(array)
-        if len({a.shape[0] for a in arrays}) > 1:
-            counts = ", ".join(f"{n}: {a.shape[0]}" for n, a in zip(self.input_names, arrays,
-                                                                   strict=True))
-            raise InputError(f"model {self.name!r} inputs have different row counts ({counts})")
+        check_row_counts(arrays, self.input_names, self.name)
         return arrays
 
-    def _split(self, X: Any) -> list[Any]:
-        if isinstance(X, Mapping):
-            missing = [n for n in self.input_names if n not in X]
-            if missing:
-                raise InputError(f"model {self.name!r} inputs are {list(self.input_names)}; "
-                                 f"missing {missing}")
-            return [X[n] for n in self.input_names]
-        is_group = isinstance(X, tuple) or (
-            isinstance(X, list) and all(hasattr(p, "shape") for p in X))
-        if self.n_inputs == 1:
-            return [X[0]] if is_group and len(X) == 1 else [X]
-        if not is_group or len(X) != self.n_inputs:
-            got = f"{len(X)} arrays" if is_group else f"a single {type(X).__name__}"
-            raise InputError(f"model {self.name!r} takes {self.n_inputs} inputs "
-                             f"({', '.join(self.input_names)}): pass a tuple of arrays, one "
-                             f"per input; got {got}")
-        return list(X)
 
     # ---------------------------------------------------------------- onnxruntime
 

@@ -22,6 +22,8 @@ import torch
 from xaudit.errors import InputError, ModelLoadError
 from xaudit.model import InputSpec, ModelBase
 
+from .multi_input import check_row_counts, split_inputs
+
 Key = tuple[int | str, ...]
 FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
 """What a forward raises on inputs of the wrong shape or dtype (export guards assert)."""
@@ -65,7 +67,7 @@ class TorchModel(ModelBase):
 
     def check_inputs(self, X: Any) -> list[np.ndarray]:
         """One array per input, each ``(n, *feature_shape)`` with the same ``n``, or InputError."""
-        parts = self._split(X)
+        parts = split_inputs(X, self.input_names, self.name)
         arrays = []
         for name, spec, part in zip(self.input_names, self.input_specs, parts, strict=True):
             array = part.detach().cpu().numpy() if isinstance(part, torch.Tensor) else (
@@ -77,30 +79,9 @@ class TorchModel(ModelBase):
                 raise InputError(f"model {self.name!r}{which} expects rows shaped "
                                  f"{spec.feature_shape}, got {tuple(array.shape[1:])}")
             arrays.append(array)
-        rows = {a.shape[0] for a in arrays}
-        if len(rows) > 1:
-            counts = ", ".join(f"{n}: {a.shape[0]}" for n, a in zip(self.input_names, arrays,
-                                                                   strict=True))
-            raise InputError(f"model {self.name!r} inputs have different row counts ({counts})")
+        check_row_counts(arrays, self.input_names, self.name)
         return arrays
 
-    def _split(self, X: Any) -> list[Any]:
-        if isinstance(X, Mapping):
-            missing = [n for n in self.input_names if n not in X]
-            if missing:
-                raise InputError(f"model {self.name!r} inputs are {list(self.input_names)}; "
-                                 f"missing {missing}")
-            return [X[n] for n in self.input_names]
-        is_group = isinstance(X, tuple) or (
-            isinstance(X, list) and all(isinstance(p, np.ndarray | torch.Tensor) for p in X))
-        if self.n_inputs == 1:
-            return [X[0]] if is_group and len(X) == 1 else [X]
-        if not is_group or len(X) != self.n_inputs:
-            got = f"{len(X)} arrays" if is_group else f"a single {type(X).__name__}"
-            raise InputError(f"model {self.name!r} takes {self.n_inputs} inputs "
-                             f"({', '.join(self.input_names)}): pass a tuple of arrays, one "
-                             f"per input; got {got}")
-        return list(X)
 
     def to_tensors(self, X: Any) -> tuple[Any, ...]:
         """Numpy array(s) as tensors on :attr:`device`: floats in :attr:`dtype`, ids as int64."""
