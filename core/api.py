@@ -69,10 +69,12 @@ def explain(
     bg = None if background is None else np.asarray(background)
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
-    outputs = adapted.predict(rows)
-    targets = resolve_targets(
-        explainer.default_target if target is None else target, adapted.output_names, outputs
-    )
+    chosen = explainer.default_target if target is None else target
+    if not adapted.output_names:
+        adapted.predict(rows[:1])  # a callable learns its number of outputs on its first call
+    # The model's outputs on every row are needed only to find each row's predicted output.
+    outputs = adapted.predict(rows) if chosen == "predicted" else None
+    targets = resolve_targets(chosen, adapted.output_names, rows.shape[0], outputs)
     started = time.perf_counter()
     attribution = explainer.explain(
         adapted, rows, background=bg, targets=targets, rng=rng_for(seed)

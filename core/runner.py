@@ -66,7 +66,7 @@ class Runner:
             if spec.target is None or not model.output_names:
                 continue  # an unbound callable learns its outputs on the first call
             try:
-                resolve_targets(spec.target, model.output_names,
+                resolve_targets(spec.target, model.output_names, 1,
                                 np.zeros((1, len(model.output_names))))
             except InputError as exc:
                 problems.append(Problem(f"explainers[{i}].target", str(exc)))

@@ -53,18 +53,18 @@ def _index_of(item: int | str, output_names: Sequence[str]) -> int:
 
 
 def resolve_targets(
-    target: Target, output_names: Sequence[str], outputs: np.ndarray | None
+    target: Target, output_names: Sequence[str], n_rows: int,
+    outputs: np.ndarray | None = None,
 ) -> TargetSelection:
-    """Resolve ``target`` against the model's outputs.
+    """Resolve ``target`` against the model's outputs for ``n_rows`` rows.
 
-    ``outputs`` (the model's ``(n, m)`` predictions) is needed for ``"predicted"`` only, and
-    gives ``n`` otherwise.
+    ``outputs`` (the model's ``(n, m)`` predictions) is needed for ``"predicted"`` only.
     """
     names = tuple(output_names)
-    if outputs is None:
-        raise InputError("resolving targets needs the model outputs for the explained rows")
-    n = outputs.shape[0]
+    n = n_rows
     if target == "predicted":
+        if outputs is None:
+            raise InputError("target 'predicted' needs the model outputs for the explained rows")
         chosen = np.argmax(outputs, axis=1)[:, None]
         return TargetSelection(chosen.astype(np.int64), ("predicted",))
     if target == "all":

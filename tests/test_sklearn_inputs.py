@@ -17,6 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 import xaudit
 from xaudit.cli import main
 from xaudit.probe import probe_model
+from xaudit.runner import build_dataset
 
 
 def _mixed_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -128,3 +129,28 @@ def test_wrong_model_file_type_is_named(tmp_path: Path) -> None:
     path.write_text("not a model")
     with pytest.raises(xaudit.ModelLoadError, match=r"model\.txt"):
         xaudit.adapt(path)
+
+
+def test_suite_target_predicted_selects_each_rows_argmax(tmp_path: Path) -> None:
+    (tmp_path / "factory.py").write_text(
+        "from sklearn.linear_model import LogisticRegression\n"
+        "def train(data):\n"
+        "    return LogisticRegression(max_iter=500).fit(data.X_train, data.y_train)\n"
+    )
+    (tmp_path / "suite.yaml").write_text(
+        "name: predicted\nmodel: {factory: 'factory:train'}\n"
+        "data: {source: 'sklearn:iris', explain: {n: 12}}\n"
+        "explainers: [{id: every, method: ablation, target: all},\n"
+        "             {id: top, method: ablation, target: predicted}]\n"
+        "report: {formats: [json]}\n"
+    )
+    assert main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "out")]) == 5
+    result = xaudit.AuditResult.load(tmp_path / "out")
+    every, top = result.explanations["every"], result.explanations["top"]
+    suite = xaudit.load_suite(tmp_path / "suite.yaml")
+    data = build_dataset(suite.data, suite.seed, suite.base_dir)
+    clf = LogisticRegression(max_iter=500).fit(data.X_train, data.y_train)
+    expected = clf.predict_proba(top.inputs).argmax(axis=1)
+    np.testing.assert_array_equal(top.target_indices[:, 0], expected)
+    rows = np.arange(top.n_rows)
+    np.testing.assert_array_equal(top.values[..., 0], every.values[rows, :, expected])
