@@ -1,0 +1,85 @@
+"""What every torch-based explainer shares: input tensors, target selection, gradients, blocks.
+
+Explainers that need autograd import torch through :func:`require_torch` (never at module
+level), so a host without torch still loads them and refuses them with a clear message. Models
+reach here through the :class:`~xaudit.model.DifferentiableModel` protocol: ``to_tensors``
+gives the input tensor(s) on the model's device and dtype, ``torch_forward`` the differentiable
+``(n, n_outputs)`` output. Multi-input models are packed into one flat input by the host before
+an explainer sees them (see :mod:`xaudit.adapters.multi_input`), so explainers handle one input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from xaudit.errors import CapabilityError, InputError
+from xaudit.model import DifferentiableModel, Model
+from xaudit.targets import TargetSelection
+
+
+def require_torch(method: str) -> Any:
+    """The ``torch`` module, or a CapabilityError naming ``method`` when torch is missing."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is present wherever gradients are
+        raise CapabilityError(f"{method} needs PyTorch: pip install 'xaudit[torch]'") from exc
+    return torch
+
+
+def differentiable(model: Model, method: str) -> DifferentiableModel:
+    """``model`` as a DifferentiableModel with one input, or a clear error."""
+    if not isinstance(model, DifferentiableModel):
+        raise CapabilityError(f"{method} needs a model with gradients; {model.name!r} "
+                              f"({model.adapter}) offers {sorted(model.capabilities)}")
+    if len(getattr(model, "input_names", ()) or ()) > 1:
+        raise InputError(f"{method} takes one input tensor; pack the inputs of multi-input "
+                         f"model {model.name!r} with xaudit.adapters.multi_input.pack_inputs")
+    return model
+
+
+def input_tensor(model: DifferentiableModel, X: np.ndarray) -> Any:
+    """``X`` as the model's (single) input tensor, detached, on its device and dtype."""
+    return model.to_tensors(X)[0].detach()
+
+
+def target_index(targets: TargetSelection, rows: slice, device: Any) -> Any:
+    """Targeted output indices of ``rows`` as a long tensor ``(r, k)`` on ``device``."""
+    torch = require_torch("target selection")
+    return torch.as_tensor(targets.indices[rows], dtype=torch.long, device=device)
+
+
+def select_targets(outputs: Any, index: Any) -> Any:
+    """``outputs (r, m)`` at ``index (r, k)`` -> ``(r, k)``; ``index`` repeats when ``outputs``
+    has a multiple of its rows (e.g. several path points per row, row-major)."""
+    repeats = outputs.shape[0] // index.shape[0]
+    if repeats > 1:
+        index = index.repeat_interleave(repeats, dim=0)
+    return outputs.gather(1, index)
+
+
+def target_gradients(model: DifferentiableModel, x: Any, index: Any) -> tuple[Any, Any]:
+    """Gradients of each targeted output w.r.t. ``x``: ``(r, *shape, k)``, and the outputs
+    ``(r, k)`` (detached). ``index`` is ``(r', k)`` with ``r`` a multiple of ``r'``."""
+    torch = require_torch("gradients")
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        selected = select_targets(model.torch_forward(x), index)
+        k = selected.shape[1]
+        grads = [torch.autograd.grad(selected[:, j].sum(), x, retain_graph=j < k - 1)[0]
+                 for j in range(k)]
+    return torch.stack(grads, dim=-1), selected.detach()
+
+
+def row_blocks(n: int, max_rows: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``max_rows`` rows covering ``range(n)``."""
+    step = max(1, int(max_rows))
+    for start in range(0, n, step):
+        yield slice(start, min(n, start + step))
+
+
+def to_numpy(tensor: Any) -> np.ndarray:
+    """A tensor as a float64 numpy array on the CPU."""
+    return np.asarray(tensor.detach().to("cpu").double().numpy())
