@@ -118,7 +118,8 @@ class SklearnAdapter(Adapter):
         classifier = bool(is_classifier(obj))
         method = _method(obj, options.output, classifier)
         n_features = getattr(obj, "n_features_in_", None)
-        if n_features is None:
+        text = n_features is None and _takes_text(obj)
+        if n_features is None and not text:
             raise ModelLoadError(f"{type(obj).__name__} does not record n_features_in_")
         columns = getattr(obj, "feature_names_in_", None)
         names = tuple(map(str, columns)) if columns is not None else None
@@ -129,7 +130,9 @@ class SklearnAdapter(Adapter):
             name=type(obj).__name__,
             adapter=cls.name,
             task=task,
-            input_spec=InputSpec((int(n_features),), "float64", "tabular", names),
+            input_spec=InputSpec(() if text else (int(n_features or 0),),
+                                 "str" if text else "float64",
+                                 "text" if text else "tabular", names),
             output_names=_output_names(obj, method, options.output_names,
                                        options.output == "log_odds"),
             framework="scikit-learn",
@@ -143,6 +146,14 @@ class SklearnAdapter(Adapter):
             capabilities=frozenset({"predict"} | ({"tree_ensemble"}
                                                   if tree_support(obj) is None else set())),
         )
+
+
+def _takes_text(estimator: Any) -> bool:
+    """Whether ``estimator`` (or a Pipeline's first step) is a text vectorizer: rows are then
+    single strings (feature shape ``()``, modality ``text``)."""
+    steps = getattr(estimator, "steps", None)
+    first = steps[0][1] if steps else estimator
+    return hasattr(first, "build_analyzer")
 
 
 def _method(estimator: Any, output: Output, classifier: bool) -> str:

@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xaudit.adapters.multi_input import PackedModel, pack_inputs, pack_rows
+
 from .data import Dataset, default_feature_names
 from .errors import InputError
 from .explanation import Explanation
 from .host import Host, default_host
 from .model import Model
-from .plugin import Direction
+from .plugin import CheckContext, Direction, Reexplain
 from .results import AuditResult, CheckResult, ErrorInfo, Status
 from .seeding import rng_for
-from .targets import Target, resolve_targets
+from .targets import Target, TargetSelection, resolve_targets
 
 if TYPE_CHECKING:
     from .suite import GateSpec, Suite
@@ -48,25 +50,35 @@ def explain(
     *,
     feature_names: Sequence[str] | None = None,
     host: Host | None = None,
+    y: Any = None,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
 
+    ``y`` gives the labels of the rows of ``X``, for methods that need them
+    (``needs_labels``: permutation importance, probing); other methods ignore it.
+
     ``model`` may be an adapted :class:`Model` or a raw model object (adapted automatically).
+    For a multi-input model, ``X`` (and ``background``) is a tuple or mapping of arrays, one
+    per input; the explainer sees the inputs packed side by side, and
+    :meth:`Explanation.per_input` gives one attribution array per input.
     ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
     method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
     Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
     method needs.
     """
     host = host or default_host()
-    adapted = host.adapt(model)
+    adapted = pack_inputs(host.adapt(model))
     explainer = host.explainer(method, params)
     host.negotiate(method, adapted)
-    names = feature_names or _column_names(X) or adapted.input_spec.feature_names
-    rows = np.asarray(X)
+    slots = adapted.slots if isinstance(adapted, PackedModel) else ()
+    names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
+        slots) else adapted.input_spec.feature_names
+    rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
-    bg = None if background is None else np.asarray(background)
+    bg = None if background is None else (
+        pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
@@ -75,27 +87,70 @@ def explain(
     # The model's outputs on every row are needed only to find each row's predicted output.
     outputs = adapted.predict(rows) if chosen == "predicted" else None
     targets = resolve_targets(chosen, adapted.output_names, rows.shape[0], outputs)
+    extra: dict[str, Any] = {}
+    if explainer.needs_labels:
+        extra["y"] = _labels(method, y, rows.shape[0])
     started = time.perf_counter()
     attribution = explainer.explain(
-        adapted, rows, background=bg, targets=targets, rng=rng_for(seed)
+        adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
     )
     wall = time.perf_counter() - started
+    feature_names_, output_names, indices, inputs = _axes(
+        attribution, tuple(names or default_feature_names(rows.shape[1:])), targets, rows)
     return Explanation(
         method=method,
         values=attribution.values,
         base_values=attribution.base_values,
-        feature_names=tuple(names or default_feature_names(rows.shape[1:])),
-        output_names=targets.names,
-        target_indices=targets.indices,
-        inputs=rows,
+        feature_names=feature_names_,
+        output_names=output_names,
+        target_indices=indices,
+        inputs=inputs,
         params=explainer.params.model_dump(mode="json"),
         seed=seed,
         wall_time_s=wall,
         std_errors=attribution.std_errors,
         extras=attribution.extras,
-        metadata=attribution.metadata,
+        metadata={**attribution.metadata,
+                  **({"inputs": [slot.to_dict() for slot in slots]} if slots else {})},
         additive=type(explainer).additive,
     )
+
+
+def _labels(method: str, y: Any, n: int) -> np.ndarray:
+    if y is None:
+        raise InputError(f"explainer {method!r} needs the labels of the explained rows; pass "
+                         "y=... (in a suite: set data.target)")
+    labels = np.asarray(y)
+    if labels.ndim == 0 or labels.shape[0] != n:
+        raise InputError(f"explainer {method!r}: y has shape {labels.shape}, expected one "
+                         f"label per explained row ({n})")
+    return labels
+
+
+def _axes(attribution: Any, names: tuple[str, ...], targets: TargetSelection,
+          rows: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray]:
+    """Feature names, output names, target indices and inputs of the explanation.
+
+    A global explanation (``metadata["scope"] == "global"``: rows are repeats of one
+    measurement over all of ``X``, such as permutation importance) has one row per repeat: its
+    inputs are NaN (no row is a subject) and it may name its own axes with
+    ``metadata["feature_names"]`` (e.g. layers) and ``metadata["output_names"]`` (e.g. a
+    metric), whose slots then hold target index -1 (not a model output). A local explanation
+    whose values are not over the input's features (layer units, tokens) names them with
+    ``metadata["feature_names"]`` too.
+    """
+    meta = attribution.metadata
+    if meta.get("scope") != "global":  # layer attributions name their own units
+        return tuple(meta.get("feature_names") or names), targets.names, targets.indices, rows
+    values = np.asarray(attribution.values)
+    n = values.shape[0]
+    names = tuple(meta.get("feature_names") or names)
+    if meta.get("output_names"):
+        outputs = tuple(meta["output_names"])
+        indices = np.full((n, len(outputs)), -1, dtype=np.int64)
+    else:
+        outputs, indices = targets.names, np.repeat(targets.indices[:1], n, axis=0)
+    return names, outputs, indices, np.full(values.shape[:-1], np.nan)
 
 
 def _column_names(X: Any) -> tuple[str, ...] | None:
@@ -133,21 +188,35 @@ def check(
     label: str | None = None,
     explainer_id: str = "",
     host: Host | None = None,
+    reference: Explanation | None = None,
+    background: Any = None,
     **params: Any,
 ) -> CheckResult:
     """Run the check ``name`` on ``explanation`` of ``model``.
 
     ``X`` defaults to the explained rows; ``data`` (a :class:`Dataset`) gives background and
-    labels when the check needs them. With a ``gate`` the result carries a pass/fail/warn
-    verdict, otherwise ``not_gated``. A check that raises propagates here; the runner records it.
+    labels when the check needs them (``background`` is a shortcut when ``data`` is not given).
+    ``reference`` is a second explanation, for checks that compare two explainers
+    (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
+    ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
+    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. A
+    check that raises propagates here; the runner records it.
     """
     host = host or default_host()
-    adapted = host.adapt(model)
+    adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted)
     rows = explanation.inputs if X is None else np.asarray(X)
-    dataset = data or Dataset.from_arrays(rows, feature_names=explanation.feature_names)
+    dataset = data or Dataset.from_arrays(
+        rows, feature_names=explanation.feature_names,
+        background=None if background is None else np.asarray(background))
     counter = CountingModel(adapted)
+    known = explanation.method in host.explainers
+    instance.context = CheckContext(
+        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
+        reference=reference,
+        stochastic=known and host.explainers.get(explanation.method).stochastic,
+    )
     started = time.perf_counter()
     outcome = instance.run(counter, explanation, dataset, rng_for(seed))
     wall = time.perf_counter() - started
@@ -173,6 +242,28 @@ def check(
         model_calls=counter.calls,
         wall_time_s=wall,
     )
+
+
+def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,
+                 default_model: Model) -> Reexplain:
+    """Re-run ``explanation``'s method and params on other rows or another model."""
+
+    def reexplain(X: np.ndarray, target_indices: np.ndarray, *, model: Model | None = None,
+                  seed: int | None = None) -> np.ndarray:
+        used = default_model if model is None else model
+        explainer = host.explainer(explanation.method, explanation.params)
+        host.negotiate(explanation.method, used)
+        if explainer.needs_background and background is None:
+            raise InputError(f"re-explaining with {explanation.method!r} needs a background; "
+                             "pass background=... (or data=) to xaudit.check")
+        indices = np.asarray(target_indices, dtype=np.int64)
+        targets = TargetSelection(indices, explanation.output_names)
+        attribution = explainer.explain(
+            used, np.asarray(X), background=background, targets=targets,
+            rng=rng_for(explanation.seed if seed is None else seed))
+        return np.asarray(attribution.values, dtype=np.float64)
+
+    return reexplain
 
 
 def gate_status(value: float, threshold: float, direction: Direction,

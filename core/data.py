@@ -191,6 +191,16 @@ def _import(module: str, purpose: str) -> Any:
         ) from None
 
 
+def reshape_rows(table: RawTable, shape: Sequence[int]) -> RawTable:
+    """Rows reshaped to ``shape`` (same number of values per row), named by flat index."""
+    size = int(np.prod(table.X.shape[1:]))
+    if int(np.prod(shape)) != size or any(int(s) <= 0 for s in shape):
+        raise InputError(f"rows have {size} values each; cannot reshape them to {list(shape)}")
+    X = table.X.reshape(table.X.shape[0], *map(int, shape))
+    return RawTable(X, table.y, default_feature_names(X.shape[1:]), table.target_name,
+                    table.fingerprint)
+
+
 def select_features(table: RawTable, features: Sequence[str] | None) -> RawTable:
     """Keep only ``features`` (in that order); unknown names are an error."""
     if not features:

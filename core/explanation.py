@@ -105,6 +105,24 @@ class Explanation:
         """Shape of one row's attributions for one output."""
         return tuple(self.values.shape[1:-1])
 
+    def per_input(self) -> dict[str, np.ndarray]:
+        """Attributions of a multi-input model, one ``(n, *input_shape, k)`` array per input.
+
+        Multi-input models are explained on packed rows (every input flattened, side by side;
+        ``metadata["inputs"]`` records the layout). A single-input explanation gives
+        ``{"input": values}``.
+        """
+        layout = self.metadata.get("inputs")
+        if not layout:
+            return {"input": self.values}
+        n, k = self.n_rows, self.values.shape[-1]
+        flat = self.values.reshape(n, -1, k)
+        return {
+            str(slot["name"]): flat[:, slot["offset"]:slot["offset"] + slot["size"]].reshape(
+                n, *slot["shape"], k)
+            for slot in layout
+        }
+
     def to_record(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Split into a JSON-ready record and the named arrays (for ``arrays.npz``).
 

@@ -11,7 +11,7 @@ import inspect
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -87,6 +87,10 @@ class Explainer(ABC):
     additive: ClassVar[bool] = False
     """Whether attributions sum to the output minus the base value (local accuracy)."""
     default_target: ClassVar[str] = "all"
+    needs_labels: ClassVar[bool] = False
+    """Whether :meth:`explain` needs the labels of the rows of ``X``: the host then passes them
+    as the keyword ``y`` (an array with one label per row) and refuses to run without them.
+    Explainers that leave this false are called exactly as before, without ``y``."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params
@@ -113,6 +117,36 @@ class CheckOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class Reexplain(Protocol):
+    """Explain other rows (or another model) the way the checked explanation was made.
+
+    Same method, parameters and background; ``target_indices`` ``(n, k)`` gives each row's
+    targeted outputs (pass the original rows' indices so perturbed rows keep their targets).
+    ``model`` defaults to the checked model, ``seed`` to the explanation's seed. Returns the
+    values ``(n, *feature_shape, k)``.
+    """
+
+    def __call__(self, X: np.ndarray, target_indices: np.ndarray, *,
+                 model: Model | None = None, seed: int | None = None) -> np.ndarray:
+        """Attribution values for ``X``."""
+        ...
+
+
+@dataclass
+class CheckContext:
+    """What :func:`xaudit.check` gives a check beyond its ``run`` arguments (set before ``run``).
+
+    ``reexplain`` is ``None`` when the explanation's method is not registered on the host (an
+    explanation read back from results.json, say); ``reference`` is the second explanation of a
+    check that compares two explainers (a suite's ``checks[].reference``).
+    """
+
+    reexplain: Reexplain | None = None
+    reference: Explanation | None = None
+    stochastic: bool = False
+    """Whether the checked explanation's method declares itself stochastic."""
+
+
 class Check(ABC):
     """A faithfulness or sanity measurement on an explanation; a suite may gate on its value."""
 
@@ -123,6 +157,9 @@ class Check(ABC):
     direction: ClassVar[Direction]
     """Which way is better: ``"lower"`` (an error) or ``"higher"`` (a score)."""
     requires: ClassVar[frozenset[str]] = frozenset()
+    context: CheckContext | None = None
+    """Set by :func:`xaudit.check` before :meth:`run`: re-explaining and a reference explanation
+    (optional; checks that only read the explanation ignore it)."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params

@@ -20,8 +20,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from xaudit.adapters.multi_input import pack_inputs
+
 from .api import check, error_info, explain
-from .data import Dataset, choose_rows, read_source, select_features, split_rows
+from .data import (
+    Dataset,
+    choose_rows,
+    read_source,
+    reshape_rows,
+    select_features,
+    split_rows,
+)
 from .errors import InputError, ModelLoadError, Problem, SuiteError, XauditError
 from .explanation import Explanation
 from .host import Host
@@ -77,6 +86,9 @@ class Runner:
             needs_background = self.host.explainers.get(spec.method).needs_background
             if needs_background and dataset.background is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
+            if self.host.explainers.get(spec.method).needs_labels and dataset.y is None:
+                raise InputError(f"explainers[{spec.id}]: {spec.method} needs labels; name "
+                                 "the label column in data.target")
         for check_spec in self.suite.checks:
             self.host.negotiate_check(check_spec.check, model)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
@@ -99,7 +111,9 @@ class Runner:
                 explanations[spec.id] = explain(
                     model, dataset.X_explain, spec.method, background=dataset.background,
                     seed=seed, target=spec.target, feature_names=dataset.feature_names,
-                    host=self.host, **spec.params,
+                    host=self.host,
+                    y=None if dataset.y is None else dataset.y[dataset.explain_rows],
+                    **spec.params,
                 )
                 timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
             except Exception as exc:
@@ -140,15 +154,16 @@ class Runner:
         base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer,
                            direction=cls.direction, status="error", seed=seed,
                            threshold=None if spec.gate is None else spec.gate.threshold)
-        if spec.explainer in errors:
-            base.error = ErrorInfo("ExplainerFailed",
-                                   f"explainer {spec.explainer!r} crashed, so nothing to check",
-                                   "")
-            return base
+        for used in (spec.explainer, spec.reference):
+            if used is not None and used in errors:
+                base.error = ErrorInfo("ExplainerFailed",
+                                       f"explainer {used!r} crashed, so nothing to check", "")
+                return base
         try:
+            reference = None if spec.reference is None else explanations[spec.reference]
             return check(spec.check, model, explanations[spec.explainer], data=dataset,
                          gate=spec.gate, seed=seed, label=spec.key, explainer_id=spec.explainer,
-                         host=self.host, **spec.params)
+                         host=self.host, reference=reference, **spec.params)
         except Exception as exc:
             base.error = error_info(exc)
             return base
@@ -177,6 +192,9 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
         table = read_source(spec.source, base_dir, spec.target)
     with _field("data.features"):
         table = select_features(table, spec.features)
+    if spec.shape is not None:
+        with _field("data.shape"):
+            table = reshape_rows(table, spec.shape)
     unknown = [c for c in spec.categorical if c not in table.feature_names]
     if unknown:
         raise InputError(f"data.categorical: unknown feature(s) {', '.join(unknown)}")
@@ -222,7 +240,7 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
     else:
         obj = base_dir / str(spec.path)
     try:
-        return host.adapt(obj, adapter=adapter, **options)
+        return pack_inputs(host.adapt(obj, adapter=adapter, **options))
     except (ModelLoadError, InputError) as exc:
         raise type(exc)(f"model: {exc}") from None
     except XauditError:

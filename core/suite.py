@@ -82,6 +82,9 @@ class DataSpec(Strict):
     target: str | None = None
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list)
+    shape: list[int] | None = None
+    """Reshape each row to this shape after reading, e.g. ``[1, 8, 8]`` to give an image model
+    scikit-learn's flat 8x8 digits (feature names then index the pixels)."""
     split: SplitSpec = Field(default_factory=SplitSpec)
     explain: RowsSpec = Field(default_factory=RowsSpec)
     background: BackgroundSpec = Field(default_factory=BackgroundSpec)
@@ -120,6 +123,8 @@ class CheckSpec(Strict):
     id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     gate: GateSpec | None = None
+    reference: str | None = None
+    """A second explainer's id, for checks that compare two explanations (``agreement``)."""
 
     @property
     def key(self) -> str:
@@ -301,6 +306,9 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
         if check.explainer not in ids:
             problems.append(Problem(f"{where}.explainer", f"no explainer has id "
                                     f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
+        if check.reference is not None and check.reference not in ids:
+            problems.append(Problem(f"{where}.reference", f"no explainer has id "
+                                    f"{check.reference!r}; ids are {', '.join(ids) or 'none'}"))
         if check.check not in host.checks:
             problems.append(_unknown(f"{where}.check", host, "checks", check.check))
             continue
