@@ -68,6 +68,8 @@ def _feed(digest: Any, obj: object, depth: int) -> None:
         digest.update(f"fn:{name};".encode())
         digest.update(code.co_code)
         _feed(digest, [c for c in code.co_consts if not hasattr(c, "co_code")], depth + 1)
+    elif isinstance(obj, type):  # a class held as a parameter (e.g. a vectorizer's dtype)
+        digest.update(f"type:{obj.__module__}.{obj.__qualname__};".encode())
     else:
         digest.update(f"obj:{type(obj).__module__}.{type(obj).__qualname__};".encode())
         state = obj.__getstate__() if hasattr(obj, "__getstate__") else None

@@ -132,6 +132,8 @@ def _values_follow_schema(cls: type[Explainer], fixture: _Fixture, host: Host) -
     exp = _run(cls, fixture, host)
     model = fixture.model
     n, shape, m = fixture.X.shape[0], fixture.X.shape[1:], len(model.output_names)
+    if exp.metadata.get("feature_names"):  # values over units the method names (tokens, layers)
+        shape = (len(exp.metadata["feature_names"]),)
     assert exp.values.shape == (n, *shape, m), (
         f"values shaped {exp.values.shape}, expected {(n, *shape, m)} for target='all'"
     )
