@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="xaudit", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE",
-                        help="load MODULE as a plugin (repeatable)")
+                        help="load MODULE as a plugin (repeatable); modules in the current "
+                             "folder are found, as with python -m")
     parser.add_argument("--block-plugin", action="append", default=[], metavar="NAME",
                         help="do not load the plugin NAME (repeatable; adds to "
                              "XAUDIT_BLOCK_PLUGINS)")
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors (4), --help (0): return, as documented
         return exc.code if isinstance(exc.code, int) else int(ExitCode.INVALID)
+    if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
         host = create_host(plugins=args.plugin, block=args.block_plugin,
                            autoload=False if args.no_autoload else None)
