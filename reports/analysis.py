@@ -51,6 +51,20 @@ def is_global(explanation: Explanation) -> bool:
     return explanation.metadata.get("scope") == "global"
 
 
+NOT_ATTRIBUTION_EXTRAS = ("pdp", "counterfactuals")
+"""Extras that mark values that are not attributions of the explained rows (curves, changes)."""
+
+
+def is_attribution(explanation: Explanation) -> bool:
+    """Values attribute each explained row's output to its features.
+
+    Global measurements (permutation importance), partial dependence curves and counterfactual
+    changes also fill ``values``, but ranking, waterfalls and reasons do not apply to them.
+    """
+    return not is_global(explanation) and not any(
+        key in explanation.extras for key in NOT_ATTRIBUTION_EXTRAS)
+
+
 @dataclass(frozen=True)
 class Ranked:
     """Features ranked by a score: the top ``k`` by name, the rest aggregated."""

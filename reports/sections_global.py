@@ -13,6 +13,7 @@ from . import figures
 from .analysis import (
     bootstrap_importance,
     explanations,
+    is_attribution,
     is_global,
     is_tabular,
     mean_abs,
@@ -55,7 +56,7 @@ class GlobalSection(ContextualSection):
             if is_global(e):
                 blocks.append(_repeats_block(key, e, k))
                 continue
-            for slot in _slots(e):
+            for slot in _slots(e) if is_attribution(e) else []:
                 blocks.append(_attribution_block(key, e, slot, k))
             pdp = _pdp_block(key, e)
             if pdp is not None:
@@ -166,7 +167,7 @@ class StabilitySection(ContextualSection):
         seed = int(result.suite.get("seed", 0))
         blocks = []
         usable = {key: e for key, e in explanations(result)
-                  if is_tabular(e) and not is_global(e) and e.n_rows >= 2}
+                  if is_tabular(e) and is_attribution(e) and e.n_rows >= 2}
         for key, e in usable.items():
             rng = np.random.default_rng(derive_seed(seed, "report", "bootstrap", key))
             blocks.append(_stability_block(key, e, k, rng))

@@ -13,7 +13,7 @@ from . import figures
 from .analysis import (
     Outputs,
     explanations,
-    is_global,
+    is_attribution,
     is_tabular,
     numeric_column,
     outputs_of,
@@ -45,7 +45,7 @@ class LocalSection(ContextualSection):
         """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
-                  if is_tabular(e) and not is_global(e)]
+                  if is_tabular(e) and (is_attribution(e) or "counterfactuals" in e.extras)]
         if not blocks:
             return self.not_applicable("no explanation of individual rows with named features")
         codes = doc.reason_codes if doc else {}
@@ -55,6 +55,8 @@ class LocalSection(ContextualSection):
                 "max_subjects": self.render.options.max_subjects}
 
     def _block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
+        if not is_attribution(e):
+            return self._changes_block(key, e, result)
         options, doc = self.render.options, self.render.documentation
         outputs = outputs_of(key, e, result)
         ids = row_ids(result, e.n_rows)
@@ -73,12 +75,22 @@ class LocalSection(ContextualSection):
             })
         subjects = self._subjects(e, ids, slots, outputs, decision)
         return {
-            "key": key, "method": e.method, "rows": e.n_rows, "waterfalls": waterfalls,
+            "key": key, "method": e.method, "rows": e.n_rows, "kind": "attribution",
+            "waterfalls": waterfalls,
             "outputs_source": None if outputs is None else outputs.source,
             "subjects": subjects[: options.max_subjects], "n_subjects": len(subjects),
             "decision_reason": _decision_reason(decision, outputs, slots),
             "segments": self._segments(key, e, result, outputs, subjects),
         }
+
+    def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
+        """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
+        ids = row_ids(result, e.n_rows)
+        found = [{"row_id": ids[row], "tables": tables} for row in range(e.n_rows)
+                 if (tables := _counterfactuals(e, row))]
+        limit = self.render.options.max_subjects
+        return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
+                "found": found[:limit], "n_found": len(found), "limit": limit}
 
     def _subjects(self, e: Explanation, ids: list[int], slots: np.ndarray,
                   outputs: Outputs | None, decision: DecisionSpec | None) -> list[Subject]:
@@ -157,10 +169,13 @@ def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[list[dict
         return []
     tables = []
     for candidate in found[row][:limit]:
+        if candidate.dtype.kind == "f" and np.isnan(candidate).all():
+            continue  # a slot the search left empty
         changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
                     "to": value_text(candidate[i])}
                    for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
-        tables.append(changes)
+        if changes:
+            tables.append(changes)
     return tables
 
 

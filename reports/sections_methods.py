@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,8 @@ class MethodsSection(ContextualSection):
                     outputs=list(e.output_names), additive=e.additive,
                     feature_shape=list(e.feature_shape),
                     base_values=e.base_values is not None,
-                    std_errors=e.std_errors is not None, metadata=e.metadata, error=None)
+                    std_errors=e.std_errors is not None, metadata=brief_metadata(e.metadata),
+                    error=None)
             else:
                 error = result.explainer_errors[key]
                 lines = error.traceback.strip().splitlines()
@@ -46,6 +48,24 @@ class MethodsSection(ContextualSection):
         if not entries:
             return self.not_applicable("no explainer ran")
         return {"entries": entries}
+
+
+FACT_CHARACTERS = 300
+"""Metadata entries longer than this (as JSON) are left to results.json, not printed."""
+
+
+def brief_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The explainer's computation facts short enough to print; long ones are named only.
+
+    Per-row details (LIME's conditions, counterfactual searches) can run to pages; they stay in
+    results.json, and the report says which entries it left there.
+    """
+    kept = {k: v for k, v in metadata.items()
+            if len(json.dumps(v, default=str)) <= FACT_CHARACTERS}
+    left = sorted(set(metadata) - set(kept))
+    if left:
+        kept["in results.json only"] = ", ".join(left)
+    return kept
 
 
 def _explainers_in_order(result: AuditResult) -> list[tuple[str, str]]:

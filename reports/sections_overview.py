@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 
 from ..results import AuditResult
-from .analysis import errors, explanations, is_tabular, mean_abs, numeric_column, rank_top
+from .analysis import (
+    errors,
+    explanations,
+    is_attribution,
+    is_tabular,
+    mean_abs,
+    numeric_column,
+    rank_top,
+)
 from .section_base import ContextualSection
 from .verdict import verdict
 
@@ -119,7 +127,8 @@ class DataSection(ContextualSection):
     def _features(self, result: AuditResult) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         names: list[str] = list(result.data.get("feature_names") or [])
         categorical = set(result.data.get("categorical") or [])
-        tabular = next((e for _, e in explanations(result) if is_tabular(e)), None)
+        tabular = next((e for _, e in explanations(result) if is_tabular(e) and is_attribution(e)),
+                       None)
         rows: list[dict[str, Any]] = [
                 {"name": n, "type": "categorical" if n in categorical else "numeric",
                  "min": None, "max": None, "missing": None, "distinct": None} for n in names]

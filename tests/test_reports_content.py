@@ -246,3 +246,38 @@ def test_cli_report_rerenders_default_formats(tmp_path: Path,
     written = {Path(p).name for p in capsys.readouterr().out.split()}
     assert written == {"report.html", "report.pdf", "summary.md", "junit.xml"}
     assert main(["report", str(saved), "--template-dir", str(tmp_path / "missing")]) == 4
+
+
+def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Path) -> None:
+    names = ["a", "b", "c"]
+    n = 4
+    base, _ = linear_explanation(names, n)
+    found = np.repeat(base.inputs[:, None, :], 2, axis=1)
+    found[0, 0, 1] = 9.5  # row 0: one counterfactual changing b; the other slot left empty
+    found[0, 1] = np.nan
+    found[1:] = np.nan
+    counterfactual = Explanation(
+        method="counterfactual", values=found[:, 0, :, None] - base.inputs[..., None],
+        base_values=None, feature_names=tuple(names), output_names=("score",),
+        target_indices=np.zeros((n, 1), dtype=int), inputs=base.inputs,
+        extras={"counterfactuals": found},
+        metadata={"searches": [{"row": i, "log": "x" * 400} for i in range(n)]})
+    grid = np.linspace(-1, 1, 5)[None].repeat(3, axis=0)
+    pdp = Explanation(
+        method="pdp", values=np.zeros((n, 3, 1)), base_values=None, feature_names=tuple(names),
+        output_names=("score",), target_indices=np.zeros((n, 1), dtype=int),
+        inputs=base.inputs, extras={"grid": grid, "pdp": grid[..., None] * 2})
+    page = render_html(make_result(names, n=n, extra={"cf": counterfactual, "pdp": pdp}),
+                       tmp_path)
+    glob = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
+    local = page[page.index('id="sec-local"'):page.index('id="sec-media"')]
+    assert "cf (counterfactual)" not in glob  # no "mean |attribution|" ranking of changes
+    assert glob.count("pdp (pdp)") == 1  # the curves, not an attribution ranking
+    block = local[local.index("cf (counterfactual)"):]
+    assert "1 of 4 explained rows" in block
+    assert block.count("<caption>Counterfactual") == 1
+    assert "9.5" in block
+    assert "pdp (pdp)" not in local
+    methods = page[page.index('id="sec-methods"'):page.index('id="sec-global"')]
+    assert "x" * 400 not in methods
+    assert "in results.json only" in methods
