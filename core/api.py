@@ -6,6 +6,7 @@ one code path produces every explanation and check result.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from .data import Dataset, default_feature_names
 from .errors import InputError
 from .explanation import Explanation
 from .host import Host, default_host
-from .model import Model
+from .model import InputSpec, Model
 from .plugin import CheckContext, Direction, Reexplain
 from .results import AuditResult, CheckResult, ErrorInfo, Status
 from .seeding import rng_for
@@ -77,6 +78,8 @@ def explain(
     rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
+    if named_spec(adapted, names) is not adapted.input_spec:
+        adapted = CountingModel(adapted, named_spec(adapted, names))
     bg = None if background is None else (
         pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
     if explainer.needs_background and bg is None:
@@ -159,10 +162,15 @@ def _column_names(X: Any) -> tuple[str, ...] | None:
 
 
 class CountingModel:
-    """A model proxy that counts ``predict`` calls and rows (checks record their cost)."""
+    """A model proxy that counts ``predict`` calls and rows (checks record their cost).
 
-    def __init__(self, model: Model) -> None:
+    ``input_spec`` replaces the model's own (see :func:`named_spec`); everything else is the
+    wrapped model's, which ``_model`` holds.
+    """
+
+    def __init__(self, model: Model, input_spec: InputSpec | None = None) -> None:
         self._model = model
+        self.input_spec = model.input_spec if input_spec is None else input_spec
         self.calls = 0
         self.rows = 0
 
@@ -174,6 +182,19 @@ class CountingModel:
         self.calls += 1
         self.rows += int(np.shape(X)[0])
         return self._model.predict(X)
+
+
+def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
+    """``model``'s input spec, with ``names`` as its feature names if it has none of its own.
+
+    A model fitted on a bare array knows no column names, while the suite's data or the
+    caller's DataFrame does; explainers that take features by name (``pdp``, ``counterfactual``)
+    read them from ``model.input_spec``. Names that do not fit the flat input are ignored.
+    """
+    spec = model.input_spec
+    if spec.feature_names or not names or spec.feature_shape != (len(names),):
+        return spec
+    return dataclasses.replace(spec, feature_names=tuple(names))
 
 
 def check(
@@ -210,7 +231,7 @@ def check(
     dataset = data or Dataset.from_arrays(
         rows, feature_names=explanation.feature_names,
         background=None if background is None else np.asarray(background))
-    counter = CountingModel(adapted)
+    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
     known = explanation.method in host.explainers
     instance.context = CheckContext(
         reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,

@@ -159,3 +159,33 @@ def test_attribution_shape_errors_are_clear() -> None:
         xaudit.Explanation("m", np.zeros((2, 3, 1)), np.zeros((2, 2)), (), ("y",),
                            np.zeros((2, 1)), np.zeros((2, 3)))
     assert Attribution(np.zeros((1, 2, 1))).base_values is None
+
+
+class _ByName(Explainer):
+    """Reads the model's feature names, as explainers that take features by name do."""
+
+    name = "probe.names"
+
+    def explain(self, model, X, *, background, targets, rng):  # type: ignore[no-untyped-def]
+        names = model.input_spec.feature_names
+        assert names is not None
+        values = np.zeros((X.shape[0], X.shape[1], len(targets.names)))
+        values[:, names.index("bmi")] = 1.0
+        return Attribution(values=values)
+
+
+class _ByNamePlugin:
+    @hookimpl
+    def xaudit_register_explainers(self, registry):  # type: ignore[no-untyped-def]
+        registry.add(_ByName)
+
+
+def test_explainers_see_the_callers_feature_names_when_the_model_has_none() -> None:
+    data = load_diabetes()
+    reg = LinearRegression().fit(data.data, data.target)  # fitted on a bare array: no names
+    host = xaudit.create_host(plugins=[_ByNamePlugin()])
+    exp = xaudit.explain(reg, data.data[:3], method="probe.names",
+                         feature_names=data.feature_names, host=host)
+    assert exp.feature_names == tuple(data.feature_names)
+    assert exp.values[:, data.feature_names.index("bmi"), 0].tolist() == [1.0, 1.0, 1.0]
+    assert xaudit.adapt(reg).input_spec.feature_names is None  # the model itself is unchanged
