@@ -1,0 +1,153 @@
+"""Layer-wise linear probes: how linearly decodable the labels are from each layer's output.
+
+For each named layer of a torch model, the layer's output on the explained rows is read with a
+forward hook, flattened and standardised, and a linear probe (logistic regression for class
+labels, ridge regression for numeric ones) is scored by ``cv``-fold cross-validation (Alain and
+Bengio, 2017, "Understanding Intermediate Layers Using Linear Classifier Probes", ICLR workshop;
+Belinkov, 2022, "Probing Classifiers: Promises, Shortcomings, and Advances", Computational
+Linguistics 48(1)). scikit-learn fits the probes (``cross_val_score``, imported lazily).
+
+Result schema: a *global* explanation. ``values`` ``(cv, L, 1)``: row ``f`` holds each layer's
+score on fold ``f``; the feature axis names the layers (``metadata["feature_names"]``) and the
+one output slot the score (``cv accuracy`` or ``cv r2``). ``metadata`` also holds per-layer mean
+and standard deviation, the chance level (majority-class share) and each layer's width.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from xaudit.errors import CapabilityError, InputError
+from xaudit.explanation import Attribution
+from xaudit.hookspecs import hookimpl
+from xaudit.model import Model
+from xaudit.plugin import Explainer, PluginParams
+from xaudit.registry import Registry
+from xaudit.targets import TargetSelection
+
+
+class ProbingParams(PluginParams):
+    """Parameters of ``probing``."""
+
+    layers: list[str] | None = None
+    """Layer names (``named_modules`` names) to probe; default every named layer."""
+    cv: int = Field(5, ge=2)
+    """Cross-validation folds (stratified for class labels)."""
+    probe: Literal["auto", "logistic", "ridge"] = "auto"
+    """``logistic`` for class labels, ``ridge`` for numeric ones; ``auto`` chooses by the
+    labels (integers or strings with at most 20 distinct values are classes)."""
+    regularization: float = Field(1.0, gt=0.0)
+    """Logistic ``C`` (inverse strength) or ridge ``alpha``."""
+    max_batch: int = Field(1024, gt=0)
+    """Rows per forward pass."""
+
+
+class LinearProbing(Explainer):
+    """Cross-validated accuracy of a linear probe on each layer's representation."""
+
+    name = "probing"
+    summary = "Layer-wise linear probes with cross-validated accuracy per layer."
+    paper = ("Alain and Bengio 2017, Understanding Intermediate Layers Using Linear Classifier "
+             "Probes; Belinkov 2022, Probing Classifiers: Promises, Shortcomings, and Advances")
+    limitations = (
+        "A probe measures what is linearly decodable from a layer, not what the model uses: "
+        "high probe accuracy does not show the model relies on the information.",
+        "With wide layers and few rows a probe can fit noise; compare with the chance level.",
+    )
+    Params = ProbingParams
+    params: ProbingParams
+    requires = frozenset({"layers"})
+    modalities = frozenset({"tabular", "image", "text", "sequence", "other"})
+    needs_labels = True
+    stochastic = True
+
+    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
+                targets: TargetSelection, rng: np.random.Generator,
+                y: np.ndarray | None = None) -> Attribution:
+        """Fold scores ``(cv, L, 1)`` of one probe per layer."""
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        p = self.params
+        if y is None:
+            raise InputError("probing needs the labels of the explained rows")
+        labels = np.asarray(y).reshape(X.shape[0], -1)[:, 0]
+        names = p.layers or list(getattr(model, "layer_names", lambda: [])())
+        if not names:
+            raise CapabilityError(f"model {model.name!r} has no named layers to probe")
+        features = representations(model, X, names, p.max_batch)
+        classes = _is_classes(labels) if p.probe == "auto" else p.probe == "logistic"
+        seed = int(rng.integers(0, 2**31 - 1))
+        if classes:
+            _, counts = np.unique(labels, return_counts=True)
+            if counts.min() < p.cv:
+                raise InputError(f"probing: the rarest class has {counts.min()} rows, fewer "
+                                 f"than cv={p.cv} folds; lower cv or explain more rows")
+            splitter: Any = StratifiedKFold(p.cv, shuffle=True, random_state=seed)
+            probe: Any = LogisticRegression(C=p.regularization, max_iter=2000)
+            chance = float(counts.max() / counts.sum())
+        else:
+            splitter = KFold(p.cv, shuffle=True, random_state=seed)
+            probe = Ridge(alpha=p.regularization)
+            chance = 0.0
+        scores = np.empty((p.cv, len(names)))
+        for column, layer in enumerate(names):
+            pipeline = make_pipeline(StandardScaler(), probe)
+            scores[:, column] = cross_val_score(pipeline, features[layer], labels, cv=splitter,
+                                                scoring="accuracy" if classes else "r2")
+        metric = "cv accuracy" if classes else "cv r2"
+        return Attribution(
+            values=scores[:, :, None],
+            metadata={
+                "scope": "global", "feature_names": list(names), "output_names": [metric],
+                "probe": "logistic" if classes else "ridge",
+                "mean": scores.mean(axis=0).tolist(), "std": scores.std(axis=0, ddof=1).tolist(),
+                "chance": chance, "widths": [int(features[n].shape[1]) for n in names],
+                "random_state": seed,
+            },
+        )
+
+
+def representations(model: Model, X: np.ndarray, names: list[str],
+                    max_batch: int) -> dict[str, np.ndarray]:
+    """Each named layer's output on the rows of ``X``, flattened to ``(n, width)``."""
+    import torch
+
+    layer_of = getattr(model, "layer", None)
+    to_tensors = getattr(model, "to_tensors", None)
+    forward = getattr(model, "torch_forward", None)
+    if layer_of is None or to_tensors is None or forward is None:
+        raise CapabilityError(f"model {model.name!r} does not expose torch layers")
+    captured: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    handles = []
+    for name in names:
+        def hook(_module: Any, _inputs: Any, output: Any, name: str = name) -> None:
+            out = output[0] if isinstance(output, tuple | list) else output
+            captured[name].append(out.detach().reshape(out.shape[0], -1).double().cpu().numpy())
+        handles.append(layer_of(name).register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            for start in range(0, X.shape[0], max_batch):
+                forward(*to_tensors(X[start:start + max_batch]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: np.concatenate(parts) for name, parts in captured.items()}
+
+
+def _is_classes(labels: np.ndarray) -> bool:
+    if labels.dtype.kind in "OUSb":
+        return True
+    integral = labels.dtype.kind in "iu" or bool(np.all(np.mod(labels, 1) == 0))
+    return integral and np.unique(labels).size <= 20
+
+
+@hookimpl
+def xaudit_register_explainers(registry: Registry[Explainer]) -> None:
+    """Register ``probing``."""
+    registry.add(LinearProbing)
