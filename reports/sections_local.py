@@ -86,8 +86,14 @@ class LocalSection(ContextualSection):
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
         """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
         ids = row_ids(result, e.n_rows)
-        found = [{"row_id": ids[row], "tables": tables} for row in range(e.n_rows)
-                 if (tables := _counterfactuals(e, row))]
+        reasons = e.metadata.get("principal_reasons")
+        if not isinstance(reasons, list) or len(reasons) != e.n_rows:
+            reasons = [[] for _ in range(e.n_rows)]
+        found = [{"row_id": ids[row], "tables": tables, "reasons": [
+                    {"feature": str(r.get("feature")), "from": value_text(r.get("from")),
+                     "to": value_text(r.get("to")), "effect": float(r.get("effect", np.nan))}
+                    for r in reasons[row] if isinstance(r, dict)]}
+                 for row in range(e.n_rows) if (tables := _counterfactuals(e, row))]
         limit = self.render.options.max_subjects
         return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
                 "found": found[:limit], "n_found": len(found), "limit": limit}

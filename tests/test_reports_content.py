@@ -261,7 +261,9 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
         base_values=None, feature_names=tuple(names), output_names=("score",),
         target_indices=np.zeros((n, 1), dtype=int), inputs=base.inputs,
         extras={"counterfactuals": found},
-        metadata={"searches": [{"row": i, "log": "x" * 400} for i in range(n)]})
+        metadata={"searches": [{"row": i, "log": "x" * 400} for i in range(n)],
+                  "principal_reasons": [[{"feature": "<b>", "from": 0.5, "to": 9.5,
+                                          "effect": -2.25}]] + [[]] * (n - 1)})
     grid = np.linspace(-1, 1, 5)[None].repeat(3, axis=0)
     pdp = Explanation(
         method="pdp", values=np.zeros((n, 3, 1)), base_values=None, feature_names=tuple(names),
@@ -277,6 +279,9 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
     assert "1 of 4 explained rows" in block
     assert block.count("<caption>Counterfactual") == 1
     assert "9.5" in block
+    assert "principal reasons" in block
+    assert "&lt;b&gt;" in block  # a feature name from the data, escaped
+    assert "−2.25" in block or "-2.25" in block
     assert "pdp (pdp)" not in local
     methods = page[page.index('id="sec-methods"'):page.index('id="sec-global"')]
     assert "x" * 400 not in methods
