@@ -148,6 +148,13 @@ def _derived_caveats(section: ContextualSection, result: AuditResult) -> list[di
             add(f"Sampling error of {key}",
                 f"{key} ({e.method}) is estimated by sampling; its attributions carry standard "
                 f"errors up to {worst:.3g} (section Stability and uncertainty).")
+        if isinstance(e.metadata.get("caveat"), str):
+            add(f"Caveat of {key}", f"{key} ({e.method}): {e.metadata['caveat']}")
+        if e.metadata.get("inexact_ops"):
+            add(f"Inexact rules in {key}",
+                f"{key} ({e.method}) passed through operations whose rule does not conserve the "
+                f"output difference exactly: {', '.join(map(str, e.metadata['inexact_ops']))}; "
+                "its completeness error is not guaranteed to be zero.")
         if is_tabular(e) and e.n_rows < 30 and e.metadata.get("scope") != "global":
             add(f"Few explained rows for {key}",
                 f"Global summaries of {key} average over {e.n_rows} rows only.")

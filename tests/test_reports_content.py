@@ -286,3 +286,16 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
     methods = page[page.index('id="sec-methods"'):page.index('id="sec-global"')]
     assert "x" * 400 not in methods
     assert "in results.json only" in methods
+
+
+def test_explainers_caveats_reach_the_limitations(tmp_path: Path) -> None:
+    names = ["a", "b"]
+    attention, _ = linear_explanation(names, method="attention.rollout")
+    attention.metadata = {"caveat": "Attention weights are not <i>attributions</i>."}
+    deep, _ = linear_explanation(names, method="deeplift")
+    deep.metadata = {"inexact_ops": ["softmax"]}
+    page = render_html(make_result(names, extra={"att": attention, "dl": deep}), tmp_path)
+    limits = page[page.index('id="sec-limitations"'):page.index('id="sec-reproducibility"')]
+    assert "Attention weights are not &lt;i&gt;attributions&lt;/i&gt;." in limits
+    assert "dl (deeplift) passed through operations" in limits
+    assert "softmax" in limits
