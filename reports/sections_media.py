@@ -41,8 +41,9 @@ class MediaSection(ContextualSection):
                                "rows": [_tokens(e, r, ids[r], tokens[r])
                                         for r in range(min(rows, e.n_rows))]})
             elif len(e.feature_shape) in (2, 3):
+                outputs = list(result.model.get("output_names") or [])
                 blocks.append({"kind": "image", "key": key, "method": e.method,
-                               "figures": [_overlay(e, r, ids[r])
+                               "figures": [_overlay(e, r, ids[r], outputs)
                                            for r in range(min(rows, e.n_rows))]})
         if not blocks:
             return self.not_applicable("no explainer produced image or text attributions "
@@ -56,7 +57,16 @@ def _channels_last(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _overlay(e: Explanation, row: int, row_id: int) -> Any:
+def _output_label(e: Explanation, row: int, outputs: list[str]) -> str:
+    """The explained output of ``row``: the model's own name for a per-row target such as
+    ``predicted``, else the explanation's slot name."""
+    index = int(e.target_indices[row, 0])
+    if e.output_names[0] == "predicted" and 0 <= index < len(outputs):
+        return f"predicted {outputs[index]}"
+    return e.output_names[0]
+
+
+def _overlay(e: Explanation, row: int, row_id: int, outputs: list[str]) -> Any:
     heat = _channels_last(e.values[row, ..., 0])
     if heat.ndim == 3:
         heat = heat.sum(axis=-1)
@@ -70,7 +80,7 @@ def _overlay(e: Explanation, row: int, row_id: int) -> Any:
         image = (raw - low) / (high - low) if high > low else np.zeros_like(raw)
         if image.ndim == 3 and image.shape[-1] == 1:
             image = image[..., 0]
-    return figures.heatmap_overlay(image, heat, f"row {row_id}: {e.output_names[0]}")
+    return figures.heatmap_overlay(image, heat, f"row {row_id}: {_output_label(e, row, outputs)}")
 
 
 def _tokens(e: Explanation, row: int, row_id: int, tokens: list[Any]) -> dict[str, Any]:

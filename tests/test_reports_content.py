@@ -299,3 +299,18 @@ def test_explainers_caveats_reach_the_limitations(tmp_path: Path) -> None:
     assert "Attention weights are not &lt;i&gt;attributions&lt;/i&gt;." in limits
     assert "dl (deeplift) passed through operations" in limits
     assert "softmax" in limits
+
+
+def test_image_maps_name_each_rows_predicted_class(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 2
+    image = Explanation(
+        method="probe.saliency", values=rng.normal(size=(n, 1, 4, 4, 1)), base_values=None,
+        feature_names=(), output_names=("predicted",),
+        target_indices=np.array([[2], [0]]), inputs=rng.random(size=(n, 1, 4, 4)))
+    result = make_result(["a", "b"], extra={"img": image})
+    result.model["output_names"] = ["cat", "dog", "<owl>"]
+    media = render_html(result, tmp_path)
+    media = media[media.index('id="sec-media"'):media.index('id="sec-faithfulness"')]
+    assert "predicted &lt;owl&gt;" in media
+    assert "predicted cat" in media
