@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The README's first command: set up the environment and run the example audit end to end.
-# Results (results.json, arrays.npz, report.html, report.pdf, summary.md, junit.xml) go to
-# out/example/.
-set -euo pipefail
+# The README's first command: set up the environment and run the example audits end to end.
+#   examples/diabetes/audit.yaml -> out/example/         (tabular: trees, SHAP, LIME, PDP, ...)
+#   examples/digits/audit.yaml   -> out/example-digits/  (images: a CNN, gradient methods)
+# Each writes results.json, arrays.npz, report.html, report.pdf, summary.md and junit.xml.
+# The exit code is the worse of the two suites' verdicts (0 when every gate passes).
+set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/scripts/setup-env.sh" sklearn,pdf
-"$ROOT/.venv/bin/xaudit" run "$ROOT/examples/diabetes/audit.yaml" --out "$ROOT/out/example" "$@"
+bash "$ROOT/scripts/setup-env.sh" sklearn,pdf,torch || exit $?
+XAUDIT="$ROOT/.venv/bin/xaudit"
+"$XAUDIT" run "$ROOT/examples/diabetes/audit.yaml" --out "$ROOT/out/example" "$@"
+first=$?
+"$XAUDIT" run "$ROOT/examples/digits/audit.yaml" --out "$ROOT/out/example-digits" "$@"
+second=$?
+exit $(( first > second ? first : second ))
