@@ -6,7 +6,9 @@ errors and inputs. Nothing is re-estimated with the model, which is not availabl
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +51,24 @@ def is_tabular(explanation: Explanation) -> bool:
 def is_global(explanation: Explanation) -> bool:
     """Rows are repeats of a global measurement (e.g. permutation importance), not subjects."""
     return explanation.metadata.get("scope") == "global"
+
+
+FACT_CHARACTERS = 300
+"""Metadata entries longer than this (as JSON) are left to results.json, not printed."""
+
+
+def brief_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The explainer's computation facts short enough to print; long ones are named only.
+
+    Per-row details (LIME's conditions, counterfactual searches) can run to pages; they stay in
+    results.json, and the report says which entries it left there.
+    """
+    kept = {k: v for k, v in metadata.items()
+            if len(json.dumps(v, default=str)) <= FACT_CHARACTERS}
+    left = sorted(set(metadata) - set(kept))
+    if left:
+        kept["in results.json only"] = ", ".join(left)
+    return kept
 
 
 NOT_ATTRIBUTION_EXTRAS = ("pdp", "counterfactuals")

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from ..results import AuditResult, CheckResult
 from . import figures
+from .analysis import brief_metadata
 from .section_base import ContextualSection
 
 MIN_ROWS_FOR_HISTOGRAM = 3
@@ -37,7 +38,8 @@ class FaithfulnessSection(ContextualSection):
             entries.append({
                 "check": check, "facts": facts,
                 "relation": "≤" if check.direction == "lower" else "≥",
-                "details": {k: v for k, v in sorted(check.details.items()) if k != "curve"},
+                "details": brief_metadata(
+                    {k: v for k, v in sorted(check.details.items()) if k != "curve"}),
                 "figure": _figure(check),
                 "n_values": None if check.values is None else int(np.size(check.values)),
             })

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from ..results import AuditResult
-from .analysis import errors, explainer_ids, explanations, is_tabular, numeric_column
+from .analysis import (
+    brief_metadata,
+    errors,
+    explainer_ids,
+    explanations,
+    is_tabular,
+    numeric_column,
+)
 from .section_base import ContextualSection
 
 TRACEBACK_LINES = 12
@@ -48,24 +54,6 @@ class MethodsSection(ContextualSection):
         if not entries:
             return self.not_applicable("no explainer ran")
         return {"entries": entries}
-
-
-FACT_CHARACTERS = 300
-"""Metadata entries longer than this (as JSON) are left to results.json, not printed."""
-
-
-def brief_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The explainer's computation facts short enough to print; long ones are named only.
-
-    Per-row details (LIME's conditions, counterfactual searches) can run to pages; they stay in
-    results.json, and the report says which entries it left there.
-    """
-    kept = {k: v for k, v in metadata.items()
-            if len(json.dumps(v, default=str)) <= FACT_CHARACTERS}
-    left = sorted(set(metadata) - set(kept))
-    if left:
-        kept["in results.json only"] = ", ".join(left)
-    return kept
 
 
 def _explainers_in_order(result: AuditResult) -> list[tuple[str, str]]:

@@ -77,7 +77,7 @@ def test_pdf_metadata(example: Path) -> None:
     assert info.title == "Model audit report: diabetes-progression"
     assert info.author == "xaudit example"
     assert "PASSED" in (info.subject or "")
-    assert "ablation" in str(info.get("/Keywords"))
+    assert "shap.tree" in str(info.get("/Keywords"))
     finished = AuditResult.load(example).provenance["finished_at"]
     stamp = finished[:19].replace("-", "").replace(":", "").replace("T", "")
     assert str(info.get("/CreationDate")).startswith(f"D:{stamp}")
@@ -123,7 +123,7 @@ def test_results_hash_is_printed_in_the_body(example: Path, pages: list[str]) ->
 
 def test_page_count_and_table_of_contents(example: Path, pages: list[str]) -> None:
     reader = pypdf.PdfReader(str(example / "report.pdf"))
-    assert 10 <= len(pages) <= 40
+    assert 10 <= len(pages) <= 60  # six explainers, six checks; subjects capped by the suite
     assert all(f"Page {i} of {len(pages)}" in text for i, text in enumerate(pages, start=1))
     assert all("diabetes-progression" in text for text in pages[1:])  # running header
     toc = pages[1]
