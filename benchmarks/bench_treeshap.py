@@ -29,8 +29,12 @@ from typing import Any
 
 import numpy as np
 import shap
-from sklearn.datasets import make_regression
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 
 import xaudit
 
@@ -44,6 +48,17 @@ def _max_abs(ours: Any, ref: Any) -> float:
 
 def _ours(model: Any, X: np.ndarray, device: str, **params: Any) -> np.ndarray:
     explanation = xaudit.explain(model, X, method="shap.tree", device=device, **params)
+    return np.asarray(explanation.values[..., 0])
+
+
+def _class_one(ours: Any, ref: Any) -> float:
+    """Max |difference| on class 1 (shap 0.51 returns (n, d, 2) for a binary forest)."""
+    return _max_abs(ours, np.asarray(ref)[..., 1])
+
+
+def _ours_class_one(model: Any, X: np.ndarray, device: str, **params: Any) -> np.ndarray:
+    explanation = xaudit.explain(model, X, method="shap.tree", device=device, target=1,
+                                 **params)
     return np.asarray(explanation.values[..., 0])
 
 
@@ -83,6 +98,12 @@ def workloads(device: str, repeats: int = 1, stream_rows: int = 10_000) -> list[
     boosting = GradientBoostingRegressor(n_estimators=300, max_depth=5,
                                          random_state=0).fit(X[:3000], y[:3000])
     rows_rf, rows_gb, rows_iv, background = X[:1000], X[:2000], X[:200], X[5000:5100]
+    # The issue's anchor workload (shared/anchors/tree_anchor.py): a binary forest classifier.
+    Xc, yc = make_classification(n_samples=5000, n_features=20, n_informative=8, random_state=0)
+    classifier = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0,
+                                        n_jobs=2).fit(Xc, yc)
+    rows_c, background_c = Xc[:1000], Xc[1000:1100]
+    _ours_class_one(classifier, rows_c[:5], device)
     big = np.tile(X, (stream_rows // X.shape[0] + 1, 1))[:stream_rows]
     # JIT warm-up on a few rows (all kernels), so that no timing includes numba compilation
     _ours(forest, rows_rf[:5], device)
@@ -92,6 +113,18 @@ def workloads(device: str, repeats: int = 1, stream_rows: int = 10_000) -> list[
     _ours_interactions(forest, rows_rf[:2], device)
     common: dict[str, Any] = {"repeats": repeats, "warmup": False}
     return [
+        Workload(
+            "anchor: path-dependent RF classifier, 1000 rows",
+            lambda: _ours_class_one(classifier, rows_c, device),
+            lambda: shap.TreeExplainer(classifier).shap_values(rows_c, check_additivity=False),
+            "shap 0.51", target_ratio=0.5, error=_class_one, error_label="max|diff|", **common),
+        Workload(
+            "anchor: interventional RF classifier, bg 100, 200 rows",
+            lambda: _ours_class_one(classifier, rows_c[:200], device, background=background_c),
+            lambda: shap.TreeExplainer(
+                classifier, background_c, feature_perturbation="interventional").shap_values(
+                rows_c[:200], check_additivity=False),
+            "shap 0.51", target_ratio=0.5, error=_class_one, error_label="max|diff|", **common),
         Workload(
             "path-dependent RF 100x d8, 20 feat, 1000 rows",
             lambda: _ours(forest, rows_rf, device),
