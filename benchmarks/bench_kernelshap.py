@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 import shap
-from sklearn.neural_network import MLPRegressor
+from sklearn.datasets import make_classification
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import xaudit
 
@@ -56,8 +57,24 @@ def brute_force(predict: Any, x: np.ndarray, background: np.ndarray) -> np.ndarr
     return phi
 
 
-def model_and_data(n_rows: int) -> tuple[MLPRegressor, np.ndarray, np.ndarray]:
-    """The trained MLP, the explained rows and the background."""
+def anchor_model_and_data(n_rows: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The issue's anchor (shared/anchors/kernel16.py): an MLP classifier's probability of
+    class 1 on ``make_classification`` data, background ``X[:20]``, rows from ``X[2000:]``."""
+    X, y = make_classification(n_samples=3000, n_features=D, n_informative=8, n_redundant=3,
+                               random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=400,
+                              random_state=0).fit(X, y)
+
+    def probability(A: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_proba(A)[:, 1])
+
+    return probability, X[2000:2000 + n_rows], X[:BACKGROUND]
+
+
+def model_and_data(n_rows: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The trained MLP's predict, the explained rows and the background."""
     r = np.random.default_rng(0)
     X = r.normal(size=(4000, D))
     y = (np.sin(X[:, 0] * X[:, 1]) + X[:, 2] * X[:, 3] - X[:, 4] ** 2
@@ -67,24 +84,24 @@ def model_and_data(n_rows: int) -> tuple[MLPRegressor, np.ndarray, np.ndarray]:
         warnings.simplefilter("ignore")
         model = MLPRegressor(hidden_layer_sizes=(64, 32), max_iter=300,
                              random_state=0).fit(X, y)
-    return model, X[3000:3000 + n_rows], X[:BACKGROUND]
+    return model.predict, X[3000:3000 + n_rows], X[:BACKGROUND]
 
 
-def workloads(n_rows: int) -> list[Workload]:
-    model, rows, background = model_and_data(n_rows)
-    exact = np.stack([brute_force(model.predict, x, background) for x in rows])
+def workloads(n_rows: int, anchor: bool) -> list[Workload]:
+    predict, rows, background = (anchor_model_and_data if anchor else model_and_data)(n_rows)
+    exact = np.stack([brute_force(predict, x, background) for x in rows])
 
     def rel_l2(values: Any) -> float:
         return float(np.linalg.norm(np.asarray(values) - exact) / np.linalg.norm(exact))
 
     def ours(**params: Any) -> np.ndarray:
-        explanation = xaudit.explain(model, rows, method="shap.kernel", background=background,
+        explanation = xaudit.explain(predict, rows, method="shap.kernel", background=background,
                                      seed=0, n_samples=BUDGET, **params)
         return np.asarray(explanation.values[..., 0])
 
     def theirs(**params: Any) -> np.ndarray:
         np.random.seed(0)
-        explainer = shap.KernelExplainer(model.predict, background)
+        explainer = shap.KernelExplainer(predict, background)
         return np.asarray(explainer.shap_values(rows, nsamples=BUDGET, silent=True, **params))
 
     def error(a: Any, _: Any) -> float:
@@ -93,7 +110,8 @@ def workloads(n_rows: int) -> list[Workload]:
     def extra(a: Any, b: Any) -> dict[str, float]:
         return {"ref_rel_l2": rel_l2(b), "err_ratio": rel_l2(a) / rel_l2(b)}
 
-    label = f"16-feat MLP, bg {BACKGROUND}, {BUDGET} evals, {n_rows} rows"
+    kind = "MLP classifier (anchor)" if anchor else "MLP"
+    label = f"16-feat {kind}, bg {BACKGROUND}, {BUDGET} evals, {n_rows} rows"
     common: dict[str, Any] = {"target_ratio": 1.0, "error": error, "error_label": "rel_l2",
                               "extra": extra, "repeats": 1}
     return [
@@ -109,17 +127,19 @@ def workloads(n_rows: int) -> list[Workload]:
 def main() -> None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--rows", type=int, default=30)
+    parser.add_argument("--anchor", action="store_true",
+                        help="the issue's anchor model (MLP classifier) instead of the regressor")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="limit BLAS threads for both sides (threadpoolctl)")
     args, rest = parser.parse_known_args()
     warnings.filterwarnings("ignore")
     if args.blas_threads is None:
-        run(workloads(args.rows), "shap.kernel vs shap.KernelExplainer", rest)
+        run(workloads(args.rows, args.anchor), "shap.kernel vs shap.KernelExplainer", rest)
         return
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(args.blas_threads):
-        run(workloads(args.rows), "shap.kernel vs shap.KernelExplainer "
+        run(workloads(args.rows, args.anchor), "shap.kernel vs shap.KernelExplainer "
             f"({args.blas_threads} BLAS thread(s))", rest)
 
 
