@@ -25,7 +25,7 @@ from .model import InputSpec, Model
 from .plugin import CheckContext, Direction, Reexplain
 from .results import AuditResult, CheckResult, ErrorInfo, Status
 from .seeding import rng_for
-from .targets import Target, TargetSelection, resolve_targets
+from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
 if TYPE_CHECKING:
     from .suite import GateSpec, Suite
@@ -87,9 +87,11 @@ def explain(
     chosen = explainer.default_target if target is None else target
     if not adapted.output_names:
         adapted.predict(rows[:1])  # a callable learns its number of outputs on its first call
-    # The model's outputs on every row are needed only to find each row's predicted output.
-    outputs = adapted.predict(rows) if chosen == "predicted" else None
-    targets = resolve_targets(chosen, adapted.output_names, rows.shape[0], outputs)
+    if chosen == "predicted" and explainer.finds_predicted:
+        targets = pending_predicted(rows.shape[0])  # the explainer's own forward picks them
+    else:  # the model's outputs are needed only to find each row's predicted output
+        outputs = adapted.predict(rows) if chosen == "predicted" else None
+        targets = resolve_targets(chosen, adapted.output_names, rows.shape[0], outputs)
     extra: dict[str, Any] = {}
     if explainer.needs_labels:
         extra["y"] = _labels(method, y, rows.shape[0])
@@ -98,6 +100,9 @@ def explain(
         adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
     )
     wall = time.perf_counter() - started
+    if targets.pending and (targets.indices < 0).any():
+        raise RuntimeError(f"explainer {method!r} declares finds_predicted but left rows "
+                           "without a chosen output")
     feature_names_, output_names, indices, inputs = _axes(
         attribution, tuple(names or default_feature_names(rows.shape[1:])), targets, rows)
     return Explanation(

@@ -87,6 +87,10 @@ class Explainer(ABC):
     additive: ClassVar[bool] = False
     """Whether attributions sum to the output minus the base value (local accuracy)."""
     default_target: ClassVar[str] = "all"
+    finds_predicted: ClassVar[bool] = False
+    """Whether :meth:`explain` accepts pending ``"predicted"`` targets
+    (:attr:`~xaudit.targets.TargetSelection.pending`) and fills their indices from its own
+    forward pass; the host then skips its own pass over the rows."""
     needs_labels: ClassVar[bool] = False
     """Whether :meth:`explain` needs the labels of the rows of ``X``: the host then passes them
     as the keyword ``y`` (an array with one label per row) and refuses to run without them.

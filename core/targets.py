@@ -23,6 +23,10 @@ class TargetSelection:
 
     indices: np.ndarray
     names: tuple[str, ...]
+    pending: bool = False
+    """``"predicted"`` targets not chosen yet: an explainer that declares
+    ``finds_predicted`` picks each row's arg-max output from its own forward pass and writes it
+    into ``indices`` (which start at -1), saving the host a forward pass over every row."""
 
     @property
     def n_slots(self) -> int:
@@ -50,6 +54,11 @@ def _index_of(item: int | str, output_names: Sequence[str]) -> int:
     raise InputError(
         f"target {item!r} is not an output of the model; outputs are {', '.join(output_names)}"
     )
+
+
+def pending_predicted(n_rows: int) -> TargetSelection:
+    """``"predicted"`` targets for ``n_rows`` rows, left to the explainer to fill."""
+    return TargetSelection(np.full((n_rows, 1), -1, dtype=np.int64), ("predicted",), pending=True)
 
 
 def resolve_targets(

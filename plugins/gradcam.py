@@ -64,6 +64,7 @@ class GradCam(Explainer):
     requires = frozenset({"gradients", "layers"})
     modalities = frozenset({"image"})
     default_target = "predicted"
+    finds_predicted = True  # from the forward that records the layer (one pass, not two)
     variant = "gradcam"
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,

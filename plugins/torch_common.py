@@ -61,15 +61,39 @@ def input_tensor(model: DifferentiableModel, X: np.ndarray) -> Any:
     return model.to_tensors(X)[0].detach()
 
 
+class PickPredicted:
+    """Pending ``"predicted"`` targets of some rows, chosen from the first forward's outputs.
+
+    :func:`select_targets` calls it with the outputs ``(r, m)``; it records each row's arg-max
+    in the selection's indices and returns them as ``(r, 1)``.
+    """
+
+    def __init__(self, targets: TargetSelection, rows: slice) -> None:
+        self.targets, self.rows = targets, rows
+
+    def __call__(self, outputs: Any) -> Any:
+        """The arg-max output of each row, recorded in ``targets.indices``."""
+        index = outputs.detach().argmax(dim=1, keepdim=True)
+        self.targets.indices[self.rows] = index.cpu().numpy()
+        return index
+
+
 def target_index(targets: TargetSelection, rows: slice, device: Any) -> Any:
-    """Targeted output indices of ``rows`` as a long tensor ``(r, k)`` on ``device``."""
+    """Targeted output indices of ``rows`` as a long tensor ``(r, k)`` on ``device``, or, for
+    pending ``"predicted"`` targets (explainers that declare ``finds_predicted``), a
+    :class:`PickPredicted` that :func:`select_targets` resolves on the forward's outputs."""
+    if targets.pending:
+        return PickPredicted(targets, rows)
     torch = require_torch("target selection")
     return torch.as_tensor(targets.indices[rows], dtype=torch.long, device=device)
 
 
 def select_targets(outputs: Any, index: Any) -> Any:
     """``outputs (r, m)`` at ``index (r, k)`` -> ``(r, k)``; ``index`` repeats when ``outputs``
-    has a multiple of its rows (e.g. several path points per row, row-major)."""
+    has a multiple of its rows (e.g. several path points per row, row-major). A
+    :class:`PickPredicted` index is resolved on ``outputs`` first."""
+    if isinstance(index, PickPredicted):
+        index = index(outputs)
     repeats = outputs.shape[0] // index.shape[0]
     if repeats > 1:
         index = index.repeat_interleave(repeats, dim=0)

@@ -372,6 +372,21 @@ def test_gradcam_matches_captum_layer_gradcam(cnn, images, relu):
             assert_rel(e.values[:, channel, ..., slot], ref[:, 0])
 
 
+def test_gradcam_picks_each_rows_predicted_output_in_its_own_forward(cnn, images):
+    """Grad-CAM finds the predicted outputs itself (no extra forward by the host): the same
+    indices as the arg-max of the model's predictions, the same maps as explicit targets."""
+    module, _, model = cnn
+    predicted = model.predict(images).argmax(axis=1)
+    e = xaudit.explain(model, images, "gradcam", max_batch=2)  # two blocks of rows
+    np.testing.assert_array_equal(e.target_indices[:, 0], predicted)
+    assert e.output_names == ("predicted",)
+    for row, target in enumerate(predicted):
+        cam = captum_attr.LayerGradCam(module, module.conv3).attribute(
+            t(images[row:row + 1]), target=int(target), relu_attributions=True)
+        ref = npy(captum_attr.LayerAttribution.interpolate(cam, (32, 32), "bilinear"))
+        assert_rel(e.values[row:row + 1, 0, ..., 0], ref[:, 0])
+
+
 def test_gradcam_plusplus_closed_form(cnn, images):
     """Chattopadhay et al. 2018, eq. 19 with the exponential output: computed here with numpy
     loops from conv3's activations and the gradients of the class score."""
