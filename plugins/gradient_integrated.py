@@ -151,21 +151,25 @@ class IntegratedGradients(Explainer):
     modalities = frozenset({"tabular", "image", "sequence"})
     additive = True
     default_target = "predicted"
+    finds_predicted = True  # in the pass that computes f(x) for the convergence delta
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:
         """IG values ``(n, *shape, k)``, base values ``f(baseline)`` and convergence deltas."""
         p = self.params
+        torch = require_torch(self.name)
         net = float_inputs(model, self.name)
         x = input_tensor(net, X)
         baseline = self.baseline(net, X, x, background, rng)
-        index = target_index(targets, slice(None), x.device)
+        batch = points_per_pass(p.max_batch, tuple(X.shape[1:]))
+        # f(x) is needed for the convergence delta; its pass also picks "predicted" targets
+        outputs = to_numpy(targeted_outputs(net, x, target_index(targets, slice(None), x.device),
+                                            batch))
+        index = torch.as_tensor(targets.indices, dtype=torch.long, device=x.device)
         attributions = integrated_gradients(net, x, baseline, index, p.path_method, p.n_steps,
                                             p.max_batch)
         values = to_numpy(attributions.movedim(0, -1))
-        batch = points_per_pass(p.max_batch, tuple(X.shape[1:]))
-        outputs = to_numpy(targeted_outputs(net, x, index, batch))
-        base = to_numpy(targeted_outputs(net, baseline.expand_as(x), index, batch))
+        base = to_numpy(targeted_outputs(net, baseline, index, batch))
         delta = values.reshape(X.shape[0], -1, targets.n_slots).sum(axis=1) - (outputs - base)
         extras = {"convergence_delta": delta}
         if p.baseline != "zero":  # the reference actually used (drawn, blurred or given)

@@ -147,14 +147,16 @@ def weighted_target_gradients(model: DifferentiableModel, x: Any, index: Any,
 
 
 def targeted_outputs(model: DifferentiableModel, x: Any, index: Any, max_rows: int) -> Any:
-    """Outputs ``(r, k)`` of ``x (r, *shape)`` at ``index (r, k)``, without autograd, in blocks
-    of at most ``max_rows`` rows."""
+    """Outputs ``(n, k)`` of ``x`` at ``index (n, k)`` (a pending :class:`PickPredicted` is
+    chosen here), without autograd, in blocks of at most ``max_rows`` rows. ``x`` may hold a
+    single row (a shared baseline): it is evaluated once and broadcast to ``index``'s rows."""
     torch = require_torch("outputs")
-    parts = []
     with torch.no_grad():
-        for rows in row_blocks(int(x.shape[0]), max_rows):
-            parts.append(model.torch_forward(x[rows]).gather(1, index[rows]))
-    return torch.cat(parts)
+        full = torch.cat([model.torch_forward(x[rows])
+                          for rows in row_blocks(int(x.shape[0]), max_rows)])
+    if full.shape[0] == 1 and not isinstance(index, PickPredicted):
+        full = full.expand(index.shape[0], -1)
+    return select_targets(full, index)
 
 
 def fast_memory_format(model: DifferentiableModel, x: Any) -> Any:

@@ -153,6 +153,8 @@ def test_integrated_gradients_equal_captum(mlp: Any, method: str) -> None:
     if method == "riemann_trapezoid":  # Captum's weights sum to (n-1)/n (see path_rule)
         theirs = theirs * n_steps / (n_steps - 1)
     close(ours.values[..., 0], theirs)
+    # IG picks "predicted" in its own pass over x: the same outputs as the model's arg-max
+    np.testing.assert_array_equal(ours.target_indices[:, 0], predicted(net, X).numpy())
     outputs = model.predict(X)[np.arange(len(X)), ours.target_indices[:, 0]]
     delta = ours.values[..., 0].sum(1) - (outputs - ours.base_values[:, 0])
     np.testing.assert_allclose(ours.extras["convergence_delta"][:, 0], delta, atol=1e-5)
