@@ -27,12 +27,12 @@ from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
 from xaudit.plugins.shapley_values import (
-    CoalitionGame,
+    MARGINAL_GAME_LIMITATION,
     ShapleyParams,
     check_finite,
     embed_masks,
     evaluate_blocks,
-    prepare_background,
+    prepare_game,
     row_groups,
     scatter_features,
     size_weights,
@@ -76,9 +76,7 @@ class ExactShapley(Explainer):
     limitations = (
         "Cost grows as 2^d model evaluations per row and background row: refused above "
         "max_features varying features.",
-        "Marginal (interventional) game: features outside a coalition are drawn from the "
-        "background independently of the others, which can create unrealistic rows when "
-        "features are correlated.",
+        MARGINAL_GAME_LIMITATION,
     )
     Params = ExactParams
     params: ExactParams
@@ -90,19 +88,9 @@ class ExactShapley(Explainer):
         """Exact values ``(n, *feature_shape, k)`` and base values ``E_b[f(b)]``."""
         p = self.params
         n, shape = X.shape[0], X.shape[1:]
-        bg = prepare_background(background, shape, p.max_background, rng)
-        game = CoalitionGame(model, X, bg, p.max_batch)
-        varying = [game.varying(r) for r in range(n)]
-        widest = max((int(v.sum()) for v in varying), default=0)
-        if widest > p.max_features:
-            raise InputError(
-                f"shap.exact: a row has {widest} varying features, more than max_features="
-                f"{p.max_features} (2^{widest} coalitions); use shap.kernel or "
-                "shap.permutation, or raise max_features (at most 30)")
-        base = game.base_value()
-        full = game.full_values()
-        check_finite(full, self.name)
-        d = game.n_features
+        prepared = prepare_game(self.name, p, model, X, background, rng, refuse=self._refuse)
+        game, bg, base, full = prepared.game, prepared.background, prepared.base, prepared.full
+        d, varying = game.n_features, prepared.varying
         values = np.zeros((n, d, targets.n_slots))
         chunk = p.chunk_coalitions
         small = [r for r in range(n) if 2 ** int(varying[r].sum()) <= chunk]
@@ -120,13 +108,22 @@ class ExactShapley(Explainer):
                                     varying[r])
                 vals = evaluate_blocks(game, [(r, masks)])[0]
                 values[r] += self._row(varying[r], [(start, vals)], base, full[r], targets, r)
-        base_values = targets.take(np.ascontiguousarray(np.broadcast_to(base, full.shape)))
+        base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),
             base_values=base_values,
             metadata={"background": bg.metadata, "model_rows": int(game.model_rows),
                       "varying_features": [int(v.sum()) for v in varying]},
         )
+
+    def _refuse(self, players: list[int]) -> None:
+        """Refuse, before any model call, rows with more varying features than allowed."""
+        widest = max(players, default=0)
+        if widest > self.params.max_features:
+            raise InputError(
+                f"shap.exact: a row has {widest} varying features, more than max_features="
+                f"{self.params.max_features} (2^{widest} coalitions); use shap.kernel or "
+                "shap.permutation, or raise max_features (at most 30)")
 
     def _row(self, varying: np.ndarray, chunks: list[tuple[int, np.ndarray]], base: np.ndarray,
              fx: np.ndarray, targets: TargetSelection, row: int) -> np.ndarray:

@@ -39,12 +39,13 @@ from xaudit.plugin import Explainer
 from xaudit.plugins.shap_kernel_design import Design, draw_design, strata_sizes, total_pairs
 from xaudit.plugins.shap_kernel_fit import default_cubic_features, fit
 from xaudit.plugins.shapley_values import (
-    CoalitionGame,
+    MARGINAL_GAME_LIMITATION,
+    SUMMARISED_BACKGROUND_LIMITATION,
     ShapleyParams,
     check_finite,
     embed_masks,
     evaluate_blocks,
-    prepare_background,
+    prepare_game,
     row_groups,
     scatter_features,
     single_threaded_blas,
@@ -92,11 +93,8 @@ class KernelShap(Explainer):
     limitations = (
         "An estimate: the reported std_errors give its sampling error (a normal "
         "approximation; coverage is nominal for budgets of a few hundred coalitions or more).",
-        "Marginal (interventional) game: features outside a coalition come from the "
-        "background independently of the others, which can create unrealistic rows when "
-        "features are correlated.",
-        "A large background is summarised by weighted k-means, which changes the game being "
-        "explained (recorded in the metadata).",
+        MARGINAL_GAME_LIMITATION,
+        SUMMARISED_BACKGROUND_LIMITATION,
     )
     Params = KernelParams
     params: KernelParams
@@ -109,16 +107,10 @@ class KernelShap(Explainer):
         """Estimated values and standard errors ``(n, *feature_shape, k)``, base values."""
         p = self.params
         n, shape = X.shape[0], X.shape[1:]
-        bg = prepare_background(background, shape, p.max_background, rng)
-        game = CoalitionGame(model, X, bg, p.max_batch)
-        base = game.base_value()
-        full = game.full_values()
-        check_finite(full, self.name)
-        d = game.n_features
-        varying = [game.varying(r) for r in range(n)]
-        players = [int(v.sum()) for v in varying]
-        for dv in players:
-            self._check_budget(dv)
+        prepared = prepare_game(self.name, p, model, X, background, rng,
+                                refuse=lambda players: [self._check_budget(d) for d in players])
+        game, bg, base, full = prepared.game, prepared.background, prepared.base, prepared.full
+        d, varying, players = game.n_features, prepared.varying, prepared.players
         # designs are drawn group by group (in row order, so the draws do not depend on the
         # grouping): memory stays bounded by max_batch however many rows are explained
         planned = [2 * min(p.n_samples // 2, total_pairs(dv)) if dv >= 2 else 0
@@ -147,7 +139,7 @@ class KernelShap(Explainer):
                     phi, se = fit(design, results[r][:, out] - base[out], delta, cubic[r])
                     values[r] = scatter_features(phi, varying[r])
                     errors[r] = scatter_features(se, varying[r])
-        base_values = targets.take(np.ascontiguousarray(np.broadcast_to(base, full.shape)))
+        base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),
             base_values=base_values,

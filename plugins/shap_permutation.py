@@ -34,12 +34,13 @@ from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
 from xaudit.plugins.shapley_values import (
-    CoalitionGame,
+    MARGINAL_GAME_LIMITATION,
+    SUMMARISED_BACKGROUND_LIMITATION,
     ShapleyParams,
     check_finite,
     embed_masks,
     evaluate_blocks,
-    prepare_background,
+    prepare_game,
     row_groups,
     scatter_features,
 )
@@ -128,11 +129,8 @@ class PermutationShapley(Explainer):
         "An estimate: the reported std_errors are the standard deviation of the pair means over "
         "the square root of their number (normal approximation; nominal for a few tens of "
         "pairs or more).",
-        "Marginal (interventional) game: features outside a coalition come from the "
-        "background independently of the others, which can create unrealistic rows when "
-        "features are correlated.",
-        "A large background is summarised by weighted k-means, which changes the game being "
-        "explained (recorded in the metadata).",
+        MARGINAL_GAME_LIMITATION,
+        SUMMARISED_BACKGROUND_LIMITATION,
     )
     Params = PermutationParams
     params: PermutationParams
@@ -145,14 +143,9 @@ class PermutationShapley(Explainer):
         """Estimated values and standard errors ``(n, *feature_shape, k)``, base values."""
         p = self.params
         n, shape = X.shape[0], X.shape[1:]
-        bg = prepare_background(background, shape, p.max_background, rng)
-        game = CoalitionGame(model, X, bg, p.max_batch)
-        base = game.base_value()
-        full = game.full_values()
-        check_finite(full, self.name)
-        d = game.n_features
-        varying = [game.varying(r) for r in range(n)]
-        players = [int(v.sum()) for v in varying]
+        prepared = prepare_game(self.name, p, model, X, background, rng)
+        game, bg, base, full = prepared.game, prepared.background, prepared.base, prepared.full
+        d, varying, players = game.n_features, prepared.varying, prepared.players
         pairs = [pairs_for(dv, p.n_samples) if dv >= 2 else 0 for dv in players]
         costs = [2 * pr * (dv - 1) for pr, dv in zip(pairs, players, strict=True)]
         values = np.zeros((n, d, targets.n_slots))
@@ -176,7 +169,7 @@ class PermutationShapley(Explainer):
                 if not enumerates(players[r], pairs[r]):  # all orders: exact, error 0
                     errors[r] = scatter_features(
                         pair_means.std(0, ddof=1) / np.sqrt(pairs[r]), varying[r])
-        base_values = targets.take(np.ascontiguousarray(np.broadcast_to(base, full.shape)))
+        base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),
             base_values=base_values,

@@ -21,7 +21,7 @@ the explainers play the game of the remaining (*varying*) features only.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,6 +36,7 @@ from xaudit.errors import InputError
 from xaudit.model import Model
 from xaudit.plugin import PluginParams
 from xaudit.plugins.kmeans import kmeans
+from xaudit.targets import TargetSelection
 
 
 class ShapleyParams(PluginParams):
@@ -81,6 +82,53 @@ def prepare_background(background: np.ndarray | None, feature_shape: tuple[int, 
                 k=int(max_background), inertia=result.inertia, kmeans_iterations=result.n_iter,
                 cluster_sizes=[int(c) for c in result.weights])
     return Background(result.centers, result.weights / result.weights.sum(), meta)
+
+
+MARGINAL_GAME_LIMITATION = (
+    "Marginal (interventional) game: features outside a coalition come from the background "
+    "independently of the others, which can create unrealistic rows when features are "
+    "correlated.")
+SUMMARISED_BACKGROUND_LIMITATION = (
+    "A large background is summarised by weighted k-means, which changes the game being "
+    "explained (recorded in the metadata).")
+
+
+@dataclass
+class PreparedGame:
+    """The game of some explained rows, with what every Shapley explainer needs first:
+    the (possibly summarised) background, ``v(empty)`` ``(m,)``, ``f(x)`` ``(n, m)`` and each
+    row's varying features (those that differ from some background row)."""
+
+    game: CoalitionGame
+    background: Background
+    base: np.ndarray
+    full: np.ndarray
+    varying: list[np.ndarray]
+
+    @property
+    def players(self) -> list[int]:
+        """Number of varying features of each row."""
+        return [int(v.sum()) for v in self.varying]
+
+    def base_values(self, targets: TargetSelection) -> np.ndarray:
+        """``v(empty)`` at each row's targeted outputs, ``(n, k)``."""
+        return targets.take(np.ascontiguousarray(np.broadcast_to(self.base, self.full.shape)))
+
+
+def prepare_game(method: str, params: ShapleyParams, model: Model, X: np.ndarray,
+                 background: np.ndarray | None, rng: np.random.Generator,
+                 refuse: Callable[[list[int]], None] | None = None) -> PreparedGame:
+    """Set up the marginal game of the rows of ``X``; ``refuse`` sees each row's number of
+    varying features before any model call (to reject a budget or size that cannot work)."""
+    bg = prepare_background(background, X.shape[1:], params.max_background, rng)
+    game = CoalitionGame(model, X, bg, params.max_batch)
+    varying = [game.varying(r) for r in range(X.shape[0])]
+    if refuse is not None:
+        refuse([int(v.sum()) for v in varying])
+    base = game.base_value()
+    full = game.full_values()
+    check_finite(full, method)
+    return PreparedGame(game, bg, base, full, varying)
 
 
 def size_weights(d: int) -> np.ndarray:
