@@ -22,34 +22,16 @@ import numpy as np
 import torch
 from captum.attr import GradientShap, IntegratedGradients, LayerAttribution, LayerGradCam
 from torch import nn
-from torch.nn import functional as F
 
 import xaudit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runner import Workload, run
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from seed_models import SimpleCNN  # the seeds' CNN, shared with the tests
+
 torch.set_num_threads(2)
-
-
-class SimpleCNN(nn.Module):
-    """The seeds' CNN for 3x32x32 images."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(128 * 4 * 4, 256)
-        self.fc2 = nn.Linear(256, 10)
-
-    def forward(self, x: Any) -> Any:
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = self.pool(F.relu(self.conv3(x)))
-        x = x.view(-1, 128 * 4 * 4)
-        return self.fc2(F.relu(self.fc1(x)))
 
 
 def _relative(ours: Any, ref: Any) -> float:

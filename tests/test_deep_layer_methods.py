@@ -20,6 +20,8 @@ captum_attr = pytest.importorskip("captum.attr")
 nn = torch.nn
 F = torch.nn.functional
 
+from seed_models import SimpleCNN, SimpleNN  # noqa: E402
+
 import xaudit  # noqa: E402
 from xaudit.errors import CapabilityError, InputError  # noqa: E402
 
@@ -46,46 +48,6 @@ def npy(tensor: Any) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- models
-
-
-class SimpleNN(nn.Module):
-    """The seeds' tabular MLP, 10-64-32-2."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.network = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
-                                     nn.Linear(32, 2))
-
-    def forward(self, x: Any) -> Any:
-        return self.network(x)
-
-
-class SimpleCNN(nn.Module):
-    """The seeds' CNN (3x32x32): functional ReLUs and one max pool module used three times."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(128 * 4 * 4, 256)
-        self.fc2 = nn.Linear(256, 10)
-
-    def head(self, x: Any) -> Any:
-        """Everything after ``conv3``."""
-        x = self.pool(F.relu(x))
-        x = x.view(-1, 128 * 4 * 4)
-        return self.fc2(F.relu(self.fc1(x)))
-
-    def features(self, x: Any) -> Any:
-        """Everything up to ``conv3``'s output."""
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        return self.conv3(x)
-
-    def forward(self, x: Any) -> Any:
-        return self.head(self.features(x))
 
 
 class ModularCNN(nn.Module):

@@ -22,6 +22,8 @@ captum_attr = pytest.importorskip("captum.attr")
 nn = torch.nn
 F = torch.nn.functional
 
+from seed_models import SimpleCNN, SimpleNN  # noqa: E402
+
 import xaudit  # noqa: E402
 from xaudit.errors import CapabilityError, InputError  # noqa: E402
 
@@ -45,38 +47,6 @@ def output_scale(model: Any, X: np.ndarray) -> float:
     """Occlusion values are differences of float32 outputs: their rounding is relative to the
     outputs' size, not to the (possibly much smaller) difference."""
     return float(np.abs(model.predict(X)).max())
-
-
-class SimpleNN(nn.Module):
-    """The seeds' tabular MLP."""
-
-    def __init__(self, input_dim: int = 10) -> None:
-        super().__init__()
-        self.network = nn.Sequential(nn.Linear(input_dim, 64), nn.ReLU(), nn.Linear(64, 32),
-                                     nn.ReLU(), nn.Linear(32, 2))
-
-    def forward(self, x: Any) -> Any:
-        return self.network(x)
-
-
-class SimpleCNN(nn.Module):
-    """The seeds' CNN for 3x32x32 images."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(128 * 4 * 4, 256)
-        self.fc2 = nn.Linear(256, 10)
-
-    def forward(self, x: Any) -> Any:
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = self.pool(F.relu(self.conv3(x)))
-        x = x.view(-1, 128 * 4 * 4)
-        return self.fc2(F.relu(self.fc1(x)))
 
 
 class TwoInput(nn.Module):

@@ -19,6 +19,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
+from seed_models import SimpleCNN, SimpleNN  # noqa: E402
+
 import xaudit  # noqa: E402
 from xaudit.errors import InputError, ModelLoadError  # noqa: E402
 from xaudit.model import DifferentiableModel, LayeredModel  # noqa: E402
@@ -27,39 +29,6 @@ F32, F64 = 1e-6, 1e-9
 
 
 # -------------------------------------------------------------------- the seeds' models
-
-
-class SimpleNN(nn.Module):
-    """The seeds' tabular MLP, 10-64-32-2."""
-
-    def __init__(self, input_dim: int = 10) -> None:
-        super().__init__()
-        self.network = nn.Sequential(
-            nn.Linear(input_dim, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 2)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x)
-
-
-class SimpleCNN(nn.Module):
-    """The seeds' CNN for 3x32x32 images: three conv blocks, two dense layers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(128 * 4 * 4, 256)
-        self.fc2 = nn.Linear(256, 10)
-
-    def forward(self, x: Any) -> Any:
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = self.pool(F.relu(self.conv3(x)))
-        x = x.view(-1, 128 * 4 * 4)
-        return self.fc2(F.relu(self.fc1(x)))
 
 
 class TwoInput(nn.Module):
