@@ -65,7 +65,30 @@ class InputXGradientParams(PluginParams):
     """Most rows in one forward/backward pass."""
 
 
-class Saliency(Explainer):
+class _InputGradientMap(Explainer):
+    """What saliency and input x gradient share: the input gradients of the targeted outputs,
+    then a per-method :meth:`finish`."""
+
+    requires = frozenset({"gradients"})
+    modalities = frozenset({"tabular", "image", "sequence"})
+    default_target = "predicted"
+    params: SaliencyParams | InputXGradientParams
+
+    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
+                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
+        """The map ``(n, *shape, k)`` (see :meth:`finish`)."""
+        net = float_inputs(model, self.name)
+        x = input_tensor(net, X)
+        grads = input_gradients(net, x, target_index(targets, slice(None), x.device),
+                                self.params.max_batch)
+        return self.finish(grads, x)
+
+    def finish(self, grads: Any, x: Any) -> Attribution:
+        """The attribution from the gradients ``(k, n, *shape)`` of the inputs ``x``."""
+        raise NotImplementedError
+
+
+class Saliency(_InputGradientMap):
     """The gradient of the targeted output with respect to each input value."""
 
     name = "gradient.saliency"
@@ -79,24 +102,16 @@ class Saliency(Explainer):
     )
     Params = SaliencyParams
     params: SaliencyParams
-    requires = frozenset({"gradients"})
-    modalities = frozenset({"tabular", "image", "sequence"})
-    default_target = "predicted"
 
-    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
-                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
-        """Gradients ``(n, *shape, k)`` (absolute values unless ``absolute`` is false)."""
-        net = float_inputs(model, self.name)
-        x = input_tensor(net, X)
-        grads = input_gradients(net, x, target_index(targets, slice(None), x.device),
-                                self.params.max_batch)
+    def finish(self, grads: Any, x: Any) -> Attribution:
+        """Gradients, absolute values unless ``absolute`` is false."""
         if self.params.absolute:
             grads = grads.abs_()
         return Attribution(values=to_numpy(grads.movedim(0, -1)),
                            metadata={"absolute": self.params.absolute})
 
 
-class InputXGradient(Explainer):
+class InputXGradient(_InputGradientMap):
     """The input times the gradient of the targeted output."""
 
     name = "gradient.input_x_gradient"
@@ -110,17 +125,9 @@ class InputXGradient(Explainer):
     )
     Params = InputXGradientParams
     params: InputXGradientParams
-    requires = frozenset({"gradients"})
-    modalities = frozenset({"tabular", "image", "sequence"})
-    default_target = "predicted"
 
-    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
-                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
-        """``x * gradient`` ``(n, *shape, k)``."""
-        net = float_inputs(model, self.name)
-        x = input_tensor(net, X)
-        grads = input_gradients(net, x, target_index(targets, slice(None), x.device),
-                                self.params.max_batch)
+    def finish(self, grads: Any, x: Any) -> Attribution:
+        """``x * gradient``."""
         return Attribution(values=to_numpy(grads.mul_(x.unsqueeze(0)).movedim(0, -1)))
 
 

@@ -108,7 +108,7 @@ class KernelShap(Explainer):
         p = self.params
         n, shape = X.shape[0], X.shape[1:]
         prepared = prepare_game(self.name, p, model, X, background, rng,
-                                refuse=lambda players: [self._check_budget(d) for d in players])
+                                refuse=self._check_budget)
         game, bg, base, full = prepared.game, prepared.background, prepared.base, prepared.full
         d, varying, players = game.n_features, prepared.varying, prepared.players
         # designs are drawn group by group (in row order, so the draws do not depend on the
@@ -153,14 +153,17 @@ class KernelShap(Explainer):
             },
         )
 
-    def _check_budget(self, d: int) -> None:
-        if d < 2:
-            return
-        needed = min(4 * len(strata_sizes(d)), 2 * total_pairs(d))
-        if self.params.n_samples < needed:
-            raise InputError(
-                f"shap.kernel: n_samples={self.params.n_samples} is too small for {d} varying "
-                f"features; use at least {needed} (two pairs of coalitions per size)")
+    def _check_budget(self, players: list[int]) -> None:
+        """Refuse, before any model call, a budget too small for some row's varying features."""
+        for d in players:
+            if d < 2:
+                continue
+            needed = min(4 * len(strata_sizes(d)), 2 * total_pairs(d))
+            if self.params.n_samples < needed:
+                raise InputError(
+                    f"shap.kernel: n_samples={self.params.n_samples} is too small for {d} "
+                    f"varying features; use at least {needed} (two pairs of coalitions per "
+                    "size)")
 
 
 @hookimpl
