@@ -26,7 +26,7 @@ from xaudit.plugin import Explainer, PluginParams
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
-from .deeplift import deeplift_gradients, prepare
+from .deeplift_rules import deeplift_gradients, prepare
 from .torch_common import input_tensor, require_torch, row_blocks, target_index, to_numpy
 
 
