@@ -226,6 +226,18 @@ def lines(x: np.ndarray, ys: Sequence[np.ndarray], labels: Sequence[str], xlabel
         return to_svg(fig)
 
 
+def surface(x: np.ndarray, y: np.ndarray, z: np.ndarray, xlabel: str, ylabel: str,
+            label: str) -> Markup:
+    """A two-way partial dependence: the output (colour) over the grid of two features;
+    ``z`` is ``(len(x), len(y))``."""
+    with figure(4.2, 3.0) as (fig, ax):
+        mesh = ax.pcolormesh(x, y, z.T, shading="nearest", cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label=short(label, 40))
+        ax.set_xlabel(short(xlabel, 50))
+        ax.set_ylabel(short(ylabel, 40))
+        return to_svg(fig)
+
+
 def histogram(values: np.ndarray, xlabel: str, threshold: float | None) -> Markup:
     """Distribution of a check's per-row values, with the gate's threshold as a dashed line."""
     with figure(4.2, 2.3) as (fig, ax):

@@ -143,14 +143,32 @@ def _pdp_block(key: str, e: Explanation) -> dict[str, Any] | None:
         return None
     ice = e.extras.get("ice")
     spread = np.ptp(pdp[..., 0], axis=1)
+    chosen = e.metadata.get("features")  # the features the curves were computed for
+    if isinstance(chosen, list) and chosen:
+        spread = np.where(np.isin(np.arange(d), chosen), spread, -np.inf)
     plots = []
-    for i in np.argsort(-spread, kind="stable")[:PDP_PLOTS]:
+    for i in np.argsort(-spread, kind="stable")[:min(PDP_PLOTS, int(np.isfinite(spread).sum()))]:
         faint = ice[:, i, :, 0] if ice is not None and ice.ndim == 4 else None
         plots.append(figures.lines(grid[i], [pdp[i, :, 0]], ["partial dependence"],
                                    e.feature_names[i], f"{e.output_names[0]} (output units)",
                                    faint=faint))
     return {"kind": "pdp", "key": key, "method": e.method, "output": e.output_names[0],
-            "plots": plots, "ice": ice is not None}
+            "plots": plots, "ice": ice is not None, "surfaces": _pdp_surfaces(e)}
+
+
+def _pdp_surfaces(e: Explanation) -> list[Any]:
+    """Two-way partial dependence (``extras['grid_2d']`` ``(p, 2, g)``, ``extras['pdp_2d']``
+    ``(p, g, g, k)``, NaN-padded; ``metadata['pairs']`` the feature indices of each pair)."""
+    grids, surfaces = e.extras.get("grid_2d"), e.extras.get("pdp_2d")
+    pairs = e.metadata.get("pairs") or []
+    if grids is None or surfaces is None or len(pairs) != grids.shape[0]:
+        return []
+    figures_ = []
+    for (a, b), grid, z in zip(pairs, grids, surfaces, strict=True):
+        ga, gb = grid[0][~np.isnan(grid[0])], grid[1][~np.isnan(grid[1])]
+        figures_.append(figures.surface(ga, gb, z[:ga.size, :gb.size, 0], e.feature_names[a],
+                                        e.feature_names[b], f"{e.output_names[0]}"))
+    return figures_[:PDP_PLOTS]
 
 
 class StabilitySection(ContextualSection):

@@ -314,3 +314,27 @@ def test_image_maps_name_each_rows_predicted_class(tmp_path: Path) -> None:
     media = media[media.index('id="sec-media"'):media.index('id="sec-faithfulness"')]
     assert "predicted &lt;owl&gt;" in media
     assert "predicted cat" in media
+
+
+def test_partial_dependence_draws_chosen_curves_and_two_way_surfaces(tmp_path: Path) -> None:
+    names = ["a", "b", "c"]
+    n = 4
+    base, _ = linear_explanation(names, n)
+    grid = np.linspace(-1, 1, 5)[None].repeat(3, axis=0)
+    pdp_values = np.zeros((3, 5, 1))
+    pdp_values[0, :, 0], pdp_values[2, :, 0] = grid[0], -grid[0]  # b was not computed
+    pair_grid = np.full((1, 2, 4), np.nan)
+    pair_grid[0, 0, :3], pair_grid[0, 1, :4] = [0.0, 1.0, 2.0], [0.0, 1.0, 2.0, 3.0]
+    surface = np.full((1, 4, 4, 1), np.nan)
+    surface[0, :3, :4, 0] = np.arange(12.0).reshape(3, 4)
+    pdp = Explanation(
+        method="pdp", values=np.zeros((n, 3, 1)), base_values=None, feature_names=tuple(names),
+        output_names=("score",), target_indices=np.zeros((n, 1), dtype=int),
+        inputs=base.inputs, extras={"grid": grid, "pdp": pdp_values, "grid_2d": pair_grid,
+                                    "pdp_2d": surface},
+        metadata={"features": [0, 2], "pairs": [[0, 2]]})
+    page = render_html(make_result(names, n=n, extra={"pdp": pdp}), tmp_path)
+    glob = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
+    block = glob[glob.index("pdp (pdp)"):]
+    assert block.count("Partial dependence (green)") == 2  # a and c, not the flat b
+    assert block.count("Two-way partial dependence") == 1
