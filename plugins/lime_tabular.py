@@ -23,8 +23,7 @@ model calls of up to ``max_batch`` rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -38,8 +37,7 @@ from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
 from .lime_common import LimeFitParams, fit_local, kernel, row_blocks, stability_over_seeds
-
-Discretizer = Literal["none", "quartile", "decile", "entropy"]
+from .lime_tabular_sampling import Discretizer, Stats, draw, fit_stats, represent
 
 
 class LimeTabularParams(LimeFitParams):
@@ -63,27 +61,6 @@ class LimeTabularParams(LimeFitParams):
     (each row still gets ``n_samples`` samples, with row 0 its own input). The perturbation
     distribution does not depend on the row, so each explanation is distributed as with its own
     draw, at ``1/block`` of the model calls; errors are then correlated across rows."""
-
-
-@dataclass
-class _Stats:
-    """What the sampler needs from the background."""
-
-    continuous: np.ndarray  # indices of continuous features
-    mean: np.ndarray  # (c,)
-    scale: np.ndarray  # (c,)
-    cuts: list[np.ndarray]  # per continuous feature, interior bin edges (discretized only)
-    cum: np.ndarray  # (c, B) cumulative bin frequencies (padded with 1)
-    bin_mean: np.ndarray  # (c, B)
-    bin_std: np.ndarray  # (c, B), 1 where the bin holds one value (then drawn as its mean)
-    bin_lo: np.ndarray  # (c, B) edges of each bin
-    bin_hi: np.ndarray
-    cdf_lo: np.ndarray  # (c, B) standard normal CDF of the bin's edges, standardised
-    cdf_hi: np.ndarray
-    table: np.ndarray  # (6, c * B): mean, std, cdf_lo, cdf_hi, lo, hi of every bin
-    categorical: np.ndarray  # indices
-    cat_values: list[np.ndarray]
-    cat_cum: list[np.ndarray]
 
 
 class LimeTabular(Explainer):
@@ -119,7 +96,7 @@ class LimeTabular(Explainer):
             raise InputError("lime.tabular needs a background of at least 2 training rows")
         n, d = X.shape
         cat = _categorical_indices(p.categorical_features, model, d)
-        stats = _fit_stats(np.asarray(background), cat, p.discretizer, model)
+        stats = fit_stats(np.asarray(background), cat, p.discretizer, model)
         width = p.kernel_width or 0.75 * np.sqrt(d)
         S = p.n_samples
         k = targets.n_slots
@@ -135,7 +112,7 @@ class LimeTabular(Explainer):
         per_row = 1 if share else S
         for block in row_blocks(n, per_row, max(1, p.max_batch - (S if share else 0))):
             if share:
-                shared = _draw(st=stats, S=S, d=d, p=p, rng=rng, dtype=dtype)
+                shared = draw(st=stats, S=S, d=d, discretizer=p.discretizer, rng=rng, dtype=dtype)
                 draws = [shared] * len(block)
                 flat = model.predict(np.concatenate([X[block.start:block.stop],
                                                      shared.rows[1:]]))
@@ -144,7 +121,7 @@ class LimeTabular(Explainer):
             else:
                 draws = []
                 for r in block:
-                    one = _draw(st=stats, S=S, d=d, p=p, rng=rng, dtype=dtype)
+                    one = draw(st=stats, S=S, d=d, discretizer=p.discretizer, rng=rng, dtype=dtype)
                     one.rows[0] = X[r]
                     if p.sample_around_instance:
                         shift = (np.asarray(X[r][stats.continuous], dtype=np.float64)
@@ -156,7 +133,7 @@ class LimeTabular(Explainer):
                 flat = model.predict(np.concatenate([dr.rows for dr in draws]))
                 preds = [flat[i * S:(i + 1) * S] for i in range(len(block))]
             for i, r in enumerate(block):
-                rep = _represent(X[r], draws[i], stats, p)
+                rep = represent(X[r], draws[i], stats, p.discretizer)
                 dist = np.sqrt(((rep - rep[0]) ** 2).sum(axis=1))
                 Y = preds[i][:, targets.indices[r]]
                 fit = fit_local(rep, Y, kernel(dist, width), p)
@@ -197,153 +174,7 @@ def _categorical_indices(given: list[int | str], model: Model, d: int) -> np.nda
     return np.asarray(sorted(set(out)), dtype=np.int64)
 
 
-def _fit_stats(bg: np.ndarray, cat: np.ndarray, how: Discretizer, model: Model) -> _Stats:
-    d = bg.shape[1]
-    cont = np.setdiff1d(np.arange(d), cat)
-    num = np.asarray(bg[:, cont], dtype=np.float64)
-    mean, scale = num.mean(axis=0), num.std(axis=0)
-    scale[scale == 0] = 1.0
-    cuts: list[np.ndarray] = []
-    if how != "none":
-        labels = _entropy_labels(model, bg) if how == "entropy" else None
-        cuts = [_cuts(num[:, j], how, labels) for j in range(len(cont))]
-    B = max([len(c) + 1 for c in cuts], default=1)
-    shape = (len(cont), B)
-    cum, bmean, bstd = np.ones(shape), np.zeros(shape), np.zeros(shape)
-    lo, hi = np.zeros(shape), np.zeros(shape)
-    for j, c in enumerate(cuts):
-        col = num[:, j]
-        bins = np.searchsorted(c, col)
-        counts = np.bincount(bins, minlength=len(c) + 1)
-        cum[j, :len(c) + 1] = np.cumsum(counts) / counts.sum()
-        edges = np.concatenate([[col.min()], c, [col.max()]])
-        for b in range(len(c) + 1):
-            inside = col[bins == b]
-            bmean[j, b] = inside.mean() if inside.size else 0.5 * (edges[b] + edges[b + 1])
-            bstd[j, b] = inside.std() if inside.size else 0.0
-            lo[j, b], hi[j, b] = edges[b], edges[b + 1]
-    safe = np.where(bstd > 1e-12 * np.maximum(1.0, np.abs(bmean)), bstd, 0.0)
-    from scipy.special import ndtr
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cdf_lo = np.where(safe > 0, ndtr((lo - bmean) / safe), 0.5)
-        cdf_hi = np.where(safe > 0, ndtr((hi - bmean) / safe), 0.5)
-    std1 = np.where(safe > 0, safe, 1.0)
-    table = np.stack([bmean, std1, cdf_lo, cdf_hi, lo, hi]).reshape(6, -1)
-    cat_values, cat_cum = [], []
-    for j in cat:
-        vals, counts = np.unique(bg[:, j], return_counts=True)
-        cat_values.append(vals)
-        cat_cum.append(np.cumsum(counts) / counts.sum())
-    return _Stats(cont, mean, scale, cuts, cum, bmean, std1, lo, hi,
-                  cdf_lo, cdf_hi, table, cat, cat_values, cat_cum)
-
-
-def _entropy_labels(model: Model, bg: np.ndarray) -> np.ndarray:
-    if model.task == "regression" or len(model.output_names) < 2:
-        raise InputError("discretizer 'entropy' splits on class labels and is for classifiers; "
-                         "use 'quartile' or 'decile' for this model")
-    return np.asarray(np.argmax(model.predict(bg), axis=1))
-
-
-def _cuts(col: np.ndarray, how: Discretizer, labels: np.ndarray | None) -> np.ndarray:
-    if how == "entropy":
-        from sklearn.tree import DecisionTreeClassifier
-
-        if labels is None:  # pragma: no cover - _fit_stats always passes them for entropy
-            raise InputError("discretizer 'entropy' needs the model's predicted classes")
-        tree = DecisionTreeClassifier(criterion="entropy", max_depth=3, random_state=0)
-        tree.fit(col[:, None], labels)
-        cut = np.unique(tree.tree_.threshold[tree.tree_.feature >= 0])
-        return cut if cut.size else np.unique(np.percentile(col, [50]))
-    q = [25, 50, 75] if how == "quartile" else list(range(10, 100, 10))
-    return np.unique(np.percentile(col, q))
-
-
-@dataclass
-class _Draw:
-    """``S`` perturbed model rows and their codes: the standard normal draw of a continuous
-    feature (``discretizer: none``), or the index of its bin or category."""
-
-    rows: np.ndarray
-    codes: np.ndarray
-
-
-def _draw(st: _Stats, S: int, d: int, p: LimeTabularParams, rng: np.random.Generator,
-          dtype: Any) -> _Draw:
-    """Perturbations drawn from the background statistics (independent of the row)."""
-    rows = np.empty((S, d), dtype=dtype)
-    codes = np.empty((S, d))
-    c = st.continuous
-    every = c.size == d
-    cols: Any = slice(None) if every else c
-    if p.discretizer == "none":
-        z = rng.standard_normal((S, c.size))
-        codes[:, cols] = z
-        rows[:, cols] = z * st.scale + st.mean
-    elif c.size:
-        bins = _draw_bins(rng.random((S, c.size)), st.cum)
-        rows[:, cols] = _truncated_normal(bins, st, rng.random((S, c.size)))
-        codes[:, cols] = bins
-    for j, vals, cum in zip(st.categorical, st.cat_values, st.cat_cum, strict=True):
-        index = np.minimum(np.searchsorted(cum, rng.random(S), side="right"), vals.size - 1)
-        rows[:, j] = vals[index]
-        codes[:, j] = index
-    return _Draw(rows, codes)
-
-
-def _represent(x: np.ndarray, draw: _Draw, st: _Stats, p: LimeTabularParams) -> np.ndarray:
-    """Interpretable representation of ``draw`` for the row ``x`` (row 0 stands for ``x``)."""
-    d = x.shape[0]
-    c = st.continuous
-    xc = np.asarray(x[c], dtype=np.float64)
-    own = np.zeros(d)
-    if p.discretizer != "none":
-        own[c] = [np.searchsorted(cu, v) for cu, v in zip(st.cuts, xc, strict=True)]
-    for j, vals in zip(st.categorical, st.cat_values, strict=True):
-        hit = np.flatnonzero(vals == x[j])
-        own[j] = hit[0] if hit.size else -1
-    if p.discretizer == "none":
-        rep = draw.codes.copy()
-        if st.categorical.size:
-            rep[:, st.categorical] = draw.codes[:, st.categorical] == own[st.categorical]
-        rep[0, c] = (xc - st.mean) / st.scale
-    else:
-        rep = (draw.codes == own).astype(np.float64)
-        rep[0, c] = 1.0
-    rep[0, st.categorical] = 1.0
-    return rep
-
-
-def _draw_bins(u: np.ndarray, cum: np.ndarray) -> np.ndarray:
-    """Bin of each uniform draw ``u (S, c)`` under cumulative frequencies ``cum (c, B)``."""
-    bins = np.zeros(u.shape, dtype=np.intp)
-    for b in range(cum.shape[1] - 1):
-        bins += u >= cum[:, b]
-    return bins
-
-
-def _truncated_normal(bins: np.ndarray, st: _Stats, u: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draws from each bin's normal truncated to the bin's edges."""
-    from scipy.special import ndtri
-
-    B = st.table.shape[1] // bins.shape[1]
-    flat = (bins + np.arange(bins.shape[1]) * B).ravel()
-    mean, std, fa, fb, lo, hi = (np.take(column, flat) for column in st.table)
-    span = fb - fa
-    q = u.ravel() * span
-    q += fa
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = ndtri(q)
-    out *= std
-    out += mean
-    np.clip(out, lo, hi, out=out)
-    bad = ~((span > 1e-12) & np.isfinite(out))
-    out[bad] = mean[bad]
-    return np.asarray(out.reshape(bins.shape))
-
-
-def _conditions(x: np.ndarray, st: _Stats, model: Model, d: int) -> list[str]:
+def _conditions(x: np.ndarray, st: Stats, model: Model, d: int) -> list[str]:
     names = model.input_spec.feature_names or tuple(f"x{i}" for i in range(d))
     out = [""] * d
     for j, f in enumerate(st.continuous):
