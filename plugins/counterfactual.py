@@ -54,7 +54,7 @@ from .counterfactual_search import (
     select_diverse,
     sparsify,
 )
-from .partial_dependence import resolve_features
+from .partial_dependence_grid import resolve_features
 from .torch_common import differentiable, require_torch
 
 Feature = str | int
