@@ -263,6 +263,17 @@ def targeted(outputs: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return np.take_along_axis(outputs, indices, axis=1)
 
 
+def output_drops(model: Model, rows: np.ndarray, perturbed: np.ndarray,
+                 indices: np.ndarray) -> np.ndarray:
+    """``f(x) - f(x')`` at each row's targeted outputs ``(b, k, runs)``, for ``b`` rows and
+    their ``runs`` perturbed copies each (``perturbed`` row-major), in one model call."""
+    b = rows.shape[0]
+    out = model.predict(np.concatenate([rows, perturbed]))
+    moved = np.take_along_axis(out[b:].reshape(b, perturbed.shape[0] // b, -1),
+                               indices[:, None, :], axis=-1)  # (b, runs, k)
+    return np.moveaxis(targeted(out[:b], indices)[:, None, :] - moved, -1, 1)
+
+
 def row_blocks(n: int, per_row: int, max_batch: int) -> list[slice]:
     """Consecutive row slices so that ``rows * per_row`` stays within ``max_batch``."""
     size = max(1, max_batch // max(per_row, 1))

@@ -49,11 +49,11 @@ from .check_support import (
     fill_values,
     local_rows,
     mean_finite,
+    output_drops,
     pearson_rows,
     per_slot,
     reexplainer,
     row_blocks,
-    targeted,
 )
 
 
@@ -108,12 +108,8 @@ class FaithfulnessCorrelation(Check):
             b = x.shape[0]
             mask = random_subsets(rng, b, p.n_runs, d, p.subset_size)
             rows = np.where(mask, f[:, None], x[:, None]).reshape(-1, *shape)
-            out = model.predict(np.concatenate([x.reshape(-1, *shape), rows]))
-            idx = explanation.target_indices[block]
-            base = targeted(out[:b], idx)  # (b, k)
-            pert = np.take_along_axis(out[b:].reshape(b, p.n_runs, -1), idx[:, None, :],
-                                      axis=-1)  # (b, runs, k)
-            drops = np.moveaxis(base[:, None, :] - pert, -1, 1)  # (b, k, runs)
+            drops = output_drops(model, x.reshape(-1, *shape), rows,
+                                 explanation.target_indices[block])  # (b, k, runs)
             sums = np.einsum("bkd,brd->bkr", phi[block], mask.astype(np.float64))
             corr[block] = pearson_rows(sums, drops)
         per_row = np.nanmean(corr, axis=1) if np.isfinite(corr).any() else corr[:, 0]
@@ -170,12 +166,8 @@ class Infidelity(Check):
                 mask = random_subsets(rng, b, p.n_samples, d, p.subset_size)
                 pert = np.where(mask, x[:, None] - p.baseline_value, 0.0)
             rows = (x[:, None] - pert).reshape(-1, *shape)
-            out = model.predict(np.concatenate([X[block], rows]))
-            idx = explanation.target_indices[block]
-            base = targeted(out[:b], idx)
-            moved = np.take_along_axis(out[b:].reshape(b, p.n_samples, -1), idx[:, None, :],
-                                       axis=-1)
-            diff = np.moveaxis(base[:, None, :] - moved, -1, 1)  # (b, k, s)
+            diff = output_drops(model, X[block], rows,
+                                explanation.target_indices[block])  # (b, k, s)
             dots = np.einsum("bkd,bsd->bks", phi[block], pert)
             if p.normalize:
                 den = (dots * dots).mean(-1)

@@ -12,6 +12,7 @@ One forward and one backward pass per targeted output per block of ``max_batch``
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
@@ -83,9 +84,9 @@ class _InputGradientMap(Explainer):
                                 self.params.max_batch)
         return self.finish(grads, x)
 
+    @abstractmethod
     def finish(self, grads: Any, x: Any) -> Attribution:
         """The attribution from the gradients ``(k, n, *shape)`` of the inputs ``x``."""
-        raise NotImplementedError
 
 
 class Saliency(_InputGradientMap):

@@ -26,7 +26,7 @@ background rows. All targeted outputs are fitted on the same coalitions.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -43,10 +43,8 @@ from xaudit.plugins.shapley_values import (
     SUMMARISED_BACKGROUND_LIMITATION,
     ShapleyParams,
     check_finite,
-    embed_masks,
-    evaluate_blocks,
     prepare_game,
-    row_groups,
+    sampled_groups,
     scatter_features,
     single_threaded_blas,
 )
@@ -111,20 +109,20 @@ class KernelShap(Explainer):
                                 refuse=self._check_budget)
         game, bg, base, full = prepared.game, prepared.background, prepared.base, prepared.full
         d, varying, players = game.n_features, prepared.varying, prepared.players
-        # designs are drawn group by group (in row order, so the draws do not depend on the
-        # grouping): memory stays bounded by max_batch however many rows are explained
         planned = [2 * min(p.n_samples // 2, total_pairs(dv)) if dv >= 2 else 0
                    for dv in players]
         cubic = [0] * n
         costs = [0] * n
         values = np.zeros((n, d, targets.n_slots))
         errors = np.zeros_like(values)
-        per_call = max(1, p.max_batch // bg.rows.shape[0])
-        for group in row_groups(planned, max(per_call, max(planned, default=1))):
-            designs = {r: draw_design(players[r], p.n_samples, p.allocation, rng)
-                       for r in group if players[r] >= 2}
-            blocks = [(r, embed_masks(g.masks, varying[r])) for r, g in designs.items()]
-            results = dict(zip(designs, evaluate_blocks(game, blocks), strict=True))
+
+        def draw(r: int) -> tuple[Any, np.ndarray] | None:
+            if players[r] < 2:
+                return None
+            design = draw_design(players[r], p.n_samples, p.allocation, rng)
+            return design, design.masks
+
+        for group, designs, results in sampled_groups(prepared, planned, p.max_batch, draw):
             with single_threaded_blas():
                 for r in group:
                     out = targets.indices[r]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from itertools import permutations
 from math import factorial
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -38,10 +39,8 @@ from xaudit.plugins.shapley_values import (
     SUMMARISED_BACKGROUND_LIMITATION,
     ShapleyParams,
     check_finite,
-    embed_masks,
-    evaluate_blocks,
     prepare_game,
-    row_groups,
+    sampled_groups,
     scatter_features,
 )
 from xaudit.registry import Registry
@@ -150,12 +149,14 @@ class PermutationShapley(Explainer):
         costs = [2 * pr * (dv - 1) for pr, dv in zip(pairs, players, strict=True)]
         values = np.zeros((n, d, targets.n_slots))
         errors = np.zeros_like(values)
-        per_call = max(1, p.max_batch // bg.rows.shape[0])
-        # orders are drawn group by group, in row order: memory bounded by max_batch
-        for group in row_groups(costs, max(per_call, max(costs, default=1))):
-            orders = {r: draw_orders(players[r], pairs[r], rng) for r in group if pairs[r]}
-            blocks = [(r, embed_masks(chain_masks(o), varying[r])) for r, o in orders.items()]
-            results = dict(zip(orders, evaluate_blocks(game, blocks), strict=True))
+
+        def draw(r: int) -> tuple[Any, np.ndarray] | None:
+            if not pairs[r]:
+                return None
+            order = draw_orders(players[r], pairs[r], rng)
+            return order, chain_masks(order)
+
+        for group, orders, results in sampled_groups(prepared, costs, p.max_batch, draw):
             for r in group:
                 out = targets.indices[r]
                 order = orders.get(r)

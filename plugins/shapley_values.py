@@ -131,6 +131,26 @@ def prepare_game(method: str, params: ShapleyParams, model: Model, X: np.ndarray
     return PreparedGame(game, bg, base, full, varying)
 
 
+def sampled_groups(prepared: PreparedGame, costs: list[int], max_batch: int,
+                   draw: Callable[[int], tuple[Any, np.ndarray] | None],
+                   ) -> Iterator[tuple[list[int], dict[int, Any], dict[int, np.ndarray]]]:
+    """Rows in groups whose coalitions fit the model calls, each group with its draws.
+
+    ``costs`` are the rows' coalition counts; ``draw(r)`` returns a sample (a design, orders)
+    and its coalition masks over ``r``'s varying features, or ``None`` for a row with at most
+    one varying feature. Draws are made group by group in row order, so they do not depend on
+    the grouping and memory stays bounded by ``max_batch``. Yields the group's rows, the
+    samples by row and the game's values ``(coalitions, m)`` by row.
+    """
+    per_call = max(1, max_batch // prepared.background.rows.shape[0])
+    for group in row_groups(costs, max(per_call, max(costs, default=1))):
+        drawn = {r: sample for r in group if (sample := draw(r)) is not None}
+        blocks = [(r, embed_masks(masks, prepared.varying[r])) for r, (_, masks) in drawn.items()]
+        values = evaluate_blocks(prepared.game, blocks)
+        yield group, {r: sample for r, (sample, _) in drawn.items()}, dict(
+            zip(drawn, values, strict=True))
+
+
 def size_weights(d: int) -> np.ndarray:
     """Shapley weights ``w[s] = s! (d-s-1)! / d! = 1 / (d C(d-1, s))`` for ``s = 0..d-1``."""
     return np.array([1.0 / (d * comb(d - 1, s)) for s in range(d)])
