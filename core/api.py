@@ -78,8 +78,9 @@ def explain(
     rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
-    if named_spec(adapted, names) is not adapted.input_spec:
-        adapted = CountingModel(adapted, named_spec(adapted, names))
+    spec = named_spec(adapted, names)
+    if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
+        adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
         pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
     if explainer.needs_background and bg is None:
@@ -148,11 +149,11 @@ def _axes(attribution: Any, names: tuple[str, ...], targets: TargetSelection,
     ``metadata["feature_names"]`` too.
     """
     meta = attribution.metadata
-    if meta.get("scope") != "global":  # layer attributions name their own units
-        return tuple(meta.get("feature_names") or names), targets.names, targets.indices, rows
+    names = tuple(meta.get("feature_names") or names)  # tokens, layer units, ...
+    if meta.get("scope") != "global":
+        return names, targets.names, targets.indices, rows
     values = np.asarray(attribution.values)
     n = values.shape[0]
-    names = tuple(meta.get("feature_names") or names)
     if meta.get("output_names"):
         outputs = tuple(meta["output_names"])
         indices = np.full((n, len(outputs)), -1, dtype=np.int64)

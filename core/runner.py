@@ -83,10 +83,10 @@ class Runner:
             raise SuiteError(problems)
         for spec in self.suite.explainers:
             self.host.negotiate(spec.method, model)
-            needs_background = self.host.explainers.get(spec.method).needs_background
-            if needs_background and dataset.background is None:
+            cls = self.host.explainers.get(spec.method)
+            if cls.needs_background and dataset.background is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
-            if self.host.explainers.get(spec.method).needs_labels and dataset.y is None:
+            if cls.needs_labels and dataset.y is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs labels; name "
                                  "the label column in data.target")
         for check_spec in self.suite.checks:

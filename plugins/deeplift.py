@@ -19,26 +19,22 @@ from pydantic import Field
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
-from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugin import Explainer
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
-from .deeplift_rules import deeplift_gradients, prepare
+from .deeplift_rules import RuleParams, deeplift_gradients, prepare
 from .gradient_paths import make_baseline
 from .torch_common import input_tensor, require_torch, row_blocks, target_index, to_numpy
 
 
-class DeepLiftParams(PluginParams):
+class DeepLiftParams(RuleParams):
     """Parameters of ``deeplift``."""
 
     baseline: Literal["zero", "mean", "given"] = "zero"
     """Reference input: all zeros, the background mean, or ``baseline_values``."""
     baseline_values: float | list[Any] | None = None
     """For ``given``: a number, one row, or one row per explained row (nested lists)."""
-    maxpool: Literal["crossmax", "gradient"] = "crossmax"
-    """Max-pooling rule: cross-maximum (sums exactly) or plain gradient (see the docs)."""
-    eps: float = Field(1e-10, gt=0)
-    """Below this ``|x - x'|`` a non-linearity keeps its gradient (as Captum)."""
     max_batch: int = Field(256, gt=0)
     """Rows explained per forward (the forward holds twice as many: rows and references)."""
 

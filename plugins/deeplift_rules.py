@@ -35,10 +35,13 @@ wrong number (shap#3505, #3611, #3643).
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from xaudit.errors import CapabilityError
 from xaudit.model import DifferentiableModel, Model
+from xaudit.plugin import PluginParams
 
 from .torch_common import differentiable, require_torch
 from .torch_hooks import torch_module
@@ -313,6 +316,16 @@ def _pool_with_indices(name: str, args: tuple[Any, ...], kwargs: dict[str, Any])
 
 
 # ------------------------------------------------------------------ attributions and explainer
+
+
+
+class RuleParams(PluginParams):
+    """The rule parameters ``deeplift`` and ``shap.deep`` share."""
+
+    maxpool: Literal["crossmax", "gradient"] = "crossmax"
+    """Max-pooling rule: cross-maximum (sums exactly) or plain gradient (see the docs)."""
+    eps: float = Field(1e-10, gt=0)
+    """Below this ``|x - x'|`` a non-linearity keeps its gradient (as Captum)."""
 
 
 def deeplift_gradients(model: DifferentiableModel, module: Any, x: Any, ref: Any, index: Any,

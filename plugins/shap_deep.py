@@ -13,7 +13,7 @@ Cost: one forward and ``k`` backward passes over ``2 * n * B`` rows, in blocks o
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -22,21 +22,17 @@ from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
-from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugin import Explainer
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
-from .deeplift_rules import deeplift_gradients, prepare
+from .deeplift_rules import RuleParams, deeplift_gradients, prepare
 from .torch_common import input_tensor, require_torch, row_blocks, target_index, to_numpy
 
 
-class DeepShapParams(PluginParams):
+class DeepShapParams(RuleParams):
     """Parameters of ``shap.deep``."""
 
-    maxpool: Literal["crossmax", "gradient"] = "crossmax"
-    """Max-pooling rule, as for ``deeplift``."""
-    eps: float = Field(1e-10, gt=0)
-    """Below this ``|x - x'|`` a non-linearity keeps its gradient."""
     max_batch: int = Field(4096, gt=0)
     """Most (row, background row) pairs in one forward (which holds twice as many rows)."""
 
