@@ -14,13 +14,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.adapters.fingerprint import state_sha256
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, ModelBase, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
-
-from .fingerprint import state_sha256
 
 
 class CallableOptions(AdapterOptions):

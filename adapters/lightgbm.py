@@ -5,7 +5,7 @@ one column per class; ``Booster.predict`` for a Booster, which is one column, P(
 the ``binary`` objective); ``output: margin`` gives the raw score (``raw_score=True``; one column
 for binary models). Regressors give ``predict``. Predictions use the best iteration when early
 stopping recorded one, as LightGBM's own ``predict`` does. The model offers the
-``tree_ensemble`` capability (see :mod:`xaudit.adapters.trees_lightgbm`). The fingerprint is the
+``tree_ensemble`` capability (see :mod:`xaudit.adapters.trees.lightgbm`). The fingerprint is the
 SHA-256 of the booster's saved model text (``Booster.model_to_string()``). lightgbm is imported
 only when a model is adapted.
 """
@@ -18,15 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.adapters.frames import to_frame
+from xaudit.adapters.trees.boosted import BoostedModel
+from xaudit.adapters.trees.extract import tree_support
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
-
-from .boosted import BoostedModel
-from .frames import to_frame
-from .tree_extract import tree_support
 
 PROBABILITY_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy")
 CLASSIFIER_OBJECTIVES = ("binary", "multiclass", "multiclassova")

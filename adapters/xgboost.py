@@ -5,7 +5,7 @@ one column per class; ``Booster.predict`` for a Booster, which is one column, P(
 ``binary:logistic``); ``output: margin`` gives the untransformed margin (``output_margin=True``;
 one column for binary models). Regressors give ``predict``. Rows go to XGBoost as given, with
 NaN as the missing value. The model offers the ``tree_ensemble`` capability (see
-:mod:`xaudit.adapters.trees_xgboost`). The fingerprint is the SHA-256 of the booster's UBJSON
+:mod:`xaudit.adapters.trees.xgboost`). The fingerprint is the SHA-256 of the booster's UBJSON
 bytes (``Booster.save_raw("ubj")``). xgboost is imported only when a model is adapted.
 """
 
@@ -18,15 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.adapters.frames import to_frame
+from xaudit.adapters.trees.boosted import BoostedModel
+from xaudit.adapters.trees.extract import tree_support
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
-
-from .boosted import BoostedModel
-from .frames import to_frame
-from .tree_extract import tree_support
 
 CLASSIFIER_OBJECTIVES = ("binary:logistic", "binary:logitraw", "binary:hinge",
                          "multi:softprob", "multi:softmax")

@@ -69,8 +69,8 @@ def _ours_interactions(model: Any, X: np.ndarray, device: str) -> np.ndarray:
 
 def _warm_interventional_tables(model: Any, X: np.ndarray, background: np.ndarray) -> None:
     """Compile the per-leaf table kernel too (a 5-row job plans the pair walk instead)."""
-    from xaudit.plugins import treeshap_interventional as ti
-    from xaudit.plugins.treeshap_flat import flatten
+    from xaudit.plugins.shapley import tree_interventional as ti
+    from xaudit.plugins.shapley.tree_flat import flatten
 
     ensemble = xaudit.adapt(model).tree_ensemble()  # type: ignore[attr-defined]
     flat = flatten(ensemble)

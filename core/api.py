@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xaudit.adapters.multi_input import PackedModel, pack_inputs, pack_rows
+from xaudit.multi_input import PackedModel, pack_inputs, pack_rows
 
 from .data import Dataset, default_feature_names
 from .errors import InputError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,42 +30,78 @@ from .version import __version__
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "xaudit.adapters.callable",
-    "xaudit.adapters.sklearn",
+    "xaudit.adapters.sklearn.adapter",
     "xaudit.adapters.xgboost",
     "xaudit.adapters.lightgbm",
-    "xaudit.adapters.torch",
-    "xaudit.adapters.onnx",
-    "xaudit.plugins.ablation",
-    "xaudit.plugins.completeness",
-    "xaudit.plugins.gradient_saliency",
-    "xaudit.plugins.gradient_integrated",
-    "xaudit.plugins.gradient_smoothgrad",
-    "xaudit.plugins.shap_gradient",
-    "xaudit.plugins.occlusion",
-    "xaudit.plugins.deeplift",
-    "xaudit.plugins.shap_deep",
-    "xaudit.plugins.gradcam",
-    "xaudit.plugins.layer_methods",
-    "xaudit.plugins.neuron_conductance",
-    "xaudit.plugins.attention",
-    "xaudit.plugins.shap_tree",
-    "xaudit.plugins.shap_exact",
-    "xaudit.plugins.shap_kernel",
-    "xaudit.plugins.shap_permutation",
-    "xaudit.plugins.lime_tabular",
-    "xaudit.plugins.lime_text",
-    "xaudit.plugins.lime_image",
-    "xaudit.plugins.checks_deletion",
-    "xaudit.plugins.checks_perturbation",
-    "xaudit.plugins.checks_randomization",
-    "xaudit.plugins.checks_stability",
-    "xaudit.plugins.permutation_importance",
-    "xaudit.plugins.partial_dependence",
-    "xaudit.plugins.counterfactual",
-    "xaudit.plugins.probing",
+    "xaudit.adapters.torch.adapter",
+    "xaudit.adapters.onnx.adapter",
+    "xaudit.plugins.perturbation.ablation",
+    "xaudit.plugins.checks.completeness",
+    "xaudit.plugins.gradients.saliency",
+    "xaudit.plugins.gradients.integrated",
+    "xaudit.plugins.gradients.smoothgrad",
+    "xaudit.plugins.gradients.expected",
+    "xaudit.plugins.perturbation.occlusion",
+    "xaudit.plugins.deep.deeplift",
+    "xaudit.plugins.deep.deepshap",
+    "xaudit.plugins.deep.gradcam",
+    "xaudit.plugins.deep.layer",
+    "xaudit.plugins.deep.neuron",
+    "xaudit.plugins.deep.attention",
+    "xaudit.plugins.shapley.tree",
+    "xaudit.plugins.shapley.exact",
+    "xaudit.plugins.shapley.kernel",
+    "xaudit.plugins.shapley.permutation",
+    "xaudit.plugins.lime.tabular",
+    "xaudit.plugins.lime.text",
+    "xaudit.plugins.lime.image",
+    "xaudit.plugins.checks.deletion",
+    "xaudit.plugins.checks.perturbation",
+    "xaudit.plugins.checks.randomization",
+    "xaudit.plugins.checks.stability",
+    "xaudit.plugins.effects.permutation_importance",
+    "xaudit.plugins.effects.partial_dependence",
+    "xaudit.plugins.counterfactual.explainer",
+    "xaudit.plugins.deep.probing",
     "xaudit.reports.builtin_sections",
 )
 """Modules registered as plugins in every host (block one by its module name)."""
+
+RENAMED_PLUGINS: dict[str, str] = {
+    "xaudit.adapters.onnx": "xaudit.adapters.onnx.adapter",
+    "xaudit.adapters.sklearn": "xaudit.adapters.sklearn.adapter",
+    "xaudit.adapters.torch": "xaudit.adapters.torch.adapter",
+    "xaudit.plugins.ablation": "xaudit.plugins.perturbation.ablation",
+    "xaudit.plugins.attention": "xaudit.plugins.deep.attention",
+    "xaudit.plugins.checks_deletion": "xaudit.plugins.checks.deletion",
+    "xaudit.plugins.checks_perturbation": "xaudit.plugins.checks.perturbation",
+    "xaudit.plugins.checks_randomization": "xaudit.plugins.checks.randomization",
+    "xaudit.plugins.checks_stability": "xaudit.plugins.checks.stability",
+    "xaudit.plugins.completeness": "xaudit.plugins.checks.completeness",
+    "xaudit.plugins.counterfactual": "xaudit.plugins.counterfactual.explainer",
+    "xaudit.plugins.deeplift": "xaudit.plugins.deep.deeplift",
+    "xaudit.plugins.gradcam": "xaudit.plugins.deep.gradcam",
+    "xaudit.plugins.gradient_integrated": "xaudit.plugins.gradients.integrated",
+    "xaudit.plugins.gradient_saliency": "xaudit.plugins.gradients.saliency",
+    "xaudit.plugins.gradient_smoothgrad": "xaudit.plugins.gradients.smoothgrad",
+    "xaudit.plugins.layer_methods": "xaudit.plugins.deep.layer",
+    "xaudit.plugins.lime_image": "xaudit.plugins.lime.image",
+    "xaudit.plugins.lime_tabular": "xaudit.plugins.lime.tabular",
+    "xaudit.plugins.lime_text": "xaudit.plugins.lime.text",
+    "xaudit.plugins.neuron_conductance": "xaudit.plugins.deep.neuron",
+    "xaudit.plugins.occlusion": "xaudit.plugins.perturbation.occlusion",
+    "xaudit.plugins.partial_dependence": "xaudit.plugins.effects.partial_dependence",
+    "xaudit.plugins.permutation_importance": "xaudit.plugins.effects.permutation_importance",
+    "xaudit.plugins.probing": "xaudit.plugins.deep.probing",
+    "xaudit.plugins.shap_deep": "xaudit.plugins.deep.deepshap",
+    "xaudit.plugins.shap_exact": "xaudit.plugins.shapley.exact",
+    "xaudit.plugins.shap_gradient": "xaudit.plugins.gradients.expected",
+    "xaudit.plugins.shap_kernel": "xaudit.plugins.shapley.kernel",
+    "xaudit.plugins.shap_permutation": "xaudit.plugins.shapley.permutation",
+    "xaudit.plugins.shap_tree": "xaudit.plugins.shapley.tree",
+}
+"""Built-in plugin names before the family subpackages (0.1), accepted by the block list with a
+warning until the next release."""
 
 ENTRY_POINT_GROUP = "xaudit"
 AUTOLOAD_ENV = "XAUDIT_DISABLE_PLUGIN_AUTOLOAD"
@@ -209,6 +246,16 @@ def validate_params(schema: type[P], params: dict[str, Any], what: str) -> P:
         raise InputError(f"invalid {what}: {details}") from None
 
 
+def _current_name(name: str) -> str:
+    """``name``, or the current name of a built-in plugin blocked by its former name."""
+    if name not in RENAMED_PLUGINS:
+        return name
+    warnings.warn(f"plugin name {name!r} is deprecated and will stop working in the next "
+                  f"release; block {RENAMED_PLUGINS[name]!r} instead", FutureWarning,
+                  stacklevel=3)
+    return RENAMED_PLUGINS[name]
+
+
 def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
@@ -227,7 +274,7 @@ def create_host(
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    blocked = tuple(dict.fromkeys([*_env_list(BLOCK_ENV), *block]))
+    blocked = tuple(dict.fromkeys(_current_name(n) for n in [*_env_list(BLOCK_ENV), *block]))
     for name in blocked:
         pm.set_blocked(name)
     infos: dict[str, PluginInfo] = {}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from xaudit.adapters.multi_input import pack_inputs
+from xaudit.multi_input import pack_inputs
 
 from .api import check, error_info, explain
 from .data import (

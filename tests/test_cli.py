@@ -400,9 +400,9 @@ def test_plugins_json_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["plugins", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     expected = {
-        "xaudit.plugins.ablation": ("explainers", ["ablation"]),
-        "xaudit.plugins.completeness": ("checks", ["completeness"]),
-        "xaudit.adapters.sklearn": ("adapters", ["sklearn"]),
+        "xaudit.plugins.perturbation.ablation": ("explainers", ["ablation"]),
+        "xaudit.plugins.checks.completeness": ("checks", ["completeness"]),
+        "xaudit.adapters.sklearn.adapter": ("adapters", ["sklearn"]),
         "xaudit.adapters.callable": ("adapters", ["callable"]),
     }
     for name, (kind, registered) in expected.items():

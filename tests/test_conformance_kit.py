@@ -9,8 +9,8 @@ import pytest
 
 from xaudit.explanation import Attribution
 from xaudit.plugin import Explainer
-from xaudit.plugins.ablation import FeatureAblation
-from xaudit.plugins.completeness import Completeness
+from xaudit.plugins.checks.completeness import Completeness
+from xaudit.plugins.perturbation.ablation import FeatureAblation
 from xaudit.testing import check_is_well_formed, explainer_checks
 
 

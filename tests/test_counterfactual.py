@@ -222,7 +222,7 @@ def test_torch_model_gradient_and_genetic_routes(host: Host, search: str) -> Non
 
 def test_conformance(monkeypatch: pytest.MonkeyPatch) -> None:
     from xaudit.host import BLOCK_ENV, default_host
-    from xaudit.plugins.counterfactual import Counterfactual
+    from xaudit.plugins.counterfactual.explainer import Counterfactual
     from xaudit.testing import explainer_checks
 
     monkeypatch.setenv(BLOCK_ENV, ",".join(MISSING))

@@ -491,11 +491,11 @@ def test_deep_and_layer_methods_refuse_models_without_torch_modules(rows):
 
 
 def _conformance_cases() -> list[Any]:
-    from xaudit.plugins.deeplift import DeepLift
-    from xaudit.plugins.gradcam import GradCam, GradCamPlusPlus
-    from xaudit.plugins.layer_methods import LayerActivations, LayerConductance, LayerIntegrated
-    from xaudit.plugins.neuron_conductance import NeuronConductance
-    from xaudit.plugins.shap_deep import DeepShap
+    from xaudit.plugins.deep.deeplift import DeepLift
+    from xaudit.plugins.deep.deepshap import DeepShap
+    from xaudit.plugins.deep.gradcam import GradCam, GradCamPlusPlus
+    from xaudit.plugins.deep.layer import LayerActivations, LayerConductance, LayerIntegrated
+    from xaudit.plugins.deep.neuron import NeuronConductance
     from xaudit.testing import explainer_checks
 
     torch.manual_seed(11)

@@ -30,7 +30,10 @@ from threadpoolctl import threadpool_limits
 import xaudit
 from xaudit.errors import InputError
 from xaudit.host import BLOCK_ENV, BUILTIN_PLUGINS, Host, create_host, default_host
-from xaudit.plugins.partial_dependence import IndividualConditionalExpectation, PartialDependence
+from xaudit.plugins.effects.partial_dependence import (
+    IndividualConditionalExpectation,
+    PartialDependence,
+)
 from xaudit.testing import explainer_checks
 
 MISSING = [m for m in BUILTIN_PLUGINS if importlib.util.find_spec(m) is None]

@@ -23,8 +23,8 @@ from scipy.stats import kendalltau
 
 import xaudit
 from xaudit.errors import InputError
-from xaudit.plugins.lime_common import LimeFitParams, fit_local, kendall_tau, seed_stability
-from xaudit.plugins.lime_image import image_mask
+from xaudit.plugins.lime.common import LimeFitParams, fit_local, kendall_tau, seed_stability
+from xaudit.plugins.lime.image import image_mask
 
 # ----------------------------------------------------------------------------- tabular
 
@@ -715,9 +715,9 @@ def test_scikit_learn_text_pipeline_from_a_suite(tmp_path: Path,
 
 
 def _conformance_cases() -> list[Any]:
-    from xaudit.plugins.lime_image import LimeImage
-    from xaudit.plugins.lime_tabular import LimeTabular
-    from xaudit.plugins.lime_text import LimeText
+    from xaudit.plugins.lime.image import LimeImage
+    from xaudit.plugins.lime.tabular import LimeTabular
+    from xaudit.plugins.lime.text import LimeText
     from xaudit.testing import explainer_checks
 
     text_model = xaudit.adapt(lambda t: np.column_stack([_word_model(t), -_word_model(t)]),

@@ -19,8 +19,8 @@ nn = torch.nn
 F = torch.nn.functional
 
 import xaudit  # noqa: E402
-from xaudit.adapters.multi_input import PackedModel, input_slots, pack_inputs, pack_rows  # noqa: E402
 from xaudit.errors import InputError  # noqa: E402
+from xaudit.multi_input import PackedModel, input_slots, pack_inputs, pack_rows  # noqa: E402
 from xaudit.results import AuditResult  # noqa: E402
 
 SHAPES = [[4], [1, 5, 5]]

@@ -19,7 +19,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import helper, numpy_helper  # noqa: E402
 
-from xaudit.adapters.onnx_to_torch import OPS, UnsupportedGraphError, convert  # noqa: E402
+from xaudit.adapters.onnx.to_torch import OPS, UnsupportedGraphError, convert  # noqa: E402
 
 RNG = np.random.default_rng(7)
 

@@ -56,7 +56,8 @@ TEMPLATE_SRC = ROOT / "examples" / "plugin_template" / "src"
 EXAMPLE_EXPLAINER = "example.gradient_free_sensitivity"
 EXAMPLE_CHECK = "example.sparsity"
 EXAMPLE_DIST = "xaudit-plugin-example"
-BUILTIN = f"plugin 'xaudit.plugins.ablation' (distribution xaudit {xaudit.__version__})"
+BUILTIN = (f"plugin 'xaudit.plugins.perturbation.ablation' "
+           f"(distribution xaudit {xaudit.__version__})")
 
 HOOKSPECS: dict[str, Callable[..., Any]] = {
     name: function
@@ -407,7 +408,7 @@ def test_cli_plugins_json_lists_entry_point_plugin(example_site: Path) -> None:
     assert rows["example"]["version"] == "0.1"
     assert rows["example"]["explainers"] == [EXAMPLE_EXPLAINER]
     assert rows["example"]["checks"] == [EXAMPLE_CHECK]
-    assert "xaudit.plugins.ablation" in rows  # built-ins still there
+    assert "xaudit.plugins.perturbation.ablation" in rows  # built-ins still there
 
 
 def test_suite_using_plugin_runs_from_cli(example_site: Path, suite_dir: Path) -> None:
@@ -484,11 +485,11 @@ def test_block_plugin_option_blocks_entry_point_plugin(
 
 
 def test_builtin_blocked_by_module_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    host = create_host(block=["xaudit.plugins.ablation"], autoload=False)
+    host = create_host(block=["xaudit.plugins.perturbation.ablation"], autoload=False)
     assert "ablation" not in host.explainers
-    assert "xaudit.plugins.ablation" not in host.plugins
+    assert "xaudit.plugins.perturbation.ablation" not in host.plugins
     assert "completeness" in host.checks
-    monkeypatch.setenv(BLOCK_ENV, "xaudit.plugins.ablation")
+    monkeypatch.setenv(BLOCK_ENV, "xaudit.plugins.perturbation.ablation")
     assert "ablation" not in create_host(autoload=False).explainers
 
 

@@ -288,8 +288,8 @@ def test_larger_forest_and_deep_boosting_equal_shap() -> None:
 @pytest.mark.parametrize("name", ["rf_clf_multi", "gb_clf_multi", "lgb_clf"])
 def test_interventional_leaf_tables_equal_pair_walk(name: str) -> None:
     """The two interventional kernels (per-leaf background tables, per-pair walks) agree."""
-    from xaudit.plugins import treeshap_interventional as ti
-    from xaudit.plugins.treeshap_flat import flatten
+    from xaudit.plugins.shapley import tree_interventional as ti
+    from xaudit.plugins.shapley.tree_flat import flatten
 
     model, X = _fit(name, nan=name in NAN_MODELS)
     ensemble = xaudit.adapt(model).tree_ensemble()  # type: ignore[attr-defined]

@@ -20,9 +20,9 @@ from sklearn.linear_model import LogisticRegression
 
 import xaudit
 from xaudit.errors import InputError
-from xaudit.plugins.shap_exact import ExactShapley
-from xaudit.plugins.shap_kernel import KernelShap
-from xaudit.plugins.shap_permutation import PermutationShapley
+from xaudit.plugins.shapley.exact import ExactShapley
+from xaudit.plugins.shapley.kernel import KernelShap
+from xaudit.plugins.shapley.permutation import PermutationShapley
 from xaudit.testing import explainer_checks
 
 Fn = Callable[[np.ndarray], np.ndarray]
@@ -257,7 +257,7 @@ def test_kmeans_summary_recorded_and_exact_on_repeated_rows(method: str) -> None
 
 
 def test_kmeans_inertia_close_to_sklearn() -> None:
-    from xaudit.plugins.kmeans import kmeans
+    from xaudit.plugins.shapley.kmeans import kmeans
 
     r = np.random.default_rng(11)
     data = np.concatenate([r.normal(loc, 1.0, size=(80, 5)) for loc in (-4, 0, 3, 8)])

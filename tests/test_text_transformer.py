@@ -197,8 +197,8 @@ def test_deeplift_refuses_token_ids(wrapped, ids):
 
 
 def _text_conformance() -> list[Any]:
-    from xaudit.plugins.attention import AttentionGradient, AttentionRollout
-    from xaudit.plugins.layer_methods import LayerIntegrated
+    from xaudit.plugins.deep.attention import AttentionGradient, AttentionRollout
+    from xaudit.plugins.deep.layer import LayerIntegrated
     from xaudit.testing import explainer_checks
 
     module = TextClassifier(build_bert()).eval()

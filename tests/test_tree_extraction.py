@@ -35,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import xaudit
-from xaudit.adapters.tree_extract import extract_tree_ensemble
+from xaudit.adapters.trees.extract import extract_tree_ensemble
 from xaudit.errors import CapabilityError
 from xaudit.trees import TreeEnsemble
 

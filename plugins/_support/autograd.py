@@ -1,0 +1,184 @@
+"""What every torch-based explainer shares: input tensors, target selection, gradients, blocks.
+
+Explainers that need autograd import torch through :func:`require_torch` (never at module
+level), so a host without torch still loads them and refuses them with a clear message. Models
+reach here through the :class:`~xaudit.model.DifferentiableModel` protocol: ``to_tensors``
+gives the input tensor(s) on the model's device and dtype, ``torch_forward`` the differentiable
+``(n, n_outputs)`` output. Multi-input models are packed into one flat input by the host before
+an explainer sees them (see :mod:`xaudit.multi_input`), so explainers handle one input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from xaudit.errors import CapabilityError, InputError
+from xaudit.model import DifferentiableModel, Model
+from xaudit.targets import TargetSelection
+
+
+def require_torch(method: str) -> Any:
+    """The ``torch`` module, or a CapabilityError naming ``method`` when torch is missing."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is present wherever gradients are
+        raise CapabilityError(f"{method} needs PyTorch: pip install 'xaudit[torch]'") from exc
+    return torch
+
+
+def differentiable(model: Model, method: str) -> DifferentiableModel:
+    """``model`` as a DifferentiableModel with one input, or a clear error."""
+    if not isinstance(model, DifferentiableModel):
+        raise CapabilityError(f"{method} needs a model with gradients; {model.name!r} "
+                              f"({model.adapter}) offers {sorted(model.capabilities)}")
+    if len(getattr(model, "input_names", ()) or ()) > 1:
+        raise InputError(f"{method} takes one input tensor; pack the inputs of multi-input "
+                         f"model {model.name!r} with xaudit.multi_input.pack_inputs")
+    return model
+
+
+def float_inputs(model: Model, method: str) -> DifferentiableModel:
+    """:func:`differentiable`, and refuse models with integer inputs (token ids): gradients
+    with respect to ids do not exist, so input-gradient methods would return zeros there."""
+    net = differentiable(model, method)
+    inner = getattr(net, "inner", net)
+    names = tuple(getattr(inner, "input_names", ()) or ())
+    flags = tuple(getattr(inner, "differentiable_inputs", ()) or ())
+    ids = [name for name, flag in zip(names, flags, strict=False) if not flag]
+    if ids:
+        raise CapabilityError(
+            f"{method} differentiates the output with respect to the input, but input(s) "
+            f"{', '.join(repr(i) for i in ids)} of model {model.name!r} are integer ids; "
+            "explain at the embedding layer instead (layer.integrated), or use occlusion")
+    return net
+
+
+def input_tensor(model: DifferentiableModel, X: np.ndarray) -> Any:
+    """``X`` as the model's (single) input tensor, detached, on its device and dtype."""
+    return model.to_tensors(X)[0].detach()
+
+
+class PickPredicted:
+    """Pending ``"predicted"`` targets of some rows, chosen from the first forward's outputs.
+
+    :func:`select_targets` calls it with the outputs ``(r, m)``; it records each row's arg-max
+    in the selection's indices and returns them as ``(r, 1)``.
+    """
+
+    def __init__(self, targets: TargetSelection, rows: slice) -> None:
+        self.targets, self.rows = targets, rows
+
+    def __call__(self, outputs: Any) -> Any:
+        """The arg-max output of each row, recorded in ``targets.indices``."""
+        index = outputs.detach().argmax(dim=1, keepdim=True)
+        self.targets.indices[self.rows] = index.cpu().numpy()
+        return index
+
+
+def target_index(targets: TargetSelection, rows: slice, device: Any) -> Any:
+    """Targeted output indices of ``rows`` as a long tensor ``(r, k)`` on ``device``, or, for
+    pending ``"predicted"`` targets (explainers that declare ``finds_predicted``), a
+    :class:`PickPredicted` that :func:`select_targets` resolves on the forward's outputs."""
+    if targets.pending:
+        return PickPredicted(targets, rows)
+    torch = require_torch("target selection")
+    return torch.as_tensor(targets.indices[rows], dtype=torch.long, device=device)
+
+
+def select_targets(outputs: Any, index: Any) -> Any:
+    """``outputs (r, m)`` at ``index (r, k)`` -> ``(r, k)``; ``index`` repeats when ``outputs``
+    has a multiple of its rows (e.g. several path points per row, row-major). A
+    :class:`PickPredicted` index is resolved on ``outputs`` first."""
+    if isinstance(index, PickPredicted):
+        index = index(outputs)
+    repeats = outputs.shape[0] // index.shape[0]
+    if repeats > 1:
+        index = index.repeat_interleave(repeats, dim=0)
+    return outputs.gather(1, index)
+
+
+def target_gradients(model: DifferentiableModel, x: Any, index: Any) -> tuple[Any, Any]:
+    """Gradients of each targeted output w.r.t. ``x``: ``(r, *shape, k)``, and the outputs
+    ``(r, k)`` (detached). ``index`` is ``(r', k)`` with ``r`` a multiple of ``r'``."""
+    torch = require_torch("gradients")
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        selected = select_targets(model.torch_forward(x), index)
+        k = selected.shape[1]
+        grads = [torch.autograd.grad(selected[:, j].sum(), x, retain_graph=j < k - 1)[0]
+                 for j in range(k)]
+    return torch.stack(grads, dim=-1), selected.detach()
+
+
+def row_blocks(n: int, max_rows: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``max_rows`` rows covering ``range(n)``."""
+    step = max(1, int(max_rows))
+    for start in range(0, n, step):
+        yield slice(start, min(n, start + step))
+
+
+def to_numpy(tensor: Any) -> np.ndarray:
+    """A tensor as a float64 numpy array on the CPU."""
+    return np.asarray(tensor.detach().to("cpu").double().numpy())
+
+
+def weighted_target_gradients(model: DifferentiableModel, x: Any, index: Any,
+                              weights: Any = None) -> tuple[list[Any], Any]:
+    """Per targeted slot ``j``, ``weights[i] * d f_{index[i, j]}(x_i) / d x_i``, and the outputs.
+
+    ``x`` is ``(r, *shape)``, ``index`` ``(r', k)`` with ``r`` a multiple of ``r'`` (as in
+    :func:`select_targets`), ``weights`` ``(r,)`` or ``None`` (ones). The weights ride on the
+    backward pass as its seed (``grad_outputs``), so weighting costs nothing; the gradients
+    come back as a list of ``k`` tensors shaped like ``x`` (no stacking copy), with the graph
+    kept only between slots. Returns ``(gradients, selected outputs (r, k) detached)``.
+    """
+    torch = require_torch("gradients")
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        selected = select_targets(model.torch_forward(x), index)
+        k = selected.shape[1]
+        seed = torch.ones_like(selected[:, 0]) if weights is None else weights.to(selected.dtype)
+        grads = [torch.autograd.grad(selected[:, j], x, grad_outputs=seed,
+                                     retain_graph=j < k - 1)[0] for j in range(k)]
+    return grads, selected.detach()
+
+
+def targeted_outputs(model: DifferentiableModel, x: Any, index: Any, max_rows: int) -> Any:
+    """Outputs ``(n, k)`` of ``x`` at ``index (n, k)`` (a pending :class:`PickPredicted` is
+    chosen here), without autograd, in blocks of at most ``max_rows`` rows. ``x`` may hold a
+    single row (a shared baseline): it is evaluated once and broadcast to ``index``'s rows."""
+    torch = require_torch("outputs")
+    with torch.no_grad():
+        full = torch.cat([model.torch_forward(x[rows])
+                          for rows in row_blocks(int(x.shape[0]), max_rows)])
+    if full.shape[0] == 1 and not isinstance(index, PickPredicted):
+        full = full.expand(index.shape[0], -1)
+    return select_targets(full, index)
+
+
+def fast_memory_format(model: DifferentiableModel, x: Any) -> Any:
+    """``torch.channels_last`` when batches of ``x`` should be fed in that layout, else ``None``.
+
+    On the CPU, convolutions run markedly faster on channels-last (NHWC-strided) tensors than on
+    NCHW ones (measured 1.5x on the seeds' CNN, forward and backward). The layout changes
+    strides, not values, but a forward that calls ``view`` on a permuted activation fails on
+    it, and one that inspects strides could differ; so the layout is used only for 4-D float
+    inputs on the CPU, and only after one row gives the same outputs both ways.
+    """
+    torch = require_torch("memory format")
+    if x.ndim != 4 or x.device.type != "cpu" or not x.is_floating_point() or x.shape[0] == 0:
+        return None
+    probe = x[:1]
+    try:
+        with torch.no_grad():
+            plain = model.torch_forward(probe.contiguous())
+            strided = model.torch_forward(probe.contiguous(memory_format=torch.channels_last))
+    except (RuntimeError, ValueError, TypeError, InputError):
+        return None
+    scale = float(plain.abs().max()) + 1e-12
+    if plain.shape != strided.shape or float((plain - strided).abs().max()) > 1e-4 * scale:
+        return None
+    return torch.channels_last

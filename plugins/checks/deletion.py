@@ -1,0 +1,198 @@
+"""Deletion and insertion curves, compared against random attributions of the same shape.
+
+Samek et al. 2017, "Evaluating the Visualization of What a Deep Neural Network Has Learned"
+(region perturbation, most- and least-relevant-first); Petsiuk et al. 2018, "RISE: Randomized
+Input Sampling for Explanation of Black-box Models" (deletion and insertion metrics).
+
+Features are grouped (single features, pixels, ``patch_size`` squares or superpixels) and ranked
+by their summed attribution for each targeted output. Over ``steps`` steps the first
+``ceil(s * G / steps)`` groups of the ranking are *removed* (deletion: set to the fill value) or
+*inserted* (insertion: start from the fill row and restore them). The curve is the targeted
+output after each step, ``s = 0 .. steps``; its area is the trapezoid over removed fractions
+``s / steps`` in ``[0, 1]``.
+
+The same curve is drawn for ``n_random`` random attributions (standard normal values of the
+explanation's shape, grouped and ranked the same way), drawn from ``rng.spawn(1)[0]`` after the
+fill (so a seeded random explainer is never compared with its own draws). Per row and output the
+*gain* is the area by which the explanation beats random, in the direction that is better for
+this curve (a MoRF deletion curve should fall faster, a MoRF insertion curve rise faster; LeRF
+the reverse), divided by the range the row's curves span (explanation and random together) when
+``normalize``, so each row's gain lies in ``[-1, 1]`` (flat rows gain 0). The gated value is the
+mean gain over rows (higher is better; gate with a margin, e.g. 0.05). A one-sided paired test
+over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain
+that is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
+
+Cost: one batched model call per step per row block: every row of the block, every output slot,
+the explanation and each random ordering go into the same call, so ``steps = 20`` on 100 rows
+is 21 calls (with ``max_batch`` large enough for the block).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from xaudit.data import Dataset
+from xaudit.explanation import Explanation
+from xaudit.hookspecs import hookimpl
+from xaudit.model import Model
+from xaudit.plugin import Check, CheckOutcome, PluginParams
+from xaudit.plugins.checks.support import (
+    Cost,
+    Grouping,
+    Removal,
+    fill_values,
+    group_labels,
+    group_scores,
+    local_rows,
+    mean_finite,
+    paired_test,
+    removal_order,
+    row_blocks,
+)
+from xaudit.registry import Registry
+
+
+class CurveParams(PluginParams):
+    """Parameters of ``deletion`` and ``insertion``."""
+
+    steps: int = Field(20, ge=1)
+    """Number of removal steps (the curve has ``steps + 1`` points)."""
+    order: Literal["morf", "lerf"] = "morf"
+    """Most-relevant-first or least-relevant-first."""
+    removal: Removal = "baseline"
+    """Fill of removed features: ``baseline`` value, background ``mean``, one random
+    ``background`` row, or ``blur`` (images)."""
+    baseline_value: float = 0.0
+    """The fill for ``removal: baseline``."""
+    blur_sigma: float = Field(3.0, gt=0)
+    """Gaussian blur width in pixels for ``removal: blur``."""
+    grouping: Grouping = "feature"
+    """Units removed together: ``feature``, ``pixel`` (all channels), ``patch``, ``superpixel``."""
+    patch_size: int = Field(4, ge=1)
+    """Side of a square patch for ``grouping: patch``."""
+    n_segments: int = Field(50, ge=2)
+    """Approximate number of superpixels for ``grouping: superpixel``."""
+    channel_axis: int | None = None
+    """Channel axis of 3-D image rows (0 or 2); inferred from a 1/3/4-sized end axis."""
+    n_random: int = Field(1, ge=1)
+    """Random attributions drawn per row (their curves are averaged)."""
+    normalize: bool = True
+    """Divide each row's gain by the range its curves span, so rows weigh alike."""
+    test: Literal["wilcoxon", "t"] = "wilcoxon"
+    """The one-sided paired test over rows (explanation vs random)."""
+    alpha: float | None = Field(None, gt=0, lt=1)
+    """When set, a gain whose p-value is not below ``alpha`` is reported as NaN (fails gates)."""
+    max_batch: int = Field(8192, ge=1)
+    """Largest number of rows in one model call."""
+
+
+class _Curve(Check):
+    """Shared implementation; subclasses set ``insertion``."""
+
+    Params = CurveParams
+    params: CurveParams
+    direction = "higher"
+    insertion = False
+
+    def run(self, model: Model, explanation: Explanation, data: Dataset,
+            rng: np.random.Generator) -> CheckOutcome:
+        """Gain over random per row, its mean, the curves' areas and a paired test."""
+        p = self.params
+        cost = Cost(model)
+        X = local_rows(explanation, self.name)
+        n, k = explanation.n_rows, explanation.values.shape[-1]
+        labels = group_labels(X, p.grouping, p.patch_size, p.n_segments, p.channel_axis)
+        fill = fill_values(X, p.removal, rng, background=data.background,
+                           baseline_value=p.baseline_value, blur_sigma=p.blur_sigma,
+                           channel_axis=p.channel_axis)
+        random_values = rng.spawn(1)[0].standard_normal((p.n_random, *explanation.values.shape))
+        morf = p.order == "morf"
+        orders = [removal_order(group_scores(explanation.values, labels)[0], morf)]
+        orders += [removal_order(group_scores(r, labels)[0], morf) for r in random_values]
+        counts = labels.reshape(n, -1).max(axis=1) + 1
+        ranks = np.stack(orders)  # (1 + R, n, G, k)
+        curves = np.empty((1 + p.n_random, n, k, p.steps + 1))
+        per_row = (1 + p.n_random) * k
+        for block in row_blocks(n, per_row, p.max_batch):
+            self._block(model, explanation, X, fill, labels, counts, ranks, curves, block)
+        areas = np.asarray(np.trapezoid(curves, dx=1.0 / p.steps, axis=-1))  # (1 + R, n, k)
+        ours, rand = areas[0], areas[1:].mean(axis=0)
+        sign = 1.0 if self.insertion == morf else -1.0  # higher area better?
+        gain = sign * (ours - rand)
+        scale = curves.max(axis=(0, -1)) - curves.min(axis=(0, -1))  # (n, k)
+        if p.normalize:
+            gain = np.where(scale > 1e-12, gain / np.where(scale > 1e-12, scale, 1.0), 0.0)
+        row_gain = gain.mean(axis=1)
+        statistic, p_value = paired_test(row_gain, p.test)
+        value = mean_finite(row_gain)
+        significant = p.alpha is None or p_value < p.alpha
+        start = curves[0, :, :, 0]  # f(x) for deletion, f(fill) for insertion
+        return CheckOutcome(
+            value=value if significant else float("nan"),
+            values=row_gain,
+            details={
+                "mean_gain": value, "p_value": p_value, "test": p.test, "statistic": statistic,
+                "alpha": p.alpha,
+                "significant": None if p.alpha is None else bool(p_value < p.alpha),
+                "area": mean_finite(ours), "random_area": mean_finite(rand),
+                # area between the curve and its starting value: AOC of a deletion curve
+                # (Samek's AOPC up to the step weighting), AUC above the start for insertion
+                "area_from_start": mean_finite((ours - start) * (1.0 if self.insertion else -1.0)),
+                "curve": curves[0].mean(axis=(0, 1)).tolist(),
+                "random_curve": curves[1:].mean(axis=(0, 1, 2)).tolist(),
+                "n_groups": int(counts.max()), "rows": n, **cost.details(),
+            },
+        )
+
+    def _block(self, model: Model, explanation: Explanation, X: np.ndarray, fill: np.ndarray,
+               labels: np.ndarray, counts: np.ndarray, ranks: np.ndarray,
+               curves: np.ndarray, block: slice) -> None:
+        """One model call per step for the rows of ``block``, all orderings and slots."""
+        p = self.params
+        r_count, _, _, k = ranks.shape
+        x, f = X[block], fill[block]
+        b = x.shape[0]
+        lab = labels[block].reshape(b, -1)
+        rk = ranks[:, block]  # (R1, b, G, k)
+        # rank of every feature's group: (R1, b, k, d)
+        feature_rank = np.take_along_axis(np.moveaxis(rk, -1, 2), lab[None, :, None, :], axis=-1)
+        shape = x.shape[1:]
+        idx = explanation.target_indices[block]
+        for s in range(p.steps + 1):
+            cutoff = np.array([math.ceil(s * int(c) / p.steps) for c in counts[block]])
+            chosen = feature_rank < cutoff[None, :, None, None]  # (R1, b, k, d)
+            if self.insertion:
+                chosen = ~chosen
+            mask = chosen.reshape(r_count, b, k, *shape)
+            rows = np.where(mask, f[None, :, None], x[None, :, None])
+            out = model.predict(rows.reshape(-1, *shape)).reshape(r_count, b, k, -1)
+            curves[:, block, :, s] = np.take_along_axis(out, idx[None, :, :, None], axis=-1)[..., 0]
+
+
+class Deletion(_Curve):
+    """Deletion curve (remove the highest-ranked features first) against random rankings."""
+
+    name = "deletion"
+    summary = "Deletion curve: removing top-ranked features should change the output fastest."
+    paper = "Samek et al. 2017 (region perturbation); Petsiuk et al. 2018 (RISE deletion)"
+    insertion = False
+
+
+class Insertion(_Curve):
+    """Insertion curve (restore the highest-ranked features first) against random rankings."""
+
+    name = "insertion"
+    summary = "Insertion curve: restoring top-ranked features should recover the output fastest."
+    paper = "Petsiuk et al. 2018 (RISE insertion); Samek et al. 2017"
+    insertion = True
+
+
+@hookimpl
+def xaudit_register_checks(registry: Registry[Check]) -> None:
+    """Register ``deletion`` and ``insertion``."""
+    registry.add(Deletion)
+    registry.add(Insertion)

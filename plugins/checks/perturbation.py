@@ -1,0 +1,252 @@
+"""Perturbation checks: faithfulness correlation, infidelity, max- and avg-sensitivity.
+
+- ``faithfulness_correlation`` (Bhatt et al. 2020, "Evaluating and Aggregating Feature-based
+  Model Explanations", IJCAI): for ``n_runs`` random subsets ``S`` of ``subset_size`` features,
+  the Pearson correlation between ``sum_{i in S} phi_i`` and ``f(x) - f(x with x_S := fill)``;
+  mean over rows (higher is better). As Quantus' ``FaithfulnessCorrelation`` with
+  ``normalise=False`` (Pearson ignores a positive rescaling, so Quantus' default max-normalising
+  gives the same number) and ``abs=False``.
+- ``infidelity`` (Yeh et al. 2019, "On the (In)fidelity and Sensitivity of Explanations",
+  NeurIPS): ``E_I[(I . phi - (f(x) - f(x - I)))^2]`` over ``n_samples`` perturbations ``I``
+  (Gaussian noise of std ``noise``, or ``x - fill`` on a random ``subset_size`` subset);
+  lower is better. **Scale.** The raw value depends on the attributions' scale, which is why
+  Captum users see "wrong" numbers for methods that are faithful only up to a factor
+  (Captum#613). With ``normalize: true`` (default) each row's attributions are multiplied by the
+  optimal ``beta = E[(I.phi)(Df)] / E[(I.phi)^2]`` first, as Yeh et al. do when comparing
+  methods and as Captum's ``normalize=True`` does; the betas are recorded in details. Captum's
+  ``infidelity(..., normalize=...)`` gives the same values on the same perturbations.
+- ``max_sensitivity`` / ``avg_sensitivity`` (Yeh et al. 2019): over ``n_samples`` draws
+  ``delta ~ U(-radius, radius)^d``, ``||Phi(x + delta) - Phi(x)||`` (Frobenius, per targeted
+  output), its maximum or mean per row; mean over rows; lower is better. With ``relative: true``
+  (default) each norm is divided by ``||Phi(x)||`` (1 when that is 0), as Captum's
+  ``sensitivity_max`` and Quantus' ``MaxSensitivity``/``AvgSensitivity`` do; Yeh et al.'s
+  definition is the absolute one (``relative: false``). Perturbed rows keep the original rows'
+  targeted outputs. The perturbed rows are re-explained with the same method, params and seed.
+
+Random draws, so other implementations can be fed identical ones: per row block ``b`` (rows in
+order), ``faithfulness_correlation`` draws ``rng.random((b, n_runs, d))`` and takes each row's
+``argsort(...)[:subset_size]`` as subsets, after a fill draw for ``removal: background``;
+``infidelity`` draws ``rng.standard_normal((b, n_samples, *shape)) * noise`` (or subsets as
+above); the sensitivities draw ``rng.uniform(-radius, radius, (b, n_samples, *shape))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from xaudit.data import Dataset
+from xaudit.explanation import Explanation
+from xaudit.hookspecs import hookimpl
+from xaudit.model import Model
+from xaudit.plugin import Check, CheckOutcome, PluginParams
+from xaudit.plugins.checks.support import (
+    Cost,
+    fill_values,
+    local_rows,
+    mean_finite,
+    output_drops,
+    pearson_rows,
+    per_slot,
+    reexplainer,
+    row_blocks,
+)
+from xaudit.registry import Registry
+
+
+class FaithfulnessCorrelationParams(PluginParams):
+    """Parameters of ``faithfulness_correlation``."""
+
+    n_runs: int = Field(100, ge=2)
+    """Random subsets per row."""
+    subset_size: int = Field(2, ge=1)
+    """Features replaced per subset (capped at the number of features)."""
+    removal: Literal["baseline", "mean", "background"] = "baseline"
+    """Fill of the subset: ``baseline_value``, background mean, or one background row."""
+    baseline_value: float = 0.0
+    """The fill for ``removal: baseline``."""
+    max_batch: int = Field(8192, ge=1)
+    """Largest number of rows in one model call."""
+
+
+def random_subsets(rng: np.random.Generator, b: int, runs: int, d: int, size: int) -> np.ndarray:
+    """Masks ``(b, runs, d)``: each run's ``size`` features (``argsort`` of uniform keys)."""
+    keys = rng.random((b, runs, d))
+    chosen = np.argsort(keys, axis=-1)[..., :min(size, d)]
+    mask = np.zeros((b, runs, d), dtype=bool)
+    np.put_along_axis(mask, chosen, True, axis=-1)
+    return mask
+
+
+class FaithfulnessCorrelation(Check):
+    """Correlation of subset attribution sums with the output drop when the subset is removed."""
+
+    name = "faithfulness_correlation"
+    summary = "Pearson correlation of attribution sums with output drops over random subsets."
+    paper = "Bhatt et al. 2020"
+    Params = FaithfulnessCorrelationParams
+    params: FaithfulnessCorrelationParams
+    direction = "higher"
+
+    def run(self, model: Model, explanation: Explanation, data: Dataset,
+            rng: np.random.Generator) -> CheckOutcome:
+        """Per-row correlation (mean over targeted outputs) and its mean."""
+        p, cost = self.params, Cost(model)
+        X = local_rows(explanation, self.name)
+        n, shape = X.shape[0], X.shape[1:]
+        d = int(np.prod(shape))
+        fill = fill_values(X, p.removal, rng, background=data.background,
+                           baseline_value=p.baseline_value).reshape(n, d)
+        flat = X.reshape(n, d)
+        phi = per_slot(explanation.values)  # (n, k, d)
+        corr = np.empty(phi.shape[:2])
+        for block in row_blocks(n, p.n_runs + 1, p.max_batch):
+            x, f = flat[block], fill[block]
+            b = x.shape[0]
+            mask = random_subsets(rng, b, p.n_runs, d, p.subset_size)
+            rows = np.where(mask, f[:, None], x[:, None]).reshape(-1, *shape)
+            drops = output_drops(model, x.reshape(-1, *shape), rows,
+                                 explanation.target_indices[block])  # (b, k, runs)
+            sums = np.einsum("bkd,brd->bkr", phi[block], mask.astype(np.float64))
+            corr[block] = pearson_rows(sums, drops)
+        per_row = np.nanmean(corr, axis=1) if np.isfinite(corr).any() else corr[:, 0]
+        return CheckOutcome(mean_finite(per_row), per_row, {
+            "rows": n, "constant_rows": int(np.count_nonzero(~np.isfinite(per_row))),
+            **cost.details()})
+
+
+class InfidelityParams(PluginParams):
+    """Parameters of ``infidelity``."""
+
+    n_samples: int = Field(50, ge=1)
+    """Perturbations per row."""
+    perturbation: Literal["gaussian", "subset"] = "gaussian"
+    """``I`` is Gaussian noise, or ``x - fill`` on a random feature subset."""
+    noise: float = Field(0.1, gt=0)
+    """Standard deviation of the Gaussian perturbation."""
+    subset_size: int = Field(2, ge=1)
+    """Features per subset for ``perturbation: subset``."""
+    baseline_value: float = 0.0
+    """The fill for ``perturbation: subset``."""
+    normalize: bool = True
+    """Rescale each row's attributions by the optimal beta first (see the module docstring)."""
+    max_batch: int = Field(8192, ge=1)
+    """Largest number of rows in one model call."""
+
+
+class Infidelity(Check):
+    """Expected squared error between ``I . phi`` and the output change under perturbation."""
+
+    name = "infidelity"
+    summary = "Squared mismatch of attribution-weighted perturbations and output changes."
+    paper = "Yeh et al. 2019"
+    Params = InfidelityParams
+    params: InfidelityParams
+    direction = "lower"
+
+    def run(self, model: Model, explanation: Explanation, data: Dataset,
+            rng: np.random.Generator) -> CheckOutcome:
+        """Per-row infidelity (mean over targeted outputs) and its mean."""
+        p, cost = self.params, Cost(model)
+        X = local_rows(explanation, self.name)
+        n, shape = X.shape[0], X.shape[1:]
+        d = int(np.prod(shape))
+        phi = per_slot(explanation.values)
+        infd, betas = np.empty(phi.shape[:2]), np.ones(phi.shape[:2])
+        for block in row_blocks(n, p.n_samples + 1, p.max_batch):
+            x = X[block].reshape(-1, d)
+            b = x.shape[0]
+            if p.perturbation == "gaussian":
+                pert = rng.standard_normal((b, p.n_samples, *shape)).reshape(b, p.n_samples, d)
+                pert *= p.noise
+            else:
+                mask = random_subsets(rng, b, p.n_samples, d, p.subset_size)
+                pert = np.where(mask, x[:, None] - p.baseline_value, 0.0)
+            rows = (x[:, None] - pert).reshape(-1, *shape)
+            diff = output_drops(model, X[block], rows,
+                                explanation.target_indices[block])  # (b, k, s)
+            dots = np.einsum("bkd,bsd->bks", phi[block], pert)
+            if p.normalize:
+                den = (dots * dots).mean(-1)
+                beta = np.where(den > 0, (dots * diff).mean(-1) / np.where(den > 0, den, 1), 1.0)
+                dots = dots * beta[..., None]
+                betas[block] = beta
+            infd[block] = ((dots - diff) ** 2).mean(-1)
+        per_row = infd.mean(axis=1)
+        details: dict[str, Any] = {"rows": n, "normalize": p.normalize, **cost.details()}
+        if p.normalize:
+            details["beta_mean"] = float(betas.mean())
+            details["beta"] = betas.mean(axis=1).tolist()
+        return CheckOutcome(mean_finite(per_row), per_row, details)
+
+
+class SensitivityParams(PluginParams):
+    """Parameters of ``max_sensitivity`` and ``avg_sensitivity``."""
+
+    n_samples: int = Field(10, ge=1)
+    """Perturbed copies per row (each is re-explained)."""
+    radius: float = Field(0.02, gt=0)
+    """Half-width of the uniform noise (an L-infinity ball)."""
+    relative: bool = True
+    """Divide by ``||Phi(x)||`` (Captum, Quantus); ``false`` is Yeh et al.'s absolute form."""
+    max_rows: int = Field(4096, ge=1)
+    """Largest number of perturbed rows re-explained at once."""
+
+
+class _Sensitivity(Check):
+    Params = SensitivityParams
+    params: SensitivityParams
+    direction = "lower"
+    reduce = "max"
+
+    def run(self, model: Model, explanation: Explanation, data: Dataset,
+            rng: np.random.Generator) -> CheckOutcome:
+        """Per-row sensitivity (mean over targeted outputs) and its mean."""
+        p, cost = self.params, Cost(model)
+        reexplain = reexplainer(self, self.name)
+        X = local_rows(explanation, self.name)
+        n, shape = X.shape[0], X.shape[1:]
+        phi = per_slot(explanation.values)  # (n, k, d)
+        norms = np.linalg.norm(phi, axis=-1)
+        norms = np.where(norms == 0, 1.0, norms) if p.relative else np.ones_like(norms)
+        sens = np.empty(phi.shape[:2])
+        for block in row_blocks(n, p.n_samples, p.max_rows):
+            x = X[block]
+            b = x.shape[0]
+            delta = rng.uniform(-p.radius, p.radius, (b, p.n_samples, *shape))
+            rows = (x[:, None] + delta).reshape(-1, *shape)
+            idx = np.repeat(explanation.target_indices[block], p.n_samples, axis=0)
+            again = per_slot(cost.reexplain(reexplain, rows, idx)).reshape(
+                b, p.n_samples, *phi.shape[1:])
+            dist = np.linalg.norm(again - phi[block][:, None], axis=-1) / norms[block][:, None]
+            sens[block] = dist.max(axis=1) if self.reduce == "max" else dist.mean(axis=1)
+        per_row = sens.mean(axis=1)
+        return CheckOutcome(mean_finite(per_row), per_row, {
+            "rows": n, "relative": p.relative, "radius": p.radius, **cost.details()})
+
+
+class MaxSensitivity(_Sensitivity):
+    """Largest change of the attributions under small uniform input noise."""
+
+    name = "max_sensitivity"
+    summary = "Max over small input perturbations of the attributions' change (Yeh et al.)."
+    paper = "Yeh et al. 2019"
+    reduce = "max"
+
+
+class AvgSensitivity(_Sensitivity):
+    """Mean change of the attributions under small uniform input noise."""
+
+    name = "avg_sensitivity"
+    summary = "Mean over small input perturbations of the attributions' change (Yeh et al.)."
+    paper = "Yeh et al. 2019"
+    reduce = "mean"
+
+
+@hookimpl
+def xaudit_register_checks(registry: Registry[Check]) -> None:
+    """Register the perturbation checks."""
+    for cls in (FaithfulnessCorrelation, Infidelity, MaxSensitivity, AvgSensitivity):
+        registry.add(cls)

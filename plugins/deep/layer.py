@@ -1,0 +1,266 @@
+"""Layer attributions: activations, conductance and integrated gradients at a named layer.
+
+- ``layer.activations``: the layer's output, the same for every targeted output.
+- ``layer.conductance`` (Dhamdhere, Sundararajan and Yan 2018, "How Important Is a Neuron?"):
+  the flow of integrated gradients through each unit ``y_j`` of the layer,
+  ``sum_s dF/dy_j(x_s) (y_j(x_{s+1}) - y_j(x_s))`` along ``x_s = x' + alpha_s (x - x')``
+  (``n_steps + 1`` points; Captum's discretisation, Gauss-Legendre points by default).
+- ``layer.integrated``: integrated gradients (Sundararajan, Taly and Yan 2017) in the layer's
+  output space, ``(a - a') * sum_s w_s dF/da(a' + alpha_s (a - a'))``, with ``a`` the layer's
+  output for the row and ``a'`` for the baseline input (or zero). On a text model's embedding
+  layer, summing over the embedding dimension gives one attribution per token.
+
+Values are per layer unit, ``(n, *layer_shape, k)`` (``(n, seq_len, k)`` for summed token
+attributions), named ``layer[i,j]`` (or ``token_i``) in ``metadata["feature_names"]``;
+``metadata["layer"]`` names the layer and ``metadata["scope"]`` is ``"layer"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from xaudit.errors import CapabilityError, InputError
+from xaudit.explanation import Attribution
+from xaudit.hookspecs import hookimpl
+from xaudit.model import LayeredModel, Model
+from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugins._support.autograd import (
+    fast_memory_format,
+    require_torch,
+    row_blocks,
+    target_index,
+    to_numpy,
+)
+from xaudit.plugins._support.paths import PathMethod, path_rule
+from xaudit.plugins._support.torch_hooks import LayerHook, layer_gradients, layered
+from xaudit.registry import Registry
+from xaudit.targets import TargetSelection
+
+MODALITIES = frozenset({"tabular", "image", "text", "sequence", "other"})
+
+
+def unit_names(layer: str, shape: tuple[int, ...]) -> list[str]:
+    """``layer[i,j,...]`` for every unit of a layer output shaped ``shape`` (C order)."""
+    return [f"{layer}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
+
+
+def model_inputs(model: LayeredModel, X: np.ndarray, background: np.ndarray | None,
+                 baseline: str) -> tuple[Any, Any]:
+    """Input tensor and baseline tensor (zeros, ids 0, or the background mean)."""
+    torch = require_torch("layer methods")
+    x = model.to_tensors(X)[0].detach()
+    if baseline == "mean":
+        if background is None:
+            raise InputError("baseline 'mean' needs a background")
+        if not x.is_floating_point():
+            raise InputError("baseline 'mean' needs a floating-point input; the model takes ids")
+        return x, model.to_tensors(background)[0].detach().mean(0, keepdim=True).expand_as(x)
+    return x, torch.zeros_like(x)
+
+
+def layer_output(model: LayeredModel, layer: Any, name: str, x: Any) -> Any:
+    """The layer's output on ``x`` (no graph)."""
+    torch = require_torch("layer methods")
+    hook = LayerHook(layer, name)
+    with hook.attached(), torch.no_grad():
+        model.torch_forward(x)
+    if hook.output is None:
+        raise InputError(f"layer {name!r} did not run in the model's forward")
+    return hook.output.detach()
+
+
+class LayerParams(PluginParams):
+    """Parameters of ``layer.activations``."""
+
+    layer: str
+    """Layer name (a ``named_modules`` name such as ``network.2`` or ``conv3``)."""
+    max_batch: int = Field(256, gt=0)
+    """Rows per forward pass."""
+
+
+class PathParams(LayerParams):
+    """Parameters of ``layer.conductance``."""
+
+    n_steps: int = Field(50, gt=1)
+    """Points on the path from the baseline to the input."""
+    path_method: PathMethod = "gausslegendre"
+    """Integration points: Gauss-Legendre or a Riemann rule (as Captum's ``method``)."""
+    baseline: Literal["zero", "mean"] = "zero"
+    """Baseline input: zeros (token id 0 for text), or the background mean."""
+    max_batch: int = Field(2048, gt=0)
+    """Rows times path points per forward pass."""
+
+
+class LayerIntegratedParams(PathParams):
+    """Parameters of ``layer.integrated``."""
+
+    layer: str | None = None  # type: ignore[assignment]
+    """Layer name; default: the first ``nn.Embedding`` (text models)."""
+    layer_baseline: Literal["input", "zero"] = "input"
+    """``input``: the layer's output on the baseline input (Captum); ``zero``: zeros."""
+    sum_last: bool | None = None
+    """Sum over the layer's last axis (embedding dimension); default: yes for token inputs."""
+    tokens: list[list[str]] | None = None
+    """Tokens of each explained row, stored in ``metadata["tokens"]``."""
+
+
+class LayerBase(Explainer):
+    """Shared negotiation and result packing of the layer explainers."""
+
+    name = "layer.base"
+    requires = frozenset({"gradients", "layers"})
+    modalities = MODALITIES
+    default_target = "predicted"
+    params: LayerParams
+
+    def result(self, values: Any, layer: str, **meta: Any) -> Attribution:
+        """An Attribution with layer-unit names and the layer's metadata."""
+        array = to_numpy(values)
+        names = meta.pop("feature_names", None) or unit_names(layer, array.shape[1:-1])
+        return Attribution(values=array, metadata={"layer": layer, "scope": "layer",
+                                                   "feature_names": names, **meta})
+
+
+class LayerActivations(LayerBase):
+    """The layer's output for each row."""
+
+    name = "layer.activations"
+    summary = "Activations of a named layer (target-independent)."
+    paper = "Erhan et al. 2009, Visualizing Higher-Layer Features of a Deep Network"
+    limitations = ("Activations are not attributions: they do not depend on the target and "
+                   "say nothing about the effect on the output.",)
+    Params = LayerParams
+
+    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
+                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
+        """Activations ``(n, *layer_shape, k)``, repeated over the ``k`` slots."""
+        torch = require_torch(self.name)
+        lm = layered(model, self.name)
+        layer = lm.layer(self.params.layer)
+        x = lm.to_tensors(X)[0].detach()
+        acts = torch.cat([layer_output(lm, layer, self.params.layer, x[rows])
+                          for rows in row_blocks(x.shape[0], self.params.max_batch)])
+        return self.result(acts.unsqueeze(-1).expand(*acts.shape, targets.n_slots),
+                           self.params.layer)
+
+
+class LayerConductance(LayerBase):
+    """Conductance of each unit of a layer (Dhamdhere et al. 2018)."""
+
+    name = "layer.conductance"
+    summary = "Layer conductance: integrated gradients flowing through each layer unit."
+    paper = "Dhamdhere, Sundararajan and Yan 2018, How Important Is a Neuron?"
+    limitations = ("Needs a floating-point input to interpolate (not token ids).",
+                   "Sums over the layer to the integrated-gradients total only as the number "
+                   "of steps grows.")
+    Params = PathParams
+    params: PathParams
+
+    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
+                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
+        """Conductance ``(n, *layer_shape, k)``."""
+        torch = require_torch(self.name)
+        lm = layered(model, self.name)
+        layer, p = lm.layer(self.params.layer), self.params
+        x_all, base_all = model_inputs(lm, X, background, p.baseline)
+        if not x_all.is_floating_point():
+            raise CapabilityError(f"{self.name} interpolates the input, which is integer ids "
+                                  "here; use layer.integrated on the embedding layer")
+        alphas = torch.as_tensor(path_rule(p.path_method, p.n_steps + 1)[0], dtype=x_all.dtype,
+                                 device=x_all.device)
+        steps = alphas.shape[0]
+        layout = fast_memory_format(lm, x_all)
+        out = []
+        for rows in row_blocks(x_all.shape[0], max(1, p.max_batch // steps)):
+            x, base = x_all[rows], base_all[rows]
+            shape = (1, steps, *([1] * (x.dim() - 1)))
+            path = (base.unsqueeze(1) + alphas.view(shape) * (x - base).unsqueeze(1))
+            act, grads, _ = layer_gradients(lm, _laid_out(path.reshape(-1, *x.shape[1:]), layout),
+                                            layer,
+                                            p.layer, target_index(targets, rows, x.device),
+                                            cut=True)
+            act = act.detach().reshape(x.shape[0], steps, *act.shape[1:])
+            grads = grads.reshape(x.shape[0], steps, *grads.shape[1:])
+            diffs = (act[:, 1:] - act[:, :-1]).unsqueeze(-1)
+            out.append((grads[:, :-1] * diffs).sum(1))
+        return self.result(torch.cat(out), p.layer, n_steps=p.n_steps,
+                           path_method=p.path_method)
+
+
+class LayerIntegrated(LayerBase):
+    """Integrated gradients in a layer's output space (token attributions on embeddings)."""
+
+    name = "layer.integrated"
+    summary = "Integrated gradients at a layer (e.g. an embedding: one value per token)."
+    paper = ("Sundararajan, Taly and Yan 2017, Axiomatic Attribution for Deep Networks; "
+             "Captum's LayerIntegratedGradients")
+    limitations = ("Depends on the baseline; a zero-id (padding) baseline is a convention, "
+                   "not a neutral input.",)
+    Params = LayerIntegratedParams
+    params: LayerIntegratedParams
+
+    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
+                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
+        """Values ``(n, *layer_shape, k)``, or ``(n, seq_len, k)`` summed over embeddings."""
+        torch = require_torch(self.name)
+        lm = layered(model, self.name)
+        p = self.params
+        name = p.layer or _first_embedding(lm)
+        layer = lm.layer(name)
+        x_all, base_all = model_inputs(lm, X, background, p.baseline)
+        alphas_np, weights_np = path_rule(p.path_method, p.n_steps)
+        layout = fast_memory_format(lm, x_all)
+        out = []
+        for rows in row_blocks(x_all.shape[0], max(1, p.max_batch // p.n_steps)):
+            x = x_all[rows]
+            a_x = layer_output(lm, layer, name, x)
+            a_b = (torch.zeros_like(a_x) if p.layer_baseline == "zero"
+                   else layer_output(lm, layer, name, base_all[rows]))
+            alphas = torch.as_tensor(alphas_np, dtype=a_x.dtype, device=a_x.device)
+            shape = (1, p.n_steps, *([1] * (a_x.dim() - 1)))
+            path = (a_b.unsqueeze(1) + alphas.view(shape) * (a_x - a_b).unsqueeze(1))
+            path = path.reshape(-1, *a_x.shape[1:]).requires_grad_(True)
+            repeated = _laid_out(x.repeat_interleave(p.n_steps, dim=0), layout)
+            _, grads, _ = layer_gradients(lm, repeated, layer,
+                                          name, target_index(targets, rows, x.device),
+                                          replace=path)
+            grads = grads.reshape(x.shape[0], p.n_steps, *grads.shape[1:])
+            weights = torch.as_tensor(weights_np, dtype=grads.dtype, device=grads.device)
+            total = (grads * weights.view(1, -1, *([1] * (grads.dim() - 2)))).sum(1)
+            out.append((a_x - a_b).unsqueeze(-1) * total)
+        values = torch.cat(out)
+        integer = not x_all.is_floating_point()
+        sum_last = integer if p.sum_last is None else p.sum_last
+        meta: dict[str, Any] = {"n_steps": p.n_steps, "path_method": p.path_method,
+                                "layer_baseline": p.layer_baseline, "summed_last": sum_last}
+        if sum_last:
+            values = values.sum(dim=-2)
+            meta["feature_names"] = [f"token_{i}" for i in range(values.shape[1])]
+        if p.tokens is not None:
+            meta["tokens"] = p.tokens
+        return self.result(values, name, **meta)
+
+
+def _laid_out(x: Any, layout: Any) -> Any:
+    """``x`` in the memory format ``layout`` (channels-last for CPU convolutions), or as is."""
+    return x if layout is None else x.contiguous(memory_format=layout)
+
+
+def _first_embedding(model: LayeredModel) -> str:
+    torch = require_torch("layer.integrated")
+    for name in model.layer_names():
+        if isinstance(model.layer(name), torch.nn.Embedding):
+            return name
+    raise InputError(f"model {model.name!r} has no nn.Embedding layer; name the layer with "
+                     "the 'layer' parameter")
+
+
+@hookimpl
+def xaudit_register_explainers(registry: Registry[Explainer]) -> None:
+    """Register ``layer.activations``, ``layer.conductance`` and ``layer.integrated``."""
+    registry.add(LayerActivations)
+    registry.add(LayerConductance)
+    registry.add(LayerIntegrated)

@@ -1,0 +1,158 @@
+"""Expected gradients (GradientSHAP): Integrated Gradients averaged over background baselines.
+
+Erion, Janizek, Sturmfels, Lundberg and Lee 2021, "Improving performance of deep learning models
+with axiomatic attribution priors and expected gradients" (Nature Machine Intelligence):
+``phi_i(x) = E_{b ~ D, alpha ~ U(0,1)} [(x_i - b_i) d f(b + alpha (x - b)) / d x_i]``, a Monte
+Carlo estimate of the Integrated Gradients averaged over baselines ``b`` drawn from the
+background; for a linear model it equals the interventional SHAP values (Lundberg and Lee
+2017, "A Unified Approach to Interpreting Model Predictions"), and
+``E[sum_i phi_i(x)] = f(x) - E_b[f(b)]``, the base value.
+
+Each row draws ``n_samples`` (background row, alpha) pairs from ``rng``; with ``stdev > 0`` the
+input is also noised, ``x~ = x + N(0, stdev^2)``, before the path (SmoothGrad-style local
+smoothing, as Captum's GradientShap and shap's GradientExplainer do). ``std_errors`` holds the
+standard error of each value over its samples, ``std(ddof=1) / sqrt(n_samples)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from xaudit.errors import InputError
+from xaudit.explanation import Attribution
+from xaudit.hookspecs import hookimpl
+from xaudit.model import Model
+from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugins._support.autograd import (
+    fast_memory_format,
+    float_inputs,
+    input_tensor,
+    require_torch,
+    target_index,
+    to_numpy,
+    weighted_target_gradients,
+)
+from xaudit.plugins._support.paths import points_per_pass, row_noise, row_seeds
+from xaudit.registry import Registry
+from xaudit.targets import TargetSelection
+
+
+class GradientShapParams(PluginParams):
+    """Parameters of ``shap.gradient``."""
+
+    n_samples: int = Field(50, ge=1)
+    """(background row, path point) draws per explained row."""
+    stdev: float = Field(0.0, ge=0)
+    """Standard deviation of Gaussian noise added to the input before each draw (0: none)."""
+    max_batch: int | None = Field(None, gt=0)
+    """Most path points in one forward/backward pass: bounds memory. Default: as many as hold
+    2**23 input values (as gradient.integrated)."""
+
+
+def draws(rng: np.random.Generator, n: int, n_samples: int,
+          n_background: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and sample: a background row index ``(n, n_samples)`` and ``alpha`` in [0, 1)."""
+    return (rng.integers(0, n_background, size=(n, n_samples)),
+            rng.random((n, n_samples)))
+
+
+def accumulate(mean: Any, m2: Any, sample: Any, seen: int) -> None:
+    """Fold the draws ``sample (r, s, *shape)`` into running means and sums of squared
+    deviations (in place) after ``seen`` earlier draws: the pairwise update of Chan, Golub and
+    LeVeque 1979, exact in one pass and free of the cancellation of sum(x^2) - n mean^2."""
+    torch = require_torch("running variance")
+    steps = int(sample.shape[1])
+    var, chunk_mean = torch.var_mean(sample, dim=1, correction=0)
+    if seen == 0:
+        mean.copy_(chunk_mean)
+        m2.copy_(var.mul_(steps))
+        return
+    total = seen + steps
+    delta = chunk_mean.sub_(mean)
+    mean.add_(delta, alpha=steps / total)
+    m2.add_(var, alpha=steps).add_(delta.square_(), alpha=seen * steps / total)
+
+
+class GradientShap(Explainer):
+    """Expected gradients: path gradients averaged over random background baselines."""
+
+    name = "shap.gradient"
+    summary = "GradientSHAP / expected gradients: IG averaged over background baselines."
+    paper = ("Erion et al. 2021, Improving performance of deep learning models with axiomatic "
+             "attribution priors and expected gradients; Lundberg and Lee 2017, A Unified "
+             "Approach to Interpreting Model Predictions")
+    limitations = (
+        "Monte Carlo estimate: values carry sampling error (std_errors), and they add up to "
+        "f(x) - E[f(background)] only in expectation; more samples shrink the gap.",
+        "Equals SHAP values only for models linear in their inputs; otherwise an approximation "
+        "that depends on the background.",
+    )
+    Params = GradientShapParams
+    params: GradientShapParams
+    requires = frozenset({"gradients"})
+    modalities = frozenset({"tabular", "image", "sequence"})
+    needs_background = True
+    stochastic = True
+    default_target = "predicted"
+
+    def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
+                targets: TargetSelection, rng: np.random.Generator) -> Attribution:
+        """Expected-gradients values ``(n, *shape, k)``, base values ``E_b f(b)``, errors."""
+        torch = require_torch(self.name)
+        p = self.params
+        net = float_inputs(model, self.name)
+        if background is None:
+            raise InputError(f"{self.name} needs background rows to draw baselines from; "
+                             "pass background=...")
+        x, bg = input_tensor(net, X), input_tensor(net, background)
+        n, shape, k, ns = int(x.shape[0]), tuple(x.shape[1:]), targets.n_slots, p.n_samples
+        picks, alphas = draws(rng, n, ns, int(bg.shape[0]))
+        seeds = row_seeds(rng, n) if p.stdev > 0 else None
+        index = target_index(targets, slice(None), x.device)
+        pick = torch.as_tensor(picks, device=x.device)
+        alpha = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
+        mean = torch.zeros((k, n, *shape), dtype=x.dtype, device=x.device)
+        m2 = torch.zeros_like(mean)  # sums of squared deviations from the mean
+        batch = points_per_pass(p.max_batch, shape)
+        rows_per_pass, per_pass = max(1, batch // ns), min(ns, batch)
+        ones = (1,) * len(shape)
+        layout = fast_memory_format(net, x)
+        for r0 in range(0, n, rows_per_pass):
+            r1 = min(n, r0 + rows_per_pass)
+            inputs = x[r0:r1].unsqueeze(1)
+            if seeds is not None:
+                inputs = inputs + torch.stack([row_noise(int(seeds[r]), (ns, *shape), p.stdev, x)
+                                               for r in range(r0, r1)])
+            for s0 in range(0, ns, per_pass):
+                s1 = min(ns, s0 + per_pass)
+                chosen = bg[pick[r0:r1, s0:s1]]
+                diff = (inputs if seeds is None else inputs[:, s0:s1]) - chosen
+                rows, steps = r1 - r0, s1 - s0
+                points = torch.addcmul(chosen, alpha[r0:r1, s0:s1].view(rows, steps, *ones),
+                                       diff).reshape(rows * steps, *shape)
+                if layout is not None:
+                    points = points.contiguous(memory_format=layout)
+                grads, _ = weighted_target_gradients(
+                    net, points, index[r0:r1].repeat_interleave(steps, dim=0))
+                for j, grad in enumerate(grads):
+                    sample = grad.view(rows, steps, *shape).mul_(diff)
+                    accumulate(mean[j, r0:r1], m2[j, r0:r1], sample, s0)
+        errors = None
+        if ns > 1:
+            errors = to_numpy(m2.div_((ns - 1) * ns).sqrt_().movedim(0, -1))
+        expected = net.predict(background).mean(axis=0)
+        base = targets.take(np.ascontiguousarray(np.broadcast_to(expected, (n, expected.size))))
+        return Attribution(values=to_numpy(mean.movedim(0, -1)), base_values=base,
+                           std_errors=errors,
+                           metadata={"n_samples": ns, "stdev": p.stdev,
+                                     "n_background": int(bg.shape[0]),
+                                     "standard_error": "std(ddof=1)/sqrt(n_samples)"})
+
+
+@hookimpl
+def xaudit_register_explainers(registry: Registry[Explainer]) -> None:
+    """Register ``shap.gradient``."""
+    registry.add(GradientShap)
