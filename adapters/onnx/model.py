@@ -12,7 +12,6 @@ methods that need it, so a model without gradients works where torch is not inst
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -220,8 +219,3 @@ def _layout_hint(spec: OnnxInputSpec, got: tuple[int, ...]) -> str:
         return (f"; the model takes {spec.layout} images, rows ({axes}); xaudit does not "
                 "transpose data")
     return ""
-
-
-def sha256_bytes(data: bytes) -> str:
-    """SHA-256 hex digest of ``data``."""
-    return hashlib.sha256(data).hexdigest()
