@@ -84,11 +84,6 @@ class OnnxModel(ModelBase):
         """Number of graph inputs."""
         return len(self.input_names)
 
-    @property
-    def layouts(self) -> tuple[Layout | None, ...]:
-        """The data layout of each input (``None`` for non-image inputs)."""
-        return tuple(spec.layout for spec in self.input_specs)
-
     # ---------------------------------------------------------------- inputs
 
     def check_inputs(self, X: Any) -> list[np.ndarray]:
