@@ -14,7 +14,7 @@ import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +27,8 @@ from .multi_input import PackedModel, pack_inputs, pack_rows
 from .plugin import CheckContext, Direction, Reexplain
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
+from .suite import GateSpec
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
-
-if TYPE_CHECKING:
-    from .suite import GateSpec
 
 
 def explain(
