@@ -1,34 +1,28 @@
 """The public Python API: ``adapt``, ``explain``, ``check``, ``run_suite`` and ``render``.
 
-The runner uses the same two functions, :func:`explain` and :func:`check`, that users call, so
-one code path produces every explanation and check result.
+:func:`explain` and :func:`check` are the execution engine's own (:mod:`xaudit.engine`), which
+the runner uses too, so one code path produces every explanation and check result. The engine's
+helpers that plugins and tests use (:class:`CountingModel`, :func:`named_spec`,
+:func:`gate_status`, :func:`error_info`) are importable from here as well.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
-from xaudit.multi_input import PackedModel, pack_inputs, pack_rows
-
-from .data import Dataset, default_feature_names
-from .errors import InputError
-from .explanation import Explanation
+from .engine import CountingModel, check, error_info, explain, gate_status, named_spec
 from .host import Host, default_host
-from .model import InputSpec, Model
-from .plugin import CheckContext, Direction, Reexplain
-from .results import AuditResult, CheckResult, ErrorInfo, Status
-from .seeding import rng_for
-from .targets import Target, TargetSelection, pending_predicted, resolve_targets
+from .model import Model
+from .reports import write_outputs
+from .reports.options import ReportOptions
+from .results import AuditResult
+from .runner import Runner
+from .suite import Suite, load_suite
 
-if TYPE_CHECKING:
-    from .suite import GateSpec, Suite
+__all__ = ["CountingModel", "adapt", "check", "error_info", "explain", "gate_status",
+           "named_spec", "render", "run_suite"]
 
 
 def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
@@ -41,277 +35,6 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
     return (host or default_host()).adapt(obj, adapter=adapter, **options)
 
 
-def explain(
-    model: object,
-    X: Any,
-    method: str = "shap.tree",
-    background: Any = None,
-    seed: int = 0,
-    target: Target | None = None,
-    *,
-    feature_names: Sequence[str] | None = None,
-    host: Host | None = None,
-    y: Any = None,
-    **params: Any,
-) -> Explanation:
-    """Explain ``model`` on the rows of ``X`` with the registered ``method``.
-
-    ``y`` gives the labels of the rows of ``X``, for methods that need them
-    (``needs_labels``: permutation importance, probing); other methods ignore it.
-
-    ``model`` may be an adapted :class:`Model` or a raw model object (adapted automatically).
-    For a multi-input model, ``X`` (and ``background``) is a tuple or mapping of arrays, one
-    per input; the explainer sees the inputs packed side by side, and
-    :meth:`Explanation.per_input` gives one attribution array per input.
-    ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
-    method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
-    Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
-    method needs.
-    """
-    host = host or default_host()
-    adapted = pack_inputs(host.adapt(model))
-    explainer = host.explainer(method, params)
-    host.negotiate(method, adapted)
-    slots = adapted.slots if isinstance(adapted, PackedModel) else ()
-    names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
-        slots) else adapted.input_spec.feature_names
-    rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
-    if rows.ndim == len(adapted.input_spec.feature_shape):
-        rows = rows[None, ...]
-    spec = named_spec(adapted, names)
-    if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
-        adapted = CountingModel(adapted, spec)
-    bg = None if background is None else (
-        pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
-    if explainer.needs_background and bg is None:
-        raise InputError(f"explainer {method!r} needs a background; pass background=...")
-    chosen = explainer.default_target if target is None else target
-    if not adapted.output_names:
-        adapted.predict(rows[:1])  # a callable learns its number of outputs on its first call
-    if chosen == "predicted" and explainer.finds_predicted:
-        targets = pending_predicted(rows.shape[0])  # the explainer's own forward picks them
-    else:  # the model's outputs are needed only to find each row's predicted output
-        outputs = adapted.predict(rows) if chosen == "predicted" else None
-        targets = resolve_targets(chosen, adapted.output_names, rows.shape[0], outputs)
-    extra: dict[str, Any] = {}
-    if explainer.needs_labels:
-        extra["y"] = _labels(method, y, rows.shape[0])
-    started = time.perf_counter()
-    attribution = explainer.explain(
-        adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
-    )
-    wall = time.perf_counter() - started
-    if targets.pending and (targets.indices < 0).any():
-        raise RuntimeError(f"explainer {method!r} declares finds_predicted but left rows "
-                           "without a chosen output")
-    feature_names_, output_names, indices, inputs = _axes(
-        attribution, tuple(names or default_feature_names(rows.shape[1:])), targets, rows)
-    return Explanation(
-        method=method,
-        values=attribution.values,
-        base_values=attribution.base_values,
-        feature_names=feature_names_,
-        output_names=output_names,
-        target_indices=indices,
-        inputs=inputs,
-        params=explainer.params.model_dump(mode="json"),
-        seed=seed,
-        wall_time_s=wall,
-        std_errors=attribution.std_errors,
-        extras=attribution.extras,
-        metadata={**attribution.metadata,
-                  **({"inputs": [slot.to_dict() for slot in slots]} if slots else {})},
-        additive=type(explainer).additive,
-    )
-
-
-def _labels(method: str, y: Any, n: int) -> np.ndarray:
-    if y is None:
-        raise InputError(f"explainer {method!r} needs the labels of the explained rows; pass "
-                         "y=... (in a suite: set data.target)")
-    labels = np.asarray(y)
-    if labels.ndim == 0 or labels.shape[0] != n:
-        raise InputError(f"explainer {method!r}: y has shape {labels.shape}, expected one "
-                         f"label per explained row ({n})")
-    return labels
-
-
-def _axes(attribution: Any, names: tuple[str, ...], targets: TargetSelection,
-          rows: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray]:
-    """Feature names, output names, target indices and inputs of the explanation.
-
-    A global explanation (``metadata["scope"] == "global"``: rows are repeats of one
-    measurement over all of ``X``, such as permutation importance) has one row per repeat: its
-    inputs are NaN (no row is a subject) and it may name its own axes with
-    ``metadata["feature_names"]`` (e.g. layers) and ``metadata["output_names"]`` (e.g. a
-    metric), whose slots then hold target index -1 (not a model output). A local explanation
-    whose values are not over the input's features (layer units, tokens) names them with
-    ``metadata["feature_names"]`` too.
-    """
-    meta = attribution.metadata
-    names = tuple(meta.get("feature_names") or names)  # tokens, layer units, ...
-    if meta.get("scope") != "global":
-        return names, targets.names, targets.indices, rows
-    values = np.asarray(attribution.values)
-    n = values.shape[0]
-    if meta.get("output_names"):
-        outputs = tuple(meta["output_names"])
-        indices = np.full((n, len(outputs)), -1, dtype=np.int64)
-    else:
-        outputs, indices = targets.names, np.repeat(targets.indices[:1], n, axis=0)
-    return names, outputs, indices, np.full(values.shape[:-1], np.nan)
-
-
-def _column_names(X: Any) -> tuple[str, ...] | None:
-    columns = getattr(X, "columns", None)
-    return None if columns is None else tuple(map(str, columns))
-
-
-class CountingModel:
-    """A model proxy that counts ``predict`` calls and rows (checks record their cost).
-
-    ``input_spec`` replaces the model's own (see :func:`named_spec`); everything else is the
-    wrapped model's, which ``_model`` holds.
-    """
-
-    def __init__(self, model: Model, input_spec: InputSpec | None = None) -> None:
-        self._model = model
-        self.input_spec = model.input_spec if input_spec is None else input_spec
-        self.calls = 0
-        self.rows = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """The wrapped model's prediction, counted."""
-        self.calls += 1
-        self.rows += int(np.shape(X)[0])
-        return self._model.predict(X)
-
-
-def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
-    """``model``'s input spec, with ``names`` as its feature names if it has none of its own.
-
-    A model fitted on a bare array knows no column names, while the suite's data or the
-    caller's DataFrame does; explainers that take features by name (``pdp``, ``counterfactual``)
-    read them from ``model.input_spec``. Names that do not fit the flat input are ignored.
-    """
-    spec = model.input_spec
-    if spec.feature_names or not names or spec.feature_shape != (len(names),):
-        return spec
-    return dataclasses.replace(spec, feature_names=tuple(names))
-
-
-def check(
-    name: str,
-    model: object,
-    explanation: Explanation,
-    X: Any = None,
-    *,
-    data: Dataset | None = None,
-    gate: GateSpec | None = None,
-    seed: int = 0,
-    label: str | None = None,
-    explainer_id: str = "",
-    host: Host | None = None,
-    reference: Explanation | None = None,
-    background: Any = None,
-    **params: Any,
-) -> CheckResult:
-    """Run the check ``name`` on ``explanation`` of ``model``.
-
-    ``X`` defaults to the explained rows; ``data`` (a :class:`Dataset`) gives background and
-    labels when the check needs them (``background`` is a shortcut when ``data`` is not given).
-    ``reference`` is a second explanation, for checks that compare two explainers
-    (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
-    ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. A
-    check that raises propagates here; the runner records it.
-    """
-    host = host or default_host()
-    adapted = pack_inputs(host.adapt(model))
-    instance = host.check(name, params)
-    host.negotiate_check(name, adapted)
-    rows = explanation.inputs if X is None else np.asarray(X)
-    dataset = data or Dataset.from_arrays(
-        rows, feature_names=explanation.feature_names,
-        background=None if background is None else np.asarray(background))
-    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
-    known = explanation.method in host.explainers
-    instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
-        reference=reference,
-        stochastic=known and host.explainers.get(explanation.method).stochastic,
-    )
-    started = time.perf_counter()
-    outcome = instance.run(counter, explanation, dataset, rng_for(seed))
-    wall = time.perf_counter() - started
-    direction: Direction = type(instance).direction
-    status: Status = "not_gated"
-    if gate is not None:
-        direction = gate.direction or direction
-        status = gate_status(outcome.value, gate.threshold, direction, gate.warn_threshold,
-                             gate.severity)
-    return CheckResult(
-        name=label or f"{name}@{explainer_id or explanation.method}",
-        check=name,
-        explainer=explainer_id or explanation.method,
-        direction=direction,
-        status=status,
-        value=float(outcome.value),
-        threshold=None if gate is None else gate.threshold,
-        warn_threshold=None if gate is None else gate.warn_threshold,
-        values=outcome.values,
-        details=outcome.details,
-        params=instance.params.model_dump(mode="json"),
-        seed=seed,
-        model_calls=counter.calls,
-        wall_time_s=wall,
-    )
-
-
-def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,
-                 default_model: Model) -> Reexplain:
-    """Re-run ``explanation``'s method and params on other rows or another model."""
-
-    def reexplain(X: np.ndarray, target_indices: np.ndarray, *, model: Model | None = None,
-                  seed: int | None = None) -> np.ndarray:
-        used = default_model if model is None else model
-        explainer = host.explainer(explanation.method, explanation.params)
-        host.negotiate(explanation.method, used)
-        if explainer.needs_background and background is None:
-            raise InputError(f"re-explaining with {explanation.method!r} needs a background; "
-                             "pass background=... (or data=) to xaudit.check")
-        indices = np.asarray(target_indices, dtype=np.int64)
-        targets = TargetSelection(indices, explanation.output_names)
-        attribution = explainer.explain(
-            used, np.asarray(X), background=background, targets=targets,
-            rng=rng_for(explanation.seed if seed is None else seed))
-        return np.asarray(attribution.values, dtype=np.float64)
-
-    return reexplain
-
-
-def gate_status(value: float, threshold: float, direction: Direction,
-                warn_threshold: float | None = None, severity: str = "fail") -> Status:
-    """``pass``, ``warn`` or ``fail`` for ``value`` against a gate (NaN always fails)."""
-
-    def better(limit: float) -> bool:
-        return value <= limit if direction == "lower" else value >= limit
-
-    if np.isnan(value) or not better(threshold):
-        return "warn" if severity == "warn" else "fail"
-    if warn_threshold is not None and not better(warn_threshold):
-        return "warn"
-    return "pass"
-
-
-def error_info(exc: BaseException) -> ErrorInfo:
-    """An exception as stored in results.json."""
-    return ErrorInfo(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
-
-
 def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
               out_dir: str | Path | None = None, quiet: bool = True) -> AuditResult:
     """Run a suite (a path or a :class:`~xaudit.suite.Suite`) and return its result.
@@ -319,11 +42,7 @@ def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
     With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz`` and
     the suite's report formats).
     """
-    from .runner import Runner
-    from .suite import Suite as SuiteModel
-    from .suite import load_suite
-
-    loaded = suite if isinstance(suite, SuiteModel) else load_suite(suite)
+    loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     runner = Runner(loaded, host or default_host(), quiet=quiet)
     result = runner.run()
     if out_dir is not None:
@@ -341,9 +60,6 @@ def render(result: AuditResult, out_dir: str | Path,
     (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``template_dir``, ``top_k``,
     ``local_rows``, ``max_subjects``.
     """
-    from .reports import write_outputs
-    from .reports.options import ReportOptions
-
     options = ReportOptions.from_result(result, **report_options)
     return write_outputs(result, Path(out_dir), formats, options=options,
                          host=host or default_host())

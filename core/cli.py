@@ -21,6 +21,8 @@ import numpy as np
 from .errors import InputError, SuiteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
+from .reports import write_outputs
+from .reports.options import ReportOptions
 from .results import RESULTS_FILE, AuditResult
 from .runner import Runner
 from .suite import Suite, check_against_host, load_suite, parse_suite
@@ -197,13 +199,9 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
 
 
 def _report(args: argparse.Namespace, host: Host) -> int:
-    from .reports import write_outputs
-
     if not (args.results / RESULTS_FILE).is_file():
         raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
                          "`xaudit run` wrote")
-    from .reports.options import ReportOptions
-
     result = AuditResult.load(args.results)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     options = None

@@ -14,8 +14,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from xaudit.errors import InputError
-from xaudit.model import InputSpec, Model
+from .errors import InputError
+from .model import InputSpec, Model
 
 
 def split_inputs(X: Any, input_names: Sequence[str], model_name: str) -> list[Any]:

@@ -20,9 +20,6 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from xaudit.multi_input import pack_inputs
-
-from .api import check, error_info, explain
 from .data import (
     Dataset,
     choose_rows,
@@ -31,12 +28,15 @@ from .data import (
     select_features,
     split_rows,
 )
+from .engine import check, error_info, explain
 from .errors import InputError, ModelLoadError, Problem, SuiteError, XauditError
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
+from .multi_input import pack_inputs
 from .probe import probe_model
 from .provenance import environment, utc_now
+from .reports import write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ModelSpec, Suite, check_against_host
@@ -170,8 +170,6 @@ class Runner:
 
     def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
         """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
-        from .reports import write_outputs
-
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
         return write_outputs(result, out_dir, formats, host=self.host,
                              base_dir=self.suite.base_dir)

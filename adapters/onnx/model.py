@@ -12,7 +12,6 @@ methods that need it, so a model without gradients works where torch is not inst
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -84,11 +83,6 @@ class OnnxModel(ModelBase):
     def n_inputs(self) -> int:
         """Number of graph inputs."""
         return len(self.input_names)
-
-    @property
-    def layouts(self) -> tuple[Layout | None, ...]:
-        """The data layout of each input (``None`` for non-image inputs)."""
-        return tuple(spec.layout for spec in self.input_specs)
 
     # ---------------------------------------------------------------- inputs
 
@@ -220,8 +214,3 @@ def _layout_hint(spec: OnnxInputSpec, got: tuple[int, ...]) -> str:
         return (f"; the model takes {spec.layout} images, rows ({axes}); xaudit does not "
                 "transpose data")
     return ""
-
-
-def sha256_bytes(data: bytes) -> str:
-    """SHA-256 hex digest of ``data``."""
-    return hashlib.sha256(data).hexdigest()

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from xaudit.adapters.onnx.adapter import OnnxOptions
 from xaudit.adapters.onnx.layout import graph_layout, shape_layout
 from xaudit.adapters.onnx.model import Layout, OnnxInputSpec, OnnxModel
+from xaudit.adapters.onnx.options import OnnxOptions
 from xaudit.adapters.onnx.source import Source, read_source
 from xaudit.errors import ModelLoadError
 from xaudit.model import Modality, Task, default_output_names

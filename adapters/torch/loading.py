@@ -1,6 +1,6 @@
 """Finding the ``nn.Module`` behind an object or file, safely.
 
-Routes (see :mod:`xaudit.adapters.torch.adapter` for the options):
+Routes (the options are in :mod:`xaudit.adapters.torch.options`):
 
 - an ``nn.Module`` object (optionally with ``weights``: a state-dict file loaded into it);
 - a state-dict file plus ``factory: "module:function"``, read with ``torch.load(...,
@@ -35,8 +35,8 @@ from typing import Any
 import torch
 
 from xaudit.adapters.fingerprint import file_sha256
-from xaudit.adapters.torch.adapter import TORCH_SUFFIXES, TorchOptions
 from xaudit.adapters.torch.model import module_sha256
+from xaudit.adapters.torch.options import TORCH_SUFFIXES, TorchOptions
 from xaudit.errors import ModelLoadError
 
 TRUST_HINT = ("or, if you trust this file's origin, set 'trust: true' in the suite "

@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from xaudit.adapters.torch.adapter import TorchOptions
 from xaudit.adapters.torch.loading import Source, resolve_source
 from xaudit.adapters.torch.model import TorchModel, module_sha256
+from xaudit.adapters.torch.options import TorchOptions
 from xaudit.errors import InputError, ModelLoadError
 from xaudit.model import InputSpec, Modality, default_output_names
 

@@ -35,7 +35,7 @@ from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
-from xaudit.plugins.shapley import tree_interventional, tree_path
+from xaudit.plugins.shapley import tree_interventional, tree_path, tree_torch
 from xaudit.plugins.shapley.tree_flat import FlatEnsemble, flatten, leaf_paths
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -156,8 +156,6 @@ def _path_dependent(flat: FlatEnsemble, backend: str,
     if backend == "numba":
         tables = tree_path.edge_tables(flat, *tree_path.quadrature(flat.max_depth))
         return lambda chunk: tree_path.shap_values(flat, chunk, tables)
-    from xaudit.plugins.shapley import tree_torch
-
     paths = leaf_paths(flat)
     return lambda chunk: tree_torch.shap_values(flat, chunk, device, paths)
 
