@@ -9,7 +9,7 @@ kind     modality  capabilities                     model
 linear   tabular   predict                          two-output linear function of 4 features
 forest   tabular   predict, tree_ensemble           3-class scikit-learn random forest
 mlp      tabular   predict, gradients, layers       torch MLP, 4 features -> 3 outputs
-image    image     predict, gradients, layers       torch conv + attention net on 3x8x8 images
+image    image     predict, gradients, layers       torch conv + position-attention net, 3x8x8
 text     text      predict                          word-count function of raw strings
 tokens   text      predict, gradients, layers       torch embedding + attention on 6 token ids
 ======== ========= ================================ =========================================
