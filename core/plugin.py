@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -95,6 +96,11 @@ class Explainer(ABC):
     """Whether :meth:`explain` needs the labels of the rows of ``X``: the host then passes them
     as the keyword ``y`` (an array with one label per row) and refuses to run without them.
     Explainers that leave this false are called exactly as before, without ``y``."""
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {}
+    """Conformance-kit cases (:data:`xaudit.testing.EXPLAINER_CASES`) that cannot apply to this
+    method, each with the reason why: the kit reports them as skipped with that reason. Naming
+    a case the kit does not have is an error; opt out only where the case, not the method, is
+    what does not fit (a global measurement has no per-row output slots, say)."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params

@@ -218,16 +218,3 @@ def test_torch_model_gradient_and_genetic_routes(host: Host, search: str) -> Non
         assert ((chosen >= bg.min(axis=0)) & (chosen <= bg.max(axis=0))).all()
         np.testing.assert_allclose(e.extras["distances"][i, valid[i]],
                                    mad_l1(chosen, rows[i], bg, [4]), rtol=1e-12)
-
-
-def test_conformance(monkeypatch: pytest.MonkeyPatch) -> None:
-    from xaudit.host import BLOCK_ENV, default_host
-    from xaudit.plugins.counterfactual.explainer import Counterfactual
-    from xaudit.testing import explainer_checks
-
-    monkeypatch.setenv(BLOCK_ENV, ",".join(MISSING))
-    if MISSING:
-        default_host.cache_clear()
-    params = {"target_range": [0.0, 1.0], "population": 20, "generations": 5}
-    for _, run in explainer_checks(Counterfactual, params=params):
-        run()

@@ -29,12 +29,7 @@ from threadpoolctl import threadpool_limits
 
 import xaudit
 from xaudit.errors import InputError
-from xaudit.host import BLOCK_ENV, BUILTIN_PLUGINS, Host, create_host, default_host
-from xaudit.plugins.effects.partial_dependence import (
-    IndividualConditionalExpectation,
-    PartialDependence,
-)
-from xaudit.testing import explainer_checks
+from xaudit.host import BLOCK_ENV, BUILTIN_PLUGINS, Host, create_host
 
 MISSING = [m for m in BUILTIN_PLUGINS if importlib.util.find_spec(m) is None]
 
@@ -171,15 +166,6 @@ def test_ice_equals_sklearn_individual_and_centred(host: Host, regression: Any) 
     swapped[:, 2] = rows[:, 2]
     brute = model.predict(x[None])[0] - model.predict(swapped).mean()
     assert e.values[5, 2, 0] == pytest.approx(brute, abs=1e-9)
-
-
-@pytest.mark.parametrize("cls", [PartialDependence, IndividualConditionalExpectation])
-def test_conformance(cls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(BLOCK_ENV, ",".join(MISSING))
-    if MISSING:
-        default_host.cache_clear()
-    for _, run in explainer_checks(cls, params={"grid_resolution": 5}):
-        run()
 
 
 # --- permutation importance -----------------------------------------------------------------------

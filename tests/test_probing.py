@@ -128,6 +128,18 @@ def test_refusals(host: Host, data: Any) -> None:
         xaudit.explain(linear, X, "probing", y=y, host=host)
 
 
+def test_layers_that_do_not_run_are_left_out_unless_named(host: Host, data: Any) -> None:
+    X, y = data
+    net = make_net()
+    net.spare = torch.nn.Linear(6, 2)  # registered, never called by the forward
+    model = xaudit.adapt(net, feature_shape=[6], device="cpu", host=host)
+    e = xaudit.explain(model, X[:40], "probing", y=y[:40], host=host, cv=2)
+    assert "spare" not in e.feature_names
+    assert "encode" in e.feature_names
+    with pytest.raises(InputError, match="spare did not run"):
+        xaudit.explain(model, X[:40], "probing", y=y[:40], host=host, layers=["spare"], cv=2)
+
+
 MODELS = '''\
 import torch
 

@@ -20,10 +20,6 @@ from sklearn.linear_model import LogisticRegression
 
 import xaudit
 from xaudit.errors import InputError
-from xaudit.plugins.shapley.exact import ExactShapley
-from xaudit.plugins.shapley.kernel import KernelShap
-from xaudit.plugins.shapley.permutation import PermutationShapley
-from xaudit.testing import explainer_checks
 
 Fn = Callable[[np.ndarray], np.ndarray]
 SAMPLERS = ("shap.kernel", "shap.permutation")
@@ -320,11 +316,3 @@ def test_multidimensional_rows_one_feature_per_element(method: str) -> None:
         assert np.all(error <= 4 * exp.std_errors.reshape(2, 6, 2) + 1e-9)
     else:
         assert np.all(error < 1e-9)
-
-
-@pytest.mark.parametrize(
-    ("name", "run"),
-    [(f"{cls.name}:{name}", run) for cls in (ExactShapley, KernelShap, PermutationShapley)
-     for name, run in explainer_checks(cls)])
-def test_conformance_kit(name: str, run: Callable[[], None]) -> None:
-    run()

@@ -3,7 +3,8 @@
 The model comes from a ``BertConfig`` (no download) and the tokenizer from a vocab file this
 test writes. Oracles: Captum's LayerIntegratedGradients on the word-embedding layer (summed
 over the embedding dimension), and attention rollout / gradient-weighted attention computed
-here in closed form from the model's own ``output_attentions``.
+here in closed form from the model's own ``output_attentions`` (and from torch's
+``MultiheadAttention`` written out).
 """
 
 from __future__ import annotations
@@ -167,6 +168,49 @@ def test_gradient_weighted_attention_matches_the_closed_form(wrapped, ids):
             relevance = relevance + torch.bmm((attn * grad).clamp(min=0).mean(1), relevance)
         assert_rel(e.values[..., slot], relevance[:, 0, :].detach().numpy(), 1e-10)
     assert "not attributions" in e.metadata["caveat"]
+
+
+class MhaClassifier(torch.nn.Module):
+    """Token ids -> embedding -> torch's MultiheadAttention (per-head weights) -> logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(len(VOCAB), 8)
+        self.attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+        self.out = torch.nn.Linear(8, 3)
+
+    def forward(self, input_ids: Any) -> Any:
+        tokens = self.embedding(input_ids)
+        context, _ = self.attention(tokens, tokens, tokens, need_weights=True,
+                                    average_attn_weights=False)
+        return self.out(context.mean(1))
+
+
+def test_gradient_weighted_attention_on_torch_multihead_attention(ids):
+    torch.manual_seed(0)
+    module = MhaClassifier().double().eval()
+    model = xaudit.adapt(module, feature_shape=[SEQ], dtype="float64")
+    e = xaudit.explain(model, ids, "attention.gradient", target=[0, 2])
+    # the oracle writes the attention out, so its weights are the tensor the context uses
+    mha, n = module.attention, len(TEXTS)
+    tokens = module.embedding(torch.tensor(ids))
+    q, k, v = (z.view(n, SEQ, 2, 4).transpose(1, 2) for z in torch.nn.functional.linear(
+        tokens, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1))
+    weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1)
+    context = (weights @ v).transpose(1, 2).reshape(n, SEQ, 8)
+    logits = module.out(mha.out_proj(context).mean(1))
+    for slot, target in enumerate((0, 2)):
+        grad, = torch.autograd.grad(logits[:, target].sum(), weights, retain_graph=True)
+        relevance = torch.eye(SEQ, dtype=torch.float64) + (weights * grad).clamp(min=0).mean(1)
+        assert_rel(e.values[..., slot], relevance[:, 0, :].detach().numpy(), 1e-10)
+
+
+@pytest.mark.parametrize(("method", "params"), [
+    ("layer.conductance", {}), ("neuron.conductance", {"neuron": [0, 0]})])
+def test_conductance_refuses_token_ids_before_any_work(wrapped, ids, method, params):
+    _, model = wrapped
+    with pytest.raises(CapabilityError, match="text"):
+        xaudit.explain(model, ids, method, layer="bert.bert.embeddings", target=0, **params)
 
 
 def test_a_hugging_face_model_adapted_directly_through_its_output_key(bert, ids):

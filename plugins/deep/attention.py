@@ -224,17 +224,32 @@ class AttentionRollout(Explainer):
         with torch.enable_grad():
             selected = select_targets(outputs, index)
         k = selected.shape[1]
+        used = [_computed_with(attn) for attn in weights]
         for j in range(k):
-            grads = torch.autograd.grad(selected[:, j].sum(), weights, retain_graph=j < k - 1)
+            grads = torch.autograd.grad(selected[:, j].sum(), used, retain_graph=j < k - 1)
             with torch.no_grad():
                 a0 = weights[0]
                 eye = torch.eye(a0.shape[-1], dtype=a0.dtype, device=a0.device)
                 relevance = eye.expand(a0.shape[0], -1, -1).clone()
                 for attn, grad in zip(weights, grads, strict=True):
-                    cam = (grad * attn).clamp_min(0).mean(1)
+                    cam = (grad.reshape(attn.shape) * attn).clamp_min(0).mean(1)
                     relevance = relevance + cam @ relevance
             slots.append(self._query(relevance))
         return torch.stack(slots, dim=-1)
+
+
+def _computed_with(weights: Any) -> Any:
+    """The tensor a module computed its output from: ``weights``, or the tensor they reshape.
+
+    ``torch.nn.MultiheadAttention`` returns ``w.view(n, heads, s, s)`` of the ``(n * heads, s,
+    s)`` weights ``w`` it multiplied the values with; the returned view is not on the path to
+    the output, so the gradient is taken at ``w`` (the same values, reshaped back by the caller).
+    """
+    base = weights._base
+    if (base is not None and base.numel() == weights.numel() and base.is_contiguous()
+            and weights.is_contiguous()):
+        return base
+    return weights
 
 
 class AttentionGradient(AttentionRollout):

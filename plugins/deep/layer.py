@@ -40,6 +40,8 @@ from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
 MODALITIES = frozenset({"tabular", "image", "text", "sequence", "other"})
+INTERPOLABLE = MODALITIES - {"text"}
+"""Modalities of methods that interpolate the input: text rows are token ids, which cannot."""
 
 
 def unit_names(layer: str, shape: tuple[int, ...]) -> list[str]:
@@ -158,6 +160,7 @@ class LayerConductance(LayerBase):
                    "of steps grows.")
     Params = PathParams
     params: PathParams
+    modalities = INTERPOLABLE
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:

@@ -33,7 +33,7 @@ from xaudit.plugins._support.autograd import (
 )
 from xaudit.plugins._support.paths import PathMethod, path_rule
 from xaudit.plugins._support.torch_hooks import LayerHook, layered
-from xaudit.plugins.deep.layer import MODALITIES, model_inputs
+from xaudit.plugins.deep.layer import INTERPOLABLE, model_inputs
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -68,7 +68,7 @@ class NeuronConductance(Explainer):
     Params = NeuronConductanceParams
     params: NeuronConductanceParams
     requires = frozenset({"gradients", "layers"})
-    modalities = MODALITIES
+    modalities = INTERPOLABLE
     default_target = "predicted"
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,

@@ -33,7 +33,8 @@ class ProbingParams(PluginParams):
     """Parameters of ``probing``."""
 
     layers: list[str] | None = None
-    """Layer names (``named_modules`` names) to probe; default every named layer."""
+    """Layer names (``named_modules`` names) to probe; default every named layer that runs in
+    the forward."""
     cv: int = Field(5, ge=2)
     """Cross-validation folds (stratified for class labels)."""
     probe: Literal["auto", "logistic", "ridge"] = "auto"
@@ -81,6 +82,11 @@ class LinearProbing(Explainer):
         if not names:
             raise CapabilityError(f"model {model.name!r} has no named layers to probe")
         features = representations(model, X, names, p.max_batch)
+        idle = [name for name in names if name not in features]
+        if idle and p.layers:
+            raise InputError(f"probing: layer(s) {', '.join(idle)} did not run in the forward "
+                             f"of model {model.name!r}")
+        names = [name for name in names if name in features]  # by default, the layers that ran
         classes = _is_classes(labels) if p.probe == "auto" else p.probe == "logistic"
         seed = int(rng.integers(0, 2**31 - 1))
         if classes:
@@ -115,7 +121,8 @@ class LinearProbing(Explainer):
 
 def representations(model: Model, X: np.ndarray, names: list[str],
                     max_batch: int) -> dict[str, np.ndarray]:
-    """Each named layer's output on the rows of ``X``, flattened to ``(n, width)``."""
+    """Each named layer's output on the rows of ``X``, flattened to ``(n, width)``; a layer
+    the forward does not run (a submodule whose weights a parent uses directly) is left out."""
     import torch
 
     layer_of = getattr(model, "layer", None)
@@ -137,7 +144,7 @@ def representations(model: Model, X: np.ndarray, names: list[str],
     finally:
         for handle in handles:
             handle.remove()
-    return {name: np.concatenate(parts) for name, parts in captured.items()}
+    return {name: np.concatenate(parts) for name, parts in captured.items() if parts}
 
 
 def _is_classes(labels: np.ndarray) -> bool:

@@ -20,8 +20,8 @@ standard deviation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, field_serializer
@@ -75,6 +75,12 @@ class PermutationImportance(Explainer):
     params: PermutationImportanceParams
     stochastic = True
     needs_labels = True
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {
+        "targets_select_output_slots": (
+            "a global measurement: its one output slot is the score of all targeted outputs "
+            "against the labels, so a single target changes what is scored instead of "
+            "selecting a slot"),
+    }
 
     def explain(
         self,
