@@ -23,6 +23,7 @@ from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .plugin import CheckContext, Direction, Reexplain
+from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import AuditResult, CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
@@ -188,6 +189,15 @@ class CountingModel:
         self.calls += 1
         self.rows += int(np.shape(X)[0])
         return self._model.predict(X)
+
+    def randomizations(self) -> tuple[str, ...]:
+        """The kinds the wrapped model can randomize (capability ``randomization``)."""
+        return offered(self._model)
+
+    def randomized(self, request: Randomization,
+                   rng: np.random.Generator) -> tuple[RandomizedStage, ...]:
+        """The wrapped model's randomized stages (their calls are not counted here)."""
+        return randomize(self._model, request, rng)
 
 
 def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
