@@ -62,9 +62,10 @@ def randomized_leaves(model: TreeModel, how: LeafDraw, rng: np.random.Generator,
     own = ensemble.transform(ensemble.predict_raw(rows))
     if own.shape != (rows.shape[0], len(model.output_names)) or not np.allclose(
             own, model.predict(rows), rtol=1e-5, atol=1e-6):
-        raise InputError(f"model_randomization: the tree structure of {model.name!r} does not "
-                         "reproduce the model's outputs (another output scale or width), so "
-                         "leaves cannot be randomized faithfully; use randomization: labels")
+        raise InputError(f"the tree structure of model {model.name!r} does not reproduce the "
+                         "model's outputs (another output scale or width), so its leaves "
+                         "cannot be randomized faithfully; randomize its labels instead "
+                         "(randomization: labels)")
     trees = [_randomized_tree(tree, how, rng) for tree in ensemble.trees]
     return RandomizedTreeModel(
         name=f"{model.name} (leaves randomized)", adapter=model.adapter, task=model.task,
