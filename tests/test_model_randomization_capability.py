@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
+import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -432,6 +435,37 @@ def test_the_host_refuses_a_kind_the_model_lacks_before_any_work(
         "which model 'lstsq' (adapter 'test.lstsq', capabilities: predict, randomization) "
         "does not offer")
     assert not model.handed_out
+
+
+def test_a_suite_naming_a_kind_the_model_lacks_is_refused_before_it_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from xaudit.cli import main
+
+    module = f"xaudit_randomization_models_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text(
+        "from sklearn.linear_model import Ridge\n\n\n"
+        "def ridge(data):\n    return Ridge().fit(data.X_train, data.y_train)\n")
+    suite = {
+        "name": "randomize-leaves-of-ridge", "seed": 0,
+        "model": {"factory": f"{module}:ridge", "task": "regression"},
+        "data": {"source": "sklearn:diabetes", "explain": {"n": 3}, "background": {"n": 5}},
+        "explainers": [{"id": "abl", "method": "ablation"}],
+        "checks": [{"check": "model_randomization", "explainer": "abl",
+                    "params": {"randomization": "leaves"}, "gate": {"threshold": 0.5}}],
+        "report": {"formats": ["json"]},
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    try:
+        code = main(["run", "-q", str(path), "--out", str(tmp_path / "out")])
+    finally:
+        sys.modules.pop(module, None)
+    assert code == 4
+    assert ("check 'model_randomization' needs randomization 'leaves' (the model offers "
+            "labels), which model 'Ridge'") in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.json").exists()
 
 
 # ------------------------------------------------------------------ models without it
