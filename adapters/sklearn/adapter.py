@@ -12,8 +12,7 @@ refused unless ``trust: true``.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,7 +96,7 @@ class SklearnModel(ModelBase):
         return estimator_randomized(self, self.estimator, request, rng, self._refit)
 
     def _refit(self, X: np.ndarray, y: np.ndarray) -> SklearnModel:
-        return dataclasses.replace(
+        return replace(
             self, name=f"{self.name} (retrained on permuted labels)",
             estimator=refit_clone(self.estimator, self._rows(X), y), file_hash=None,
             _trees=None)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -49,6 +48,6 @@ class BoostedModel(ModelBase, ABC):
         return estimator_randomized(self, self.native, request, rng, self._refit)
 
     def _refit(self, X: np.ndarray, y: np.ndarray) -> BoostedModel:
-        return dataclasses.replace(
+        return replace(
             self, name=f"{self.name} (retrained on permuted labels)",
             native=refit_clone(self.native, self._rows(X), y), _trees=None)
