@@ -18,9 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xaudit.adapters.frames import to_frame
+from xaudit.adapters.estimators import estimator_capabilities
 from xaudit.adapters.trees.boosted import BoostedModel
-from xaudit.adapters.trees.extract import tree_support
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, Task, default_output_names
@@ -47,7 +46,7 @@ class LightGBMModel(BoostedModel):
         margin = self.output == "margin"
         if type(self.native).__name__ == "Booster":
             return self.native.predict(X, raw_score=margin)
-        rows: Any = X if self.columns is None else to_frame(X, self.columns, self.categories)
+        rows = self._rows(X)
         if margin:
             return self.native.predict(rows, raw_score=True)
         if self.output == "probability":
@@ -127,8 +126,7 @@ class LightGBMAdapter(Adapter):
                                        options.output_names),
             framework="lightgbm",
             framework_version=lightgbm.__version__,
-            capabilities=frozenset({"predict"} | ({"tree_ensemble"}
-                                                  if tree_support(obj) is None else set())),
+            capabilities=estimator_capabilities(obj),
             native=native,
             output=output,
             columns=None if columns is None else tuple(str(c) for c in columns),

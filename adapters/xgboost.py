@@ -18,9 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xaudit.adapters.frames import to_frame
+from xaudit.adapters.estimators import estimator_capabilities
 from xaudit.adapters.trees.boosted import BoostedModel
-from xaudit.adapters.trees.extract import tree_support
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, Task, default_output_names
@@ -52,7 +51,7 @@ class XGBoostModel(BoostedModel):
             names = self.native.feature_names
             data = xgboost.DMatrix(X, missing=np.nan, feature_names=names)
             return self.native.predict(data, output_margin=margin)
-        rows: Any = X if self.columns is None else to_frame(X, self.columns, self.categories)
+        rows = self._rows(X)
         if margin:
             return self.native.predict(rows, output_margin=True)
         if self.output == "probability":
@@ -116,8 +115,7 @@ class XGBoostAdapter(Adapter):
                                        options.output_names),
             framework="xgboost",
             framework_version=xgboost.__version__,
-            capabilities=frozenset({"predict"} | ({"tree_ensemble"}
-                                                  if tree_support(obj) is None else set())),
+            capabilities=estimator_capabilities(obj),
             native=native,
             output=output,
             columns=None if columns is None else tuple(str(c) for c in columns),

@@ -25,6 +25,7 @@ from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
 from .plugin import CheckContext, Direction, Reexplain
+from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .suite import GateSpec
@@ -179,6 +180,15 @@ class CountingModel:
         self.rows += int(np.shape(X)[0])
         return self._model.predict(X)
 
+    def randomizations(self) -> tuple[str, ...]:
+        """The kinds the wrapped model can randomize (capability ``randomization``)."""
+        return offered(self._model)
+
+    def randomized(self, request: Randomization,
+                   rng: np.random.Generator) -> tuple[RandomizedStage, ...]:
+        """The wrapped model's randomized stages (their calls are not counted here)."""
+        return randomize(self._model, request, rng)
+
 
 def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
     """``model``'s input spec, with ``names`` as its feature names if it has none of its own.
@@ -222,7 +232,7 @@ def check(
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
-    host.negotiate_check(name, adapted)
+    host.negotiate_check(name, adapted, params)
     rows = explanation.inputs if X is None else np.asarray(X)
     dataset = data or Dataset.from_arrays(
         rows, feature_names=explanation.feature_names,

@@ -24,7 +24,14 @@ from pydantic import ValidationError
 from . import hookspecs
 from .errors import CapabilityError, InputError, ModelLoadError, PluginError
 from .model import Model
-from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
+from .plugin import (
+    Adapter,
+    Check,
+    Explainer,
+    PluginParams,
+    ReportSection,
+    missing_capabilities,
+)
 from .registry import PluginInfo, Registry
 from .version import __version__
 
@@ -183,14 +190,19 @@ class Host:
                 f"explainers that work with this model: {', '.join(alternatives) or 'none'}"
             )
 
-    def negotiate_check(self, name: str, model: Model) -> None:
-        """Refuse, before any work, a check whose needs ``model`` does not meet."""
-        cls = self.checks.get(name)
-        missing = sorted(set(cls.requires) - set(model.capabilities))
-        if missing:
+    def negotiate_check(self, name: str, model: Model,
+                        params: dict[str, Any] | None = None) -> None:
+        """Refuse, before any work, a check whose needs ``model`` does not meet.
+
+        With ``params`` the check is asked with them (:meth:`Check.unmet`), so needs that
+        depend on a parameter count too; without, its declared ``requires``.
+        """
+        unmet = self.check(name, params).unmet(model) if params is not None else (
+            missing_capabilities(self.checks.get(name).requires, model))
+        if unmet:
             raise CapabilityError(
-                f"check {name!r} needs capability {', '.join(repr(m) for m in missing)}, which "
-                f"model {model.name!r} (adapter {model.adapter!r}, capabilities: "
+                f"check {name!r} needs {' and '.join(unmet)}, which model {model.name!r} "
+                f"(adapter {model.adapter!r}, capabilities: "
                 f"{', '.join(sorted(model.capabilities))}) does not offer"
             )
 

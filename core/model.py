@@ -1,8 +1,9 @@
 """The ``Model`` protocol: what an explainer may assume about any adapted model.
 
 An adapter (see :mod:`xaudit.adapters`) wraps a framework's model into an object satisfying
-:class:`Model`. Explainers ask for optional capabilities by name (``gradients``, ``layers``,
-``tree_ensemble``); the host refuses a mismatch before any work starts.
+:class:`Model`. Explainers and checks ask for optional capabilities by name (``gradients``,
+``layers``, ``tree_ensemble``, ``randomization``); the host refuses a mismatch before any work
+starts.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class Capability(StrEnum):
     """Named intermediate layers can be read and hooked."""
     TREE_ENSEMBLE = "tree_ensemble"
     """A framework-neutral tree-ensemble structure is available."""
+    RANDOMIZATION = "randomization"
+    """The model hands out randomized copies of itself (re-initialised layers, permuted leaves,
+    retraining on permuted labels; Adebayo et al. 2018): see
+    :class:`xaudit.randomization.RandomizableModel`."""
 
 
 @dataclass(frozen=True)

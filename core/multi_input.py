@@ -9,13 +9,14 @@ one array per input.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
 
 from .errors import InputError
 from .model import InputSpec, Model
+from .randomization import Randomization, RandomizedStage, offered, randomize
 
 
 def split_inputs(X: Any, input_names: Sequence[str], model_name: str) -> list[Any]:
@@ -170,6 +171,23 @@ class PackedModel:
     def fingerprint(self) -> str:
         """The wrapped model's fingerprint."""
         return str(self.inner.fingerprint())
+
+    def randomizations(self) -> tuple[str, ...]:
+        """The kinds the wrapped model can randomize (capability ``randomization``)."""
+        return offered(self.inner)
+
+    def randomized(self, request: Randomization,
+                   rng: np.random.Generator) -> tuple[RandomizedStage, ...]:
+        """The wrapped model's randomized stages, each packed as this model is.
+
+        Packed rows are not the wrapped model's inputs, so ``request`` reaches it without
+        probe and training rows: a kind that needs them (``leaves``, ``labels``) is refused
+        with an InputError rather than fed rows of another layout. Multi-input models offer
+        ``layers``, which needs none.
+        """
+        bare = replace(request, probe_rows=None, X_train=None, y_train=None)
+        return tuple(RandomizedStage(stage.name, pack_inputs(stage.model))
+                     for stage in randomize(self.inner, bare, rng))
 
 
 class PackedDifferentiableModel(PackedModel):

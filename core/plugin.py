@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -174,6 +174,13 @@ class Check(ABC):
     def __init__(self, params: PluginParams) -> None:
         self.params = params
 
+    def unmet(self, model: Model) -> list[str]:
+        """What this check, with its params, needs that ``model`` does not offer, one phrase
+        each (``capability 'gradients'``); empty when it can run. The host refuses a check with
+        unmet needs before any work. The default compares :attr:`requires` with the model's
+        capabilities; override it for needs that depend on the params."""
+        return missing_capabilities(self.requires, model)
+
     @abstractmethod
     def run(
         self,
@@ -197,6 +204,11 @@ class ReportSection(ABC):
     @abstractmethod
     def context(self, result: AuditResult) -> dict[str, Any] | None:
         """Template variables for this section, or ``None`` when it does not apply."""
+
+
+def missing_capabilities(required: Iterable[str], model: Model) -> list[str]:
+    """``capability 'name'`` for each of ``required`` that ``model`` does not offer, sorted."""
+    return [f"capability {c!r}" for c in sorted(set(required) - set(model.capabilities))]
 
 
 def class_problems(cls: object, base: type) -> list[str]:

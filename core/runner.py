@@ -90,7 +90,7 @@ class Runner:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs labels; name "
                                  "the label column in data.target")
         for check_spec in self.suite.checks:
-            self.host.negotiate_check(check_spec.check, model)
+            self.host.negotiate_check(check_spec.check, model, check_spec.params)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
                                          "load_model_s": finished - loaded})
 

@@ -7,12 +7,14 @@ has six kinds (:data:`FIXTURE_KINDS`), each built once per process on first use:
 kind     modality  capabilities                     model
 ======== ========= ================================ =========================================
 linear   tabular   predict                          two-output linear function of 4 features
-forest   tabular   predict, tree_ensemble           3-class scikit-learn random forest
-mlp      tabular   predict, gradients, layers       torch MLP, 4 features -> 3 outputs
-image    image     predict, gradients, layers       torch conv + position-attention net, 3x8x8
+forest   tabular   predict, tree_ensemble, random.  3-class scikit-learn random forest
+mlp      tabular   predict, gradients, layers, r.   torch MLP, 4 features -> 3 outputs
+image    image     predict, gradients, layers, r.   torch conv + position-attention net, 3x8x8
 text     text      predict                          word-count function of raw strings
-tokens   text      predict, gradients, layers       torch embedding + attention on 6 token ids
+tokens   text      predict, gradients, layers, r.   torch embedding + attention on 6 token ids
 ======== ========= ================================ =========================================
+
+(``random.``/``r.``: ``randomization``, which scikit-learn and torch models offer.)
 
 :func:`fixtures_for` gives an explainer one fixture per input modality it declares and the kit
 covers: of the kinds of that modality offering every capability it ``requires``, the one
@@ -159,10 +161,11 @@ def _text() -> Fixture:
     return Fixture("text", model, texts, texts, y=np.arange(texts.shape[0]) % 2)
 
 
-_GRADIENTS = frozenset({"predict", "gradients", "layers"})
+_GRADIENTS = frozenset({"predict", "gradients", "layers", "randomization"})
 FIXTURE_KINDS: tuple[FixtureKind, ...] = (
     FixtureKind("linear", "tabular", frozenset({"predict"}), _linear),
-    FixtureKind("forest", "tabular", frozenset({"predict", "tree_ensemble"}), _forest),
+    FixtureKind("forest", "tabular", frozenset({"predict", "tree_ensemble", "randomization"}),
+                _forest),
     FixtureKind("mlp", "tabular", _GRADIENTS, _mlp),
     FixtureKind("image", "image", _GRADIENTS, _image),
     FixtureKind("text", "text", frozenset({"predict"}), _text, raw_strings=True),

@@ -227,7 +227,7 @@ def test_named_layers_are_the_modules_own_submodules() -> None:
     net = built(SimpleCNN)
     model = xaudit.adapt(net, feature_shape=[3, 32, 32], device="cpu")
     assert isinstance(model, LayeredModel)
-    assert model.capabilities == {"predict", "gradients", "layers"}
+    assert model.capabilities == {"predict", "gradients", "layers", "randomization"}
     assert model.layer_names() == ["conv1", "conv2", "conv3", "pool", "fc1", "fc2"]
     assert model.layer("conv3") is net.conv3
     with pytest.raises(InputError, match=r"has no layer 'conv4'; did you mean .*'conv1'"):
@@ -375,7 +375,7 @@ def test_torch_export_archive_has_gradients_but_no_layers(tmp_path: Path) -> Non
     path = tmp_path / "exported.pt2"
     torch.export.save(torch.export.export(net, example, dynamic_shapes={"x": {0: batch}}), path)
     model = xaudit.adapt(path, device="cpu")
-    assert model.capabilities == {"predict", "gradients"}
+    assert model.capabilities == {"predict", "gradients", "randomization"}
     assert model.layer_names() == []
     with pytest.raises(InputError, match="no named layers"):
         model.layer("network.0")

@@ -50,6 +50,13 @@ class OnnxModel(ModelBase):
 
     ``predict`` takes one array, or for multi-input graphs a tuple/list (or a mapping by input
     name) of arrays with the same number of rows, in :attr:`input_names` order.
+
+    It offers no ``randomization`` (:mod:`xaudit.randomization`), by design: the graph's
+    weights are initializers that the torch conversion holds as constant buffers of one
+    interpreted module, not layers with an initialisation scheme of their own to redraw (what
+    Adebayo et al. 2018's layer randomization re-runs), and the onnxruntime session that
+    serves ``predict`` cannot take changed weights without re-serialising the graph. Randomize
+    the model the graph was exported from (torch, scikit-learn) instead.
     """
 
     session: Any = None

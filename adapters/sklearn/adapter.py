@@ -12,19 +12,26 @@ refused unless ``trust: true``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.adapters.estimators import (
+    estimator_capabilities,
+    estimator_randomizations,
+    estimator_randomized,
+    refit_clone,
+)
 from xaudit.adapters.fingerprint import file_sha256, state_sha256
 from xaudit.adapters.frames import to_frame
-from xaudit.adapters.trees.extract import extract_tree_ensemble, tree_support
+from xaudit.adapters.trees.extract import extract_tree_ensemble
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, ModelBase, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
+from xaudit.randomization import Randomization, RandomizedStage
 from xaudit.registry import Registry
 from xaudit.trees import TreeEnsemble
 
@@ -53,11 +60,12 @@ class SklearnModel(ModelBase):
     log_odds: bool = False
     _trees: TreeEnsemble | None = field(default=None, repr=False, compare=False)
 
+    def _rows(self, X: np.ndarray) -> Any:
+        """``X`` as the estimator was fitted: a DataFrame with its columns, or the array."""
+        return X if self.columns is None else to_frame(X, self.columns, self.categories)
+
     def _predict_raw(self, X: np.ndarray) -> Any:
-        rows: Any = X
-        if self.columns is not None:
-            rows = to_frame(X, self.columns, self.categories)
-        out = getattr(self.estimator, self.method)(rows)
+        out = getattr(self.estimator, self.method)(self._rows(X))
         if self.log_odds:
             p = np.clip(np.asarray(out, dtype=np.float64), 1e-15, 1 - 1e-15)
             return np.log(p) - np.log1p(-p)
@@ -77,6 +85,21 @@ class SklearnModel(ModelBase):
         if self._trees is None:
             self._trees = extract_tree_ensemble(self.estimator)
         return self._trees
+
+    def randomizations(self) -> tuple[str, ...]:
+        """``leaves`` for tree models, then ``labels`` (see :mod:`xaudit.adapters.estimators`)."""
+        return estimator_randomizations(self, self.estimator)
+
+    def randomized(self, request: Randomization,
+                   rng: np.random.Generator) -> tuple[RandomizedStage, ...]:
+        """Permuted leaves, or a clone retrained on permuted labels; this model is unchanged."""
+        return estimator_randomized(self, self.estimator, request, rng, self._refit)
+
+    def _refit(self, X: np.ndarray, y: np.ndarray) -> SklearnModel:
+        return replace(
+            self, name=f"{self.name} (retrained on permuted labels)",
+            estimator=refit_clone(self.estimator, self._rows(X), y), file_hash=None,
+            _trees=None)
 
 
 class SklearnAdapter(Adapter):
@@ -142,8 +165,7 @@ class SklearnAdapter(Adapter):
             file_hash=file_hash,
             categories=options.categories,
             log_odds=options.output == "log_odds",
-            capabilities=frozenset({"predict"} | ({"tree_ensemble"}
-                                                  if tree_support(obj) is None else set())),
+            capabilities=estimator_capabilities(obj),
         )
 
 

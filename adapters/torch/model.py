@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from xaudit.adapters.torch.randomize import parameter_layers, randomized_modules
 from xaudit.errors import InputError, ModelLoadError
 from xaudit.model import InputSpec, ModelBase
 from xaudit.multi_input import check_row_counts, split_inputs
+from xaudit.randomization import LAYERS, Randomization, RandomizedStage, refusal
 
 Key = tuple[int | str, ...]
 FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
@@ -199,6 +201,25 @@ class TorchModel(ModelBase):
         if self.state_hash is None:
             self.state_hash = module_sha256(self.module)
         return self.state_hash
+
+    # ---------------------------------------------------------------- randomization
+
+    def randomizations(self) -> tuple[str, ...]:
+        """``layers`` when the module has layers owning parameters (capability
+        ``randomization``; see :mod:`xaudit.adapters.torch.randomize`)."""
+        return (LAYERS,) if parameter_layers(self.module) else ()
+
+    def randomized(self, request: Randomization,
+                   rng: np.random.Generator) -> tuple[RandomizedStage, ...]:
+        """One model per stage of layer re-initialisation (seeded by ``request.reinit_seed``;
+        ``rng`` is not used), each on a deep copy of the module: this model is unchanged."""
+        if request.kind != LAYERS:
+            raise refusal(self, request.kind)
+        return tuple(
+            RandomizedStage(layer, dataclasses.replace(
+                self, name=f"{self.name} (randomized {request.mode} to {layer})",
+                module=module, file_hash=None, state_hash=None))
+            for layer, module in randomized_modules(self.module, request, self.name))
 
 
 # -------------------------------------------------------------------- output selection

@@ -23,6 +23,7 @@ import torch
 from xaudit.adapters.torch.loading import Source, resolve_source
 from xaudit.adapters.torch.model import TorchModel, module_sha256
 from xaudit.adapters.torch.options import TorchOptions
+from xaudit.adapters.torch.randomize import parameter_layers
 from xaudit.errors import InputError, ModelLoadError
 from xaudit.model import InputSpec, Modality, default_output_names
 
@@ -64,7 +65,8 @@ def assemble(source: Source, options: TorchOptions, adapter: str) -> TorchModel:
         task=options.task or ("regression" if options.output == "identity" else "classification"),
         input_spec=specs[0], output_names=(), framework="torch",
         framework_version=torch.__version__,
-        capabilities=frozenset({"predict", "gradients", *(["layers"] if source.layered else [])}),
+        capabilities=frozenset({"predict", "gradients", *(["layers"] if source.layered else []),
+                                *(["randomization"] if parameter_layers(module) else [])}),
         module=module, device=device, dtype=dtype, input_names=tuple(layout.names),
         input_specs=tuple(specs), differentiable_inputs=tuple(not i for i in layout.integer),
         output=options.output, output_key=_key(options.output_key), max_batch=options.max_batch,
