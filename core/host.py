@@ -22,7 +22,8 @@ import pluggy
 from pydantic import ValidationError
 
 from . import hookspecs
-from .errors import CapabilityError, InputError, ModelLoadError, PluginError
+from .capabilities import refusal, unmet
+from .errors import InputError, ModelLoadError, PluginError
 from .model import Model
 from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
 from .registry import PluginInfo, Registry
@@ -168,31 +169,23 @@ class Host:
 
     def compatible_explainers(self, model: Model) -> list[str]:
         """Names of registered explainers whose needs ``model`` meets."""
-        return [name for name, cls in self.explainers.items() if not _unmet(cls, model)]
+        return [name for name, cls in self.explainers.items()
+                if not unmet(model, cls.requires, cls.modalities)]
 
     def negotiate(self, method: str, model: Model) -> None:
         """Refuse, before any work, an explainer whose needs ``model`` does not meet."""
         cls = self.explainers.get(method)
-        unmet = _unmet(cls, model)
-        if unmet:
-            alternatives = self.compatible_explainers(model)
-            raise CapabilityError(
-                f"explainer {method!r} needs {' and '.join(unmet)}, which model "
-                f"{model.name!r} (adapter {model.adapter!r}, {model.input_spec.modality} input, "
-                f"capabilities: {', '.join(sorted(model.capabilities))}) does not offer; "
-                f"explainers that work with this model: {', '.join(alternatives) or 'none'}"
-            )
+        needs = unmet(model, cls.requires, cls.modalities)
+        if needs:
+            alternatives = ", ".join(self.compatible_explainers(model)) or "none"
+            raise refusal(f"explainer {method!r}", needs, model,
+                          f"explainers that work with this model: {alternatives}")
 
     def negotiate_check(self, name: str, model: Model) -> None:
         """Refuse, before any work, a check whose needs ``model`` does not meet."""
-        cls = self.checks.get(name)
-        missing = sorted(set(cls.requires) - set(model.capabilities))
-        if missing:
-            raise CapabilityError(
-                f"check {name!r} needs capability {', '.join(repr(m) for m in missing)}, which "
-                f"model {model.name!r} (adapter {model.adapter!r}, capabilities: "
-                f"{', '.join(sorted(model.capabilities))}) does not offer"
-            )
+        needs = unmet(model, self.checks.get(name).requires)
+        if needs:
+            raise refusal(f"check {name!r}", needs, model)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every loaded plugin with its version and what it registered (for ``xaudit plugins``)."""
@@ -213,14 +206,6 @@ class Host:
                 row[key] = [n for n in registry.names() if registry.origin(n) == info]
             rows.append(row)
         return rows
-
-
-def _unmet(cls: type[Explainer], model: Model) -> list[str]:
-    missing = sorted(set(cls.requires) - set(model.capabilities))
-    unmet = [f"capability {m!r}" for m in missing]
-    if model.input_spec.modality not in cls.modalities:
-        unmet.append(f"{' or '.join(sorted(cls.modalities))} input")
-    return unmet
 
 
 def _describe_object(obj: object) -> str:
