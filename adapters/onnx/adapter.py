@@ -35,12 +35,11 @@ from pydantic import Field
 
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
-from xaudit.model import Model
+from xaudit.model import Modality, Model
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
 
 ONNX_SUFFIX = ".onnx"
-ModalityName = Literal["tabular", "image", "text", "sequence", "other"]
 
 
 class OnnxOptions(AdapterOptions):
@@ -63,7 +62,7 @@ class OnnxOptions(AdapterOptions):
     shape; a stated layout the graph contradicts is refused. Data are never transposed."""
     feature_shape: list[int] | list[list[int]] | None = None
     """Row shape (one per input for several) where the graph leaves dimensions symbolic."""
-    modality: ModalityName | list[ModalityName] | None = None
+    modality: Modality | list[Modality] | None = None
     """Per model or per input; default image for rank-3 rows, text for integer inputs,
     tabular for 1-D rows."""
     feature_names: list[str] | None = None

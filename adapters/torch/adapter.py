@@ -39,14 +39,12 @@ from pydantic import Field
 
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
-from xaudit.model import Model
+from xaudit.model import Modality, Model
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
 
 TORCH_SUFFIXES = (".pt", ".pth", ".pt2", ".ts")
 """File suffixes the adapter claims."""
-
-ModalityName = Literal["tabular", "image", "text", "sequence", "other"]
 
 
 class TorchOptions(AdapterOptions):
@@ -70,7 +68,7 @@ class TorchOptions(AdapterOptions):
     """Shape of one row, or one shape per input for multi-input models."""
     input_dtypes: list[Literal["float", "int64"]] | None = None
     """Per input: ``float`` (cast to ``dtype``) or ``int64`` (token ids, not differentiable)."""
-    modality: ModalityName | list[ModalityName] | None = None
+    modality: Modality | list[Modality] | None = None
     """Per model or per input; default image for 3-D rows, text for integer ones, else tabular."""
     feature_names: list[str] | None = None
     """Names of the features of a single 1-D input."""
