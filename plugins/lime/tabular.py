@@ -28,18 +28,14 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
-from xaudit.plugins.lime.common import (
-    LimeFitParams,
-    fit_local,
-    kernel,
-    row_blocks,
-    stability_over_seeds,
-)
+from xaudit.plugins._support.stability import stability_over_seeds
+from xaudit.plugins.lime.common import LimeFitParams, fit_local, kernel
 from xaudit.plugins.lime.tabular_sampling import Discretizer, Stats, draw, fit_stats, represent
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -115,7 +111,8 @@ class LimeTabular(Explainer):
                              "turn off sample_around_instance or share_samples")
         dtype = object if X.dtype == object else np.float64
         per_row = 1 if share else S
-        for block in row_blocks(n, per_row, max(1, p.max_batch - (S if share else 0))):
+        limit = max(1, p.max_batch - (S if share else 0))
+        for block in (range(n)[rows] for rows in row_blocks(n, limit, per_row)):
             if share:
                 shared = draw(st=stats, S=S, d=d, discretizer=p.discretizer, rng=rng, dtype=dtype)
                 draws = [shared] * len(block)
