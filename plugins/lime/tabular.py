@@ -34,6 +34,7 @@ from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
+from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins._support.stability import stability_over_seeds
 from xaudit.plugins.lime.common import LimeFitParams, fit_local, kernel
 from xaudit.plugins.lime.tabular_sampling import Discretizer, Stats, draw, fit_stats, represent
@@ -161,19 +162,8 @@ class LimeTabular(Explainer):
 
 
 def _categorical_indices(given: list[int | str], model: Model, d: int) -> np.ndarray:
-    names = model.input_spec.feature_names
-    out = []
-    for item in given:
-        if isinstance(item, str):
-            if not names or item not in names:
-                raise InputError(f"categorical feature {item!r} is not a feature name of the "
-                                 "model; give categorical_features as column indices")
-            out.append(list(names).index(item))
-        elif not 0 <= item < d:
-            raise InputError(f"categorical feature index {item} out of range for {d} features")
-        else:
-            out.append(item)
-    return np.asarray(sorted(set(out)), dtype=np.int64)
+    found = resolve_features(list(given), model.input_spec.feature_names, d)
+    return np.asarray(sorted(set(found)), dtype=np.int64)
 
 
 def _conditions(x: np.ndarray, st: Stats, model: Model, d: int) -> list[str]:

@@ -30,6 +30,7 @@ from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins._support.images import ChannelAxis, image_axes
 from xaudit.plugins.perturbation.leave_one_out import leave_one_out
 from xaudit.registry import Registry
@@ -82,20 +83,15 @@ def window_units(shape: tuple[int, ...], window: Sequence[int],
 def group_units(groups: Sequence[Sequence[int | str]], names: Sequence[str] | None,
                 d: int) -> list[Unit]:
     """One unit per group (names or indices), then one per feature in no group."""
-    lookup = {name: i for i, name in enumerate(names or ())}
+    known = None if names is None else tuple(names)
     seen: set[int] = set()
     units: list[Unit] = []
     for group in groups:
-        members = []
-        for item in group:
-            i = lookup.get(item) if isinstance(item, str) else int(item)
-            if i is None or not 0 <= i < d:
-                known = f"{d} features" + (f": {', '.join(names)}" if names else "")
-                raise InputError(f"occlusion group member {item!r} is not a feature ({known})")
+        members = resolve_features(list(group), known, d)
+        for item, i in zip(group, members, strict=True):
             if i in seen:
                 raise InputError(f"feature {item!r} is in more than one occlusion group")
             seen.add(i)
-            members.append(i)
         if members:
             units.append((np.asarray(members),))
     units.extend((np.asarray([i]),) for i in range(d) if i not in seen)
