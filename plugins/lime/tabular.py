@@ -162,7 +162,8 @@ class LimeTabular(Explainer):
 
 
 def _categorical_indices(given: list[int | str], model: Model, d: int) -> np.ndarray:
-    found = resolve_features(list(given), model.input_spec.feature_names, d)
+    found = resolve_features(list(given), model.input_spec.feature_names, d,
+                             "categorical feature")
     return np.asarray(sorted(set(found)), dtype=np.int64)
 
 

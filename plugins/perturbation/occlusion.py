@@ -87,7 +87,7 @@ def group_units(groups: Sequence[Sequence[int | str]], names: Sequence[str] | No
     seen: set[int] = set()
     units: list[Unit] = []
     for group in groups:
-        members = resolve_features(list(group), known, d)
+        members = resolve_features(list(group), known, d, "occlusion group member")
         for item, i in zip(group, members, strict=True):
             if i in seen:
                 raise InputError(f"feature {item!r} is in more than one occlusion group")
