@@ -10,14 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from xaudit.adapters.fingerprint import state_sha256
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
-from xaudit.model import InputSpec, ModelBase, default_output_names
+from xaudit.model import InputSpec, Modality, ModelBase, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
 
@@ -27,7 +27,7 @@ class CallableOptions(AdapterOptions):
 
     feature_shape: list[int] | None = None
     feature_names: list[str] | None = None
-    modality: Literal["tabular", "image", "text", "sequence", "other"] = "tabular"
+    modality: Modality = "tabular"
     name: str | None = None
 
 

@@ -22,16 +22,10 @@ import pluggy
 from pydantic import ValidationError
 
 from . import hookspecs
-from .errors import CapabilityError, InputError, ModelLoadError, PluginError
+from .capabilities import refusal, unmet
+from .errors import InputError, ModelLoadError, PluginError
 from .model import Model
-from .plugin import (
-    Adapter,
-    Check,
-    Explainer,
-    PluginParams,
-    ReportSection,
-    missing_capabilities,
-)
+from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
 from .registry import PluginInfo, Registry
 from .version import __version__
 
@@ -175,20 +169,17 @@ class Host:
 
     def compatible_explainers(self, model: Model) -> list[str]:
         """Names of registered explainers whose needs ``model`` meets."""
-        return [name for name, cls in self.explainers.items() if not _unmet(cls, model)]
+        return [name for name, cls in self.explainers.items()
+                if not unmet(model, cls.requires, cls.modalities)]
 
     def negotiate(self, method: str, model: Model) -> None:
         """Refuse, before any work, an explainer whose needs ``model`` does not meet."""
         cls = self.explainers.get(method)
-        unmet = _unmet(cls, model)
-        if unmet:
-            alternatives = self.compatible_explainers(model)
-            raise CapabilityError(
-                f"explainer {method!r} needs {' and '.join(unmet)}, which model "
-                f"{model.name!r} (adapter {model.adapter!r}, {model.input_spec.modality} input, "
-                f"capabilities: {', '.join(sorted(model.capabilities))}) does not offer; "
-                f"explainers that work with this model: {', '.join(alternatives) or 'none'}"
-            )
+        needs = unmet(model, cls.requires, cls.modalities)
+        if needs:
+            alternatives = ", ".join(self.compatible_explainers(model)) or "none"
+            raise refusal(f"explainer {method!r}", needs, model,
+                          f"explainers that work with this model: {alternatives}")
 
     def negotiate_check(self, name: str, model: Model,
                         params: dict[str, Any] | None = None) -> None:
@@ -197,14 +188,10 @@ class Host:
         With ``params`` the check is asked with them (:meth:`Check.unmet`), so needs that
         depend on a parameter count too; without, its declared ``requires``.
         """
-        unmet = self.check(name, params).unmet(model) if params is not None else (
-            missing_capabilities(self.checks.get(name).requires, model))
-        if unmet:
-            raise CapabilityError(
-                f"check {name!r} needs {' and '.join(unmet)}, which model {model.name!r} "
-                f"(adapter {model.adapter!r}, capabilities: "
-                f"{', '.join(sorted(model.capabilities))}) does not offer"
-            )
+        needs = self.check(name, params).unmet(model) if params is not None else (
+            unmet(model, self.checks.get(name).requires))
+        if needs:
+            raise refusal(f"check {name!r}", needs, model)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every loaded plugin with its version and what it registered (for ``xaudit plugins``)."""
@@ -225,14 +212,6 @@ class Host:
                 row[key] = [n for n in registry.names() if registry.origin(n) == info]
             rows.append(row)
         return rows
-
-
-def _unmet(cls: type[Explainer], model: Model) -> list[str]:
-    missing = sorted(set(cls.requires) - set(model.capabilities))
-    unmet = [f"capability {m!r}" for m in missing]
-    if model.input_spec.modality not in cls.modalities:
-        unmet.append(f"{' or '.join(sorted(cls.modalities))} input")
-    return unmet
 
 
 def _describe_object(obj: object) -> str:

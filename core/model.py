@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from .errors import InputError
 
 Task = Literal["classification", "regression", "other"]
 Modality = Literal["tabular", "image", "text", "sequence", "other"]
+"""What one row of input is; adapters' ``modality`` options take these values."""
+MODALITIES: frozenset[str] = frozenset(get_args(Modality))
+"""Every :data:`Modality`, for explainers that take any input (``modalities = MODALITIES``)."""
 
 
 class Capability(StrEnum):

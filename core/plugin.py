@@ -10,12 +10,14 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+from .capabilities import unmet
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -179,7 +181,7 @@ class Check(ABC):
         each (``capability 'gradients'``); empty when it can run. The host refuses a check with
         unmet needs before any work. The default compares :attr:`requires` with the model's
         capabilities; override it for needs that depend on the params."""
-        return missing_capabilities(self.requires, model)
+        return unmet(model, self.requires)
 
     @abstractmethod
     def run(
@@ -204,11 +206,6 @@ class ReportSection(ABC):
     @abstractmethod
     def context(self, result: AuditResult) -> dict[str, Any] | None:
         """Template variables for this section, or ``None`` when it does not apply."""
-
-
-def missing_capabilities(required: Iterable[str], model: Model) -> list[str]:
-    """``capability 'name'`` for each of ``required`` that ``model`` does not offer, sorted."""
-    return [f"capability {c!r}" for c in sorted(set(required) - set(model.capabilities))]
 
 
 def class_problems(cls: object, base: type) -> list[str]:

@@ -7,7 +7,6 @@ that, an explainer or check that raises is recorded with its traceback and the r
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import sys
 import time
@@ -36,6 +35,7 @@ from .model import Model, describe_model
 from .multi_input import pack_inputs
 from .probe import probe_model
 from .provenance import environment, utc_now
+from .references import import_reference
 from .reports import write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
@@ -273,43 +273,14 @@ def _field(path: str) -> Iterator[None]:
         raise InputError(f"{path}: {exc}") from None
 
 
-@contextmanager
-def _on_path(folder: Path) -> Iterator[None]:
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(folder))
-
-
-def _import_next_to(module_name: str, base_dir: Path) -> Any:
-    """Import ``module_name``, preferring the file in ``base_dir`` over a cached namesake."""
-    relative = Path(*module_name.split("."))
-    local = next((p for p in (base_dir / relative.with_suffix(".py"),
-                              base_dir / relative / "__init__.py") if p.is_file()), None)
-    cached = sys.modules.get(module_name)
-    cached_file = getattr(cached, "__file__", None)
-    if local is not None and cached is not None and (
-        cached_file is None or Path(cached_file).resolve() != local.resolve()
-    ):
-        del sys.modules[module_name]
-        importlib.invalidate_caches()
-    return importlib.import_module(module_name)
-
-
 def _call_factory(reference: str, dataset: Dataset, base_dir: Path) -> object:
-    module_name, _, attr = reference.partition(":")
-    with _on_path(base_dir):
-        try:
-            factory = getattr(_import_next_to(module_name, base_dir), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ModelLoadError(f"model.factory {reference!r} cannot be imported: {exc}") from exc
-        try:
-            takes_data = len(inspect.signature(factory).parameters) > 0
-            return factory(dataset) if takes_data else factory()
-        except XauditError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(
-                f"model.factory {reference!r} raised {type(exc).__name__}: {exc}"
-            ) from exc
+    factory = import_reference(reference, base_dir, "model.factory")
+    try:
+        takes_data = len(inspect.signature(factory).parameters) > 0
+        return factory(dataset) if takes_data else factory()
+    except XauditError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"model.factory {reference!r} raised {type(exc).__name__}: {exc}"
+        ) from exc

@@ -233,15 +233,6 @@ def test_the_package_has_no_import_cycle() -> None:
 # Creating a host stays light
 
 
-PENDING: dict[str, set[str]] = {
-    # Another branch of issue 12 splits these two modules into plugins/_support and imports
-    # scipy where it is used; until it lands, scipy is an expected failure, and only while
-    # these two are the only modules that ask for it. Delete this entry once it has landed.
-    "scipy": {"xaudit.plugins.checks.support", "xaudit.plugins.checks.stability"},
-}
-"""Heavy packages still imported at host creation, with the only modules allowed to cause it."""
-
-
 @dataclass(frozen=True)
 class HeavyImport:
     """How a heavy package came to be imported while a host was created."""
@@ -294,10 +285,6 @@ def test_creating_the_host_does_not_import(package: str,
     found = imported_by_host.get(package)
     if found is None:
         return
-    pending = PENDING.get(package, set())
-    if found.first in pending and found.askers <= pending:
-        pytest.xfail(f"{package} is still imported at module top by "
-                     f"{', '.join(sorted(found.askers))} (see PENDING)")
     raise AssertionError(
         f"creating a host imported {package} (loaded by {found.first}; asked for by "
         f"{', '.join(sorted(found.askers)) or 'no xaudit module'}); "

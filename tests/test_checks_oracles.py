@@ -313,7 +313,7 @@ def test_deletion_cost_is_batched(setup: dict[str, Any], tabular: dict[str, Any]
 
 def test_patch_and_superpixel_groups(tabular: dict[str, Any]) -> None:
     """Patch labels by the definition; superpixels partition each image into connected sets."""
-    from xaudit.plugins.checks.support import group_labels
+    from xaudit.plugins._support.groups import group_labels
 
     images = np.random.default_rng(0).random((2, 3, 10, 9))
     labels = group_labels(images, "patch", patch_size=4)
@@ -369,7 +369,7 @@ def test_agreement_matches_scipy(setup: dict[str, Any], tabular: dict[str, Any])
 @pytest.mark.parametrize("shape", [(8, 8), (12, 9), (5, 6)])
 def test_ssim_matches_scikit_image(shape: tuple[int, int]) -> None:
     metrics = pytest.importorskip("skimage.metrics")
-    from xaudit.plugins.checks.support import ssim
+    from xaudit.plugins._support.ssim import ssim
 
     rng = np.random.default_rng(1)
     a = rng.random(shape) * 3.0 - 1.0

@@ -23,7 +23,9 @@ from scipy.stats import kendalltau
 
 import xaudit
 from xaudit.errors import InputError
-from xaudit.plugins.lime.common import LimeFitParams, fit_local, kendall_tau, seed_stability
+from xaudit.plugins._support.stability import seed_stability
+from xaudit.plugins._support.statistics import kendall_tau
+from xaudit.plugins.lime.common import LimeFitParams, fit_local
 from xaudit.plugins.lime.image import image_mask
 
 # ----------------------------------------------------------------------------- tabular

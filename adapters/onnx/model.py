@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.batching import row_blocks
 from xaudit.errors import CapabilityError, InputError
 from xaudit.model import InputSpec, ModelBase
 from xaudit.multi_input import check_row_counts, split_inputs
@@ -123,8 +124,8 @@ class OnnxModel(ModelBase):
         step = self.fixed_batch or self.max_batch
         name = self.graph_outputs[self.output_index]
         parts = []
-        for start in range(0, n, step):
-            chunk = [a[start:start + step] for a in arrays]
+        for block in row_blocks(n, step):
+            chunk = [a[block] for a in arrays]
             rows = chunk[0].shape[0]
             if self.fixed_batch and rows < self.fixed_batch:
                 chunk = [np.concatenate([c, np.zeros((self.fixed_batch - rows, *c.shape[1:]),

@@ -21,11 +21,9 @@ What happens next (input description, conversion, the probe) is in
 from __future__ import annotations
 
 import copy
-import importlib
 import io
 import json
 import re
-import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from xaudit.adapters.fingerprint import file_sha256
 from xaudit.adapters.torch.model import module_sha256
 from xaudit.adapters.torch.options import TORCH_SUFFIXES, TorchOptions
 from xaudit.errors import ModelLoadError
+from xaudit.references import import_reference
 
 TRUST_HINT = ("or, if you trust this file's origin, set 'trust: true' in the suite "
               "(trust=True in Python)")
@@ -200,37 +199,18 @@ def _load_state(module: Any, state: Any, path: Path, built_by: str) -> None:
 
 
 def build_from_factory(reference: str, kwargs: dict[str, Any], near: Path | None) -> Any:
-    """Call the ``module:function`` named by ``reference``; the module may sit next to ``near``."""
-    module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
-        raise ModelLoadError(f"factory must look like 'module:function', got {reference!r}")
+    """Call the ``module:function`` named by ``reference``, imported by
+    :func:`xaudit.references.import_reference` (the module is searched for next to ``near``
+    first, then on ``sys.path``)."""
+    factory = import_reference(reference, near, "factory")
     try:
-        found: Any = _import(module_name, near)
-        for part in attr.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ModelLoadError(f"factory {reference!r} cannot be imported: {exc}") from None
-    try:
-        built = found(**kwargs)
+        built = factory(**kwargs)
     except Exception as exc:
         raise ModelLoadError(f"factory {reference!r} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(built, torch.nn.Module):
         raise ModelLoadError(f"factory {reference!r} returned {type(built).__name__}, not an "
                              "nn.Module")
     return built
-
-
-def _import(module_name: str, near: Path | None) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError:
-        if near is None:
-            raise
-        sys.path.insert(0, str(near))
-        try:
-            return importlib.import_module(module_name)
-        finally:
-            sys.path.remove(str(near))
 
 
 def _check_export_archive(path: Path, trust: bool) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from xaudit.adapters.torch.randomize import parameter_layers, randomized_modules
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError, ModelLoadError
 from xaudit.model import InputSpec, ModelBase
 from xaudit.multi_input import check_row_counts, split_inputs
@@ -142,8 +143,8 @@ class TorchModel(ModelBase):
     def _call_fixed(self, inputs: Sequence[torch.Tensor], size: int) -> torch.Tensor:
         n = int(inputs[0].shape[0])
         parts = []
-        for start in range(0, n, size):
-            chunk = [t[start:start + size] for t in inputs]
+        for rows in row_blocks(n, size):
+            chunk = [t[rows] for t in inputs]
             short = size - int(chunk[0].shape[0])
             if short:
                 chunk = [torch.cat([c, c.new_zeros((short, *c.shape[1:]))]) for c in chunk]
@@ -157,8 +158,8 @@ class TorchModel(ModelBase):
         n = arrays[0].shape[0]
         outs = []
         with torch.no_grad():
-            for start in range(0, n, self.max_batch):
-                tensors = self._convert([a[start:start + self.max_batch] for a in arrays])
+            for rows in row_blocks(n, self.max_batch):
+                tensors = self._convert([a[rows] for a in arrays])
                 outs.append(self.torch_forward(*tensors).to("cpu", torch.float64).numpy())
         return np.concatenate(outs) if outs else np.zeros((0, self.n_outputs))
 

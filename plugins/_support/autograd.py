@@ -1,4 +1,4 @@
-"""What every torch-based explainer shares: input tensors, target selection, gradients, blocks.
+"""What every torch-based explainer shares: input tensors, target selection and gradients.
 
 Explainers that need autograd import torch through :func:`require_torch` (never at module
 level), so a host without torch still loads them and refuses them with a clear message. Models
@@ -10,11 +10,12 @@ an explainer sees them (see :mod:`xaudit.multi_input`), so explainers handle one
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from xaudit.batching import row_blocks
+from xaudit.capabilities import refusal, require
 from xaudit.errors import CapabilityError, InputError
 from xaudit.model import DifferentiableModel, Model
 from xaudit.targets import TargetSelection
@@ -30,14 +31,13 @@ def require_torch(method: str) -> Any:
 
 
 def differentiable(model: Model, method: str) -> DifferentiableModel:
-    """``model`` as a DifferentiableModel with one input, or a clear error."""
-    if not isinstance(model, DifferentiableModel):
-        raise CapabilityError(f"{method} needs a model with gradients; {model.name!r} "
-                              f"({model.adapter}) offers {sorted(model.capabilities)}")
-    if len(getattr(model, "input_names", ()) or ()) > 1:
+    """``model`` as a DifferentiableModel with one input: the ``gradients`` capability
+    (:func:`xaudit.capabilities.require`), and an InputError for unpacked multi-input models."""
+    net = require(model, "gradients", method)
+    if len(getattr(net, "input_names", ()) or ()) > 1:
         raise InputError(f"{method} takes one input tensor; pack the inputs of multi-input "
                          f"model {model.name!r} with xaudit.multi_input.pack_inputs")
-    return model
+    return net
 
 
 def float_inputs(model: Model, method: str) -> DifferentiableModel:
@@ -49,10 +49,10 @@ def float_inputs(model: Model, method: str) -> DifferentiableModel:
     flags = tuple(getattr(inner, "differentiable_inputs", ()) or ())
     ids = [name for name, flag in zip(names, flags, strict=False) if not flag]
     if ids:
-        raise CapabilityError(
-            f"{method} differentiates the output with respect to the input, but input(s) "
-            f"{', '.join(repr(i) for i in ids)} of model {model.name!r} are integer ids; "
-            "explain at the embedding layer instead (layer.integrated), or use occlusion")
+        raise refusal(method, "floating-point inputs", model,
+                      f"input(s) {', '.join(repr(i) for i in ids)} are integer ids, and "
+                      f"{method} differentiates the output with respect to the input; explain "
+                      "at the embedding layer instead (layer.integrated), or use occlusion")
     return net
 
 
@@ -100,26 +100,6 @@ def select_targets(outputs: Any, index: Any) -> Any:
     return outputs.gather(1, index)
 
 
-def target_gradients(model: DifferentiableModel, x: Any, index: Any) -> tuple[Any, Any]:
-    """Gradients of each targeted output w.r.t. ``x``: ``(r, *shape, k)``, and the outputs
-    ``(r, k)`` (detached). ``index`` is ``(r', k)`` with ``r`` a multiple of ``r'``."""
-    torch = require_torch("gradients")
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        selected = select_targets(model.torch_forward(x), index)
-        k = selected.shape[1]
-        grads = [torch.autograd.grad(selected[:, j].sum(), x, retain_graph=j < k - 1)[0]
-                 for j in range(k)]
-    return torch.stack(grads, dim=-1), selected.detach()
-
-
-def row_blocks(n: int, max_rows: int) -> Iterator[slice]:
-    """Consecutive slices of at most ``max_rows`` rows covering ``range(n)``."""
-    step = max(1, int(max_rows))
-    for start in range(0, n, step):
-        yield slice(start, min(n, start + step))
-
-
 def to_numpy(tensor: Any) -> np.ndarray:
     """A tensor as a float64 numpy array on the CPU."""
     return np.asarray(tensor.detach().to("cpu").double().numpy())
@@ -144,6 +124,20 @@ def weighted_target_gradients(model: DifferentiableModel, x: Any, index: Any,
         grads = [torch.autograd.grad(selected[:, j], x, grad_outputs=seed,
                                      retain_graph=j < k - 1)[0] for j in range(k)]
     return grads, selected.detach()
+
+
+def input_gradients(model: DifferentiableModel, x: Any, index: Any, max_batch: int) -> Any:
+    """``d f_{index[r, j]}(x_r) / d x_r`` for every row and slot: ``(k, n, *shape)``, in
+    passes of at most ``max_batch`` rows (laid out as :func:`fast_memory_format` says)."""
+    torch = require_torch("gradients")
+    total = torch.empty((index.shape[1], *x.shape), dtype=x.dtype, device=x.device)
+    layout = fast_memory_format(model, x)
+    for rows in row_blocks(int(x.shape[0]), max_batch):
+        block = x[rows] if layout is None else x[rows].contiguous(memory_format=layout)
+        grads, _ = weighted_target_gradients(model, block, index[rows])
+        for j, grad in enumerate(grads):
+            total[j, rows] = grad
+    return total
 
 
 def targeted_outputs(model: DifferentiableModel, x: Any, index: Any, max_rows: int) -> Any:

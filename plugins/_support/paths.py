@@ -1,4 +1,4 @@
-"""Path integrals, baselines and seeded noise shared by the gradient explainers.
+"""Path integrals, baselines and seeded noise shared by the gradient and layer explainers.
 
 * :func:`path_rule` gives the points ``alpha_s`` in ``[0, 1]`` and weights ``w_s`` of a
   quadrature of ``int_0^1 g(alpha) d alpha``: Riemann sums (left, right, middle, trapezoid) and
@@ -8,8 +8,13 @@
 * :func:`make_baseline` builds the reference input of Integrated Gradients: zero, background
   mean, uniform noise, a blurred copy of the input (Sturmfels et al. 2020, "Visualizing the
   Impact of Feature Attribution Baselines", Distill) or one given by the user.
+* :func:`path_gradients` sums the weighted gradients along the straight path from a baseline
+  to each row in bounded passes; :func:`integrated_gradients` multiplies them by ``x - b``.
+  :func:`path_endpoints` gives the input and baseline tensors of the layer path methods.
 * :func:`row_noise` draws seeded Gaussian noise per row, so a row's noise depends only on the
   seed it was given, never on how rows are split into batches.
+
+Blurred baselines are an image concern: :func:`xaudit.plugins._support.images.gaussian_blur`.
 """
 
 from __future__ import annotations
@@ -19,8 +24,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.batching import row_blocks
+from xaudit.capabilities import refusal
 from xaudit.errors import InputError
-from xaudit.plugins._support.autograd import require_torch
+from xaudit.model import MODALITIES, DifferentiableModel, LayeredModel
+from xaudit.plugins._support.autograd import (
+    fast_memory_format,
+    require_torch,
+    weighted_target_gradients,
+)
 
 PathMethod = Literal["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
                      "gausslegendre"]
@@ -63,54 +75,10 @@ def path_rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
                      "riemann_middle, riemann_trapezoid, gausslegendre")
 
 
-def channel_axis(spec: Any, shape: tuple[int, ...]) -> int | None:
-    """The channel axis of one image row (``0`` for CHW, ``2`` for HWC), ``None`` for (H, W).
-
-    An ONNX input spec records its layout (``NHWC`` for graphs exported from Keras); other
-    3-D image rows are taken as channels-first, the torch convention.
-    """
-    if len(shape) == 2:
-        return None
-    if len(shape) != 3:
-        raise InputError(f"image rows must be (C, H, W), (H, W, C) or (H, W), got {shape}")
-    return 2 if getattr(spec, "layout", None) == "NHWC" else 0
-
-
-def gaussian_blur(images: Any, sigma: float, axis: int | None) -> Any:
-    """Each image of ``images (n, *row)`` blurred by a Gaussian of ``sigma`` pixels, per channel.
-
-    A separable depthwise convolution (torch ``conv2d``) of radius ``ceil(3 sigma)`` with
-    mirror padding (``d c b | a b c d``, scipy's ``mode="mirror"``); on an image side shorter
-    than the radius the kernel is cut to the side and renormalised. ``axis`` is the channel
-    axis of a row (see :func:`channel_axis`). ``sigma <= 0`` returns a copy.
-    """
-    torch = require_torch("blurred baselines")
-    if sigma <= 0:
-        return images.clone()
-    x = images.unsqueeze(1) if axis is None else images.movedim(axis + 1, 1)
-    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-    radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    out = x.contiguous()
-    for dim, size in ((2, height), (3, width)):
-        pad = min(radius, size - 1)
-        k = kernel[radius - pad: radius + pad + 1]
-        k = k / k.sum()
-        shape = (1, 1, k.numel(), 1) if dim == 2 else (1, 1, 1, k.numel())
-        weight = k.reshape(shape).expand(channels, -1, -1, -1)
-        padding = (0, 0, pad, pad) if dim == 2 else (pad, pad, 0, 0)
-        if pad:
-            out = torch.nn.functional.pad(out, padding, mode="reflect")
-        out = torch.nn.functional.conv2d(out, weight, groups=channels)
-    out = out.squeeze(1) if axis is None else out.movedim(1, axis + 1)
-    return out.contiguous()
-
-
 def make_baseline(kind: str, X: np.ndarray, background: np.ndarray | None,
                   rng: np.random.Generator, *, given: Any = None) -> np.ndarray:
-    """The baseline rows ``(1 or n, *row_shape)`` for ``kind`` (``blur`` is done in torch).
+    """The baseline rows ``(1 or n, *row_shape)`` for ``kind`` (``blur`` is done on the
+    tensor, by :func:`~xaudit.plugins._support.images.gaussian_blur`).
 
     ``zero``: all zeros. ``mean``: the background's mean row. ``uniform``: per row, each value
     drawn uniformly between that feature's minimum and maximum over the background (over ``X``
@@ -170,3 +138,76 @@ def row_noise(seed: int, shape: tuple[int, ...], stdev: float, like: Any) -> Any
     dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
     noise = torch.randn(shape, generator=generator, device=like.device, dtype=dtype)
     return (noise * stdev).to(like.dtype)
+
+
+def path_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any,
+                   alphas: np.ndarray, weights: np.ndarray, max_batch: int,
+                   memory_format: Any = None) -> Any:
+    """``sum_s w_s grad f_c(b + alpha_s (x - b))`` for each row and slot: ``(k, n, *shape)``.
+
+    ``x`` ``(n, *shape)``, ``baseline`` broadcastable to it, ``index`` ``(n, k)`` targeted
+    outputs. Evaluated in passes of at most ``max_batch`` points, laid out in
+    ``memory_format`` when given (see :func:`~xaudit.plugins._support.autograd.fast_memory_format`).
+    """
+    torch = require_torch("integrated gradients")
+    n, shape, n_steps = int(x.shape[0]), tuple(x.shape[1:]), len(alphas)
+    baseline = baseline.expand_as(x)
+    diff = x - baseline
+    alpha = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
+    weight = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    total = torch.zeros((index.shape[1], n, *shape), dtype=x.dtype, device=x.device)
+    ones = (1,) * len(shape)
+    for block in row_blocks(n, max_batch, n_steps):
+        rows = block.stop - block.start
+        for part in row_blocks(n_steps, max_batch):
+            steps = part.stop - part.start
+            points = torch.addcmul(baseline[block].unsqueeze(1),
+                                   alpha[part].view(1, steps, *ones),
+                                   diff[block].unsqueeze(1)).reshape(rows * steps, *shape)
+            if memory_format is not None:
+                points = points.contiguous(memory_format=memory_format)
+            grads, _ = weighted_target_gradients(
+                model, points, index[block].repeat_interleave(steps, dim=0),
+                weight[part].repeat(rows))
+            for j, grad in enumerate(grads):
+                total[j, block] += grad.view(rows, steps, *shape).sum(dim=1)
+    return total
+
+
+def integrated_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any,
+                         method: str, n_steps: int, max_batch: int | None) -> Any:
+    """IG ``(k, n, *shape)`` of ``x`` from ``baseline`` for the slots of ``index``
+    (``max_batch`` ``None``: see :func:`~xaudit.plugins._support.paths.points_per_pass`)."""
+    alphas, weights = path_rule(method, n_steps)
+    batch = points_per_pass(max_batch, tuple(x.shape[1:]))
+    total = path_gradients(model, x, baseline, index, alphas, weights, batch,
+                           fast_memory_format(model, x))
+    return total.mul_((x - baseline.expand_as(x)).unsqueeze(0))
+
+
+INTERPOLABLE = MODALITIES - {"text"}
+"""Input modalities a method that interpolates the input can take: text rows are token ids,
+which cannot be interpolated (such methods refuse them before any work)."""
+
+
+def path_endpoints(model: LayeredModel, X: np.ndarray, background: np.ndarray | None,
+                   baseline: str, interpolated_by: str | None = None) -> tuple[Any, Any]:
+    """The input tensor of ``X`` and the baseline a path from it starts at: zeros (token id 0
+    for ids) or, for ``baseline="mean"``, the background's mean row, broadcast to the input.
+
+    ``interpolated_by`` names a method whose path runs through the input itself: integer
+    inputs (token ids) are refused for it, as points between two ids are no input.
+    """
+    torch = require_torch("layer methods")
+    x = model.to_tensors(X)[0].detach()
+    if interpolated_by is not None and not x.is_floating_point():
+        raise refusal(interpolated_by, "a floating-point input", model,
+                      "it interpolates the input, which is integer ids here; use "
+                      "layer.integrated on the embedding layer")
+    if baseline == "mean":
+        if background is None:
+            raise InputError("baseline 'mean' needs a background")
+        if not x.is_floating_point():
+            raise InputError("baseline 'mean' needs a floating-point input; the model takes ids")
+        return x, model.to_tensors(background)[0].detach().mean(0, keepdim=True).expand_as(x)
+    return x, torch.zeros_like(x)

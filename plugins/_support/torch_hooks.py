@@ -6,8 +6,8 @@ Layer methods (Grad-CAM, conductance, layer integrated gradients, activations) n
 during a forward, optionally replacing it (layer integrated gradients) or cutting the graph
 before it (Grad-CAM only needs gradients from the layer on, so nothing before it is recorded).
 :func:`layer_gradients` combines these: the layer's output and the gradient of each targeted
-output with respect to it. :func:`path_alphas` gives the integration points and weights of
-path methods (Riemann rules and Gauss-Legendre).
+output with respect to it. Integration points of path methods are
+:func:`xaudit.plugins._support.paths.path_rule`'s.
 
 A layer whose forward returns a tuple (Hugging Face blocks) is read at element 0.
 """
@@ -18,13 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from xaudit.errors import CapabilityError, InputError
+from xaudit.capabilities import refusal, require
+from xaudit.errors import InputError
 from xaudit.model import DifferentiableModel, LayeredModel, Model
 from xaudit.plugins._support.autograd import differentiable, require_torch, select_targets
 
 
 def torch_module(model: Model, method: str) -> Any:
-    """The ``nn.Module`` a model runs (the torch adapter's ``module``), or CapabilityError."""
+    """The ``nn.Module`` a model runs (the torch adapter's ``module``), or the capability
+    refusal naming ``method``."""
     torch = require_torch(method)
     module = getattr(model, "module", None)
     if module is None:  # a multi-input model packed by the host wraps the adapted one
@@ -36,18 +38,17 @@ def torch_module(model: Model, method: str) -> Any:
             "gradient.integrated / shap.gradient"
             if getattr(model, "adapter", "") == "onnx" else
             "adapt the PyTorch nn.Module with the torch adapter")
-    raise CapabilityError(f"{method} needs the torch nn.Module of the model; model "
-                          f"{model.name!r} (adapter {model.adapter!r}) has none: {hint}")
+    raise refusal(method, "the torch nn.Module of the model", model, hint)
 
 
 def layered(model: Model, method: str) -> LayeredModel:
-    """``model`` as a LayeredModel (named layers and gradients), or CapabilityError."""
+    """``model`` as a LayeredModel (named layers and gradients, one input), or the
+    capability refusal naming ``method``."""
     differentiable(model, method)
-    if not isinstance(model, LayeredModel) or not model.layer_names():
-        raise CapabilityError(f"{method} needs a model with named layers; model "
-                              f"{model.name!r} (adapter {model.adapter!r}) offers "
-                              f"{sorted(model.capabilities)}")
-    return model
+    net = require(model, "layers", method)
+    if not net.layer_names():
+        raise refusal(method, "named layers", model, "the model lists none")
+    return net
 
 
 def named_layer(model: LayeredModel, name: str) -> Any:

@@ -35,24 +35,18 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.data import Dataset
 from xaudit.explanation import Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
-from xaudit.plugins.checks.support import (
-    Cost,
-    Grouping,
-    Removal,
-    fill_values,
-    group_labels,
-    group_scores,
-    local_rows,
-    mean_finite,
-    paired_test,
-    removal_order,
-    row_blocks,
-)
+from xaudit.plugins._support.groups import Grouping, group_labels, group_scores, removal_order
+from xaudit.plugins._support.images import ChannelAxis
+from xaudit.plugins._support.removal import Removal, fill_values
+from xaudit.plugins._support.statistics import mean_finite, paired_test
+from xaudit.plugins.checks.cost import Cost
+from xaudit.plugins.checks.explained import local_rows
 from xaudit.registry import Registry
 
 
@@ -76,8 +70,9 @@ class CurveParams(PluginParams):
     """Side of a square patch for ``grouping: patch``."""
     n_segments: int = Field(50, ge=2)
     """Approximate number of superpixels for ``grouping: superpixel``."""
-    channel_axis: int | None = None
-    """Channel axis of 3-D image rows (0 or 2); inferred from a 1/3/4-sized end axis."""
+    channel_axis: ChannelAxis = "auto"
+    """Where the channels of image rows are: ``auto`` (the model's recorded layout, else the
+    row shape), ``first``, ``last``, ``none`` or an axis number (``0``, ``2``, ``-1``)."""
     n_random: int = Field(1, ge=1)
     """Random attributions drawn per row (their curves are averaged)."""
     normalize: bool = True
@@ -105,10 +100,11 @@ class _Curve(Check):
         cost = Cost(model)
         X = local_rows(explanation, self.name)
         n, k = explanation.n_rows, explanation.values.shape[-1]
-        labels = group_labels(X, p.grouping, p.patch_size, p.n_segments, p.channel_axis)
+        labels = group_labels(X, p.grouping, p.patch_size, p.n_segments, p.channel_axis,
+                              model.input_spec)
         fill = fill_values(X, p.removal, rng, background=data.background,
                            baseline_value=p.baseline_value, blur_sigma=p.blur_sigma,
-                           channel_axis=p.channel_axis)
+                           channel_axis=p.channel_axis, spec=model.input_spec)
         random_values = rng.spawn(1)[0].standard_normal((p.n_random, *explanation.values.shape))
         morf = p.order == "morf"
         orders = [removal_order(group_scores(explanation.values, labels)[0], morf)]
@@ -117,7 +113,7 @@ class _Curve(Check):
         ranks = np.stack(orders)  # (1 + R, n, G, k)
         curves = np.empty((1 + p.n_random, n, k, p.steps + 1))
         per_row = (1 + p.n_random) * k
-        for block in row_blocks(n, per_row, p.max_batch):
+        for block in row_blocks(n, p.max_batch, per_row):
             self._block(model, explanation, X, fill, labels, counts, ranks, curves, block)
         areas = np.asarray(np.trapezoid(curves, dx=1.0 / p.steps, axis=-1))  # (1 + R, n, k)
         ours, rand = areas[0], areas[1:].mean(axis=0)

@@ -37,22 +37,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.data import Dataset
 from xaudit.explanation import Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
-from xaudit.plugins.checks.support import (
-    Cost,
-    fill_values,
-    local_rows,
-    mean_finite,
-    output_drops,
-    pearson_rows,
-    per_slot,
-    reexplainer,
-    row_blocks,
-)
+from xaudit.plugins._support.removal import fill_values, output_drops
+from xaudit.plugins._support.statistics import mean_finite, pearson_rows
+from xaudit.plugins.checks.cost import Cost
+from xaudit.plugins.checks.explained import local_rows, per_slot, reexplainer
 from xaudit.registry import Registry
 
 
@@ -102,7 +96,7 @@ class FaithfulnessCorrelation(Check):
         flat = X.reshape(n, d)
         phi = per_slot(explanation.values)  # (n, k, d)
         corr = np.empty(phi.shape[:2])
-        for block in row_blocks(n, p.n_runs + 1, p.max_batch):
+        for block in row_blocks(n, p.max_batch, p.n_runs + 1):
             x, f = flat[block], fill[block]
             b = x.shape[0]
             mask = random_subsets(rng, b, p.n_runs, d, p.subset_size)
@@ -155,7 +149,7 @@ class Infidelity(Check):
         d = int(np.prod(shape))
         phi = per_slot(explanation.values)
         infd, betas = np.empty(phi.shape[:2]), np.ones(phi.shape[:2])
-        for block in row_blocks(n, p.n_samples + 1, p.max_batch):
+        for block in row_blocks(n, p.max_batch, p.n_samples + 1):
             x = X[block].reshape(-1, d)
             b = x.shape[0]
             if p.perturbation == "gaussian":
@@ -212,7 +206,7 @@ class _Sensitivity(Check):
         norms = np.linalg.norm(phi, axis=-1)
         norms = np.where(norms == 0, 1.0, norms) if p.relative else np.ones_like(norms)
         sens = np.empty(phi.shape[:2])
-        for block in row_blocks(n, p.n_samples, p.max_rows):
+        for block in row_blocks(n, p.max_rows, p.n_samples):
             x = X[block]
             b = x.shape[0]
             delta = rng.uniform(-p.radius, p.radius, (b, p.n_samples, *shape))

@@ -50,15 +50,11 @@ from xaudit.explanation import Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Capability, Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
-from xaudit.plugins.checks.support import (
-    Cost,
-    local_rows,
-    mean_finite,
-    per_slot,
-    reexplainer,
-    spearman_rows,
-    ssim,
-)
+from xaudit.plugins._support.images import image_axes
+from xaudit.plugins._support.ssim import ssim
+from xaudit.plugins._support.statistics import mean_finite, spearman_rows
+from xaudit.plugins.checks.cost import Cost
+from xaudit.plugins.checks.explained import local_rows, per_slot, reexplainer
 from xaudit.randomization import LABELS, Randomization, offered, randomize, refusal
 from xaudit.registry import Registry
 
@@ -189,15 +185,13 @@ def _ssim_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """SSIM per row (mean over outputs) of absolute maps, channels summed for 3-D rows."""
     if a.ndim not in (4, 5):
         raise InputError("similarity: ssim needs image rows (H, W) or (C, H, W)/(H, W, C)")
-    from xaudit.plugins.checks.support import spatial_layout
-
     shape = a.shape[1:-1]
     out = np.empty((a.shape[0], a.shape[-1]))
     for r in range(a.shape[0]):
         for j in range(a.shape[-1]):
             ma, mb = np.abs(a[r, ..., j]), np.abs(b[r, ..., j])
             if len(shape) == 3:
-                _, ch = spatial_layout(shape)
+                ch = image_axes(shape).channel
                 ma, mb = ma.sum(axis=ch), mb.sum(axis=ch)
             out[r, j] = ssim(ma, mb)
     return np.asarray(out.mean(axis=1))

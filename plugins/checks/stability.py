@@ -25,7 +25,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field
-from scipy import stats
 
 from xaudit.data import Dataset
 from xaudit.errors import InputError
@@ -33,15 +32,14 @@ from xaudit.explanation import Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
-from xaudit.plugins.checks.support import (
-    Cost,
-    local_rows,
+from xaudit.plugins._support.statistics import (
     mean_finite,
-    per_slot,
-    reexplainer,
     spearman_rows,
+    t_half_width,
     top_k_overlap,
 )
+from xaudit.plugins.checks.cost import Cost
+from xaudit.plugins.checks.explained import local_rows, per_slot, reexplainer
 from xaudit.registry import Registry
 
 
@@ -94,7 +92,7 @@ class Stability(Check):
         per_row = np.nanmean(np.where(np.isnan(rho), 0.0, rho), axis=(0, 2))
         R = stack.shape[0]
         sd = stack.std(axis=0, ddof=1)
-        half = stats.t.ppf(0.5 + p.confidence / 2, R - 1) * sd / np.sqrt(R)  # (n, k, d)
+        half = t_half_width(sd, R, p.confidence)  # (n, k, d)
         scale = np.abs(stack.mean(axis=0)).mean()
         context = self.context
         return CheckOutcome(mean_finite(per_row), per_row, {

@@ -43,6 +43,7 @@ from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import differentiable, require_torch
+from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins.counterfactual.search import (
     Goal,
     Problem,
@@ -52,7 +53,6 @@ from xaudit.plugins.counterfactual.search import (
     select_diverse,
     sparsify,
 )
-from xaudit.plugins.effects.grid import resolve_features
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -35,7 +36,6 @@ from xaudit.model import LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
     require_torch,
-    row_blocks,
     select_targets,
     target_index,
     to_numpy,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
@@ -23,7 +24,6 @@ from xaudit.plugin import Explainer
 from xaudit.plugins._support.autograd import (
     input_tensor,
     require_torch,
-    row_blocks,
     target_index,
     to_numpy,
 )

@@ -42,7 +42,7 @@ from pydantic import Field
 from xaudit.errors import CapabilityError
 from xaudit.model import DifferentiableModel, Model
 from xaudit.plugin import PluginParams
-from xaudit.plugins._support.autograd import differentiable, require_torch
+from xaudit.plugins._support.autograd import float_inputs, require_torch
 from xaudit.plugins._support.torch_hooks import torch_module
 
 ALLOWED_MODULES = (
@@ -354,11 +354,7 @@ def deeplift_gradients(model: DifferentiableModel, module: Any, x: Any, ref: Any
 
 def prepare(model: Model, method: str) -> tuple[DifferentiableModel, Any]:
     """The differentiable model and its torch module, checked against the allow-list."""
-    dm = differentiable(model, method)
-    inner = getattr(model, "inner", model)  # multi-input models arrive packed
-    if not all(getattr(inner, "differentiable_inputs", (True,))):
-        raise CapabilityError(f"{method} needs a floating-point input; model {model.name!r} "
-                              "takes integer ids (use layer.integrated on its embedding layer)")
+    dm = float_inputs(model, method)
     module = torch_module(model, method)
     check_modules(module, method)
     return dm, module

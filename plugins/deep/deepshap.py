@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -26,7 +27,6 @@ from xaudit.plugin import Explainer
 from xaudit.plugins._support.autograd import (
     input_tensor,
     require_torch,
-    row_blocks,
     target_index,
     to_numpy,
 )
@@ -77,7 +77,7 @@ class DeepShap(Explainer):
         values: list[Any] = []
         base: list[Any] = []
         ops: set[str] = set()
-        for rows in row_blocks(x.shape[0], max(1, self.params.max_batch // n_refs)):
+        for rows in row_blocks(x.shape[0], self.params.max_batch, n_refs):
             xb = x[rows]
             r = xb.shape[0]
             x_rep = xb.repeat_interleave(n_refs, dim=0)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -30,7 +31,6 @@ from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
     input_tensor,
     require_torch,
-    row_blocks,
     target_index,
     to_numpy,
 )

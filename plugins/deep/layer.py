@@ -22,45 +22,27 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.errors import CapabilityError, InputError
+from xaudit.batching import row_blocks
+from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
-from xaudit.model import LayeredModel, Model
+from xaudit.model import MODALITIES, LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
     fast_memory_format,
     require_torch,
-    row_blocks,
     target_index,
     to_numpy,
 )
-from xaudit.plugins._support.paths import PathMethod, path_rule
+from xaudit.plugins._support.paths import INTERPOLABLE, PathMethod, path_endpoints, path_rule
 from xaudit.plugins._support.torch_hooks import LayerHook, layer_gradients, layered
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
-
-MODALITIES = frozenset({"tabular", "image", "text", "sequence", "other"})
-INTERPOLABLE = MODALITIES - {"text"}
-"""Modalities of methods that interpolate the input: text rows are token ids, which cannot."""
 
 
 def unit_names(layer: str, shape: tuple[int, ...]) -> list[str]:
     """``layer[i,j,...]`` for every unit of a layer output shaped ``shape`` (C order)."""
     return [f"{layer}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
-
-
-def model_inputs(model: LayeredModel, X: np.ndarray, background: np.ndarray | None,
-                 baseline: str) -> tuple[Any, Any]:
-    """Input tensor and baseline tensor (zeros, ids 0, or the background mean)."""
-    torch = require_torch("layer methods")
-    x = model.to_tensors(X)[0].detach()
-    if baseline == "mean":
-        if background is None:
-            raise InputError("baseline 'mean' needs a background")
-        if not x.is_floating_point():
-            raise InputError("baseline 'mean' needs a floating-point input; the model takes ids")
-        return x, model.to_tensors(background)[0].detach().mean(0, keepdim=True).expand_as(x)
-    return x, torch.zeros_like(x)
 
 
 def layer_output(model: LayeredModel, layer: Any, name: str, x: Any) -> Any:
@@ -168,16 +150,13 @@ class LayerConductance(LayerBase):
         torch = require_torch(self.name)
         lm = layered(model, self.name)
         layer, p = lm.layer(self.params.layer), self.params
-        x_all, base_all = model_inputs(lm, X, background, p.baseline)
-        if not x_all.is_floating_point():
-            raise CapabilityError(f"{self.name} interpolates the input, which is integer ids "
-                                  "here; use layer.integrated on the embedding layer")
+        x_all, base_all = path_endpoints(lm, X, background, p.baseline, self.name)
         alphas = torch.as_tensor(path_rule(p.path_method, p.n_steps + 1)[0], dtype=x_all.dtype,
                                  device=x_all.device)
         steps = alphas.shape[0]
         layout = fast_memory_format(lm, x_all)
         out = []
-        for rows in row_blocks(x_all.shape[0], max(1, p.max_batch // steps)):
+        for rows in row_blocks(x_all.shape[0], p.max_batch, steps):
             x, base = x_all[rows], base_all[rows]
             shape = (1, steps, *([1] * (x.dim() - 1)))
             path = (base.unsqueeze(1) + alphas.view(shape) * (x - base).unsqueeze(1))
@@ -213,11 +192,11 @@ class LayerIntegrated(LayerBase):
         p = self.params
         name = p.layer or _first_embedding(lm)
         layer = lm.layer(name)
-        x_all, base_all = model_inputs(lm, X, background, p.baseline)
+        x_all, base_all = path_endpoints(lm, X, background, p.baseline)
         alphas_np, weights_np = path_rule(p.path_method, p.n_steps)
         layout = fast_memory_format(lm, x_all)
         out = []
-        for rows in row_blocks(x_all.shape[0], max(1, p.max_batch // p.n_steps)):
+        for rows in row_blocks(x_all.shape[0], p.max_batch, p.n_steps):
             x = x_all[rows]
             a_x = layer_output(lm, layer, name, x)
             a_b = (torch.zeros_like(a_x) if p.layer_baseline == "zero"

@@ -19,21 +19,20 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.errors import CapabilityError, InputError
+from xaudit.batching import row_blocks
+from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
     require_torch,
-    row_blocks,
     select_targets,
     target_index,
     to_numpy,
 )
-from xaudit.plugins._support.paths import PathMethod, path_rule
+from xaudit.plugins._support.paths import INTERPOLABLE, PathMethod, path_endpoints, path_rule
 from xaudit.plugins._support.torch_hooks import LayerHook, layered
-from xaudit.plugins.deep.layer import INTERPOLABLE, model_inputs
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -78,15 +77,12 @@ class NeuronConductance(Explainer):
         lm = layered(model, self.name)
         p = self.params
         layer = lm.layer(p.layer)
-        x_all, base_all = model_inputs(lm, X, background, p.baseline)
-        if not x_all.is_floating_point():
-            raise CapabilityError(f"{self.name} interpolates the input, which is integer ids "
-                                  "here; use layer.integrated on the embedding layer")
+        x_all, base_all = path_endpoints(lm, X, background, p.baseline, self.name)
         alphas_np, weights_np = path_rule(p.path_method, p.n_steps)
         alphas = torch.as_tensor(alphas_np, dtype=x_all.dtype, device=x_all.device)
         weights = torch.as_tensor(weights_np, dtype=x_all.dtype, device=x_all.device)
         out = []
-        for rows in row_blocks(x_all.shape[0], max(1, p.max_batch // p.n_steps)):
+        for rows in row_blocks(x_all.shape[0], p.max_batch, p.n_steps):
             x, base = x_all[rows], base_all[rows]
             shape = (1, p.n_steps, *([1] * (x.dim() - 1)))
             path = (base.unsqueeze(1) + alphas.view(shape) * (x - base).unsqueeze(1))

@@ -20,10 +20,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.errors import CapabilityError, InputError
+from xaudit.batching import row_blocks
+from xaudit.capabilities import refusal, require
+from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
-from xaudit.model import Model
+from xaudit.model import MODALITIES, LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -61,7 +63,7 @@ class LinearProbing(Explainer):
     Params = ProbingParams
     params: ProbingParams
     requires = frozenset({"layers"})
-    modalities = frozenset({"tabular", "image", "text", "sequence", "other"})
+    modalities = MODALITIES
     needs_labels = True
     stochastic = True
 
@@ -78,10 +80,11 @@ class LinearProbing(Explainer):
         if y is None:
             raise InputError("probing needs the labels of the explained rows")
         labels = np.asarray(y).reshape(X.shape[0], -1)[:, 0]
-        names = p.layers or list(getattr(model, "layer_names", lambda: [])())
+        net = require(model, "layers", self.name)
+        names = p.layers or list(net.layer_names())
         if not names:
-            raise CapabilityError(f"model {model.name!r} has no named layers to probe")
-        features = representations(model, X, names, p.max_batch)
+            raise refusal(self.name, "named layers to probe", model, "the model lists none")
+        features = representations(net, X, names, p.max_batch)
         idle = [name for name in names if name not in features]
         if idle and p.layers:
             raise InputError(f"probing: layer(s) {', '.join(idle)} did not run in the forward "
@@ -119,28 +122,23 @@ class LinearProbing(Explainer):
         )
 
 
-def representations(model: Model, X: np.ndarray, names: list[str],
+def representations(model: LayeredModel, X: np.ndarray, names: list[str],
                     max_batch: int) -> dict[str, np.ndarray]:
     """Each named layer's output on the rows of ``X``, flattened to ``(n, width)``; a layer
     the forward does not run (a submodule whose weights a parent uses directly) is left out."""
     import torch
 
-    layer_of = getattr(model, "layer", None)
-    to_tensors = getattr(model, "to_tensors", None)
-    forward = getattr(model, "torch_forward", None)
-    if layer_of is None or to_tensors is None or forward is None:
-        raise CapabilityError(f"model {model.name!r} does not expose torch layers")
     captured: dict[str, list[np.ndarray]] = {name: [] for name in names}
     handles = []
     for name in names:
         def hook(_module: Any, _inputs: Any, output: Any, name: str = name) -> None:
             out = output[0] if isinstance(output, tuple | list) else output
             captured[name].append(out.detach().reshape(out.shape[0], -1).double().cpu().numpy())
-        handles.append(layer_of(name).register_forward_hook(hook))
+        handles.append(model.layer(name).register_forward_hook(hook))
     try:
         with torch.no_grad():
-            for start in range(0, X.shape[0], max_batch):
-                forward(*to_tensors(X[start:start + max_batch]))
+            for rows in row_blocks(X.shape[0], max_batch):
+                model.torch_forward(*model.to_tensors(X[rows]))
     finally:
         for handle in handles:
             handle.remove()

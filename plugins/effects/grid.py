@@ -1,4 +1,4 @@
-"""How ``pdp`` and ``ice`` evaluate the model: grids, feature lookup, brute force or trees.
+"""How ``pdp`` and ``ice`` evaluate the model: grids, brute force or trees.
 
 Friedman 2001 ("Greedy Function Approximation: A Gradient Boosting Machine"): the partial
 dependence of feature ``j`` at ``v`` is the mean over reference rows of ``f(row with x_j := v)``;
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.model import Model
 
@@ -54,10 +55,9 @@ class Evaluator:
 
     def _brute(self, columns: list[int], values: np.ndarray) -> np.ndarray:
         n, u = self.rows.shape[0], values.shape[0]
-        chunk = max(1, self.max_batch // max(n, 1))
         parts = []
-        for start in range(0, u, chunk):
-            block = values[start:start + chunk]
+        for points in row_blocks(u, self.max_batch, n):
+            block = values[points]
             batch = np.repeat(self.rows[None], block.shape[0], axis=0)
             for c, j in enumerate(columns):
                 batch[:, :, j] = block[:, c, None]
@@ -106,22 +106,6 @@ def padded(grids: list[np.ndarray]) -> np.ndarray:
     for i, grid in enumerate(grids):
         out[i, : grid.size] = grid
     return out
-
-
-def resolve_features(items: list[str | int], names: tuple[str, ...] | None, d: int) -> list[int]:
-    """Feature indices for names or indices, or an error listing the known names."""
-    known = list(names or (f"x{i}" for i in range(d)))
-    found = []
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool):
-            if not -d <= item < d:
-                raise InputError(f"feature index {item} is out of range for {d} features")
-            found.append(item % d)
-        elif item in known:
-            found.append(known.index(item))
-        else:
-            raise InputError(f"unknown feature {item!r}; features are {', '.join(known)}")
-    return found
 
 
 def recursion_estimator(model: Model) -> Any:

@@ -40,13 +40,13 @@ from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins.effects.grid import (
     Evaluator,
     column,
     feature_grid,
     padded,
     recursion_estimator,
-    resolve_features,
 )
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -117,29 +118,26 @@ class GradientShap(Explainer):
         mean = torch.zeros((k, n, *shape), dtype=x.dtype, device=x.device)
         m2 = torch.zeros_like(mean)  # sums of squared deviations from the mean
         batch = points_per_pass(p.max_batch, shape)
-        rows_per_pass, per_pass = max(1, batch // ns), min(ns, batch)
         ones = (1,) * len(shape)
         layout = fast_memory_format(net, x)
-        for r0 in range(0, n, rows_per_pass):
-            r1 = min(n, r0 + rows_per_pass)
-            inputs = x[r0:r1].unsqueeze(1)
+        for block in row_blocks(n, batch, ns):
+            inputs = x[block].unsqueeze(1)
             if seeds is not None:
                 inputs = inputs + torch.stack([row_noise(int(seeds[r]), (ns, *shape), p.stdev, x)
-                                               for r in range(r0, r1)])
-            for s0 in range(0, ns, per_pass):
-                s1 = min(ns, s0 + per_pass)
-                chosen = bg[pick[r0:r1, s0:s1]]
-                diff = (inputs if seeds is None else inputs[:, s0:s1]) - chosen
-                rows, steps = r1 - r0, s1 - s0
-                points = torch.addcmul(chosen, alpha[r0:r1, s0:s1].view(rows, steps, *ones),
+                                               for r in range(block.start, block.stop)])
+            for part in row_blocks(ns, batch):
+                chosen = bg[pick[block, part]]
+                diff = (inputs if seeds is None else inputs[:, part]) - chosen
+                rows, steps = block.stop - block.start, part.stop - part.start
+                points = torch.addcmul(chosen, alpha[block, part].view(rows, steps, *ones),
                                        diff).reshape(rows * steps, *shape)
                 if layout is not None:
                     points = points.contiguous(memory_format=layout)
                 grads, _ = weighted_target_gradients(
-                    net, points, index[r0:r1].repeat_interleave(steps, dim=0))
+                    net, points, index[block].repeat_interleave(steps, dim=0))
                 for j, grad in enumerate(grads):
                     sample = grad.view(rows, steps, *shape).mul_(diff)
-                    accumulate(mean[j, r0:r1], m2[j, r0:r1], sample, s0)
+                    accumulate(mean[j, block], m2[j, block], sample, part.start)
         errors = None
         if ns > 1:
             errors = to_numpy(m2.div_((ns - 1) * ns).sqrt_().movedim(0, -1))

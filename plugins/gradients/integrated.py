@@ -3,7 +3,8 @@
 Sundararajan, Taly and Yan 2017, "Axiomatic Attribution for Deep Networks" (ICML):
 ``IG_i(x) = (x_i - b_i) * int_0^1 d f(b + alpha (x - b)) / d x_i  d alpha``, approximated by a
 quadrature ``sum_s w_s grad f(b + alpha_s (x - b))`` (see
-:func:`~xaudit.plugins._support.paths.path_rule`). By
+:func:`~xaudit.plugins._support.paths.path_rule` and
+:func:`~xaudit.plugins._support.paths.integrated_gradients`). By
 the completeness axiom ``sum_i IG_i(x) = f(x) - f(b)``; the quadrature error of each row, the
 *convergence delta* ``sum_i IG_i(x) - (f(x) - f(b))``, is returned in
 ``extras["convergence_delta"]`` ``(n, k)``; every baseline but ``zero`` is stored in
@@ -28,22 +29,19 @@ from xaudit.hookspecs import hookimpl
 from xaudit.model import DifferentiableModel, Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
-    fast_memory_format,
     float_inputs,
     input_tensor,
     require_torch,
     target_index,
     targeted_outputs,
     to_numpy,
-    weighted_target_gradients,
 )
+from xaudit.plugins._support.images import ChannelAxis, gaussian_blur, image_axes
 from xaudit.plugins._support.paths import (
     BaselineKind,
     PathMethod,
-    channel_axis,
-    gaussian_blur,
+    integrated_gradients,
     make_baseline,
-    path_rule,
     points_per_pass,
 )
 from xaudit.registry import Registry
@@ -70,6 +68,9 @@ class IntegratedGradientsParams(PluginParams):
     """For baseline 'given': a number, one row, or one row per explained row."""
     blur_sigma: float = Field(5.0, ge=0)
     """Gaussian blur width in pixels for baseline 'blur'."""
+    channel_axis: ChannelAxis = "auto"
+    """For baseline 'blur': where the channels of an image row are (``auto``, ``first``,
+    ``last``, ``none`` or an axis number); the blur runs over the other two axes."""
     max_batch: int | None = Field(None, gt=0)
     """Most path points (rows x steps) in one forward/backward pass: bounds memory. Default:
     as many as hold 2**23 input values (about 10,000 rows of 784 features, 55 RGB 224x224
@@ -80,55 +81,6 @@ class IntegratedGradientsParams(PluginParams):
     def arrays_as_lists(cls, value: Any) -> Any:
         """Accept a numpy array for ``baseline_values``."""
         return as_list(value)
-
-
-def path_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any,
-                   alphas: np.ndarray, weights: np.ndarray, max_batch: int,
-                   memory_format: Any = None) -> Any:
-    """``sum_s w_s grad f_c(b + alpha_s (x - b))`` for each row and slot: ``(k, n, *shape)``.
-
-    ``x`` ``(n, *shape)``, ``baseline`` broadcastable to it, ``index`` ``(n, k)`` targeted
-    outputs. Evaluated in passes of at most ``max_batch`` points, laid out in
-    ``memory_format`` when given (see :func:`~xaudit.plugins._support.autograd.fast_memory_format`).
-    """
-    torch = require_torch("integrated gradients")
-    n, shape, n_steps = int(x.shape[0]), tuple(x.shape[1:]), len(alphas)
-    baseline = baseline.expand_as(x)
-    diff = x - baseline
-    alpha = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
-    weight = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
-    rows_per_pass = max(1, max_batch // n_steps)
-    steps_per_pass = min(n_steps, max_batch)
-    total = torch.zeros((index.shape[1], n, *shape), dtype=x.dtype, device=x.device)
-    ones = (1,) * len(shape)
-    for r0 in range(0, n, rows_per_pass):
-        r1 = min(n, r0 + rows_per_pass)
-        rows = r1 - r0
-        for s0 in range(0, n_steps, steps_per_pass):
-            s1 = min(n_steps, s0 + steps_per_pass)
-            steps = s1 - s0
-            points = torch.addcmul(baseline[r0:r1].unsqueeze(1),
-                                   alpha[s0:s1].view(1, steps, *ones),
-                                   diff[r0:r1].unsqueeze(1)).reshape(rows * steps, *shape)
-            if memory_format is not None:
-                points = points.contiguous(memory_format=memory_format)
-            grads, _ = weighted_target_gradients(
-                model, points, index[r0:r1].repeat_interleave(steps, dim=0),
-                weight[s0:s1].repeat(rows))
-            for j, grad in enumerate(grads):
-                total[j, r0:r1] += grad.view(rows, steps, *shape).sum(dim=1)
-    return total
-
-
-def integrated_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any,
-                         method: str, n_steps: int, max_batch: int | None) -> Any:
-    """IG ``(k, n, *shape)`` of ``x`` from ``baseline`` for the slots of ``index``
-    (``max_batch`` ``None``: see :func:`~xaudit.plugins._support.paths.points_per_pass`)."""
-    alphas, weights = path_rule(method, n_steps)
-    batch = points_per_pass(max_batch, tuple(x.shape[1:]))
-    total = path_gradients(model, x, baseline, index, alphas, weights, batch,
-                           fast_memory_format(model, x))
-    return total.mul_((x - baseline.expand_as(x)).unsqueeze(0))
 
 
 class IntegratedGradients(Explainer):
@@ -187,8 +139,8 @@ class IntegratedGradients(Explainer):
             if net.input_spec.modality != "image":
                 raise InputError(f"{self.name}: baseline 'blur' is for images; model "
                                  f"{net.name!r} takes {net.input_spec.modality} input")
-            axis = channel_axis(net.input_spec, tuple(X.shape[1:]))
-            return gaussian_blur(x, p.blur_sigma, axis)
+            axes = image_axes(tuple(X.shape[1:]), p.channel_axis, net.input_spec)
+            return gaussian_blur(x, p.blur_sigma, axes)
         rows = make_baseline(p.baseline, X, background, rng, given=p.baseline_values)
         return input_tensor(net, rows)
 

@@ -20,33 +20,17 @@ from pydantic import Field
 
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
-from xaudit.model import DifferentiableModel, Model
+from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
-    fast_memory_format,
     float_inputs,
+    input_gradients,
     input_tensor,
-    require_torch,
-    row_blocks,
     target_index,
     to_numpy,
-    weighted_target_gradients,
 )
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
-
-
-def input_gradients(model: DifferentiableModel, x: Any, index: Any, max_batch: int) -> Any:
-    """``d f_{index[r, j]}(x_r) / d x_r`` for every row and slot: ``(k, n, *shape)``."""
-    torch = require_torch("gradients")
-    total = torch.empty((index.shape[1], *x.shape), dtype=x.dtype, device=x.device)
-    layout = fast_memory_format(model, x)
-    for rows in row_blocks(int(x.shape[0]), max_batch):
-        block = x[rows] if layout is None else x[rows].contiguous(memory_format=layout)
-        grads, _ = weighted_target_gradients(model, block, index[rows])
-        for j, grad in enumerate(grads):
-            total[j, rows] = grad
-    return total
 
 
 class SaliencyParams(PluginParams):

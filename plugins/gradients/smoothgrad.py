@@ -22,21 +22,25 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import DifferentiableModel, Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.autograd import (
     float_inputs,
+    input_gradients,
     input_tensor,
     require_torch,
-    row_blocks,
     target_index,
     to_numpy,
 )
-from xaudit.plugins._support.paths import PathMethod, row_noise, row_seeds
-from xaudit.plugins.gradients.integrated import integrated_gradients
-from xaudit.plugins.gradients.saliency import input_gradients
+from xaudit.plugins._support.paths import (
+    PathMethod,
+    integrated_gradients,
+    row_noise,
+    row_seeds,
+)
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -136,7 +140,7 @@ class SmoothGrad(Explainer):
         seeds, stdevs = row_seeds(rng, n), noise_stdevs(x, p)
         values = torch.empty((k, n, *shape), dtype=x.dtype, device=x.device)
         errors = torch.empty_like(values)
-        for rows in row_blocks(n, max(1, p.max_batch // n_samples)):
+        for rows in row_blocks(n, p.max_batch, n_samples):
             noisy = torch.stack([x[r] + row_noise(int(seeds[r]), (n_samples, *shape), stdevs[r], x)
                                  for r in range(rows.start, rows.stop)])
             count = rows.stop - rows.start

@@ -9,10 +9,11 @@ sample's on/off vector and all-on (``w = 0.25``), and a weighted ridge over the 
 fitted per targeted output (see :mod:`xaudit.plugins.lime.common`).
 
 Rows are given in the model's own layout: ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``
-(``channel_axis`` says which; ``auto`` takes a leading axis of 1, 3 or 4 as channels when the
-last is not). Segmentation sees the image channels-last, min-max scaled to [0, 1]; perturbed
-images keep the model's layout and values. Values are per-pixel maps ``(n, *row_shape, k)``:
-each pixel (every channel) carries its superpixel's weight. ``extras["segments"]`` ``(n, H, W)``
+(``channel_axis`` says which; ``auto`` follows
+:func:`~xaudit.plugins._support.images.image_axes`, the rule every image method uses).
+Segmentation sees the image channels-last, min-max scaled to [0, 1]; perturbed images keep the
+model's layout and values. Values are per-pixel maps ``(n, *row_shape, k)``: each pixel (every
+channel) carries its superpixel's weight. ``extras["segments"]`` ``(n, H, W)``
 holds the superpixel labels and ``extras["segment_weights"]`` ``(n, max_segments, k)`` the
 weights (0 past a row's ``extras["n_segments"]``). ``metadata`` repeats, per row and fitted
 output slot (keyed ``"0"``, ``"1"``, ...), the superpixel weights (``segment_weights``) and the
@@ -28,11 +29,20 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import CapabilityError, InputError
 from xaudit.explanation import Attribution, Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
+from xaudit.plugins._support.images import (
+    ChannelAxis,
+    ImageAxes,
+    channel_axis_name,
+    from_hwc,
+    image_axes,
+    to_hwc,
+)
 from xaudit.plugins.lime.common import LimeFitParams, cosine_distance_to_ones, fit_local, kernel
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -59,8 +69,10 @@ class LimeImageParams(LimeFitParams):
     sigma 0.5, min_size 50)."""
     hide_color: Literal["mean"] | float = "mean"
     """Paint of a switched-off superpixel: its mean colour per channel, or a constant."""
-    channel_axis: Literal["auto", "first", "last", "none"] = "auto"
-    """Where the channels are in a row: ``(C, H, W)``, ``(H, W, C)``, or ``(H, W)``."""
+    channel_axis: ChannelAxis = "auto"
+    """Where the channels are in a row: ``first`` ``(C, H, W)``, ``last`` ``(H, W, C)``,
+    ``none`` ``(H, W)``, an axis number, or ``auto`` (the model's recorded layout, else the
+    row shape)."""
     batch_size: int = Field(100, ge=1)
     """Perturbed images per model call."""
     top_labels: int | None = Field(None, ge=1)
@@ -94,9 +106,10 @@ class LimeImage(Explainer):
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:
         """Per-pixel maps ``(n, *row_shape, k)``, intercepts, segments and segment weights."""
         p = self.params
-        axis = _channel_axis(X.shape[1:], p.channel_axis)
+        axes = image_axes(tuple(X.shape[1:]), p.channel_axis, model.input_spec)
         n, k = X.shape[0], targets.n_slots
-        segments = [_segment(_channels_last(x, axis), p) for x in X]
+        segments = [_segment(to_hwc(np.asarray(X[r:r + 1], dtype=np.float64), axes)[0], p)
+                    for r in range(n)]
         max_seg = max(int(s.max()) + 1 for s in segments)
         values = np.zeros((n, *X.shape[1:], k))
         seg_weights = np.zeros((n, max_seg, k))
@@ -113,15 +126,11 @@ class LimeImage(Explainer):
             Z[1:] = rng.integers(0, 2, size=(p.n_samples - 1, d))
             dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
             image = np.asarray(X[r], dtype=dtype)
-            hidden = _hidden(np.asarray(X[r], dtype=np.float64), seg, axis,
+            hidden = _hidden(np.asarray(X[r], dtype=np.float64), seg, axes,
                              p.hide_color).astype(dtype)
             preds = []
-            for start in range(0, p.n_samples, p.batch_size):
-                on = Z[start:start + p.batch_size].astype(bool)[:, seg]  # (b, H, W)
-                if axis == 0:
-                    on = on[:, None]
-                elif axis == 2:
-                    on = on[..., None]
+            for part in row_blocks(p.n_samples, p.batch_size):
+                on = from_hwc(Z[part].astype(bool)[:, seg][..., None], axes)  # in row layout
                 preds.append(model.predict(np.where(on, image, hidden))[:, targets.indices[r]])
                 calls += 1
             Y = np.concatenate(preds)
@@ -133,7 +142,7 @@ class LimeImage(Explainer):
             fit = fit_local(Z, Y[:, slots], w, p)
             seg_weights[r, :d][:, slots] = fit.coef
             pixel = seg_weights[r, :d][seg]  # (H, W, k)
-            values[r] = pixel[None] if axis == 0 else (pixel[:, :, None] if axis == 2 else pixel)
+            values[r] = from_hwc(pixel[None, :, :, None], axes)[0]
             base[r, slots], r2[r, slots] = fit.intercept, fit.r2
             local[r, slots], outputs[r] = fit.local_prediction, Y[0]
             masks.append({str(j): _top_positive(seg_weights[r, :d, j], p.mask_segments)
@@ -147,7 +156,7 @@ class LimeImage(Explainer):
             metadata={"segmenter": p.segmenter,
                       "segmenter_params": {**DEFAULT_SEGMENTER_PARAMS[p.segmenter],
                                            **p.segmenter_params},
-                      "channel_axis": {0: "first", 2: "last", None: "none"}[axis],
+                      "channel_axis": channel_axis_name(axes),
                       "hide_color": p.hide_color, "n_samples": p.n_samples,
                       "model_calls": calls, "batch_size": p.batch_size,
                       "kernel_width": float(p.kernel_width or 0.25),
@@ -162,31 +171,6 @@ def _top_positive(weights: np.ndarray, count: int) -> list[int]:
     """Superpixels with the ``count`` largest positive weights, largest first."""
     order = np.argsort(-weights, kind="stable")[:count]
     return [int(s) for s in order if weights[s] > 0]
-
-
-def _channel_axis(shape: tuple[int, ...], given: str) -> int | None:
-    if len(shape) == 2:
-        if given in ("auto", "none"):
-            return None
-        raise InputError(f"rows shaped {shape} have no channel axis; use channel_axis: none")
-    if len(shape) != 3:
-        raise InputError(f"lime.image explains (H, W), (H, W, C) or (C, H, W) rows; got {shape}")
-    if given == "first":
-        return 0
-    if given == "last":
-        return 2
-    if given == "none":
-        raise InputError(f"rows shaped {shape} have a channel axis; say first or last")
-    if shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
-        return 0
-    return 2
-
-
-def _channels_last(x: np.ndarray, axis: int | None) -> np.ndarray:
-    image = np.asarray(x, dtype=np.float64)
-    if axis == 0:
-        return np.moveaxis(image, 0, -1)
-    return image if axis == 2 else image[..., None]
 
 
 def _segment(image: np.ndarray, p: LimeImageParams) -> np.ndarray:
@@ -210,20 +194,18 @@ def _segment(image: np.ndarray, p: LimeImageParams) -> np.ndarray:
     return np.asarray(dense.reshape(labels.shape), dtype=np.int64)
 
 
-def _hidden(image: np.ndarray, seg: np.ndarray, axis: int | None,
+def _hidden(image: np.ndarray, seg: np.ndarray, axes: ImageAxes,
             hide: float | str) -> np.ndarray:
     """The image with every superpixel painted its hide colour (model layout)."""
     if hide != "mean":
         return np.full_like(image, float(hide))
-    last = _channels_last(image, axis)  # (H, W, C)
+    last = to_hwc(image[None], axes)[0]  # (H, W, C)
     m = int(seg.max()) + 1
     counts = np.bincount(seg.ravel(), minlength=m)[:, None]
     sums = np.stack([np.bincount(seg.ravel(), weights=last[..., c].ravel(), minlength=m)
                      for c in range(last.shape[-1])], axis=1)
     painted = (sums / np.maximum(counts, 1))[seg]  # (H, W, C)
-    if axis == 0:
-        return np.moveaxis(painted, -1, 0)
-    return np.asarray(painted if axis == 2 else painted[..., 0])
+    return np.asarray(from_hwc(painted[None], axes)[0])
 
 
 def image_mask(explanation: Explanation, row: int = 0, slot: int = 0, num_features: int = 5,

@@ -28,18 +28,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
-from xaudit.plugins.lime.common import (
-    LimeFitParams,
-    fit_local,
-    kernel,
-    row_blocks,
-    stability_over_seeds,
-)
+from xaudit.plugins._support.features import resolve_features
+from xaudit.plugins._support.stability import stability_over_seeds
+from xaudit.plugins.lime.common import LimeFitParams, fit_local, kernel
 from xaudit.plugins.lime.tabular_sampling import Discretizer, Stats, draw, fit_stats, represent
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -115,7 +112,8 @@ class LimeTabular(Explainer):
                              "turn off sample_around_instance or share_samples")
         dtype = object if X.dtype == object else np.float64
         per_row = 1 if share else S
-        for block in row_blocks(n, per_row, max(1, p.max_batch - (S if share else 0))):
+        limit = max(1, p.max_batch - (S if share else 0))
+        for block in (range(n)[rows] for rows in row_blocks(n, limit, per_row)):
             if share:
                 shared = draw(st=stats, S=S, d=d, discretizer=p.discretizer, rng=rng, dtype=dtype)
                 draws = [shared] * len(block)
@@ -164,19 +162,9 @@ class LimeTabular(Explainer):
 
 
 def _categorical_indices(given: list[int | str], model: Model, d: int) -> np.ndarray:
-    names = model.input_spec.feature_names
-    out = []
-    for item in given:
-        if isinstance(item, str):
-            if not names or item not in names:
-                raise InputError(f"categorical feature {item!r} is not a feature name of the "
-                                 "model; give categorical_features as column indices")
-            out.append(list(names).index(item))
-        elif not 0 <= item < d:
-            raise InputError(f"categorical feature index {item} out of range for {d} features")
-        else:
-            out.append(item)
-    return np.asarray(sorted(set(out)), dtype=np.int64)
+    found = resolve_features(list(given), model.input_spec.feature_names, d,
+                             "categorical feature")
+    return np.asarray(sorted(set(found)), dtype=np.int64)
 
 
 def _conditions(x: np.ndarray, st: Stats, model: Model, d: int) -> list[str]:

@@ -24,18 +24,13 @@ import re
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
-from xaudit.plugins.lime.common import (
-    LimeFitParams,
-    cosine_distance_to_ones,
-    fit_local,
-    kernel,
-    row_blocks,
-)
+from xaudit.plugins.lime.common import LimeFitParams, cosine_distance_to_ones, fit_local, kernel
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -118,7 +113,7 @@ class LimeText(Explainer):
         local, outputs = np.zeros((n, k)), np.zeros((n, k))
         mask = None if p.bow else p.mask_string
         row_shape = X.shape[1:]
-        for block in row_blocks(n, S, p.max_batch):
+        for block in (range(n)[rows] for rows in row_blocks(n, p.max_batch, S)):
             Zs: list[np.ndarray] = []
             strings: list[str] = []
             for r in block:

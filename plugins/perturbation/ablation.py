@@ -19,12 +19,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import predict_batched
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
+from xaudit.plugins.perturbation.leave_one_out import leave_one_out
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -67,32 +67,11 @@ class FeatureAblation(Explainer):
         """Ablation values ``(n, *feature_shape, k)`` and base values ``E_b[f(b)]``."""
         params = self.params
         references = _references(params.baseline, background, X)
-        n, shape = X.shape[0], X.shape[1:]
-        flat_x = X.reshape(n, -1)
-        flat_refs = references.reshape(references.shape[0], -1)
-        d, n_refs = flat_x.shape[1], flat_refs.shape[0]
-        base = predict_batched(model, references, params.max_batch).mean(axis=0)
-        full = predict_batched(model, X, params.max_batch)
-        rows_per_block = max(1, params.max_batch // max(1, d * n_refs))
-        ablated_mean = np.empty((n, d, full.shape[1]))
-        feature = np.arange(d)
-        for start in range(0, n, rows_per_block):
-            block = flat_x[start:start + rows_per_block]
-            # perturbed[r, i, b] = block[r] with feature i replaced by reference b's value
-            perturbed = np.repeat(block[:, None, None, :], d, axis=1).repeat(n_refs, axis=2)
-            perturbed[:, feature, :, feature] = flat_refs.T[feature][:, None, :]
-            preds = predict_batched(
-                model, perturbed.reshape(-1, *shape), params.max_batch
-            ).reshape(block.shape[0], d, n_refs, -1)
-            ablated_mean[start:start + block.shape[0]] = preds.mean(axis=2)
-        deltas = full[:, None, :] - ablated_mean  # (n, d, m)
-        index = targets.indices[:, None, :].repeat(d, axis=1)
-        values = np.take_along_axis(deltas, index, axis=2).reshape(n, *shape, targets.n_slots)
-        base_values = np.broadcast_to(base, full.shape)
+        values, base_values = leave_one_out(model, X, references, targets, params.max_batch)
         return Attribution(
             values=values,
-            base_values=targets.take(np.ascontiguousarray(base_values)),
-            metadata={"baseline": params.baseline, "n_references": int(n_refs)},
+            base_values=base_values,
+            metadata={"baseline": params.baseline, "n_references": int(references.shape[0])},
         )
 
 

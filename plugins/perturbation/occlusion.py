@@ -7,8 +7,10 @@ gets the mean of ``delta_W`` over the windows that cover it. Windows start every
 along each axis, the last one clipped at the edge, so every value is covered.
 
 On tabular (and text or sequence) rows the default window is one feature: that is exactly the
-``ablation`` explainer (:mod:`xaudit.plugins.perturbation.ablation`), which this module
-calls rather than repeating. ``groups`` occludes named sets of features together (every member
+``ablation`` explainer, and both compute it with
+:func:`~xaudit.plugins.perturbation.leave_one_out.leave_one_out`. On images the default window
+spans every channel; which axis holds them is :func:`~xaudit.plugins._support.images.image_axes`'s
+rule (``channel_axis``). ``groups`` occludes named sets of features together (every member
 gets its group's delta, the convention of Captum's ``feature_mask``). Needs only ``predict``:
 any model works, and the perturbed rows are evaluated in calls of at most ``max_batch`` rows.
 """
@@ -22,14 +24,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import predict_batched
+from xaudit.batching import predict_batched, row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
-from xaudit.plugins._support.paths import channel_axis
-from xaudit.plugins.perturbation.ablation import AblationParams, FeatureAblation
+from xaudit.plugins._support.features import resolve_features
+from xaudit.plugins._support.images import ChannelAxis, image_axes
+from xaudit.plugins.perturbation.leave_one_out import leave_one_out
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -53,6 +56,9 @@ class OcclusionParams(PluginParams):
     background row in turn (averaging the outputs; cost times the background size)."""
     baseline_value: float = 0.0
     """The replacement value for baseline 'value'."""
+    channel_axis: ChannelAxis = "auto"
+    """Images: where the channels of a row are (``auto``, ``first``, ``last``, ``none`` or an
+    axis number); the default window spans all of them."""
     max_batch: int = Field(4096, gt=0)
     """Most rows in one model call."""
 
@@ -77,20 +83,15 @@ def window_units(shape: tuple[int, ...], window: Sequence[int],
 def group_units(groups: Sequence[Sequence[int | str]], names: Sequence[str] | None,
                 d: int) -> list[Unit]:
     """One unit per group (names or indices), then one per feature in no group."""
-    lookup = {name: i for i, name in enumerate(names or ())}
+    known = None if names is None else tuple(names)
     seen: set[int] = set()
     units: list[Unit] = []
     for group in groups:
-        members = []
-        for item in group:
-            i = lookup.get(item) if isinstance(item, str) else int(item)
-            if i is None or not 0 <= i < d:
-                known = f"{d} features" + (f": {', '.join(names)}" if names else "")
-                raise InputError(f"occlusion group member {item!r} is not a feature ({known})")
+        members = resolve_features(list(group), known, d, "occlusion group member")
+        for item, i in zip(group, members, strict=True):
             if i in seen:
                 raise InputError(f"feature {item!r} is in more than one occlusion group")
             seen.add(i)
-            members.append(i)
         if members:
             units.append((np.asarray(members),))
     units.extend((np.asarray([i]),) for i in range(d) if i not in seen)
@@ -106,11 +107,10 @@ def occlude(model: Model, X: np.ndarray, units: Sequence[Unit], references: np.n
     total = np.zeros((n, *shape, full.shape[1]))
     count = np.zeros(shape)
     per_block = max(1, min(len(units), max_batch // n_refs))
-    rows_per_block = max(1, max_batch // (per_block * n_refs))
-    for u0 in range(0, len(units), per_block):
-        block_units = units[u0:u0 + per_block]
-        for r0 in range(0, n, rows_per_block):
-            rows = X[r0:r0 + rows_per_block]
+    for unit_block in row_blocks(len(units), per_block):
+        block_units = units[unit_block]
+        for block in row_blocks(n, max_batch, per_block * n_refs):
+            r0, rows = block.start, X[block]
             batch = np.repeat(rows[:, None, None], len(block_units), axis=1).repeat(n_refs, axis=2)
             for g, unit in enumerate(block_units):
                 batch[:, g][(slice(None), slice(None), *unit)] = references[(slice(None), *unit)]
@@ -156,14 +156,11 @@ class Occlusion(Explainer):
             units = group_units(p.groups, model.input_spec.feature_names, shape[0])
             meta["n_groups"] = len(p.groups)
         elif p.window is None and model.input_spec.modality != "image":
-            ablation = FeatureAblation(AblationParams(baseline="background",
-                                                      max_batch=p.max_batch))
-            result = ablation.explain(model, X, background=references, targets=targets,
-                                      rng=rng)
-            result.metadata = {**meta, "window": [1] * len(shape)}
-            return result
+            values, base_values = leave_one_out(model, X, references, targets, p.max_batch)
+            return Attribution(values=values, base_values=base_values,
+                               metadata={**meta, "window": [1] * len(shape)})
         else:
-            window = p.window or default_window(model, shape)
+            window = p.window or default_window(model, shape, p.channel_axis)
             strides = p.strides if p.strides is not None else window
             strides = [strides] * len(shape) if isinstance(strides, int) else strides
             units = window_units(shape, window, strides)
@@ -191,11 +188,12 @@ class Occlusion(Explainer):
         return bg.astype(X.dtype, copy=False)
 
 
-def default_window(model: Model, shape: tuple[int, ...]) -> list[int]:
+def default_window(model: Model, shape: tuple[int, ...],
+                   channel_axis: int | str = "auto") -> list[int]:
     """All channels by 4 x 4 pixels for images; one value elsewhere."""
     if model.input_spec.modality != "image":
         return [1] * len(shape)
-    axis = channel_axis(model.input_spec, shape)
+    axis = image_axes(shape, channel_axis, model.input_spec).channel
     return [d if a == axis else min(4, d) for a, d in enumerate(shape)]
 
 

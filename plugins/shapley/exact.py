@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -103,11 +104,11 @@ class ExactShapley(Explainer):
                 values[r] = self._row(varying[r], [(0, vals)], base, full[r], targets, r)
         for r in sorted(set(range(n)) - set(small)):
             dv = int(varying[r].sum())
-            for start in range(0, 2 ** dv, chunk):
-                masks = embed_masks(_coalition_masks(start, min(start + chunk, 2 ** dv), dv),
-                                    varying[r])
+            for part in row_blocks(2 ** dv, chunk):
+                masks = embed_masks(_coalition_masks(part.start, part.stop, dv), varying[r])
                 vals = evaluate_blocks(game, [(r, masks)])[0]
-                values[r] += self._row(varying[r], [(start, vals)], base, full[r], targets, r)
+                values[r] += self._row(varying[r], [(part.start, vals)], base, full[r], targets,
+                                       r)
         base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),

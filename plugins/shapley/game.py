@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import predict_batched
+from xaudit.batching import predict_batched, row_blocks
 from xaudit.errors import InputError
 from xaudit.model import Model
 from xaudit.plugin import PluginParams
@@ -201,11 +201,10 @@ class CoalitionGame:
         """``v(S)`` for coalition ``masks[j]`` of explained row ``rows[j]``, ``(M, n_outputs)``."""
         bg, weights = self.background.rows, self.background.weights
         n_bg, d = bg.shape
-        per_call = max(1, self.max_batch // n_bg)
         parts = []
-        for start in range(0, masks.shape[0], per_call):
-            mask = masks[start:start + per_call]
-            x = self.flat_x[rows[start:start + per_call]]
+        for part in row_blocks(masks.shape[0], self.max_batch, n_bg):
+            mask = masks[part]
+            x = self.flat_x[rows[part]]
             block = np.where(mask[:, None, :], x[:, None, :], bg[None, :, :]).astype(
                 self.dtype, copy=False)
             out = self._predict(block.reshape(-1, d)).reshape(mask.shape[0], n_bg, -1)

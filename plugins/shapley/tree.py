@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -125,8 +126,8 @@ class TreeShap(Explainer):
         else:
             kernel, base = _path_dependent(flat, backend, device), flat.expected_value()
         base_model = mapping.base(base)
-        for start in range(0, n, params.chunk_size):
-            stop = min(n, start + params.chunk_size)
+        for chunk_rows in row_blocks(n, params.chunk_size):
+            start, stop = chunk_rows.start, chunk_rows.stop
             chunk = ensemble.cast(rows[start:stop])
             index = targets.indices[start:stop]
             phi = kernel(chunk)

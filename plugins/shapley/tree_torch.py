@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from xaudit.batching import row_blocks
 from xaudit.plugins.shapley.tree_flat import FlatEnsemble, LeafPaths, leaf_paths
 from xaudit.plugins.shapley.tree_path import quadrature
 
@@ -40,7 +41,6 @@ def shap_values(flat: FlatEnsemble, X: np.ndarray, device: str = "cpu",
     depth, n_q = flat.max_depth, tq.shape[0]
     budget = MEMORY_BUDGET["cuda" if dev.type == "cuda" else "cpu"]
     per_row = min(LEAF_BLOCK, max(1, paths.value.shape[0])) * depth * n_q * 8 * 4
-    rows_per_block = max(1, budget // per_row)
     feature = torch.as_tensor(np.maximum(flat.feature, 0), device=dev)
     threshold = torch.as_tensor(flat.threshold, dtype=dtype, device=dev)
     missing_left = torch.as_tensor(flat.missing_left == 1, device=dev)
@@ -48,11 +48,11 @@ def shap_values(flat: FlatEnsemble, X: np.ndarray, device: str = "cpu",
     blocks = [_to_device(paths, start, dev, dtype)
               for start in range(0, paths.value.shape[0], LEAF_BLOCK)]
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float64), device=dev)
-    for r0 in range(0, n, rows_per_block):
-        x = Xt[r0:r0 + rows_per_block]
+    for rows in row_blocks(n, budget, per_row):
+        x = Xt[rows]
         xv = x[:, feature]
         go_left = torch.where(torch.isnan(xv), missing_left, xv <= threshold)
-        acc = out[r0:r0 + rows_per_block]
+        acc = out[rows]
         for block in blocks:
             _block(go_left, block, tq, wq, d, k, acc)
     return np.asarray(out.reshape(n, d, k).cpu().numpy())
