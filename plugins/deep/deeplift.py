@@ -6,7 +6,7 @@ the refusals live in :mod:`.deeplift_rules`; this module holds the explainer: it
 reference (zero, the background mean or given values), runs the rows and their references
 through the rules in blocks of ``max_batch`` and returns ``(x - x') * multipliers``, whose sum
 over the features is ``f(x) - f(x')`` (exactly, except through softmax and layer
-normalisation, listed in ``metadata["inexact_ops"]``).
+normalisation, listed in ``handoff.inexact_ops``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -55,7 +56,7 @@ class DeepLift(Explainer):
         "Needs the model's torch module; only the listed layers and operations are supported "
         "and anything else is refused by name.",
         "Sums exactly to f(x) - f(reference) except through softmax and layer normalisation "
-        "(listed in metadata['inexact_ops'] when used); explain the logits for exactness.",
+        "(listed in handoff.inexact_ops when used); explain the logits for exactness.",
         "Depends on the reference; Rescale ignores interactions inside a non-linearity "
         "(the RevealCancel rule is not implemented).",
     )
@@ -90,8 +91,8 @@ class DeepLift(Explainer):
         base_array = to_numpy(torch.cat(base))
         return Attribution(values=value_array, base_values=base_array,
                            metadata={"baseline": self.params.baseline, "rule": "rescale",
-                                     "maxpool": self.params.maxpool,
-                                     "inexact_ops": sorted(ops)})
+                                     "maxpool": self.params.maxpool},
+                           handoff=Handoff(inexact_ops=tuple(ops)))
 
 
 @hookimpl

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -93,8 +94,8 @@ class DeepShap(Explainer):
         return Attribution(values=to_numpy(torch.cat(values)),
                            base_values=to_numpy(torch.cat(base)),
                            metadata={"n_background": int(n_refs), "rule": "rescale",
-                                     "maxpool": self.params.maxpool,
-                                     "inexact_ops": sorted(ops)})
+                                     "maxpool": self.params.maxpool},
+                           handoff=Handoff(inexact_ops=tuple(ops)))
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from xaudit.errors import CapabilityError, InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
@@ -104,7 +105,7 @@ class LayerIntegratedParams(PathParams):
     sum_last: bool | None = None
     """Sum over the layer's last axis (embedding dimension); default: yes for token inputs."""
     tokens: list[list[str]] | None = None
-    """Tokens of each explained row, stored in ``metadata["tokens"]``."""
+    """Tokens of each explained row, handed to the report in ``handoff.tokens``."""
 
 
 class LayerBase(Explainer):
@@ -116,12 +117,15 @@ class LayerBase(Explainer):
     default_target = "predicted"
     params: LayerParams
 
-    def result(self, values: Any, layer: str, **meta: Any) -> Attribution:
-        """An Attribution with layer-unit names and the layer's metadata."""
+    def result(self, values: Any, layer: str, tokens: list[list[str]] | None = None,
+               **meta: Any) -> Attribution:
+        """An Attribution with layer-unit names, the layer's metadata and the rows' tokens."""
         array = to_numpy(values)
         names = meta.pop("feature_names", None) or unit_names(layer, array.shape[1:-1])
+        handoff = Handoff(tokens=None if tokens is None else tuple(map(tuple, tokens)))
         return Attribution(values=array, metadata={"layer": layer, "scope": "layer",
-                                                   "feature_names": names, **meta})
+                                                   "feature_names": names, **meta},
+                           handoff=handoff)
 
 
 class LayerActivations(LayerBase):
@@ -239,9 +243,7 @@ class LayerIntegrated(LayerBase):
         if sum_last:
             values = values.sum(dim=-2)
             meta["feature_names"] = [f"token_{i}" for i in range(values.shape[1])]
-        if p.tokens is not None:
-            meta["tokens"] = p.tokens
-        return self.result(values, name, **meta)
+        return self.result(values, name, p.tokens, **meta)
 
 
 def _laid_out(x: Any, layout: Any) -> Any:

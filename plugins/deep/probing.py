@@ -22,6 +22,7 @@ from pydantic import Field
 
 from xaudit.errors import CapabilityError, InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -103,8 +104,9 @@ class LinearProbing(Explainer):
         metric = "cv accuracy" if classes else "cv r2"
         return Attribution(
             values=scores[:, :, None],
+            handoff=Handoff(kind="global"),
             metadata={
-                "scope": "global", "feature_names": list(names), "output_names": [metric],
+                "feature_names": list(names), "output_names": [metric],
                 "probe": "logistic" if classes else "ridge",
                 "mean": scores.mean(axis=0).tolist(), "std": scores.std(axis=0, ddof=1).tolist(),
                 "chance": chance, "widths": [int(features[n].shape[1]) for n in names],

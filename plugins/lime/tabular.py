@@ -18,7 +18,8 @@ Samples are weighted by ``exp(-D^2 / (2 w^2))`` (Euclidean distance ``D`` in the
 ``w = 0.75 sqrt(d)`` by default) and a weighted ridge is fitted per targeted output (see
 :mod:`xaudit.plugins.lime.common`). Every row's sample set is drawn from the generator passed in,
 in row order, so a seed fixes the explanation; the sample sets of many rows are stacked into
-model calls of up to ``max_batch`` rows.
+model calls of up to ``max_batch`` rows. Each surrogate's weighted R² and its value at the row
+are in ``handoff.surrogate``, the model's outputs on the rows in ``handoff.outputs``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff, SurrogateFit
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -80,7 +82,7 @@ class LimeTabular(Explainer):
         "width can change the ranking of features.",
         "Perturbations are drawn feature by feature, ignoring correlations, so many samples "
         "may be unrealistic rows.",
-        "Weights explain the local surrogate: check its weighted R2 (extras['r2']) before "
+        "Weights explain the local surrogate: check its weighted R2 (handoff.surrogate.r2) before "
         "trusting them; they do not sum to the model output.",
         "Discretized weights mean 'being in this bin' against the background mix of bins, not "
         "a marginal effect.",
@@ -152,8 +154,8 @@ class LimeTabular(Explainer):
                 p.stability_runs, p.stability_top_k, rng)
         return Attribution(
             values=values, base_values=base,
-            extras={"r2": r2, "local_prediction": local, "outputs": outputs,
-                    "selected": selected},
+            extras={"selected": selected},
+            handoff=Handoff(outputs=outputs, surrogate=SurrogateFit(r2, local), marginal=True),
             metadata={"discretizer": p.discretizer, "kernel_width": float(width),
                       "n_samples": S,
                       "representation": "standardised" if p.discretizer == "none"

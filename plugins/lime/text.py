@@ -12,9 +12,10 @@ weighted ridge is fitted per targeted output (see :mod:`xaudit.plugins.lime.comm
 
 Rows of ``X`` are strings (``(n,)``, or ``(n, 1)``); the model receives perturbed strings shaped
 like the rows. Attributions are ``(n, T, k)`` with ``T`` the largest feature count of the rows;
-row ``r``'s first ``len(metadata["tokens"][r])`` slots hold its features' weights and the rest
+row ``r``'s first ``len(handoff.tokens[r])`` slots hold its features' weights and the rest
 are 0 (padding, also marked False in ``extras["token_mask"]``). The token axis is named
-``token_0 .. token_{T-1}`` (``metadata["feature_names"]``); the words are in ``tokens``.
+``token_0 .. token_{T-1}`` (``metadata["feature_names"]``); the words are in ``handoff.tokens``,
+the surrogate's fit in ``handoff.surrogate`` and the model's outputs in ``handoff.outputs``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff, SurrogateFit
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -92,7 +94,7 @@ class LimeText(Explainer):
         "model on those inputs.",
         "Bag-of-words features merge every occurrence of a token; use bow: false for models "
         "that depend on position.",
-        "Weights explain a local linear surrogate; check its weighted R2 (extras['r2']).",
+        "Weights explain a local linear surrogate; check its weighted R2 (handoff.surrogate.r2).",
     )
     Params = LimeTextParams
     params: LimeTextParams
@@ -145,13 +147,14 @@ class LimeText(Explainer):
                 mask_out[r, :d] = True
         return Attribution(
             values=values, base_values=base,
-            extras={"r2": r2, "local_prediction": local, "outputs": outputs,
-                    "token_mask": mask_out},
-            metadata={"tokens": [doc.features for doc in docs], "bow": p.bow,
+            extras={"token_mask": mask_out},
+            metadata={"bow": p.bow,
                       "feature_names": [f"token_{i}" for i in range(values.shape[1])],
                       "split_expression": p.split_expression, "n_samples": S,
                       "kernel_width": float(p.kernel_width or 25.0),
                       "padding": "0 after each row's tokens (see extras['token_mask'])"},
+            handoff=Handoff(outputs=outputs, surrogate=SurrogateFit(r2, local),
+                            tokens=tuple(tuple(doc.features) for doc in docs)),
         )
 
 

@@ -22,6 +22,7 @@ from pydantic import Field
 from xaudit.batching import predict_batched
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -93,6 +94,7 @@ class FeatureAblation(Explainer):
             values=values,
             base_values=targets.take(np.ascontiguousarray(base_values)),
             metadata={"baseline": params.baseline, "n_references": int(n_refs)},
+            handoff=Handoff(marginal=True),
         )
 
 

@@ -25,6 +25,7 @@ from pydantic import Field
 from xaudit.batching import predict_batched
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -174,7 +175,8 @@ class Occlusion(Explainer):
         base = predict_batched(model, references, p.max_batch).mean(axis=0)
         base_values = targets.take(np.ascontiguousarray(
             np.broadcast_to(base, (X.shape[0], base.size))))
-        return Attribution(values=values, base_values=base_values, metadata=meta)
+        return Attribution(values=values, base_values=base_values, metadata=meta,
+                           handoff=Handoff(marginal=True))
 
     def references(self, X: np.ndarray, background: np.ndarray | None) -> np.ndarray:
         """Reference rows ``(R, *shape)`` in the dtype of ``X``."""

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -114,6 +115,7 @@ class ExactShapley(Explainer):
             base_values=base_values,
             metadata={"background": bg.metadata, "model_rows": int(game.model_rows),
                       "varying_features": [int(v.sum()) for v in varying]},
+            handoff=Handoff(marginal=True),
         )
 
     def _refuse(self, players: list[int]) -> None:

@@ -33,6 +33,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -149,6 +150,7 @@ class KernelShap(Explainer):
                 "cubic_features": cubic,
                 "std_errors": "stratified sandwich (delta method) over sampled pairs, HC3",
             },
+            handoff=Handoff(marginal=True),
         )
 
     def _check_budget(self, players: list[int]) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -182,6 +183,7 @@ class PermutationShapley(Explainer):
                 "coalitions_per_row": costs,
                 "std_errors": "standard deviation of antithetic pair means / sqrt(pairs)",
             },
+            handoff=Handoff(marginal=True),
         )
 
 

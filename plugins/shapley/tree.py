@@ -32,6 +32,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -120,8 +121,10 @@ class TreeShap(Explainer):
         values = np.empty((n, d, k))
         interactions = np.empty((n, d, d, k)) if params.interactions else None
         base_rows = np.empty((n, k))
+        marginal = False  # interventional: features replaced by background values
         if mode == "interventional" and background is not None:
             kernel, base = _interventional(ensemble, flat, background, transform, n)
+            marginal = True
         else:
             kernel, base = _path_dependent(flat, backend, device), flat.expected_value()
         base_model = mapping.base(base)
@@ -147,6 +150,7 @@ class TreeShap(Explainer):
                       "device": device, "backend": backend, "n_trees": len(ensemble.trees),
                       "max_depth": flat.max_depth,
                       "n_background": 0 if background is None else int(background.shape[0])},
+            handoff=Handoff(marginal=marginal),
         )
 
 
