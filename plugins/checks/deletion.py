@@ -210,6 +210,14 @@ class Deletion(_Curve):
 
     name = "deletion"
     summary = "Deletion curve: removing top-ranked features should change the output fastest."
+    description = (
+        "Feature groups (single features, pixels, patches or superpixels) are ranked by their "
+        "summed attribution and removed step by step, most relevant first by default, by setting "
+        "them to a fill value; the curve is the explained output after each step against the "
+        "share removed. The same curve is computed for random rankings. Per row, the gain is the "
+        "area by which the explanation's curve falls faster than the random ones (slower, when "
+        "least relevant first), divided by the range the row's curves span; the gated value is "
+        "the mean gain over rows (higher is better), with a one-sided paired test over rows.")
     paper = "Samek et al. 2017 (region perturbation); Petsiuk et al. 2018 (RISE deletion)"
     insertion = False
 
@@ -219,6 +227,15 @@ class Insertion(_Curve):
 
     name = "insertion"
     summary = "Insertion curve: restoring top-ranked features should recover the output fastest."
+    description = (
+        "Starting from the row with every feature set to a fill value, feature groups (single "
+        "features, pixels, patches or superpixels) are restored step by step in the order of "
+        "their summed attribution, most relevant first by default; the curve is the explained "
+        "output after each step against the share restored. The same curve is computed for random "
+        "rankings. Per row, the gain is the area by which the explanation's curve rises faster "
+        "than the random ones (slower, when least relevant first), divided by the range the row's "
+        "curves span; the gated value is the mean gain over rows (higher is better), with a "
+        "one-sided paired test over rows.")
     paper = "Petsiuk et al. 2018 (RISE insertion); Samek et al. 2017"
     insertion = True
 

@@ -103,6 +103,15 @@ class Counterfactual(Explainer):
 
     name = "counterfactual"
     summary = "Counterfactual explanations (gradient-free, verified), with principal reasons."
+    description = (
+        "For each row, searches for nearby rows that the model maps to the desired outcome "
+        "(another class, or an output inside a range): a genetic search that needs only "
+        "predictions, or a gradient search for differentiable models, followed by sparsification "
+        "and a diverse selection. Distance is the L1 distance scaled by each feature's median "
+        "absolute deviation; immutable features stay fixed and the others stay inside their "
+        "ranges. Every counterfactual returned was verified with the model. The values are the "
+        "closest counterfactual's change x' - x, not attributions; the principal reasons rank the "
+        "changed features by how far changing each one alone moves the output towards the target.")
     paper = ("Wachter, Mittelstadt and Russell 2017, Counterfactual Explanations without "
              "Opening the Black Box; Mothilal, Sharma and Tan 2020, Explaining Machine "
              "Learning Classifiers through Diverse Counterfactual Explanations (DiCE)")

@@ -156,6 +156,12 @@ class AttentionRollout(Explainer):
 
     name = "attention.rollout"
     summary = "Attention rollout: head-fused attention multiplied through the layers."
+    description = (
+        "Per layer, the attention heads are fused (mean, max or min over heads), mixed with the "
+        "identity for the residual connection and renormalised so that each row sums to one; the "
+        "layers' matrices are multiplied from the first layer to the last. A token's value is the "
+        "product's entry in the row of the query token (position 0, the [CLS] token, by default). "
+        "The values do not depend on the explained output.")
     paper = "Abnar and Zuidema 2020, Quantifying Attention Flow in Transformers"
     limitations: ClassVar[tuple[str, ...]] = (
         CAVEAT, "Target-independent: the same values for every output.",
@@ -243,6 +249,12 @@ class AttentionGradient(AttentionRollout):
 
     name = "attention.gradient"
     summary = "Gradient-weighted attention: positive grad x attention propagated through layers."
+    description = (
+        "Per layer, the attention weights are multiplied by the gradient of the explained output "
+        "with respect to them, negative products are set to zero and the heads are averaged; "
+        "starting from the identity, each layer adds its propagation of the relevance gathered so "
+        "far (R <- R + A R). A token's value is the entry of R in the row of the query token "
+        "(position 0 by default).")
     paper = ("Chefer, Gur and Wolf 2021, Generic Attention-model Explainability for "
              "Interpreting Bi-Modal and Encoder-Decoder Transformers")
     limitations = (CAVEAT, "Needs modules that return their attention weights (eager "

@@ -50,6 +50,13 @@ class DeepLift(Explainer):
 
     name = "deeplift"
     summary = "DeepLIFT (Rescale rule): contributions of input differences from a reference."
+    description = (
+        "Compares each row with a reference input (zeros, the background mean or given values) "
+        "and propagates the difference of activations backwards with the Rescale rule: a unit's "
+        "multiplier is the difference of its output divided by the difference of its input. A "
+        "feature's value is (x - x') times its multiplier, and a row's values add up to f(x) - "
+        "f(x'), exactly for operations with an exact rule; softmax and layer normalisation are "
+        "approximated and reported as inexact.")
     paper = ("Shrikumar, Greenside and Kundaje 2017, Learning Important Features Through "
              "Propagating Activation Differences")
     limitations = (

@@ -48,6 +48,11 @@ class DeepShap(Explainer):
 
     name = "shap.deep"
     summary = "DeepSHAP: DeepLIFT multipliers averaged over a background (additive)."
+    description = (
+        "Averages DeepLIFT contributions over the background rows taken as references: phi(x) = "
+        "(1/B) sum_j (x - b_j) m(x, b_j), with m the Rescale-rule multipliers. The base value is "
+        "the mean output on the background, and a row's values add up to f(x) minus it, exactly "
+        "for models whose operations all have an exact rule.")
     paper = ("Lundberg and Lee 2017, A Unified Approach to Interpreting Model Predictions; "
              "Shrikumar et al. 2017, Learning Important Features Through Propagating "
              "Activation Differences")

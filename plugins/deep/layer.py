@@ -133,6 +133,9 @@ class LayerActivations(LayerBase):
 
     name = "layer.activations"
     summary = "Activations of a named layer (target-independent)."
+    description = (
+        "The chosen layer's output for each row, unit by unit, the same for every explained "
+        "output: what the layer computes, not how much each unit contributes to the output.")
     paper = "Erhan et al. 2009, Visualizing Higher-Layer Features of a Deep Network"
     limitations = ("Activations are not attributions: they do not depend on the target and "
                    "say nothing about the effect on the output.",)
@@ -156,6 +159,12 @@ class LayerConductance(LayerBase):
 
     name = "layer.conductance"
     summary = "Layer conductance: integrated gradients flowing through each layer unit."
+    description = (
+        "The flow of integrated gradients through each unit of the chosen layer: along the "
+        "straight path from the baseline input to the row, the sum over the path's points of the "
+        "output's gradient with respect to the unit times the change of the unit's activation "
+        "between consecutive points. Summed over the layer's units it approximates f(x) - "
+        "f(baseline).")
     paper = "Dhamdhere, Sundararajan and Yan 2018, How Important Is a Neuron?"
     limitations = ("Needs a floating-point input to interpolate (not token ids).",
                    "Sums over the layer to the integrated-gradients total only as the number "
@@ -199,6 +208,12 @@ class LayerIntegrated(LayerBase):
 
     name = "layer.integrated"
     summary = "Integrated gradients at a layer (e.g. an embedding: one value per token)."
+    description = (
+        "Integrated gradients in the chosen layer's output space: (a - a') times the path "
+        "integral of the output's gradient with respect to the layer's activations between a' "
+        "(the layer's output on the baseline input, or zero) and a (its output on the row). On a "
+        "text model's embedding layer, summing over the embedding dimension gives one value per "
+        "token.")
     paper = ("Sundararajan, Taly and Yan 2017, Axiomatic Attribution for Deep Networks; "
              "Captum's LayerIntegratedGradients")
     limitations = ("Depends on the baseline; a zero-id (padding) baseline is a convention, "

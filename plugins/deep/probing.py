@@ -51,6 +51,12 @@ class LinearProbing(Explainer):
 
     name = "probing"
     summary = "Layer-wise linear probes with cross-validated accuracy per layer."
+    description = (
+        "Reads each named layer's output on the explained rows, flattens and standardises it, and "
+        "scores a linear probe (logistic regression for class labels, ridge regression for "
+        "numeric ones) by cross-validation. There is one row per fold and one value per layer: "
+        "how well the labels can be decoded linearly from each layer, to be compared with chance; "
+        "a measurement over all rows, not an attribution.")
     paper = ("Alain and Bengio 2017, Understanding Intermediate Layers Using Linear Classifier "
              "Probes; Belinkov 2022, Probing Classifiers: Promises, Shortcomings, and Advances")
     limitations = (

@@ -130,6 +130,13 @@ class PartialDependence(_Curves):
 
     name = "pdp"
     summary = "Partial dependence curves (1-D and 2-D), with the fast tree path."
+    description = (
+        "For feature j and grid value v, the partial dependence is the mean model output over the "
+        "reference rows (the background, else the explained rows) with x_j set to v, PD_j(v) = "
+        "E_b[f(b with b_j := v)]; pairs of features give two-way surfaces. A row's value for j is "
+        "the centred partial dependence at its own value, PD_j(x_j) - E_b[PD_j(b_j)]: an effect "
+        "read off the curve, not an attribution. For the scikit-learn trees that support it, a "
+        "traversal of the trees replaces the model evaluations.")
     Params = PDPParams
     params: PDPParams
 
@@ -205,6 +212,13 @@ class IndividualConditionalExpectation(_Curves):
 
     name = "ice"
     summary = "Individual conditional expectation curves (optionally centred), and their mean."
+    description = (
+        "For each explained row and feature j, the individual conditional expectation curve is "
+        "the model's output as x_j is set to each value of a grid (the feature's unique values, "
+        "or evenly spaced points between percentiles of the reference rows). A row's value for j "
+        "is its output minus the mean of its curve over the reference rows' values of j: an "
+        "effect read off the curve, not an attribution. The report draws the curves, optionally "
+        "centred at the first grid point.")
     Params = ICEParams
     params: ICEParams
 

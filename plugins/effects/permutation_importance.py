@@ -63,6 +63,11 @@ class PermutationImportance(Explainer):
 
     name = "permutation_importance"
     summary = "Permutation feature importance (score drop when a feature is shuffled)."
+    description = (
+        "For a score where higher is better and labelled rows, each feature's column is shuffled "
+        "n_repeats times, which breaks its link with the label and with the other features; the "
+        "importance is the fall of the score from the unshuffled rows. Each repeat is one row of "
+        "the result: a measurement over all rows together, not an explanation of any one row.")
     paper = ("Breiman 2001, Random Forests; Fisher, Rudin and Dominici 2019, All Models are "
              "Wrong, but Many are Useful (model reliance)")
     limitations = (

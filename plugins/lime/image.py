@@ -79,6 +79,13 @@ class LimeImage(Explainer):
 
     name = "lime.image"
     summary = "LIME for images: superpixel weights of a local linear surrogate, as pixel maps."
+    description = (
+        "Cuts each image into superpixels and samples images in which superpixels are switched "
+        "off at random (painted with their mean colour or a constant). Samples are weighted by "
+        "their closeness to the full image (an exponential kernel on the cosine distance of the "
+        "on/off vectors) and a weighted ridge regression of the model's outputs on the "
+        "superpixels' on/off indicators is fitted. Each pixel receives its superpixel's weight; "
+        "the surrogate's weighted R2 says how well the local linear fit holds.")
     paper = ("Ribeiro, Singh and Guestrin 2016, 'Why Should I Trust You?': Explaining the "
              "Predictions of Any Classifier")
     limitations = (

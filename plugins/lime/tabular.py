@@ -75,6 +75,14 @@ class LimeTabular(Explainer):
 
     name = "lime.tabular"
     summary = "LIME: a sparse weighted linear model fitted to perturbations around each row."
+    description = (
+        "Samples rows around each explained row from the background distribution, one feature at "
+        "a time (continuous features from normal distributions or from background quantile bins, "
+        "categorical ones from their frequencies), represents them relative to the row "
+        "(standardised values, or whether each feature falls in the row's bin), weights them with "
+        "an exponential kernel on their distance to the row and fits a sparse weighted ridge "
+        "regression to the model's outputs. The values are the surrogate's coefficients; its "
+        "weighted R2 says how well the local linear fit holds.")
     paper = ("Ribeiro, Singh and Guestrin 2016, 'Why Should I Trust You?': Explaining the "
              "Predictions of Any Classifier")
     limitations = (

@@ -87,6 +87,12 @@ class LimeText(Explainer):
 
     name = "lime.text"
     summary = "LIME for text: which tokens' removal changes the prediction, by a local surrogate."
+    description = (
+        "Splits each document into tokens, samples documents with random subsets of the tokens "
+        "removed, weights them with an exponential kernel on the cosine distance to the full "
+        "document, and fits a weighted ridge regression of the model's outputs on the tokens' "
+        "presence. Each token's value is its coefficient; the surrogate's weighted R2 says how "
+        "well the local linear fit holds.")
     paper = ("Ribeiro, Singh and Guestrin 2016, 'Why Should I Trust You?': Explaining the "
              "Predictions of Any Classifier")
     limitations = (

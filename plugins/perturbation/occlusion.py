@@ -132,6 +132,12 @@ class Occlusion(Explainer):
 
     name = "occlusion"
     summary = "Occlusion: output change when a window or feature group is replaced by a baseline."
+    description = (
+        "A window (or a group of features) slides over the input; the values it covers are "
+        "replaced by a baseline and the drop of the explained output, f(x) - f(x with the window "
+        "replaced), is recorded. Each input value receives the mean drop over the windows that "
+        "cover it. Windows start every stride along each axis, the last one clipped at the edge, "
+        "so every value is covered.")
     paper = "Zeiler and Fergus 2014, Visualizing and Understanding Convolutional Networks"
     limitations = (
         "The result depends on the window size, stride and baseline; a window smaller than "

@@ -72,6 +72,13 @@ class ExactShapley(Explainer):
 
     name = "shap.exact"
     summary = "Exact Shapley values (all 2^d coalitions) of the marginal game over a background."
+    description = (
+        "Exact Shapley values of the marginal game, in which a coalition's value is the mean "
+        "model output over the background rows with the coalition's features set to the row's "
+        "values. Every one of the 2^d coalitions is evaluated, and each feature's value is its "
+        "Shapley-weighted mean marginal contribution. A row's values add up to f(x) minus the "
+        "base value (the mean output on the background); features equal in every background row "
+        "receive zero.")
     paper = ("Shapley 1953, A value for n-person games; Lundberg and Lee 2017, A Unified Approach "
              "to Interpreting Model Predictions")
     limitations = (

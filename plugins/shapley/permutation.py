@@ -122,6 +122,12 @@ class PermutationShapley(Explainer):
     name = "shap.permutation"
     summary = ("Permutation sampling of Shapley values with antithetic (reversed) orders and "
                "standard errors; efficiency exact.")
+    description = (
+        "Estimates the Shapley values of the marginal game as each feature's mean marginal "
+        "contribution over random orders of the features, drawn as pairs of an order and its "
+        "reverse. Each order's contributions add up to f(x) minus the base value, so the estimate "
+        "does too; standard errors come from the spread over the pairs, and when the budget "
+        "covers every order the values are exact.")
     paper = ("Castro, Gomez and Tejada 2009 (Computers & Operations Research); Mitchell, "
              "Cooper, Frank and Holmes 2022, Sampling Permutations for Shapley Value "
              "Estimation (JMLR)")

@@ -70,6 +70,12 @@ class TreeShap(Explainer):
 
     name = "shap.tree"
     summary = "Exact TreeSHAP: path-dependent or interventional, with interaction values."
+    description = (
+        "Exact Shapley values of a tree ensemble, computed along the trees' paths: path-dependent "
+        "(the expectation over absent features follows the share of training rows recorded in "
+        "each node; no background needed) or interventional (the expectation over the background "
+        "rows, features replaced independently of each other). A row's values add up to the "
+        "output minus the base value; SHAP interaction values can be computed too.")
     paper = ("Lundberg et al. 2020, From local explanations to global understanding with "
              "explainable AI for trees, Nature Machine Intelligence")
     limitations = (
