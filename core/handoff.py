@@ -449,9 +449,11 @@ def _decode(hint: Any, value: Any, arrays: Mapping[str, np.ndarray], path: str) 
         return arrays[name]
     if origin is tuple:
         args = get_args(hint)
-        if not isinstance(value, list) or (args[-1] is not Ellipsis and len(value) != len(args)):
-            raise InputError(f"{path}: expected a list of {len(args)} item(s), got {value!r}")
+        if not isinstance(value, list):
+            raise InputError(f"{path}: expected a list, got {value!r}")
         kinds = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(value) != len(kinds):
+            raise InputError(f"{path}: expected a list of {len(kinds)} item(s), got {value!r}")
         return tuple(_decode(kind, item, arrays, f"{path}.{i}")
                      for i, (kind, item) in enumerate(zip(kinds, value, strict=True)))
     if origin is Literal:
