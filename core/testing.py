@@ -186,6 +186,7 @@ def _round_trips(cls: type[Explainer], fixture: _Fixture, host: Host) -> None:
     back = Explanation.from_record(json.loads(json.dumps(record)), arrays)
     np.testing.assert_array_equal(back.values, exp.values)
     assert back.params == exp.params, "params must survive JSON (use JSON-ready types)"
+    assert back.handoff == exp.handoff, "the hand-off must survive results.json and arrays.npz"
 
 
 def check_is_well_formed(cls: type[Check]) -> None:
