@@ -201,7 +201,7 @@ def test_permutation_importance_is_sklearns_with_the_same_random_state(
     ref = permutation_importance(model, X, y, scoring="neg_mean_squared_error", n_repeats=4,
                                  random_state=e.metadata["random_state"])
     np.testing.assert_allclose(e.values[..., 0], ref.importances.T, rtol=1e-12)
-    assert e.metadata["scope"] == "global"
+    assert e.handoff.kind == "global"
     assert e.output_names == ("neg_mean_squared_error",)
     assert e.values.shape == (4, 4, 1)
     assert np.isnan(e.inputs).all()
