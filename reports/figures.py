@@ -233,18 +233,20 @@ def lines(x: np.ndarray, ys: Sequence[np.ndarray], labels: Sequence[str], xlabel
 
 def curve(handed: Curve) -> Markup:
     """A check's curve (:class:`~xaudit.handoff.Curve`): each series over the shared x with
-    its band shaded, told apart by colour and line style, with a legend."""
-    with figure(4.6, 2.8) as (fig, ax):
+    its band shaded beneath it, told apart by colour and line style; the legend sits below the
+    axes, where it hides no part of a curve."""
+    with figure(4.6, 3.2) as (fig, ax):
         for i, series in enumerate(handed.series):
             colour = PALETTE[i % len(PALETTE)]
+            ax.plot(handed.x, series.y, color=colour, linewidth=1.6, zorder=3,
+                    linestyle=DASHES[i % len(DASHES)], label=short(series.label, 60))
             if series.band is not None:
                 ax.fill_between(handed.x, series.band.lower, series.band.upper, color=colour,
-                                alpha=0.18, linewidth=0, label=short(series.band.label, 48))
-            ax.plot(handed.x, series.y, color=colour, linewidth=1.6,
-                    linestyle=DASHES[i % len(DASHES)], label=short(series.label, 48))
+                                alpha=0.18, linewidth=0, zorder=2,
+                                label=short(series.band.label, 60))
         ax.set_xlabel(short(handed.x_label, 50))
         ax.set_ylabel(short(handed.y_label, 40))
-        ax.legend(frameon=False, fontsize=7)
+        fig.legend(loc="outside lower center", frameon=False, fontsize=7)
         return to_svg(fig)
 
 
