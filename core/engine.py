@@ -113,6 +113,7 @@ def explain(
         metadata={**attribution.metadata,
                   **({"inputs": [slot.to_dict() for slot in slots]} if slots else {})},
         additive=type(explainer).additive,
+        handoff=attribution.handoff,
     )
 
 
@@ -131,7 +132,7 @@ def _axes(attribution: Any, names: tuple[str, ...], targets: TargetSelection,
           rows: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray]:
     """Feature names, output names, target indices and inputs of the explanation.
 
-    A global explanation (``metadata["scope"] == "global"``: rows are repeats of one
+    A global explanation (``handoff.kind == "global"``: rows are repeats of one
     measurement over all of ``X``, such as permutation importance) has one row per repeat: its
     inputs are NaN (no row is a subject) and it may name its own axes with
     ``metadata["feature_names"]`` (e.g. layers) and ``metadata["output_names"]`` (e.g. a
@@ -141,7 +142,7 @@ def _axes(attribution: Any, names: tuple[str, ...], targets: TargetSelection,
     """
     meta = attribution.metadata
     names = tuple(meta.get("feature_names") or names)  # tokens, layer units, ...
-    if meta.get("scope") != "global":
+    if attribution.handoff.kind != "global":
         return names, targets.names, targets.indices, rows
     values = np.asarray(attribution.values)
     n = values.shape[0]
@@ -268,6 +269,7 @@ def check(
         seed=seed,
         model_calls=counter.calls,
         wall_time_s=wall,
+        handoff=outcome.handoff,
     )
 
 

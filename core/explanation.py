@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .handoff import Handoff, from_record, to_record
 
 
 @dataclass
@@ -25,6 +26,9 @@ class Attribution:
     ``std_errors``: per-value standard errors, same shape as ``values``, for stochastic methods.
     ``extras``: further named arrays (e.g. IG's per-row convergence delta).
     ``metadata``: JSON-ready facts about the computation (e.g. background summarisation).
+    ``handoff``: what the report reads beyond the values (:class:`~xaudit.handoff.Handoff`:
+    what the values are, model outputs, surrogate fit, curves, counterfactuals, tokens,
+    caveats); the report never reads ``extras`` or ``metadata`` by key.
     """
 
     values: np.ndarray
@@ -32,6 +36,7 @@ class Attribution:
     std_errors: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    handoff: Handoff = field(default_factory=Handoff)
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Explanation:
     metadata: dict[str, Any] = field(default_factory=dict)
     additive: bool = False
     """True when the method claims local accuracy: values sum to output minus base value."""
+    handoff: Handoff = field(default_factory=Handoff)
+    """What the report reads beyond the values; checked against their shape on creation."""
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -94,6 +101,10 @@ class Explanation:
             )
         if self.inputs.shape[0] != n:
             raise InputError(f"{self.method}: inputs have {self.inputs.shape[0]} rows, values {n}")
+        try:
+            self.handoff.validate(n, k, self.feature_shape)
+        except InputError as exc:
+            raise InputError(f"{self.method}: handoff.{exc}") from None
 
     @property
     def n_rows(self) -> int:
@@ -141,6 +152,8 @@ class Explanation:
             arrays["std_errors"] = self.std_errors
         for name, array in self.extras.items():
             arrays[f"extras.{name}"] = np.asarray(array)
+        handoff, handoff_arrays = to_record(self.handoff)
+        arrays.update(handoff_arrays)
         record = {
             "method": self.method,
             "feature_names": list(self.feature_names),
@@ -151,12 +164,14 @@ class Explanation:
             "metadata": self.metadata,
             "additive": self.additive,
             "shape": list(self.values.shape),
+            "handoff": handoff,
         }
         return record, arrays
 
     @classmethod
     def from_record(cls, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> Explanation:
-        """Inverse of :meth:`to_record`."""
+        """Inverse of :meth:`to_record`; a malformed hand-off raises
+        :class:`~xaudit.errors.InputError` naming the field."""
         extras = {
             k.removeprefix("extras."): v for k, v in arrays.items() if k.startswith("extras.")
         }
@@ -175,4 +190,6 @@ class Explanation:
             extras=extras,
             metadata=record["metadata"],
             additive=record["additive"],
+            handoff=from_record(Handoff, record["handoff"], arrays,
+                                f"{record['method']}: handoff"),
         )

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from .capabilities import unmet
+from .handoff import CheckHandoff
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -79,6 +80,10 @@ class Explainer(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    """The definition paragraph the report prints for this method: what it computes, in plain
+    text, about this method only. The report reads this attribute and never the module's
+    docstring, so a filed report changes only when the declared description does."""
     paper: ClassVar[str] = ""
     limitations: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[PluginParams]] = PluginParams
@@ -122,11 +127,16 @@ class Explainer(ABC):
 
 @dataclass
 class CheckOutcome:
-    """What a check measures: one gated ``value``, optional per-row ``values`` and details."""
+    """What a check measures: one gated ``value``, optional per-row ``values`` and details.
+
+    ``details`` are JSON-ready facts, saved in results.json and printed as they are; what the
+    report draws (curves) goes into ``handoff`` (:class:`~xaudit.handoff.CheckHandoff`).
+    """
 
     value: float
     values: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    handoff: CheckHandoff = field(default_factory=CheckHandoff)
 
 
 class Reexplain(Protocol):
@@ -164,6 +174,9 @@ class Check(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    """The definition paragraph the report prints for this check: what it measures and which
+    way is better, in plain text, about this check only (never the module's docstring)."""
     paper: ClassVar[str] = ""
     Params: ClassVar[type[PluginParams]] = PluginParams
     direction: ClassVar[Direction]

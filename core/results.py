@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -10,13 +11,18 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .errors import InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
+from .handoff import CheckHandoff, from_record, to_record
 
 Status = Literal["pass", "fail", "warn", "error", "not_gated"]
 RESULTS_FILE = "results.json"
 ARRAYS_FILE = "arrays.npz"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 stores the typed hand-offs (:mod:`xaudit.handoff`) of explanations and checks.
+Version-1 folders are refused on load: their report data sat under string keys of ``extras``,
+``metadata`` and ``details`` that cannot be mapped onto typed fields without guessing."""
 
 
 @dataclass
@@ -50,6 +56,8 @@ class CheckResult:
     model_calls: int = 0
     wall_time_s: float = 0.0
     error: ErrorInfo | None = None
+    handoff: CheckHandoff = field(default_factory=CheckHandoff)
+    """What the report draws for this check (curves); ``details`` are printed as they are."""
 
     @property
     def passed(self) -> bool | None:
@@ -116,11 +124,13 @@ class AuditResult:
             arrays.update({f"explanations/{key}/{name}": a for name, a in named.items()})
         checks = []
         for check in self.checks:
-            record = asdict(check)
+            record = asdict(dataclasses.replace(check, values=None, handoff=CheckHandoff()))
             record.pop("values")
             record["passed"] = check.passed
             if check.values is not None:
                 arrays[f"checks/{check.name}/values"] = check.values
+            record["handoff"], named = to_record(check.handoff)
+            arrays.update({f"checks/{check.name}/{name}": a for name, a in named.items()})
             checks.append(record)
         document = {
             "schema_version": SCHEMA_VERSION,
@@ -145,9 +155,20 @@ class AuditResult:
 
     @classmethod
     def load(cls, out_dir: str | Path) -> AuditResult:
-        """Read back what :meth:`save` wrote."""
+        """Read back what :meth:`save` wrote (schema version :data:`SCHEMA_VERSION` only).
+
+        Raises :class:`~xaudit.errors.InputError` for another schema version, naming both, and
+        for a malformed hand-off, naming the field.
+        """
         out = Path(out_dir)
         document = _decode(json.loads((out / RESULTS_FILE).read_text()))
+        version = document.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise InputError(
+                f"{out / RESULTS_FILE} has results schema version {version}; this xaudit "
+                f"reads version {SCHEMA_VERSION} only (version 2 stores the typed report "
+                "hand-offs that version 1 left under string keys). Run the suite again to "
+                "write it in version 2, or render it with the xaudit release that wrote it")
         with np.load(out / ARRAYS_FILE, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         explanations = {}
@@ -159,10 +180,15 @@ class AuditResult:
         for record in document["checks"]:
             error = record.pop("error")
             record.pop("passed")
+            prefix = f"checks/{record['name']}/"
+            named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            handoff = from_record(CheckHandoff, record.pop("handoff"), named,
+                                  f"{record['name']}: handoff")
             checks.append(CheckResult(
                 **record,
-                values=arrays.get(f"checks/{record['name']}/values"),
+                values=named.get("values"),
                 error=None if error is None else ErrorInfo(**error),
+                handoff=handoff,
             ))
         return cls(
             suite_name=document["suite_name"],

@@ -30,8 +30,6 @@ from .decisions import (
 )
 from .section_base import ContextualSection
 
-R2_KEYS = ("local_r2", "r2", "score")
-
 
 class LocalSection(ContextualSection):
     """Why the model gave each explained subject its output."""
@@ -45,7 +43,8 @@ class LocalSection(ContextualSection):
         """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
-                  if is_tabular(e) and (is_attribution(e) or "counterfactuals" in e.extras)]
+                  if is_tabular(e) and (is_attribution(e)
+                                        or e.handoff.counterfactuals is not None)]
         if not blocks:
             return self.not_applicable("no explanation of individual rows with named features")
         codes = doc.reason_codes if doc else {}
@@ -63,14 +62,14 @@ class LocalSection(ContextualSection):
         decision = doc.decision if doc else None
         slots = (decision_slots(e, result, decision) if decision is not None
                  else np.zeros(e.n_rows, dtype=np.int64))
-        r2 = _local_r2(e)
+        fit = e.handoff.surrogate
         waterfalls = []
         for row in range(min(options.local_rows, e.n_rows)):
             slot = max(int(slots[row]), 0)
             waterfalls.append({
                 "row_id": ids[row], "output": e.output_names[slot],
                 "figure": _waterfall(e, row, slot, options.top_k, outputs),
-                "r2": None if r2 is None else float(r2[row]),
+                "r2": None if fit is None else float(fit.r2[row, slot]),
                 "counterfactuals": _counterfactuals(e, row),
             })
         subjects = self._subjects(e, ids, slots, outputs, decision)
@@ -86,13 +85,11 @@ class LocalSection(ContextualSection):
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
         """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
         ids = row_ids(result, e.n_rows)
-        reasons = e.metadata.get("principal_reasons")
-        if not isinstance(reasons, list) or len(reasons) != e.n_rows:
-            reasons = [[] for _ in range(e.n_rows)]
+        counterfactuals = e.handoff.counterfactuals
+        reasons = counterfactuals.reasons if counterfactuals else ((),) * e.n_rows
         found = [{"row_id": ids[row], "tables": tables, "reasons": [
-                    {"feature": str(r.get("feature")), "from": value_text(r.get("from")),
-                     "to": value_text(r.get("to")), "effect": float(r.get("effect", np.nan))}
-                    for r in reasons[row] if isinstance(r, dict)]}
+                    {"feature": r.feature, "from": value_text(r.before),
+                     "to": value_text(r.after), "effect": r.effect} for r in reasons[row]]}
                  for row in range(e.n_rows) if (tables := _counterfactuals(e, row))]
         limit = self.render.options.max_subjects
         return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
@@ -153,35 +150,20 @@ def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | N
                              f"{e.output_names[slot]} (output units)", end)
 
 
-def _local_r2(e: Explanation) -> np.ndarray | None:
-    for key in R2_KEYS:
-        stored = e.extras.get(key)
-        if stored is None:
-            stored = e.metadata.get(key)
-        if stored is None:
-            continue
-        values = np.asarray(stored, dtype=np.float64).reshape(-1)
-        if values.size == 1:
-            return np.full(e.n_rows, values[0])
-        if values.size == e.n_rows:
-            return values
-    return None
-
-
-def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[list[dict[str, str]]]:
-    """Changed features of each counterfactual (``extras['counterfactuals']`` ``(n, c, d)``)."""
-    found = e.extras.get("counterfactuals")
-    if found is None or found.ndim != 3 or found.shape[0] != e.n_rows:
+def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[dict[str, Any]]:
+    """The changed features and distance of each verified counterfactual among the first
+    ``limit`` of ``row`` (``handoff.counterfactuals``)."""
+    found = e.handoff.counterfactuals
+    if found is None:
         return []
     tables = []
-    for candidate in found[row][:limit]:
-        if candidate.dtype.kind == "f" and np.isnan(candidate).all():
-            continue  # a slot the search left empty
+    for candidate, valid, distance in zip(found.rows[row][:limit], found.valid[row][:limit],
+                                          found.distances[row][:limit], strict=True):
         changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
                     "to": value_text(candidate[i])}
                    for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
-        if changes:
-            tables.append(changes)
+        if valid and changes:
+            tables.append({"changes": changes, "distance": float(distance)})
     return tables
 
 

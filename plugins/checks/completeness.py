@@ -40,6 +40,13 @@ class Completeness(Check):
 
     name = "completeness"
     summary = "Local accuracy: attributions plus base value equal the model output."
+    description = (
+        "For each row and explained output, the absolute difference between the model's output "
+        "and the base value plus the sum of the attributions, |sum_i phi_i(x) + phi_0(x) - f(x)|, "
+        "optionally relative to |f(x) - phi_0(x)|. The gated value is its maximum (or mean) over "
+        "rows and outputs; lower is better. Methods that claim local accuracy (SHAP values, "
+        "integrated gradients up to the path integral's error, DeepLIFT) should give zero up to "
+        "numerical error.")
     paper = "Lundberg and Lee 2017; Sundararajan et al. 2017 (completeness axiom)"
     Params = CompletenessParams
     params: CompletenessParams

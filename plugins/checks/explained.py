@@ -12,7 +12,7 @@ from xaudit.plugin import Check, Reexplain
 
 def local_rows(explanation: Explanation, name: str) -> np.ndarray:
     """The explained rows as floats, or an InputError for a global or non-numeric explanation."""
-    if explanation.metadata.get("scope") == "global":
+    if explanation.handoff.kind == "global":
         raise InputError(f"{name} measures local attributions of explained rows; "
                          f"{explanation.method!r} gives a global explanation")
     try:

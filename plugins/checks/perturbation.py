@@ -79,6 +79,11 @@ class FaithfulnessCorrelation(Check):
 
     name = "faithfulness_correlation"
     summary = "Pearson correlation of attribution sums with output drops over random subsets."
+    description = (
+        "For many random subsets S of a few features, the Pearson correlation between the sum of "
+        "the attributions over S and the fall of the explained output when the features in S are "
+        "set to a fill value (a constant, the background mean or a background row). The gated "
+        "value is the mean correlation over rows; higher is better.")
     paper = "Bhatt et al. 2020"
     Params = FaithfulnessCorrelationParams
     params: FaithfulnessCorrelationParams
@@ -135,6 +140,13 @@ class Infidelity(Check):
 
     name = "infidelity"
     summary = "Squared mismatch of attribution-weighted perturbations and output changes."
+    description = (
+        "The expected squared difference between the attributions weighted by a perturbation I "
+        "and the output change it causes, E_I[(I . phi - (f(x) - f(x - I)))^2], over "
+        "Gaussian-noise perturbations or random subsets of features set to a fill value. By "
+        "default each row's attributions are first rescaled by the factor that minimises this "
+        "error, so the value does not depend on the attributions' scale. The gated value is the "
+        "mean over rows; lower is better.")
     paper = "Yeh et al. 2019"
     Params = InfidelityParams
     params: InfidelityParams
@@ -226,6 +238,12 @@ class MaxSensitivity(_Sensitivity):
 
     name = "max_sensitivity"
     summary = "Max over small input perturbations of the attributions' change (Yeh et al.)."
+    description = (
+        "The largest change of the attributions when the row is perturbed by small uniform noise "
+        "(each feature within plus or minus radius): the perturbed rows are explained again with "
+        "the same method, parameters and seed, and the Frobenius norm of the difference is taken "
+        "per explained output, by default relative to the norm of the original attributions. The "
+        "gated value is the mean over rows of the largest change; lower is better.")
     paper = "Yeh et al. 2019"
     reduce = "max"
 
@@ -235,6 +253,12 @@ class AvgSensitivity(_Sensitivity):
 
     name = "avg_sensitivity"
     summary = "Mean over small input perturbations of the attributions' change (Yeh et al.)."
+    description = (
+        "The average change of the attributions when the row is perturbed by small uniform noise "
+        "(each feature within plus or minus radius): the perturbed rows are explained again with "
+        "the same method, parameters and seed, and the Frobenius norm of the difference is taken "
+        "per explained output, by default relative to the norm of the original attributions. The "
+        "gated value is the mean over rows of the average change; lower is better.")
     paper = "Yeh et al. 2019"
     reduce = "mean"
 

@@ -88,6 +88,13 @@ class ModelRandomization(Check):
 
     name = "model_randomization"
     summary = "Attributions must change when the model's parameters or labels are randomized."
+    description = (
+        "The model is randomized (its layers' parameters re-initialised, its trees' leaf values "
+        "permuted, or the estimator retrained on permuted labels) and the explained rows are "
+        "explained again with the same method, parameters and seed. The similarity of the "
+        "original and the new attributions per row (Spearman rank correlation, or SSIM for image "
+        "maps) is the gated value; lower is better, since attributions that stay the same do not "
+        "depend on what the model learned.")
     paper = "Adebayo et al. 2018 (Sanity Checks for Saliency Maps)"
     Params = ModelRandomizationParams
     params: ModelRandomizationParams

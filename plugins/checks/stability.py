@@ -61,6 +61,13 @@ class Stability(Check):
 
     name = "stability"
     summary = "Repeat a stochastic explainer with other seeds: top-k rank correlation and CIs."
+    description = (
+        "The explained rows are explained again with other seeds (same method and parameters), "
+        "and all runs are compared pairwise per row and output by the Spearman rank correlation "
+        "over the features that matter most across the runs; the overlap of the runs' top "
+        "features and confidence intervals of the mean attributions are in the details. The gated "
+        "value is the mean pairwise rank correlation; higher is better. A deterministic method "
+        "gives 1 trivially.")
     paper = "Visani et al. 2022 (stability indices for LIME); Yeh et al. 2019"
     Params = StabilityParams
     params: StabilityParams
@@ -123,6 +130,11 @@ class Agreement(Check):
 
     name = "agreement"
     summary = "Do two explainers of the same model agree? Rank correlation and top-k overlap."
+    description = (
+        "The checked explanation is compared with a second explainer's explanation of the same "
+        "rows and outputs: per row and output, the Spearman rank correlation of the (by default "
+        "absolute) attributions, or the overlap of their top features. The gated value is its "
+        "mean over rows; higher is better.")
     paper = "Krishna et al. 2022 (The Disagreement Problem)"
     Params = AgreementParams
     params: AgreementParams

@@ -57,6 +57,12 @@ class GradCam(Explainer):
 
     name = "gradcam"
     summary = "Grad-CAM: layer activations weighted by average gradients, upsampled."
+    description = (
+        "With A the chosen convolutional layer's activations (channels x height x width) and g "
+        "the gradient of the explained output with respect to A, each channel is weighted by the "
+        "mean of its gradient over the layer's positions; the map is ReLU of the weighted sum of "
+        "the channels, upsampled to the input's height and width and given to every input "
+        "channel.")
     paper = ("Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks via "
              "Gradient-based Localization")
     limitations = (
@@ -117,6 +123,11 @@ class GradCamPlusPlus(GradCam):
 
     name = "gradcam.plusplus"
     summary = "Grad-CAM++: higher-order weighting of positive gradients, upsampled."
+    description = (
+        "As Grad-CAM, but each channel's weight sums the positive gradients over the layer's "
+        "positions with coefficients built from second- and third-order gradient terms, so that "
+        "several regions that raise the output each contribute to the map; the map is ReLU of the "
+        "weighted sum of the channels, upsampled to the input's height and width.")
     paper = ("Chattopadhay et al. 2018, Grad-CAM++: Improved Visual Explanations for Deep "
              "Convolutional Networks")
     variant = "gradcam.plusplus"

@@ -25,6 +25,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import MODALITIES, LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
@@ -88,7 +89,7 @@ class LayerIntegratedParams(PathParams):
     sum_last: bool | None = None
     """Sum over the layer's last axis (embedding dimension); default: yes for token inputs."""
     tokens: list[list[str]] | None = None
-    """Tokens of each explained row, stored in ``metadata["tokens"]``."""
+    """Tokens of each explained row, handed to the report in ``handoff.tokens``."""
 
 
 class LayerBase(Explainer):
@@ -100,12 +101,15 @@ class LayerBase(Explainer):
     default_target = "predicted"
     params: LayerParams
 
-    def result(self, values: Any, layer: str, **meta: Any) -> Attribution:
-        """An Attribution with layer-unit names and the layer's metadata."""
+    def result(self, values: Any, layer: str, tokens: list[list[str]] | None = None,
+               **meta: Any) -> Attribution:
+        """An Attribution with layer-unit names, the layer's metadata and the rows' tokens."""
         array = to_numpy(values)
         names = meta.pop("feature_names", None) or unit_names(layer, array.shape[1:-1])
+        handoff = Handoff(tokens=None if tokens is None else tuple(map(tuple, tokens)))
         return Attribution(values=array, metadata={"layer": layer, "scope": "layer",
-                                                   "feature_names": names, **meta})
+                                                   "feature_names": names, **meta},
+                           handoff=handoff)
 
 
 class LayerActivations(LayerBase):
@@ -113,6 +117,9 @@ class LayerActivations(LayerBase):
 
     name = "layer.activations"
     summary = "Activations of a named layer (target-independent)."
+    description = (
+        "The chosen layer's output for each row, unit by unit, the same for every explained "
+        "output: what the layer computes, not how much each unit contributes to the output.")
     paper = "Erhan et al. 2009, Visualizing Higher-Layer Features of a Deep Network"
     limitations = ("Activations are not attributions: they do not depend on the target and "
                    "say nothing about the effect on the output.",)
@@ -136,6 +143,12 @@ class LayerConductance(LayerBase):
 
     name = "layer.conductance"
     summary = "Layer conductance: integrated gradients flowing through each layer unit."
+    description = (
+        "The flow of integrated gradients through each unit of the chosen layer: along the "
+        "straight path from the baseline input to the row, the sum over the path's points of the "
+        "output's gradient with respect to the unit times the change of the unit's activation "
+        "between consecutive points. Summed over the layer's units it approximates f(x) - "
+        "f(baseline).")
     paper = "Dhamdhere, Sundararajan and Yan 2018, How Important Is a Neuron?"
     limitations = ("Needs a floating-point input to interpolate (not token ids).",
                    "Sums over the layer to the integrated-gradients total only as the number "
@@ -177,6 +190,12 @@ class LayerIntegrated(LayerBase):
 
     name = "layer.integrated"
     summary = "Integrated gradients at a layer (e.g. an embedding: one value per token)."
+    description = (
+        "Integrated gradients in the chosen layer's output space: (a - a') times the path "
+        "integral of the output's gradient with respect to the layer's activations between a' "
+        "(the layer's output on the baseline input, or zero) and a (its output on the row). On a "
+        "text model's embedding layer, summing over the embedding dimension gives one value per "
+        "token.")
     paper = ("Sundararajan, Taly and Yan 2017, Axiomatic Attribution for Deep Networks; "
              "Captum's LayerIntegratedGradients")
     limitations = ("Depends on the baseline; a zero-id (padding) baseline is a convention, "
@@ -221,9 +240,7 @@ class LayerIntegrated(LayerBase):
         if sum_last:
             values = values.sum(dim=-2)
             meta["feature_names"] = [f"token_{i}" for i in range(values.shape[1])]
-        if p.tokens is not None:
-            meta["tokens"] = p.tokens
-        return self.result(values, name, **meta)
+        return self.result(values, name, p.tokens, **meta)
 
 
 def _laid_out(x: Any, layout: Any) -> Any:

@@ -61,6 +61,12 @@ class NeuronConductance(Explainer):
 
     name = "neuron.conductance"
     summary = "Neuron conductance: each input's contribution flowing through one unit."
+    description = (
+        "For one unit y of a chosen layer and the straight path from the baseline x' to the row "
+        "x, each input feature's value is (x_i - x'_i) times the path integral of dF/dy dy/dx_i: "
+        "the part of the integrated gradients that flows through that unit. Summed over the "
+        "layer's units it gives integrated gradients; summed over the inputs, the unit's "
+        "conductance.")
     paper = "Dhamdhere, Sundararajan and Yan 2018, How Important Is a Neuron?"
     limitations = ("Explains one unit at a time; choose the unit from layer.conductance.",
                    "Needs a floating-point input (not token ids).")
