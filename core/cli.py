@@ -1,8 +1,8 @@
-"""The ``xaudit`` command line: run, validate, explain, report and plugins.
+"""The ``xaudit`` command line: run, validate, explain, report, verify, keygen and plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
-1 a gate failed, 3 something crashed (results still written), 4 invalid suite, inputs or usage
-(nothing run), 5 no gate evaluated.
+1 a gate failed (``verify``: a file changed), 3 something crashed (results still written),
+4 invalid suite, inputs or usage (nothing run), 5 no gate evaluated.
 """
 
 from __future__ import annotations
@@ -12,20 +12,26 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
+from .cache import CACHE_ENV, ExplanationCache
 from .errors import InputError, SuiteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
-from .reports import write_outputs
+from .integrations.mlflow import log_audit, require_mlflow
+from .reports import FORMATS, write_outputs
 from .reports.options import ReportOptions
 from .results import RESULTS_FILE, AuditResult
 from .runner import Runner
-from .suite import Suite, check_against_host, load_suite, parse_suite
+from .signing import generate_keypair, load_private_key
+from .suite import check_against_host, load_suite, parse_suite
+from .verdict import policy_note
+from .verify import verify_folder
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,10 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (default: the suite's "
                      "report.out_dir, relative to the suite file)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress, only the verdict")
-    run.add_argument("--fail-on-warn", action="store_true", help="exit 1 when a gate warns")
+    run.add_argument("--fail-on-warn", action="store_true",
+                     help="a gate that warns fails the run (exit 1); recorded with the results, "
+                          "so every output states the same verdict (suite: gate_policy)")
+    run.add_argument("--formats", help="comma-separated outputs instead of the suite's "
+                     "report.formats: html, pdf, md, junit, json (results.json and arrays.npz "
+                     "are always written)")
+    run.add_argument("--cache", type=Path, metavar="DIR",
+                     help=f"reuse explanations whose inputs are unchanged (default: "
+                          f"${CACHE_ENV} when set)")
+    run.add_argument("--no-cache", action="store_true", help=f"ignore ${CACHE_ENV}")
+    run.add_argument("--sign-key", type=Path, metavar="KEY",
+                     help="sign manifest.json with this Ed25519 private key (xaudit keygen)")
+    run.add_argument("--mlflow", action="store_true",
+                     help="log gate values, verdict, hashes and the results folder to MLflow "
+                          "(the active run, or a new one on $MLFLOW_TRACKING_URI)")
+    run.add_argument("--mlflow-uri", metavar="URI",
+                     help="MLflow tracking URI (implies --mlflow)")
 
-    validate = sub.add_parser("validate", help="check a suite without running it")
-    validate.add_argument("suite", type=Path)
+    validate = sub.add_parser("validate", help="check suites without running them")
+    validate.add_argument("suites", type=Path, nargs="+", metavar="suite")
 
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -81,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PDF profile (default: the suite's report.pdf_variant, pdf/a-3b)")
     report.add_argument("--template-dir", type=Path,
                         help="folder of Jinja2 templates overriding the built-in ones")
+    report.add_argument("--sign-key", type=Path, metavar="KEY",
+                        help="sign the rewritten manifest.json with this Ed25519 private key")
+
+    verify = sub.add_parser("verify", help="check a results folder against its manifest.json")
+    verify.add_argument("folder", type=Path)
+    verify.add_argument("--public-key", type=Path, metavar="PUB",
+                        help="also require a valid manifest.sig by this Ed25519 public key")
+
+    keygen = sub.add_parser("keygen", help="create an Ed25519 key pair for --sign-key")
+    keygen.add_argument("key", type=Path, help="private key file to create (KEY.pub beside it)")
     return parser
 
 
@@ -96,8 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         host = create_host(plugins=args.plugin, block=args.block_plugin,
                            autoload=False if args.no_autoload else None)
         handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                   "explain": _explain, "report": _report}[args.command]
-        return handler(args, host)
+                   "explain": _explain, "report": _report, "verify": _verify,
+                   "keygen": _keygen}[args.command]
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return handler(args, host)
     except SuiteError as exc:
         print(f"xaudit: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID)
@@ -109,25 +144,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.CRASHED)
 
 
-def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool) -> int:
-    runner = Runner(suite, host, quiet=quiet)
-    prepared = runner.prepare()
-    result = runner.run(prepared)
-    written = runner.write(result, out)
-    code = result.exit_code(fail_on_warn=fail_on_warn)
-    _print_verdict(result, code, written)
-    return int(code)
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    print(f"xaudit: warning: {message}", file=sys.stderr)
+
+
+def _formats(text: str) -> list[str]:
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise InputError(f"--formats: unknown or no format(s) {', '.join(unknown)}; choose "
+                         f"from {', '.join(FORMATS)}")
+    return chosen
 
 
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = load_suite(args.suite)
+    if args.fail_on_warn:
+        suite.gate_policy = suite.gate_policy.model_copy(update={"fail_on_warn": True})
+    if args.formats is not None:
+        suite.report = suite.report.model_copy(update={"formats": _formats(args.formats)})
+    if args.sign_key is not None:
+        load_private_key(args.sign_key)  # a bad key is refused before anything runs
+    mlflow = args.mlflow or args.mlflow_uri is not None
+    if mlflow:
+        require_mlflow()
+    folder = None if args.no_cache else args.cache or os.environ.get(CACHE_ENV) or None
     out = (args.out or suite.base_dir / suite.report.out_dir).resolve()
-    return _execute(suite, host, out, args.quiet, args.fail_on_warn)
+    runner = Runner(suite, host, quiet=args.quiet,
+                    cache=None if folder is None else ExplanationCache(folder))
+    result = runner.run(runner.prepare())
+    written = runner.write(result, out, sign_key=args.sign_key)
+    code = result.exit_code()
+    _print_verdict(result, code, written)
+    if mlflow:
+        try:
+            run_id = log_audit(result, out, tracking_uri=args.mlflow_uri)
+        except Exception as exc:  # the audit ran; say what failed and exit as a crash
+            print(f"xaudit: logging to MLflow failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return int(ExitCode.CRASHED)
+        print(f"logged to MLflow run {run_id}")
+    return int(code)
 
 
 def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:
     for check in result.checks:
-        print(check.verdict())
+        note = policy_note(check.status, result.gate_policy)
+        print(f"{check.verdict()}: {note}" if note else check.verdict())
     for key, error in result.explainer_errors.items():
         print(f"explainer {key}: error: {error}")
     counts = result.counts()
@@ -140,11 +204,18 @@ def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> 
 
 
 def _validate(args: argparse.Namespace, host: Host) -> int:
-    suite = load_suite(args.suite)
-    check_against_host(suite, host, str(args.suite))
-    print(f"{args.suite}: valid ({len(suite.explainers)} explainer(s), "
-          f"{len(suite.checks)} check(s))")
-    return int(ExitCode.OK)
+    code = ExitCode.OK
+    for path in args.suites:
+        try:
+            suite = load_suite(path)
+            check_against_host(suite, host, str(path))
+        except SuiteError as exc:
+            print(f"xaudit: {exc}", file=sys.stderr)
+            code = ExitCode.INVALID
+            continue
+        print(f"{path}: valid ({len(suite.explainers)} explainer(s), "
+              f"{len(suite.checks)} check(s))")
+    return int(code)
 
 
 def _plugins(args: argparse.Namespace, host: Host) -> int:
@@ -203,15 +274,37 @@ def _report(args: argparse.Namespace, host: Host) -> int:
         raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
                          "`xaudit run` wrote")
     result = AuditResult.load(args.results)
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    formats = _formats(args.formats)
+    if args.sign_key is not None:
+        load_private_key(args.sign_key)
     options = None
     if {"html", "pdf"} & set(formats):
         options = ReportOptions.from_result(result, Path.cwd(), pdf_variant=args.pdf_variant,
                                             template_dir=args.template_dir)
     written = write_outputs(result, args.out or args.results, formats, options=options,
-                            host=host)
+                            host=host, sign_key=args.sign_key)
     for path in written:
         print(path)
+    return int(ExitCode.OK)
+
+
+def _verify(args: argparse.Namespace, host: Host) -> int:
+    found = verify_folder(args.folder, args.public_key)
+    for finding in found.findings:
+        print(f"CHANGED {finding}")
+    signature = f"signature {found.signature}"
+    if found.ok:
+        print(f"{args.folder}: verified ({len(found.checked)} file(s) match manifest.json; "
+              f"{signature})")
+        return int(ExitCode.OK)
+    print(f"{args.folder}: NOT verified: {len(found.findings)} problem(s); {signature}")
+    return int(ExitCode.GATE_FAILED)
+
+
+def _keygen(args: argparse.Namespace, host: Host) -> int:
+    private, public = generate_keypair(args.key)
+    print(f"private key (keep secret; give to --sign-key): {private}")
+    print(f"public key (share; give to xaudit verify --public-key): {public}")
     return int(ExitCode.OK)
 
 

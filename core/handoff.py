@@ -87,6 +87,18 @@ def _text(record: object, name: str) -> None:
                          f"got {value!r}")
 
 
+def _sentences(record: object, name: str) -> None:
+    """Field ``name`` as a tuple of non-empty strings (set back on the record)."""
+    value = getattr(record, name)
+    owner = f"{type(record).__name__}.{name}"
+    if isinstance(value, str):
+        raise InputError(f"{owner} must be a tuple of strings, not one string")
+    _set(record, name, tuple(value))
+    for sentence in getattr(record, name):
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise InputError(f"{owner} holds {sentence!r}, not a sentence")
+
+
 def _shape(owner: str, array: np.ndarray, expected: tuple[int, ...]) -> None:
     if array.shape != expected:
         raise InputError(f"{owner} shaped {array.shape}, expected {expected}")
@@ -356,14 +368,10 @@ class Handoff(_Record):
             _floats(self, "outputs", 2)
         if self.tokens is not None:
             _set(self, "tokens", tuple(tuple(str(t) for t in row) for row in self.tokens))
-        for name in ("caveats", "inexact_ops"):
-            if isinstance(getattr(self, name), str):
-                raise InputError(f"Handoff.{name} must be a tuple of strings, not one string")
-        _set(self, "caveats", tuple(self.caveats))
+        if isinstance(self.inexact_ops, str):
+            raise InputError("Handoff.inexact_ops must be a tuple of strings, not one string")
+        _sentences(self, "caveats")
         _set(self, "inexact_ops", tuple(sorted(set(self.inexact_ops))))
-        for caveat in self.caveats:
-            if not isinstance(caveat, str) or not caveat.strip():
-                raise InputError(f"Handoff.caveats holds {caveat!r}, not a sentence")
 
     def validate(self, n: int, k: int, feature_shape: tuple[int, ...]) -> None:
         """Raise :class:`~xaudit.errors.InputError` unless every field fits values shaped
@@ -389,13 +397,20 @@ class Handoff(_Record):
 
 @dataclass(frozen=True, eq=False)
 class CheckHandoff(_Record):
-    """What a check leaves for the report beyond its value, per-row values and details:
-    ``curves``, each drawn as one figure (e.g. a deletion curve against random rankings)."""
+    """What a check leaves for the report beyond its value, per-row values and details.
+
+    ``curves``: each drawn as one figure (e.g. a deletion curve against random rankings).
+    ``statements``: what the check found, in plain words, one sentence each, for the people
+    who read a CI summary rather than a value (``"followup_lab now holds 90% of attribution;
+    it was absent in the approved run"``); ``summary.md`` and ``junit.xml`` print them.
+    """
 
     curves: tuple[Curve, ...] = ()
+    statements: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "curves", tuple(self.curves))
+        _sentences(self, "statements")
 
 
 # --- results.json + arrays.npz --------------------------------------------------------------

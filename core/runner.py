@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .cache import ExplanationCache, explanation_key
 from .data import (
     Dataset,
     choose_rows,
@@ -39,7 +40,7 @@ from .references import import_reference
 from .reports import write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
-from .suite import DataSpec, ModelSpec, Suite, check_against_host
+from .suite import DataSpec, ExplainerSpec, ModelSpec, Suite, check_against_host
 from .targets import resolve_targets
 
 
@@ -55,10 +56,13 @@ class Prepared:
 class Runner:
     """Runs one suite on one host."""
 
-    def __init__(self, suite: Suite, host: Host, quiet: bool = True) -> None:
+    def __init__(self, suite: Suite, host: Host, quiet: bool = True,
+                 cache: ExplanationCache | None = None) -> None:
         self.suite = suite
         self.host = host
         self.quiet = quiet
+        self.cache = cache
+        """Reuses explanations whose inputs are unchanged (:mod:`xaudit.cache`)."""
 
     def prepare(self) -> Prepared:
         """Validate and load everything; raises an :class:`XauditError` when invalid."""
@@ -104,18 +108,16 @@ class Runner:
         timings: dict[str, Any] = {**prepared.timings, "explainers": {}, "checks": {}}
         explanations: dict[str, Explanation] = {}
         errors: dict[str, ErrorInfo] = {}
+        cached: dict[str, Any] = {}
         for spec in self._progress(suite.explainers, "explainers"):
             seed = derive_seed(suite.seed, "explainers", spec.id)
             seeds["explainers"][spec.id] = seed
             try:
-                explanations[spec.id] = explain(
-                    model, dataset.X_explain, spec.method, background=dataset.background,
-                    seed=seed, target=spec.target, feature_names=dataset.feature_names,
-                    host=self.host,
-                    y=None if dataset.y is None else dataset.y[dataset.explain_rows],
-                    **spec.params,
-                )
-                timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
+                explanations[spec.id], record = self._explain(spec, model, dataset, seed)
+                timings["explainers"][spec.id] = (record["seconds"] if record and record["hit"]
+                                                  else explanations[spec.id].wall_time_s)
+                if record:
+                    cached[spec.id] = record
             except Exception as exc:
                 errors[spec.id] = error_info(exc)
                 self._log(f"explainer {spec.id} ({spec.method}) crashed: {errors[spec.id]}")
@@ -132,6 +134,8 @@ class Runner:
                        "data": dataset.fingerprint},
             "seeds": seeds,
             "timings": timings,
+            **({"cache": {"folder": str(self.cache.folder), "explainers": cached}}
+               if self.cache is not None else {}),
             "started_at": started_at,
             "finished_at": utc_now(),
         }
@@ -145,7 +149,25 @@ class Runner:
             checks=checks,
             provenance=provenance,
             suite_text=suite.text,
+            gate_policy=suite.gate_policy,
         )
+
+    def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset,
+                 seed: int) -> tuple[Explanation, dict[str, Any] | None]:
+        """One explainer's explanation, through the cache when there is one (then with the
+        cache's provenance record)."""
+        labels = None if dataset.y is None else dataset.y[dataset.explain_rows]
+
+        def compute() -> Explanation:
+            return explain(model, dataset.X_explain, spec.method, background=dataset.background,
+                           seed=seed, target=spec.target, feature_names=dataset.feature_names,
+                           host=self.host, y=labels, **spec.params)
+
+        if self.cache is None:
+            return compute(), None
+        key = explanation_key(self.host, model, dataset.X_explain, dataset.background, labels,
+                              dataset.feature_names, spec.method, spec.params, spec.target, seed)
+        return self.cache.explain(key, compute)
 
     def _check(self, spec: Any, model: Model, dataset: Dataset,
                explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
@@ -168,11 +190,14 @@ class Runner:
             base.error = error_info(exc)
             return base
 
-    def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
-        """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
+    def write(self, result: AuditResult, out_dir: Path,
+              sign_key: Path | None = None) -> list[Path]:
+        """Write the suite's report formats (``results.json`` always) into ``out_dir``, and
+        ``manifest.json`` last (signed with ``sign_key`` when given)."""
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
         return write_outputs(result, out_dir, formats, host=self.host,
-                             base_dir=self.suite.base_dir)
+                             base_dir=self.suite.base_dir, sign_key=sign_key,
+                             extend_manifest=False)
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import Problem, SuiteError, UnknownNameError
 from .host import Host
 from .targets import Target
+from .verdict import GatePolicy
 
 
 class Strict(BaseModel):
@@ -209,6 +210,8 @@ class Suite(Strict):
     explainers: list[ExplainerSpec] = Field(min_length=1)
     checks: list[CheckSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    gate_policy: GatePolicy = Field(default_factory=GatePolicy)
+    """How gate statuses decide the run (``fail_on_warn``); recorded with the results."""
     documentation: DocumentationSpec | None = None
 
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..results import AuditResult
+from ..manifest import write_manifest
+from ..results import ARRAYS_FILE, AuditResult
 from .junit import write_junit
 from .markdown import write_summary
 from .options import ReportOptions
@@ -66,13 +67,18 @@ class _Report:
 
 def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
                   options: ReportOptions | None = None, host: Host | None = None,
-                  base_dir: Path | None = None) -> list[Path]:
+                  base_dir: Path | None = None, sign_key: Path | None = None,
+                  extend_manifest: bool = True) -> list[Path]:
     """Write ``result`` into ``out_dir`` in each of ``formats``; returns the files written.
 
     ``options`` default to the suite's ``report`` block (``template_dir`` relative to
     ``base_dir``); ``host`` supplies the report sections and the plugin descriptions (the
     default host when ``None``). The PDF embeds ``results.json`` byte for byte as written here
     (or as :meth:`AuditResult.save` would write it, when ``json`` is not among the formats).
+    ``manifest.json`` is written last, with the SHA-256 of every file written (and of the
+    files the folder's previous manifest listed, with ``extend_manifest``; a fresh run passes
+    ``False``), signed with the Ed25519 key file ``sign_key`` when given
+    (:mod:`xaudit.manifest`).
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -88,6 +94,7 @@ def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
             written.append(WRITERS[fmt](result, out_dir))
             if fmt == "json":
                 saved = written[-1]
+                written.append(out_dir / ARRAYS_FILE)
             continue
         if report is None:
             from ..host import default_host
@@ -95,4 +102,5 @@ def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
             report = _Report(result, options or ReportOptions.from_result(result, base_dir),
                              host or default_host(), saved)
         written.append(report.write(fmt, result, out_dir))
-    return written
+    return written + write_manifest(out_dir, written, sign_key=sign_key,
+                                    extend=extend_manifest)

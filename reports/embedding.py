@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..errors import InputError
 from ..results import RESULTS_FILE, AuditResult
 
 
@@ -61,3 +62,22 @@ def report_id(results_sha256: str) -> str:
     """A short identifier of the report, derived from the results it presents."""
     return f"XA-{results_sha256[:12].upper()}"
 
+
+
+def attached(pdf: Path, name: str) -> bytes | None:
+    """The bytes of the file ``name`` attached to the PDF ``pdf``, ``None`` when it has none.
+
+    Reads with pypdf (the ``verify`` extra: :class:`~xaudit.errors.InputError` without it); a
+    file that is not a readable PDF raises :class:`ValueError`.
+    """
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+    except ImportError:
+        raise InputError("reading the files attached to report.pdf needs pypdf: "
+                         "pip install 'xaudit[verify]'") from None
+    try:
+        found = PdfReader(pdf).attachments.get(name)
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a readable PDF: {exc}") from None
+    return found[0] if found else None
