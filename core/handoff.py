@@ -87,16 +87,22 @@ def _text(record: object, name: str) -> None:
                          f"got {value!r}")
 
 
+def _strings(record: object, name: str) -> tuple[Any, ...]:
+    """Field ``name`` as a tuple, refusing one string where a tuple of strings belongs."""
+    value = getattr(record, name)
+    if isinstance(value, str):
+        raise InputError(f"{type(record).__name__}.{name} must be a tuple of strings, not one "
+                         "string")
+    return tuple(value)
+
+
 def _sentences(record: object, name: str) -> None:
     """Field ``name`` as a tuple of non-empty strings (set back on the record)."""
-    value = getattr(record, name)
-    owner = f"{type(record).__name__}.{name}"
-    if isinstance(value, str):
-        raise InputError(f"{owner} must be a tuple of strings, not one string")
-    _set(record, name, tuple(value))
+    _set(record, name, _strings(record, name))
     for sentence in getattr(record, name):
         if not isinstance(sentence, str) or not sentence.strip():
-            raise InputError(f"{owner} holds {sentence!r}, not a sentence")
+            raise InputError(f"{type(record).__name__}.{name} holds {sentence!r}, not a "
+                             "sentence")
 
 
 def _shape(owner: str, array: np.ndarray, expected: tuple[int, ...]) -> None:
@@ -368,10 +374,8 @@ class Handoff(_Record):
             _floats(self, "outputs", 2)
         if self.tokens is not None:
             _set(self, "tokens", tuple(tuple(str(t) for t in row) for row in self.tokens))
-        if isinstance(self.inexact_ops, str):
-            raise InputError("Handoff.inexact_ops must be a tuple of strings, not one string")
         _sentences(self, "caveats")
-        _set(self, "inexact_ops", tuple(sorted(set(self.inexact_ops))))
+        _set(self, "inexact_ops", tuple(sorted(set(_strings(self, "inexact_ops")))))
 
     def validate(self, n: int, k: int, feature_shape: tuple[int, ...]) -> None:
         """Raise :class:`~xaudit.errors.InputError` unless every field fits values shaped

@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 
@@ -28,20 +28,13 @@ if TYPE_CHECKING:
 EXTRA = "pip install 'xaudit[sign]'"
 
 
-def _ed25519() -> Any:
+def _require() -> None:
+    """Refuse with the extra to install when the cryptography package is missing."""
     try:
-        from cryptography.hazmat.primitives.asymmetric import ed25519
+        import cryptography  # noqa: F401
     except ImportError:
         raise InputError(f"signing and checking signatures need the cryptography package: "
                          f"{EXTRA}") from None
-    return ed25519
-
-
-def _serialization() -> Any:
-    _ed25519()
-    from cryptography.hazmat.primitives import serialization
-
-    return serialization
 
 
 def generate_keypair(private_path: Path) -> tuple[Path, Path]:
@@ -49,13 +42,16 @@ def generate_keypair(private_path: Path) -> tuple[Path, Path]:
 
     Refuses to overwrite either file.
     """
-    serialization = _serialization()
+    _require()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private_path = Path(private_path)
     public_path = private_path.with_name(private_path.name + ".pub")
     for path in (private_path, public_path):
         if path.exists():
             raise InputError(f"{path} exists; choose another name or remove it first")
-    key = _ed25519().Ed25519PrivateKey.generate()
+    key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
@@ -69,14 +65,17 @@ def generate_keypair(private_path: Path) -> tuple[Path, Path]:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in the PEM file ``path``; :class:`InputError` otherwise."""
-    serialization = _serialization()
+    _require()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data = _read(path, "private key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise InputError(f"{path} is not an unencrypted PEM private key ({exc}); create one "
                          "with `xaudit keygen`") from None
-    if not isinstance(key, _ed25519().Ed25519PrivateKey):
+    if not isinstance(key, Ed25519PrivateKey):
         raise InputError(f"{path} holds a {type(key).__name__}, not an Ed25519 key; create one "
                          "with `xaudit keygen`")
     return key
@@ -84,21 +83,25 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """The Ed25519 public key in the PEM file ``path``; :class:`InputError` otherwise."""
-    serialization = _serialization()
+    _require()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     data = _read(path, "public key")
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
         raise InputError(f"{path} is not a PEM public key ({exc}); give the .pub file "
                          "`xaudit keygen` wrote") from None
-    if not isinstance(key, _ed25519().Ed25519PublicKey):
+    if not isinstance(key, Ed25519PublicKey):
         raise InputError(f"{path} holds a {type(key).__name__}, not an Ed25519 public key")
     return key
 
 
 def public_fingerprint(key: Ed25519PublicKey) -> str:
     """``ed25519:`` and the SHA-256 of the raw 32-byte public key, to name a key in outputs."""
-    serialization = _serialization()
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return f"ed25519:{hashlib.sha256(raw).hexdigest()}"
 
