@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cache import ExplanationCache
 from .engine import CountingModel, check, error_info, explain, gate_status, named_spec
 from .host import Host, default_host
 from .model import Model
@@ -36,14 +37,17 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
 
 
 def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
-              out_dir: str | Path | None = None, quiet: bool = True) -> AuditResult:
+              out_dir: str | Path | None = None, quiet: bool = True,
+              cache: str | Path | None = None) -> AuditResult:
     """Run a suite (a path or a :class:`~xaudit.suite.Suite`) and return its result.
 
-    With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz`` and
-    the suite's report formats).
+    With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz``,
+    the suite's report formats and ``manifest.json``). With ``cache`` (a folder) explanations
+    whose inputs are unchanged are reused from it (:mod:`xaudit.cache`).
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
-    runner = Runner(loaded, host or default_host(), quiet=quiet)
+    runner = Runner(loaded, host or default_host(), quiet=quiet,
+                    cache=None if cache is None else ExplanationCache(cache))
     result = runner.run()
     if out_dir is not None:
         runner.write(result, Path(out_dir))

@@ -175,7 +175,7 @@ class ExplanationCache:
                      "arrays_sha256": file_sha256(temporary / ARRAYS_FILE)}
             entry["entry_sha256"] = _entry_sha256(entry)
             (temporary / ENTRY_FILE).write_text(to_json(entry))
-            return _move_into_place(temporary, self.path(key))
+            return _move_into_place(temporary, self.path(key), key)
         except (OSError, TypeError, ValueError) as exc:
             warnings.warn(CacheWarning(f"could not store {key.components.get('method')} in the "
                                        f"cache {self.folder}: {exc}"), stacklevel=2)
@@ -207,8 +207,11 @@ def _read_entry(folder: Path, key: CacheKey) -> Explanation:
     if entry.get("entry_sha256") != _entry_sha256(entry):
         raise _BadEntry(f"{ENTRY_FILE} was edited after it was written (digest mismatch)")
     arrays_path = folder / ARRAYS_FILE
-    if not arrays_path.is_file() or file_sha256(arrays_path) != entry.get("arrays_sha256"):
-        raise _BadEntry(f"{ARRAYS_FILE} is missing or changed (digest mismatch)")
+    try:
+        if file_sha256(arrays_path) != entry.get("arrays_sha256"):
+            raise _BadEntry(f"{ARRAYS_FILE} is missing or changed (digest mismatch)")
+    except OSError:
+        raise _BadEntry(f"{ARRAYS_FILE} is missing or changed (unreadable)") from None
     try:
         with np.load(arrays_path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -220,11 +223,16 @@ def _read_entry(folder: Path, key: CacheKey) -> Explanation:
         raise _BadEntry(f"the stored explanation is malformed ({exc})") from None
 
 
-def _move_into_place(temporary: Path, final: Path) -> bool:
-    """Rename ``temporary`` to ``final``; a bad entry there is moved aside first. Another run
-    that stored the same key first wins (its entry has the same numbers)."""
+def _move_into_place(temporary: Path, final: Path, key: CacheKey) -> bool:
+    """Rename ``temporary`` to ``final``. A good entry there stays (another run stored the
+    same numbers first, and readers may be reading it); a bad one is moved aside first."""
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
+        try:
+            _read_entry(final, key)
+            return False
+        except _BadEntry:
+            pass
         aside = final.parent / f".old-{uuid.uuid4().hex}"
         try:
             os.rename(final, aside)
