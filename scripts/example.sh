@@ -2,14 +2,23 @@
 # The README's first command: set up the environment and run the example audits end to end.
 #   examples/diabetes/audit.yaml -> out/example/         (tabular: trees, SHAP, LIME, PDP, ...)
 #   examples/digits/audit.yaml   -> out/example-digits/  (images: a CNN, gradient methods)
-# Each writes results.json, arrays.npz, report.html, report.pdf, summary.md and junit.xml.
-# The exit code is the worse of the two suites' verdicts (0 when every gate passes).
+# Each writes results.json, arrays.npz, report.html, report.pdf, summary.md, junit.xml and
+# manifest.json; `xaudit verify` then checks each folder against its manifest. Explanations are
+# cached in out/.xaudit-cache, so a second run with unchanged models reuses them (--no-cache
+# computes everything again). The exit code is the worst of the two suites' verdicts and the
+# verifications (0 when every gate passes and every folder verifies).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/scripts/setup-env.sh" sklearn,pdf,torch || exit $?
+bash "$ROOT/scripts/setup-env.sh" sklearn,pdf,torch,verify || exit $?
 XAUDIT="$ROOT/.venv/bin/xaudit"
-"$XAUDIT" run "$ROOT/examples/diabetes/audit.yaml" --out "$ROOT/out/example" "$@"
-first=$?
-"$XAUDIT" run "$ROOT/examples/digits/audit.yaml" --out "$ROOT/out/example-digits" "$@"
-second=$?
-exit $(( first > second ? first : second ))
+worst=0
+keep() { [ "$1" -gt "$worst" ] && worst=$1; return 0; }
+for name in diabetes digits; do
+    out="$ROOT/out/example"; [ "$name" = digits ] && out="$ROOT/out/example-digits"
+    "$XAUDIT" run "$ROOT/examples/$name/audit.yaml" --out "$out" \
+        --cache "$ROOT/out/.xaudit-cache" "$@"
+    keep $?
+    "$XAUDIT" verify "$out"
+    keep $?
+done
+exit "$worst"
