@@ -340,9 +340,14 @@ def test_cache_from_the_environment_and_no_cache(tmp_path: Path,
     assert list((tmp_path / "env-cache").glob("*/*/entry.json"))
     assert main(["run", "-q", str(suite), "--out", str(tmp_path / "b"), "--no-cache"]) == 5
     assert "cache" not in AuditResult.load(tmp_path / "b").provenance
-    assert main(["run", "-q", str(suite), "--out", str(tmp_path / "c")]) == 5
-    assert AuditResult.load(tmp_path / "c").provenance["cache"]["explainers"]["abl"]["hit"]
+    assert main(["run", "-q", str(suite), "--out", str(tmp_path / "c"), "--formats",
+                 "md,html"]) == 5
+    record = AuditResult.load(tmp_path / "c").provenance["cache"]["explainers"]["abl"]
+    assert record["hit"]
     assert "from the cache" in (tmp_path / "c" / "summary.md").read_text()
+    page = (tmp_path / "c" / "report.html").read_text()
+    appendix = page[page.index("Explanations reused from the cache"):]
+    assert f"<td>abl</td><td><code class=\"hash\">{record['key']}</code>" in appendix
     (tmp_path / "not-a-folder").write_text("")
     assert main(["run", "-q", str(suite), "--out", str(tmp_path / "d"), "--cache",
                  str(tmp_path / "not-a-folder")]) == 4
