@@ -230,8 +230,9 @@ def test_other_pdf_variants(variant: str, ns: str | None, expected: dict[str, st
                             small_host: tuple[Host, Path], tmp_path: Path) -> None:
     host, folder = small_host
     result = make_result(["a", "b", "c"], n=4)
-    (path,) = xaudit.render(result, tmp_path, formats=("pdf",), pdf_variant=variant,
-                            host=host, template_dir=folder)
+    path, manifest = xaudit.render(result, tmp_path, formats=("pdf",), pdf_variant=variant,
+                                   host=host, template_dir=folder)
+    assert manifest.name == "manifest.json"
     data = path.read_bytes()
     reader = pypdf.PdfReader(io.BytesIO(data))
     assert set(reader.attachments) == {"results.json", "suite.json"}
