@@ -159,9 +159,13 @@ class ExplanationCache:
     def put(self, key: CacheKey, explanation: Explanation) -> bool:
         """Store ``explanation`` under ``key`` (replacing a bad entry); whether it was stored.
 
-        Explanations holding object arrays are not stored (they could only be read back by
-        unpickling). A cache that cannot be written warns; the run goes on without it.
+        Explanations holding object arrays are not stored: they could only be read back by
+        unpickling, and mixed-type rows (``inputs`` of object dtype, categorical data) are
+        saved as text, which would not give back the rows the checks re-explain. A cache that
+        cannot be written warns; the run goes on without it.
         """
+        if explanation.inputs.dtype.hasobject:
+            return False
         record, arrays = explanation.to_record()
         if any(np.asarray(a).dtype.hasobject for a in arrays.values()):
             return False

@@ -7,6 +7,7 @@ arrays are compared element for element (``np.array_equal``), not approximately.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -299,6 +300,17 @@ def test_a_bad_entry_is_ignored_with_a_warning_and_replaced(
         replaced = cache.get(key)  # the bad entry was replaced by a good one
     assert replaced is not None
     assert_same_numbers(replaced, fresh)
+
+
+def test_mixed_type_rows_are_not_cached(parts: dict[str, Any], tmp_path: Path) -> None:
+    """Rows of object dtype would come back as text (results.json's form), not as the rows
+    the checks re-explain: such an explanation is computed every time."""
+    explanation = xaudit.explain(parts["model"], parts["rows"], "ablation",
+                                 background=parts["background"], host=parts["host"])
+    mixed = dataclasses.replace(explanation, inputs=explanation.inputs.astype(object))
+    cache = ExplanationCache(tmp_path)
+    assert not cache.put(key_of(parts), mixed)
+    assert cache.get(key_of(parts)) is None
 
 
 def test_concurrent_writers_do_not_corrupt_the_cache(parts: dict[str, Any],
