@@ -3,7 +3,8 @@ test plugin that exits, or pauses at a chosen phase of a run so that a test can 
 
 The plugin pauses where ``XAUDIT_TEST_PAUSE`` says (``explain``: inside an explainer;
 ``write-results``: half-way through writing ``results.json``; ``render``: while the HTML report
-is rendered; ``publish``: between the two renames that replace the folder), writes
+is rendered; ``pdf``: when the PDF is rendered, the other files written; ``publish``: between
+the two renames that replace the folder), writes
 ``paused-<phase>`` into the folder ``XAUDIT_TEST_FLAGS`` and waits there until a file ``go``
 appears, so the test signals it at a known moment instead of sleeping and hoping.
 """
@@ -173,6 +174,16 @@ if PHASE == "write-results":
     os.write = _paused_write
 if PHASE == "publish":
     os.rename = _paused_rename
+if PHASE == "pdf":
+    import xaudit.reports.pdf
+
+    _render_pdf = xaudit.reports.pdf.render_pdf
+
+    def _paused_render_pdf(*args, **kwargs):
+        pause("pdf")
+        return _render_pdf(*args, **kwargs)
+
+    xaudit.reports.pdf.render_pdf = _paused_render_pdf
 
 
 @hookimpl

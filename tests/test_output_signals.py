@@ -2,10 +2,11 @@
 
 Each test runs ``python -m xaudit`` as a real process on a cheap suite, with a test plugin
 (tests/folder_support.py) that pauses it at a known phase: inside an explainer, half-way
-through ``results.json``, while the HTML report renders, or between the two renames that
-replace the folder. The test then sends SIGTERM, SIGINT or SIGKILL and compares the folder's
-bytes with what was there before. A folder is consistent when ``results.json``, ``summary.md``
-and ``junit.xml`` tell the same verdict of the same suite and ``AuditResult.load`` reads it.
+through ``results.json``, while the HTML report renders, when the PDF renders, or between the
+two renames that replace the folder. The test then sends SIGTERM, SIGINT or SIGKILL and
+compares the folder's bytes with what was there before. A folder is consistent when
+``results.json``, ``summary.md`` and ``junit.xml`` tell the same verdict of the same suite and
+``AuditResult.load`` reads it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from xaudit.results import RESULTS_FILE, AuditResult
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the test plugin finds files through /proc")
-PHASES = ["explain", "write-results", "render", "publish"]
+PHASES = ["explain", "write-results", "render", "pdf", "publish"]
+REPORT_FORMATS = {"render": [*FORMATS, "html"], "pdf": [*FORMATS, "html", "pdf"]}
 
 
 @pytest.fixture
@@ -74,7 +76,9 @@ def test_interrupted_run_leaves_a_complete_run(ws: Workspace, previous: Path, ph
                                                sig: signal.Signals) -> None:
     """Before the folder is replaced: the previous run, byte for byte. During the replacement
     (the signal is held back): the new run, complete. Never a mix, never a missing folder."""
-    formats = [*FORMATS, "html"] if phase == "render" else FORMATS
+    if phase in REPORT_FORMATS:
+        pytest.importorskip("weasyprint")
+    formats = REPORT_FORMATS.get(phase, FORMATS)
     before = snapshot(previous)
     process = ws.start(["run", "-q", str(ws.failing(formats)), "--out", str(previous)], phase)
     ws.wait_paused(process, phase)
