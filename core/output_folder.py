@@ -48,11 +48,14 @@ _CHUNK = 1 << 20
 def check_output(target: str | Path) -> Path:
     """The absolute path of the output folder ``target`` (links resolved), checked before work.
 
-    Raises :class:`~xaudit.errors.OutputError` for an existing file, the file-system root, a
-    mount point (the folder is replaced as a whole), a folder holding entries xaudit does not
-    write (they would be lost), and a place where the folder cannot be created (the nearest
-    existing ancestor is a file, or cannot be written).
+    Raises :class:`~xaudit.errors.OutputError` for an existing file, a link to nothing, the
+    file-system root, a mount point (the folder is replaced as a whole), a folder holding
+    entries xaudit does not write (they would be lost), and a place where the folder cannot be
+    created (the nearest existing ancestor is a file, or cannot be written).
     """
+    if os.path.islink(target) and not os.path.exists(target):
+        raise OutputError(f"{target} is a symbolic link to nothing; give the output a folder "
+                          "name, or point the link at an existing folder")
     path = Path(os.path.realpath(target))
     if path == path.parent:
         raise OutputError(f"{target}: the output folder cannot be the file-system root; "

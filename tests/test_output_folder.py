@@ -224,7 +224,7 @@ def unwritable(ws: Workspace) -> Path:
 
 
 @pytest.mark.parametrize("case", ["existing-file", "parent-is-a-file", "unwritable",
-                                  "foreign-files", "mount-point"])
+                                  "foreign-files", "mount-point", "dangling-link"])
 def test_output_location_is_refused_before_any_work(ws: Workspace, case: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     if case == "existing-file":
@@ -244,6 +244,10 @@ def test_output_location_is_refused_before_any_work(ws: Workspace, case: str,
         (out / "notes.txt").write_text("mine")
         (out / RESULTS_FILE).mkdir()
         reason = f"holds notes.txt, {RESULTS_FILE}, which xaudit did not write"
+    elif case == "dangling-link":
+        out = ws.root / "link"
+        out.symlink_to(ws.root / "planted-target")
+        reason = "is a symbolic link to nothing"
     else:
         if not os.path.ismount("/proc"):
             pytest.skip("no mount point to try")
@@ -258,6 +262,8 @@ def test_output_location_is_refused_before_any_work(ws: Workspace, case: str,
         assert out.read_text() == "mine"
     if case == "foreign-files":
         assert (out / "notes.txt").read_text() == "mine"
+    if case == "dangling-link":
+        assert not (ws.root / "planted-target").exists()
 
 
 def test_python_api_checks_the_location_before_running(ws: Workspace) -> None:
