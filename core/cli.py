@@ -1,8 +1,11 @@
 """The ``xaudit`` command line: run, validate, explain, report, verify, keygen and plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
-1 a gate failed (``verify``: a file changed), 3 something crashed (results still written),
-4 invalid suite, inputs or usage (nothing run), 5 no gate evaluated.
+1 a gate failed (``verify``: a file changed), 2 interrupted (SIGINT, SIGTERM: nothing
+published), 3 something crashed (results still written, or nothing published when writing
+them failed), 4 invalid suite, inputs, output folder or usage (nothing run), 5 no gate
+evaluated. An exit (``sys.exit``) from user or plugin code never ends the command with its
+code: it is an error like any other.
 """
 
 from __future__ import annotations
@@ -10,23 +13,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import numpy as np
 
 from .cache import CACHE_ENV, ExplanationCache
-from .errors import InputError, SuiteError, XauditError
+from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
 from .integrations.mlflow import log_audit, require_mlflow
+from .output_folder import OutputFolder
 from .reports import FORMATS, write_outputs
 from .reports.options import ReportOptions
-from .results import RESULTS_FILE, AuditResult
+from .results import AuditResult
 from .runner import Runner
 from .signing import generate_keypair, load_private_key
 from .suite import check_against_host, load_suite, parse_suite
@@ -128,21 +136,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
-        host = create_host(plugins=args.plugin, block=args.block_plugin,
-                           autoload=False if args.no_autoload else None)
-        handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                   "explain": _explain, "report": _report, "verify": _verify,
-                   "keygen": _keygen}[args.command]
-        with warnings.catch_warnings():
+        with _terminate_as_interrupt(), warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            host = create_host(plugins=args.plugin, block=args.block_plugin,
+                               autoload=False if args.no_autoload else None)
+            handler = {"run": _run, "validate": _validate, "plugins": _plugins,
+                       "explain": _explain, "report": _report, "verify": _verify,
+                       "keygen": _keygen}[args.command]
             return handler(args, host)
     except SuiteError as exc:
         print(f"xaudit: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID)
+    except WriteError as exc:
+        print(f"xaudit: error: {exc}", file=sys.stderr)
+        return int(ExitCode.CRASHED)
     except XauditError as exc:
         print(f"xaudit: error: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID)
-    except Exception:
+    except KeyboardInterrupt as exc:
+        print(f"xaudit: interrupted{f' by {exc}' if str(exc) else ''}; nothing unfinished was "
+              "published: the output folder holds the last complete run, if any",
+              file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BaseException:  # an exit (sys.exit) from plugin code too: a crash, never exit 0
         traceback.print_exc()
         return int(ExitCode.CRASHED)
 
@@ -161,7 +177,26 @@ def _formats(text: str) -> list[str]:
     return chosen
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM interrupt the command as SIGINT does (``KeyboardInterrupt("SIGTERM")``), so
+    a terminated run removes its unfinished output; the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _run(args: argparse.Namespace, host: Host) -> int:
+    suite = load_suite(args.suite)
     suite = load_suite(args.suite)
     if args.fail_on_warn:
         suite.gate_policy = suite.gate_policy.model_copy(update={"fail_on_warn": True})
@@ -173,16 +208,15 @@ def _run(args: argparse.Namespace, host: Host) -> int:
     if mlflow:
         require_mlflow()
     folder = None if args.no_cache else args.cache or os.environ.get(CACHE_ENV) or None
-    out = (args.out or suite.base_dir / suite.report.out_dir).resolve()
+    out = args.out or suite.base_dir / suite.report.out_dir
     runner = Runner(suite, host, quiet=args.quiet,
                     cache=None if folder is None else ExplanationCache(folder))
-    result = runner.run(runner.prepare())
-    written = runner.write(result, out, sign_key=args.sign_key)
+    result, written = runner.run_and_write(out, sign_key=args.sign_key)
     code = result.exit_code()
     _print_verdict(result, code, written)
     if mlflow:
         try:
-            run_id = log_audit(result, out, tracking_uri=args.mlflow_uri)
+            run_id = log_audit(result, written[0].parent, tracking_uri=args.mlflow_uri)
         except Exception as exc:  # the audit ran; say what failed and exit as a crash
             print(f"xaudit: logging to MLflow failed: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
@@ -254,9 +288,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
         "report": {"formats": ["json"]},
     }, "command line", Path.cwd())
     check_against_host(suite, host, "command line")
-    runner = Runner(suite, host, quiet=True)
-    result = runner.run(runner.prepare())
-    runner.write(result, args.out)
+    result, _ = Runner(suite, host, quiet=True).run_and_write(args.out)
     if "explanation" in result.explainer_errors:
         print(f"xaudit: explainer crashed: {result.explainer_errors['explanation']}",
               file=sys.stderr)
@@ -273,19 +305,22 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
 
 
 def _report(args: argparse.Namespace, host: Host) -> int:
-    if not (args.results / RESULTS_FILE).is_file():
-        raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
-                         "`xaudit run` wrote")
-    result = AuditResult.load(args.results)
     formats = _formats(args.formats)
     if args.sign_key is not None:
         load_private_key(args.sign_key)
-    options = None
-    if {"html", "pdf"} & set(formats):
-        options = ReportOptions.from_result(result, Path.cwd(), pdf_variant=args.pdf_variant,
-                                            template_dir=args.template_dir)
-    written = write_outputs(result, args.out or args.results, formats, options=options,
-                            host=host, sign_key=args.sign_key)
+    out = args.out or args.results
+    in_place = os.path.realpath(out) == os.path.realpath(args.results)
+    # In place, the folder is locked before it is read, so no run replaces it meanwhile, and
+    # the results and the formats not rendered again are kept.
+    with OutputFolder(out, keep=in_place) as folder:
+        result = AuditResult.load(args.results)
+        options = None
+        if {"html", "pdf"} & set(formats):
+            options = ReportOptions.from_result(result, Path.cwd(),
+                                                pdf_variant=args.pdf_variant,
+                                                template_dir=args.template_dir)
+        written = write_outputs(result, folder, formats, options=options, host=host,
+                                sign_key=args.sign_key)
     for path in written:
         print(path)
     return int(ExitCode.OK)

@@ -2,7 +2,8 @@
 
 A results folder is evidence: an auditor must be able to tell that ``results.json``, the
 report and the arrays are the ones the run wrote. Every write of a results folder
-(``xaudit run``, ``xaudit report``, :func:`xaudit.render`) ends with :func:`write_manifest`;
+(``xaudit run``, ``xaudit report``, :func:`xaudit.render`) ends with :func:`write_manifest`,
+just before the folder is published (:mod:`xaudit.output_folder`);
 ``xaudit verify`` (:mod:`xaudit.verify`) recomputes the digests. With an Ed25519 key
 (:mod:`xaudit.signing`) ``manifest.sig`` holds a signature over the manifest's bytes, so an
 edit that also rewrites the manifest is caught too.
@@ -20,11 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .output_folder import FolderReader, OutputFolder
 
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
@@ -42,26 +43,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(out_dir: Path, written: Iterable[Path], *, sign_key: Path | None = None,
-                   extend: bool = False) -> list[Path]:
-    """Write ``manifest.json`` (and ``manifest.sig`` with ``sign_key``) into ``out_dir``.
+def write_manifest(folder: OutputFolder, *, sign_key: Path | None = None) -> list[Path]:
+    """Write ``manifest.json`` (and ``manifest.sig`` with ``sign_key``) into the open ``folder``.
 
-    ``written`` are the files just written (inside ``out_dir``). With ``extend`` the entries
-    of the folder's previous manifest for files not written now are carried over as they were
-    (their recorded digests, not recomputed ones, so a file edited since is still caught); a
-    re-render into a run's folder keeps the run's other files listed. A stale ``manifest.sig``
-    is removed when no key is given, since it no longer matches. Returns the files written.
+    It lists every file ``folder`` wrote, with the digest of the bytes written
+    (:attr:`~xaudit.output_folder.OutputFolder.written`). A folder that carries the files it
+    held (``keep``: a report re-rendered in place) also lists the carried files, with the
+    digests its previous manifest recorded, not recomputed ones, so a file edited since is
+    still caught; a carried ``manifest.sig`` is dropped when no key is given, since it no
+    longer matches. Returns the files written.
     """
-    out_dir = Path(out_dir)
     files: dict[str, str] = {}
-    if extend:
-        previous = _previous_entries(out_dir)
-        files.update({name: digest for name, digest in previous.items()
-                      if (out_dir / name).is_file()})
-    for path in written:
-        name = Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
-        if name not in UNLISTED:
-            files[name] = file_sha256(Path(path))
+    if folder.keep:
+        files.update(_previous_entries(folder.path))
+    files.update({name: digest for name, digest in folder.written.items()
+                  if name not in UNLISTED})
     document: dict[str, Any] = {"manifest_version": MANIFEST_VERSION, "algorithm": "sha256",
                                 "files": dict(sorted(files.items()))}
     private = None
@@ -70,28 +66,24 @@ def write_manifest(out_dir: Path, written: Iterable[Path], *, sign_key: Path | N
 
         private = load_private_key(sign_key)
         document["signed_by"] = public_fingerprint(private.public_key())
-    manifest = out_dir / MANIFEST_FILE
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
-    manifest.write_bytes(data)
-    signature = out_dir / SIGNATURE_FILE
+    written = [folder.write(MANIFEST_FILE, data)]
     if private is None:
-        signature.unlink(missing_ok=True)
-        return [manifest]
+        folder.remove(SIGNATURE_FILE)
+        return written
     from .signing import sign
 
-    signature.write_text(sign(private, data) + "\n")
-    return [manifest, signature]
+    return [*written, folder.write(SIGNATURE_FILE, (sign(private, data) + "\n").encode())]
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """The folder's manifest, checked for shape; :class:`InputError` when missing or
+    """The folder's manifest, checked for shape; :class:`InputError` when missing, a link or
     malformed (naming what is wrong)."""
     path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
-        raise InputError(f"{folder} holds no {MANIFEST_FILE}; only a folder that xaudit "
-                         "wrote (run, report or render) can be verified")
+    with FolderReader(folder) as reader, reader.open(MANIFEST_FILE) as handle:
+        raw = handle.read()
     try:
-        document = json.loads(path.read_bytes())
+        document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("manifest_version") != MANIFEST_VERSION:
@@ -107,8 +99,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _previous_entries(folder: Path) -> dict[str, str]:
+    """The previous manifest's entries for the files ``folder`` still holds (none when it has
+    no readable manifest)."""
     try:
         files: dict[str, str] = read_manifest(folder)["files"]
+        with FolderReader(folder) as reader:
+            held = set(reader.names())
     except InputError:
         return {}
-    return files
+    return {name: digest for name, digest in files.items() if name in held}

@@ -19,6 +19,7 @@ the folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .manifest import SIGNATURE_FILE, UNLISTED, file_sha256, read_manifest
+from .manifest import MANIFEST_FILE, SIGNATURE_FILE, UNLISTED, read_manifest
+from .output_folder import FolderReader
 from .results import RESULTS_FILE
 from .verdict import VERDICTS, GatePolicy, decide
 
@@ -63,12 +65,12 @@ class Verification:
 def verify_folder(folder: Path, public_key: Path | None = None) -> Verification:
     """Check ``folder`` against its manifest, its PDF attachment, itself and its signature.
 
-    Raises :class:`~xaudit.errors.InputError` when the folder or its manifest cannot be read
-    (or the key cannot be loaded); everything else is a :class:`Finding`.
+    The folder is read as inert data: through :class:`~xaudit.output_folder.FolderReader`, so
+    no link inside it is followed (a link is a finding). Raises
+    :class:`~xaudit.errors.InputError` when the folder or its manifest cannot be read (or the
+    key cannot be loaded); everything else is a :class:`Finding`.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder} is not a folder; give a results folder xaudit wrote")
     manifest = read_manifest(folder)
     key = None
     if public_key is not None:
@@ -77,31 +79,42 @@ def verify_folder(folder: Path, public_key: Path | None = None) -> Verification:
         key = load_public_key(public_key)
     report = Verification(folder)
     listed: dict[str, str] = manifest["files"]
+    with FolderReader(folder) as reader:
+        contents = {name: _read(reader, name) for name in reader.entries()}
     for name, digest in listed.items():
-        path = folder / name
-        if not path.is_file():
+        data = contents.get(name)
+        if name not in contents:
             report.findings.append(Finding(name, "missing (listed in manifest.json)"))
-        elif file_sha256(path) != digest:
+        elif isinstance(data, Finding):
+            report.findings.append(data)
+        elif (actual := hashlib.sha256(data or b"").hexdigest()) != digest:
             report.findings.append(Finding(name, f"changed since it was written (SHA-256 "
-                                                 f"{file_sha256(path)[:16]}..., manifest.json "
-                                                 f"records {digest[:16]}...)"))
+                                                 f"{actual[:16]}..., manifest.json records "
+                                                 f"{digest[:16]}...)"))
         else:
             report.checked.append(name)
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    for name in sorted(present - set(listed) - set(UNLISTED)):
+    for name in sorted(set(contents) - set(listed) - set(UNLISTED)):
         report.findings.append(Finding(name, "not listed in manifest.json (added after the run)"))
-    results = folder / RESULTS_FILE
-    if results.is_file():
-        report.findings += _pdf_agrees(folder, results.read_bytes())
-        report.findings += _consistent(results.read_bytes())
-    _signature(folder, manifest, key, report)
+    results = contents.get(RESULTS_FILE)
+    if isinstance(results, bytes):
+        pdf = contents.get(PDF_FILE)
+        if pdf is not None and not isinstance(pdf, Finding):
+            report.findings += _pdf_agrees(pdf, results)
+        report.findings += _consistent(results)
+    _signature(contents, manifest, key, report)
     return report
 
 
-def _pdf_agrees(folder: Path, results: bytes) -> list[Finding]:
-    pdf = folder / PDF_FILE
-    if not pdf.is_file():
-        return []
+def _read(reader: FolderReader, name: str) -> bytes | Finding:
+    """The bytes of the entry ``name``, or a finding when it is not a regular file."""
+    try:
+        with reader.open(name) as handle:
+            return handle.read()
+    except InputError as exc:
+        return Finding(name, str(exc))
+
+
+def _pdf_agrees(pdf: bytes, results: bytes) -> list[Finding]:
     from .reports.embedding import attached
 
     try:
@@ -161,25 +174,27 @@ def _status_problem(check: dict[str, Any]) -> str:
     return ""
 
 
-def _signature(folder: Path, manifest: dict[str, Any], key: Any,
+def _signature(contents: dict[str, bytes | Finding], manifest: dict[str, Any], key: Any,
                report: Verification) -> None:
-    path = folder / SIGNATURE_FILE
+    signature = contents.get(SIGNATURE_FILE)
     if key is None:
-        report.signature = "not checked" if path.is_file() else "absent"
+        report.signature = "not checked" if signature is not None else "absent"
         return
     from .signing import public_fingerprint, signature_valid
 
-    if not path.is_file():
+    if not isinstance(signature, bytes):
         report.signature = "absent"
-        report.findings.append(Finding(SIGNATURE_FILE, "missing: the folder is not signed"))
+        report.findings.append(signature or Finding(SIGNATURE_FILE,
+                                                    "missing: the folder is not signed"))
         return
     expected = public_fingerprint(key)
     if manifest.get("signed_by") not in (None, expected):
         report.findings.append(Finding(SIGNATURE_FILE, f"manifest.json names signer "
                                                        f"{manifest.get('signed_by')}, the key "
                                                        f"given is {expected}"))
-    data = (folder / "manifest.json").read_bytes()
-    if signature_valid(key, data, path.read_text(errors="replace")):
+    data = contents.get(MANIFEST_FILE)
+    if isinstance(data, bytes) and signature_valid(key, data,
+                                                   signature.decode(errors="replace")):
         report.signature = "valid"
     else:
         report.signature = "invalid"

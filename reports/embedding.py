@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ..errors import InputError
 from ..results import RESULTS_FILE, AuditResult
@@ -28,14 +27,9 @@ class Embedded:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def results_file(result: AuditResult, saved: Path | None = None) -> Embedded:
-    """``results.json``: the ``saved`` file, or exactly what :meth:`AuditResult.save` writes."""
-    if saved is not None:
-        data = saved.read_bytes()
-    else:
-        with tempfile.TemporaryDirectory(prefix="xaudit-") as folder:
-            data = result.save(folder).read_bytes()
-    return Embedded(RESULTS_FILE, data, "application/json",
+def results_file(result: AuditResult) -> Embedded:
+    """``results.json``, byte for byte as :meth:`AuditResult.save` writes it."""
+    return Embedded(RESULTS_FILE, result.results_json(), "application/json",
                     "xaudit results of this audit (AuditResult.load reads it with arrays.npz)")
 
 
@@ -64,8 +58,9 @@ def report_id(results_sha256: str) -> str:
 
 
 
-def attached(pdf: Path, name: str) -> bytes | None:
-    """The bytes of the file ``name`` attached to the PDF ``pdf``, ``None`` when it has none.
+def attached(pdf: bytes, name: str) -> bytes | None:
+    """The bytes of the file ``name`` attached to the PDF whose bytes are ``pdf``, ``None``
+    when it has none.
 
     Reads with pypdf (the ``verify`` extra: :class:`~xaudit.errors.InputError` without it); a
     file that is not a readable PDF raises :class:`ValueError`.
@@ -77,7 +72,7 @@ def attached(pdf: Path, name: str) -> bytes | None:
         raise InputError("reading the files attached to report.pdf needs pypdf: "
                          "pip install 'xaudit[verify]'") from None
     try:
-        found = PdfReader(pdf).attachments.get(name)
+        found = PdfReader(io.BytesIO(pdf)).attachments.get(name)
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a readable PDF: {exc}") from None
     return found[0] if found else None

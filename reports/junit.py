@@ -8,8 +8,8 @@ version) and state the verdict, so a CI system's test view shows them beside the
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from ..results import AuditResult, CheckResult
 from ..verdict import VERDICTS, fails_run, policy_note
@@ -87,10 +87,10 @@ def _statements(check: CheckResult) -> str:
     return "\n".join(check.handoff.statements)
 
 
-def write_junit(result: AuditResult, out_dir: Path) -> Path:
-    """Write ``junit.xml`` into ``out_dir``."""
-    path = out_dir / JUNIT_FILE
+def junit_bytes(result: AuditResult) -> bytes:
+    """The bytes of ``junit.xml``: the indented document with its XML declaration."""
     tree = junit_tree(result)
     ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    return buffer.getvalue()

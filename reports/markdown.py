@@ -14,7 +14,6 @@ written (its SHA-256 is in ``manifest.json``).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -106,10 +105,3 @@ def _top_features(result: AuditResult) -> list[str]:
     if not lines:
         return []
     return ["", "## Top features (share of mean |attribution|)", "", *lines]
-
-
-def write_summary(result: AuditResult, out_dir: Path) -> Path:
-    """Write ``summary.md`` into ``out_dir``."""
-    path = out_dir / SUMMARY_FILE
-    path.write_text(summary_markdown(result))
-    return path
