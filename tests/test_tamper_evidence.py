@@ -280,3 +280,28 @@ def test_rerendering_in_place_keeps_the_runs_files_listed(
     assert main(["report", str(folder), "--formats", "md"]) == 0
     assert not (folder / "manifest.sig").exists()  # unsigned now: no stale signature is left
     assert verify(folder, capsys)[0] == 0
+
+
+def test_a_file_edited_before_a_rerender_in_place_is_still_caught(
+        folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junit = folder / "junit.xml"
+    junit.write_text(junit.read_text().replace("FAILED", "PASSED"))
+    assert main(["report", str(folder), "--formats", "md"]) == 0
+    code, printed = verify(folder, capsys)
+    assert code == 1  # the carried junit.xml keeps the digest the run recorded
+    assert "CHANGED junit.xml: changed since it was written" in printed
+    assert "summary.md" not in printed
+
+
+def test_a_link_in_the_folder_is_a_finding_not_followed(
+        folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the link points at the very bytes the run wrote, so following it would "verify"
+    elsewhere = tmp_path / "summary-elsewhere.md"
+    (folder / "summary.md").rename(elsewhere)
+    (folder / "summary.md").symlink_to(elsewhere)
+    assert hashlib.sha256((folder / "summary.md").read_bytes()).hexdigest() == json.loads(
+        (folder / "manifest.json").read_text())["files"]["summary.md"]
+    code, printed = verify(folder, capsys)
+    assert code == 1
+    assert "CHANGED summary.md:" in printed
+    assert "symbolic link" in printed
