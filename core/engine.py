@@ -24,7 +24,7 @@ from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
-from .plugin import CheckContext, Direction, Reexplain
+from .plugin import CheckContext, CheckOutcome, Direction, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
@@ -204,6 +204,10 @@ def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
     return dataclasses.replace(spec, feature_names=tuple(names))
 
 
+NO_ROWS = "the explanation has no rows, so there is nothing to measure"
+"""Why a check of an explanation without rows is NaN (which fails every gate)."""
+
+
 def check(
     name: str,
     model: object,
@@ -227,8 +231,10 @@ def check(
     ``reference`` is a second explanation, for checks that compare two explainers
     (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. A
-    check that raises propagates here; the runner records it.
+    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. An
+    explanation without rows is not measured: its value is NaN (failing every gate) with the
+    reason in ``details["undefined"]``. A check that raises propagates here; the runner
+    records it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
@@ -246,7 +252,8 @@ def check(
         stochastic=known and host.explainers.get(explanation.method).stochastic,
     )
     started = time.perf_counter()
-    outcome = instance.run(counter, explanation, dataset, rng_for(seed))
+    outcome = instance.run(counter, explanation, dataset, rng_for(seed)) if explanation.n_rows \
+        else CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
     wall = time.perf_counter() - started
     direction: Direction = type(instance).direction
     status: Status = "not_gated"
