@@ -29,6 +29,7 @@ from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .suite import GateSpec
+from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
 
@@ -66,14 +67,14 @@ def explain(
     slots = adapted.slots if isinstance(adapted, PackedModel) else ()
     names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
         slots) else adapted.input_spec.feature_names
-    rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
+    rows = pack_rows(slots, X, adapted.name) if slots else as_rows(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
     spec = named_spec(adapted, names)
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
-        pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
+        pack_rows(slots, background, adapted.name) if slots else as_rows(background))
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
@@ -240,10 +241,10 @@ def check(
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else np.asarray(X)
+    rows = explanation.inputs if X is None else as_rows(X)
     dataset = data or Dataset.from_arrays(
         rows, feature_names=explanation.feature_names,
-        background=None if background is None else np.asarray(background))
+        background=None if background is None else as_rows(background))
     counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
     known = explanation.method in host.explainers
     instance.context = CheckContext(
