@@ -1,15 +1,15 @@
 """LightGBM models: ``lightgbm.Booster`` and the scikit-learn API (``LGBMClassifier``, ...).
 
 Outputs: classifiers give probabilities by default (``predict_proba`` for the scikit-learn API,
-one column per class the booster has, counted from the booster, not from the training labels:
-a classifier fitted on labels of one class still gives two columns, or ``num_class``, named
-``class_index_<i>`` beyond its ``classes_``; ``Booster.predict`` for a Booster, which is one column, P(class 1), for
-the ``binary`` objective); ``output: margin`` gives the raw score (``raw_score=True``; one column
-for binary models). Regressors give ``predict``. Predictions use the best iteration when early
-stopping recorded one, as LightGBM's own ``predict`` does. The model offers the
-``tree_ensemble`` capability (see :mod:`xaudit.adapters.trees.lightgbm`). The fingerprint is the
-SHA-256 of the booster's saved model text (``Booster.model_to_string()``). lightgbm is imported
-only when a model is adapted.
+one column per class the booster has, counted from the booster, not from the training labels: a
+classifier fitted on labels of one class still gives two columns, or ``num_class``, named
+``class_index_<i>`` beyond its ``classes_``; ``Booster.predict`` for a Booster, which is one
+column, P(class 1), for the ``binary`` objective); ``output: margin`` gives the raw score
+(``raw_score=True``; one column for binary models). Regressors give ``predict``. Predictions use
+the best iteration when early stopping recorded one, as LightGBM's own ``predict`` does. The model
+offers the ``tree_ensemble`` capability (see :mod:`xaudit.adapters.trees.lightgbm`). The
+fingerprint is the SHA-256 of the booster's saved model text (``Booster.model_to_string()``).
+lightgbm is imported only when a model is adapted.
 """
 
 from __future__ import annotations

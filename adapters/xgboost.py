@@ -2,11 +2,11 @@
 
 Outputs: classifiers give probabilities by default (``predict_proba`` for the scikit-learn API,
 one column per class the booster has, named ``class_index_<i>`` beyond the ``classes_`` a
-classifier fitted on labels of one class knows; ``Booster.predict`` for a Booster, which is one column, P(class 1), for
-``binary:logistic``); ``output: margin`` gives the untransformed margin (``output_margin=True``;
-one column for binary models). Regressors give ``predict``. Rows go to XGBoost as given, with
-NaN as the missing value. The model offers the ``tree_ensemble`` capability (see
-:mod:`xaudit.adapters.trees.xgboost`). The fingerprint is the SHA-256 of the booster's UBJSON
+classifier fitted on labels of one class knows; ``Booster.predict`` for a Booster, which is one
+column, P(class 1), for ``binary:logistic``); ``output: margin`` gives the untransformed margin
+(``output_margin=True``; one column for binary models). Regressors give ``predict``. Rows go to
+XGBoost as given, with NaN as the missing value. The model offers the ``tree_ensemble`` capability
+(see :mod:`xaudit.adapters.trees.xgboost`). The fingerprint is the SHA-256 of the booster's UBJSON
 bytes (``Booster.save_raw("ubj")``). xgboost is imported only when a model is adapted.
 """
 

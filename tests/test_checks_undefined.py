@@ -267,7 +267,8 @@ def test_a_nan_explainer_crashes_with_exit_3_and_the_others_are_written(
     document = json.loads((out / "results.json").read_text())
     error = document["explainer_errors"]["nan"]
     assert error["type"] == "AttributionError"
-    assert "'test.all_nan'" in error["message"] and "50 of 50" in error["message"]
+    assert "'test.all_nan'" in error["message"]
+    assert "50 of 50" in error["message"]
     assert list(document["explanations"]) == ["abl"]
     statuses = {c["name"]: c["status"] for c in document["checks"]}
     assert statuses == {"model_randomization@nan": "error", "deletion@nan": "error",
@@ -397,10 +398,12 @@ def test_defined_statistics_are_unchanged(env: dict[str, Any]) -> None:
     """The exact linear explanation: completeness error 0 and a finite, passing agreement."""
     e = explain(env, "test.occlude")
     result = run(env, "completeness", e)
-    assert result.status == "pass" and result.value == pytest.approx(0.0, abs=1e-12)
+    assert result.status == "pass"
+    assert result.value == pytest.approx(0.0, abs=1e-12)
     assert "undefined" not in result.details
     agree = run(env, "agreement", e, reference=explain(env, "test.occlude"))
-    assert agree.value == pytest.approx(1.0) and agree.status == "pass"
+    assert agree.value == pytest.approx(1.0)
+    assert agree.status == "pass"
 
 
 # --------------------------------------------------------------- subset_size is validated

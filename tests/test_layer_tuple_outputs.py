@@ -96,7 +96,8 @@ def test_layer_conductance_attributes_every_element_like_captum(net: Any,
     e = xaudit.explain(model, rows, "layer.conductance", layer="split", target=1, n_steps=30)
     ref = captum_attr.LayerConductance(module, module.split).attribute(
         t(rows), target=1, n_steps=30)
-    assert isinstance(ref, tuple) and len(ref) == 2
+    assert isinstance(ref, tuple)
+    assert len(ref) == 2
     assert e.values.shape == (5, 3 + 4, 1)
     assert_rel(e.values[..., 0], flat(ref))
     assert e.feature_names[:4] == ("split#0[0]", "split#0[1]", "split#0[2]", "split#1[0,0]")
@@ -149,4 +150,5 @@ def test_a_tuple_with_one_tensor_reads_like_a_tensor() -> None:
     with torch.no_grad():
         expected = torch.tanh(module.split.a(t(X))).numpy()
     np.testing.assert_allclose(e.values[..., 0], expected, rtol=1e-12)
-    assert e.feature_names[0] == "split[0]" and "layer_outputs" not in e.metadata
+    assert e.feature_names[0] == "split[0]"
+    assert "layer_outputs" not in e.metadata

@@ -45,7 +45,8 @@ def nullable(X: np.ndarray) -> Any:
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).astype("Float64")
     frame["d"] = pd.array(np.round(X[:, 3] * 3), dtype="Int64")
     frame.loc[frame.index[::4], "d"] = pd.NA
-    assert frame["b"].isna().any() and frame["d"].isna().any()
+    assert frame["b"].isna().any()
+    assert frame["d"].isna().any()
     return frame
 
 
@@ -207,7 +208,8 @@ def test_isolation_forest_output_is_the_mean_path_length(data: dict[str, np.ndar
     X = np.nan_to_num(data["X"])
     forest = ensemble.IsolationForest(n_estimators=20, random_state=1).fit(X)
     model = xaudit.adapt(forest)
-    assert model.output_names == ("path_length",) and model.task == "other"
+    assert model.output_names == ("path_length",)
+    assert model.task == "other"
     psi = forest.max_samples_
     c = 2.0 * (np.log(psi - 1.0) + np.euler_gamma) - 2.0 * (psi - 1.0) / psi
     path = model.predict(X[:10])[:, 0]

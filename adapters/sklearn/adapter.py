@@ -213,11 +213,12 @@ def _method(estimator: Any, output: Output, classifier: bool) -> str:
 def _output_names(estimator: Any, method: str, given: list[str] | None,
                   log_odds: bool = False) -> tuple[str, ...]:
     classes = getattr(estimator, "classes_", None)
+    labels: Any
     if method == PATH_LENGTH:
         n, labels = 1, ["path_length"]
     elif method == "predict_proba" and classes is not None:
         n = len(classes)
-        labels: Any = [f"log_odds({c})" for c in classes] if log_odds else classes
+        labels = [f"log_odds({c})" for c in classes] if log_odds else classes
     elif method == "decision_function" and classes is not None:
         n = 1 if len(classes) == 2 else len(classes)
         labels = [f"margin({classes[1]})"] if n == 1 else [f"margin({c})" for c in classes]

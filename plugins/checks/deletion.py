@@ -17,13 +17,13 @@ fill (so a seeded random explainer is never compared with its own draws). Per ro
 *gain* is the area by which the explanation beats random, in the direction that is better for
 this curve (a MoRF deletion curve should fall faster, a MoRF insertion curve rise faster; LeRF
 the reverse), divided by the range the row's curves span (explanation and random together) when
-``normalize``, so each row's gain lies in ``[-1, 1]``. The gated value is the mean gain over
-rows (higher is better; gate with a margin, e.g. 0.05). It is NaN, failing every gate, when a
-row's gain is undefined (:mod:`xaudit.plugins.checks.undefined`): its attributions are not
-finite or rank nothing (all groups score alike, so the order would be arbitrary), or, with
-``normalize``, its curves are flat (nothing removed moves the output: zero over zero). A one-sided paired test
-over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain
-that is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
+``normalize``, so each row's gain lies in ``[-1, 1]``. The gated value is the mean gain over rows
+(higher is better; gate with a margin, e.g. 0.05). It is NaN, failing every gate, when a row's
+gain is undefined (:mod:`xaudit.plugins.checks.undefined`): its attributions are not finite or
+rank nothing (all groups score alike, so the order would be arbitrary), or, with ``normalize``,
+its curves are flat (nothing removed moves the output: zero over zero). A one-sided paired test
+over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain that
+is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
 
 The report draws the hand-off (:class:`~xaudit.handoff.Curve`): the explanation's curve and the
 random rankings' mean, both averaged over rows and output slots, the random mean with a band of
@@ -119,8 +119,8 @@ class _Curve(Check):
         scores = group_scores(explanation.values, labels)[0]  # (n, G, k)
         undefined = Undefined(n)
         undefined.not_finite("the attributions", explanation.values)
-        undefined.add("the attributions rank no feature group above another (every group's "
-                      "score is equal: a constant map)", _tied(scores))
+        undefined.add("the attributions rank no feature group above another (a constant map)",
+                      _tied(scores))
         orders = [removal_order(scores, morf)]
         orders += [removal_order(group_scores(r, labels)[0], morf) for r in random_values]
         counts = labels.reshape(n, -1).max(axis=1) + 1
@@ -137,10 +137,10 @@ class _Curve(Check):
         if p.normalize:
             flat = scale <= 1e-12
             undefined.add("the curves are flat (no removal changes the output), so the gain "
-                          "relative to their range is undefined", flat)
+                          "over their range is 0/0", flat)
             gain = gain / np.where(flat, 1.0, scale)
         outcome = undefined.outcome(gain.mean(axis=1))
-        row_gain = outcome.values
+        row_gain = undefined.mask(gain.mean(axis=1))
         statistic, p_value = paired_test(row_gain, p.test)
         value = outcome.value
         significant = p.alpha is None or p_value < p.alpha

@@ -143,12 +143,10 @@ class FaithfulnessCorrelation(Check):
             same_sums[block], same_drops[block] = constant(sums), constant(drops)
         undefined = Undefined(n)
         undefined.not_finite("the attributions", phi)
-        undefined.add("the attributions' sums over the subsets are constant (a constant map "
-                      "gives every subset the same sum), so their correlation is undefined",
-                      same_sums)
-        undefined.add("the model's output drops by the same amount for every subset (the "
-                      "output does not depend on the removed features here), so the "
-                      "correlation is undefined", same_drops)
+        undefined.add("the attributions' subset sums are constant (a constant map), so their "
+                      "correlation is undefined", same_sums)
+        undefined.add("the output drops by the same amount for every subset (the model "
+                      "ignores the removals here), so the correlation is undefined", same_drops)
         return undefined.outcome(corr.mean(axis=1), {"rows": n, **cost.details()})
 
 

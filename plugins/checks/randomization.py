@@ -169,10 +169,10 @@ class ModelRandomization(Check):
             return  # SSIM compares constant maps too (its constants keep it defined)
         pa, pb = _compared(a, self.params.absolute), _compared(b, self.params.absolute)
         same = constant(pa) & constant(pb) & np.all(pa == pb, axis=-1)
-        undefined.add("the attributions are constant, so their rank correlation with those "
-                      f"after randomizing {stage!r} is undefined", constant(pa) & ~same)
-        undefined.add(f"the attributions after randomizing {stage!r} are constant, so the "
-                      "rank correlation is undefined", constant(pb) & ~same)
+        undefined.add(f"the attributions are constant (no rank correlation with those after "
+                      f"randomizing {stage!r})", constant(pa) & ~same)
+        undefined.add(f"the attributions after randomizing {stage!r} are constant (no rank "
+                      "correlation)", constant(pb) & ~same)
 
     def _kind(self, model: Model, data: Dataset) -> str:
         """The kind to ask for: the named one, or for ``auto`` the first the model offers."""

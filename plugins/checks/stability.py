@@ -104,8 +104,8 @@ class Stability(Check):
                             for a, b in pairs])
         undefined = Undefined(stack.shape[1])
         undefined.not_finite("the attributions", np.moveaxis(stack, 0, 1))
-        undefined.add("a run's attributions are constant over the compared features, so its "
-                      "rank correlation with the other runs is undefined",
+        undefined.add("a run's attributions are constant over the compared features (no rank "
+                      "correlation)",
                       np.moveaxis(constant(picked), 0, 1))
         R = stack.shape[0]
         sd = stack.std(axis=0, ddof=1)
@@ -173,8 +173,8 @@ class Agreement(Check):
         undefined.not_finite(f"the attributions of {explanation.method}", a)
         undefined.not_finite(f"the attributions of {other.method}", b)
         for side, values in ((explanation.method, a), (other.method, b)):
-            undefined.add(f"the attributions of {side} are constant, so they rank no feature "
-                          "(no rank correlation, no top features)", constant(values))
+            undefined.add(f"the attributions of {side} are constant (no rank correlation, no "
+                          "top features)", constant(values))
         return undefined.outcome(chosen.mean(axis=1), {
             "reference": other.method, "rank_correlation": mean_finite(rho),
             "top_k_overlap": mean_finite(overlap), "top_k": p.top_k, "model_calls": 0,

@@ -37,7 +37,7 @@ class Undefined:
     def add(self, reason: str, where: np.ndarray) -> None:
         """Mark the rows where ``where`` holds (``(n,)``, or ``(n, ...)``: any entry of the
         row) as undefined because of ``reason``."""
-        rows = np.asarray(where, dtype=bool).reshape(self.n_rows, -1).any(axis=1)
+        rows = np.asarray(np.asarray(where, dtype=bool).reshape(self.n_rows, -1).any(axis=1))
         if rows.any():
             self.causes.append((reason, rows))
 
@@ -52,9 +52,7 @@ class Undefined:
         """The check's outcome from its per-row statistic (see the module docstring); a
         non-finite per-row value no reason covers is undefined too."""
         values = np.array(per_row, dtype=np.float64).reshape(self.n_rows)
-        marked = np.zeros(self.n_rows, dtype=bool)
-        for _, rows in self.causes:
-            marked |= rows
+        marked = self._marked()
         causes = list(self.causes)
         rest = ~np.isfinite(values) & ~marked
         if rest.any():
@@ -76,6 +74,19 @@ class Undefined:
         return CheckOutcome(summary, values, out, handoff or CheckHandoff())
 
 
+    def mask(self, per_row: np.ndarray) -> np.ndarray:
+        """``per_row`` with NaN on the undefined rows (as :meth:`outcome` reports them)."""
+        values = np.array(per_row, dtype=np.float64).reshape(self.n_rows)
+        values[self._marked() | ~np.isfinite(values)] = np.nan
+        return values
+
+    def _marked(self) -> np.ndarray:
+        marked = np.zeros(self.n_rows, dtype=bool)
+        for _, rows in self.causes:
+            marked |= rows
+        return marked
+
+
 def constant(a: np.ndarray) -> np.ndarray:
     """Where ``a`` is the same all along its last axis (a map that ranks and correlates with
     nothing); ``False`` where it holds a NaN (that is :meth:`Undefined.not_finite`'s)."""
@@ -85,7 +96,7 @@ def constant(a: np.ndarray) -> np.ndarray:
     return np.asarray(np.all(a == a[..., :1], axis=-1))
 
 
-def _rows(rows: np.ndarray, limit: int = 8) -> str:
+def _rows(rows: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(map(str, rows[:limit].tolist()))
     more = f" and {rows.size - limit} more" if rows.size > limit else ""
     return f"row{'s' if rows.size > 1 else ''} {shown}{more}"
