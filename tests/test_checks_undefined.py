@@ -300,6 +300,7 @@ def assert_fails_every_gate(result: Any) -> None:
     for direction in ("lower", "higher"):
         assert gate_status(result.value, 0.5, direction) == "fail"  # type: ignore[arg-type]
     assert isinstance(result.details.get("undefined"), str), result.details
+    assert result.verdict().endswith(f"; {result.details['undefined']}")  # logs and JUnit
 
 
 def run(env: dict[str, Any], name: str, explanation: Explanation, model: Any = None,
