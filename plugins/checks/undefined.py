@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xaudit.handoff import CheckHandoff
 from xaudit.plugin import CheckOutcome
 
 
@@ -47,18 +46,15 @@ class Undefined:
             self.add(f"{what} are not finite", ~np.isfinite(array))
 
     def outcome(self, per_row: np.ndarray, details: dict[str, Any] | None = None,
-                reduce: Literal["mean", "max"] = "mean",
-                handoff: CheckHandoff | None = None) -> CheckOutcome:
+                reduce: Literal["mean", "max"] = "mean") -> CheckOutcome:
         """The check's outcome from its per-row statistic (see the module docstring); a
         non-finite per-row value no reason covers is undefined too."""
-        values = np.array(per_row, dtype=np.float64).reshape(self.n_rows)
-        marked = self._marked()
+        values = self.mask(per_row)
+        undefined = np.isnan(values)
         causes = list(self.causes)
-        rest = ~np.isfinite(values) & ~marked
+        rest = undefined & ~self._marked()
         if rest.any():
             causes.append(("the statistic is not finite", rest))
-        undefined = marked | rest
-        values[undefined] = np.nan
         defined = values[~undefined]
         summary = float(defined.max() if reduce == "max" else defined.mean()) \
             if defined.size else float("nan")
@@ -71,8 +67,7 @@ class Undefined:
             out["undefined_rows"] = np.flatnonzero(undefined).tolist()
             out[f"{reduce}_over_defined_rows"] = summary
             summary = float("nan")
-        return CheckOutcome(summary, values, out, handoff or CheckHandoff())
-
+        return CheckOutcome(summary, values, out)
 
     def mask(self, per_row: np.ndarray) -> np.ndarray:
         """``per_row`` with NaN on the undefined rows (as :meth:`outcome` reports them)."""
