@@ -183,6 +183,7 @@ def test_an_onnx_graph_without_gradients_says_which_operator() -> None:
 # --------------------------------------------------------------- IsolationForest
 
 
+@pytest.mark.slow  # shap's interventional TreeExplainer walks every background row
 @pytest.mark.parametrize("params", [{}, {"max_features": 0.6},
                                     {"max_samples": 50, "n_estimators": 30}])
 def test_isolation_forest_matches_shap(data: dict[str, np.ndarray],
