@@ -21,9 +21,11 @@ from .errors import (
     CapabilityError,
     InputError,
     ModelLoadError,
+    OutputError,
     PluginError,
     SuiteError,
     UnknownNameError,
+    WriteError,
     XauditError,
 )
 from .exitcodes import ExitCode
@@ -47,9 +49,8 @@ from .version import __version__
 __all__ = [
     "Adapter", "AdapterOptions", "Attribution", "AttributionError", "AuditResult", "Capability",
     "CapabilityError", "Check", "CheckOutcome", "CheckResult", "Dataset", "ExitCode",
-    "Explainer", "Explanation",
-    "Host", "InputError", "InputSpec", "Model", "ModelBase", "ModelLoadError", "PluginError",
-    "PluginParams", "ReportSection", "Suite", "SuiteError", "UnknownNameError", "XauditError",
-    "__version__", "adapt", "check", "create_host", "explain", "hookimpl", "load_suite",
-    "render", "run_suite",
+    "Explainer", "Explanation", "Host", "InputError", "InputSpec", "Model", "ModelBase",
+    "ModelLoadError", "OutputError", "PluginError", "PluginParams", "ReportSection", "Suite",
+    "SuiteError", "UnknownNameError", "WriteError", "XauditError", "__version__", "adapt",
+    "check", "create_host", "explain", "hookimpl", "load_suite", "render", "run_suite",
 ]
