@@ -32,9 +32,10 @@ def from_shap(explanation: Any, *, X: Any = None, model_outputs: Sequence[int] |
 
     ``values`` ``(n, *feature_shape)`` (one output) or ``(n, *feature_shape, k)`` (several:
     when ``output_names`` lists ``k`` names or ``base_values`` is ``(n, k)``; force either
-    reading with ``multi_output``); a single row's ``(d,)`` values become one row. ``data`` (or
-    ``X``, when the shap object has none) gives the explained rows, which checks feed to the
-    model; a DataFrame's columns name the features and its index labels the rows.
+    reading with ``multi_output``); a single row's ``(d,)`` values become one row. ``X`` (by
+    default the shap object's ``data``) gives the explained rows, which checks feed to the
+    model; a DataFrame's columns name the features and its index labels the rows (shap keeps
+    its ``data`` as an array, so pass the DataFrame as ``X`` to keep its index).
     ``model_outputs`` says which model output each slot holds (default ``0 .. k-1``), so a
     check compares each slot with the right output. ``additive`` (default: whether there are
     base values) says that values add up to the output minus the base value, as SHAP values
@@ -78,7 +79,8 @@ def from_shap(explanation: Any, *, X: Any = None, model_outputs: Sequence[int] |
         raise InputError(f"model_outputs gives {indices.size} output index(es) for {k} slot(s)")
     instance_names = getattr(explanation, "instance_names", None)
     if labels is None and instance_names is not None:
-        labels = RowIndex.given(list(instance_names), n)
+        labels = RowIndex.given([instance_names] if np.ndim(instance_names) == 0 else list(
+            instance_names), n)
     return Explanation(
         method=method,
         values=values,

@@ -78,7 +78,8 @@ def to_frame(explanation: Explanation, form: FrameForm = "long", output: Key = N
     """A pandas DataFrame of ``explanation`` (of the ``output`` slots when given).
 
     ``long``: one line per (row, feature, output slot), indexed by the row's label (the
-    caller's DataFrame index, else its position, named ``row``), with columns ``feature``,
+    caller's DataFrame index as it was, else the row's position, named ``row``), with columns
+    ``feature``,
     ``output``, ``value``, ``input`` (the feature's value in the row, when the values are over
     the input's features) and ``std_error`` (stochastic methods). ``wide``: one line per
     explained row, one column per feature (``(output, feature)`` columns when there are several
@@ -93,8 +94,6 @@ def to_frame(explanation: Explanation, form: FrameForm = "long", output: Key = N
     d = len(names)
     index = (exp.row_index.to_pandas() if exp.row_index is not None
              else pd.RangeIndex(n, name="row"))
-    if index.name is None and index.nlevels == 1:
-        index = index.rename("row")
     flat = exp.values.reshape(n, d, k)
     if form == "wide":
         if k == 1:

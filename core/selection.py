@@ -254,7 +254,7 @@ class _Cut:
             new = {int(old): i for i, old in enumerate(self.f)}
             grid, average = grid[self.f], average[self.f]
             individual = None if individual is None else individual[:, self.f]
-            features = tuple(new[j] for j in features if j in new)
+            features = tuple(sorted(new[j] for j in features if j in new))
             if pairs is not None:
                 keep = [i for i, (a, b) in enumerate(pairs.pairs) if a in new and b in new]
                 pairs = PairDependence(

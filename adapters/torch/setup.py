@@ -40,14 +40,25 @@ def load_torch_model(obj: object, options: TorchOptions, adapter: str) -> TorchM
     source = resolve_source(obj, options)
     try:
         return assemble(source, options, adapter)
-    except RowShapeUnknown:
+    except RowShapeUnknown as exc:
         return _torch_model(source, options, adapter, source.module,
                             input_spec=InputSpec((), options.dtype, _modality(options)),
-                            bind=functools.partial(assemble, source, options, adapter))
+                            bind=functools.partial(_bind, source, options, adapter, str(exc)))
 
 
 class RowShapeUnknown(ModelLoadError):
     """A single-input module whose row shape only the data can tell."""
+
+
+def _bind(source: Source, options: TorchOptions, adapter: str, hint: str,
+          row_shape: tuple[int, ...]) -> TorchModel:
+    """The model for rows shaped ``row_shape``; a failure says that shape was taken from the
+    rows, with ``hint`` (what the first layer says about the input)."""
+    try:
+        return assemble(source, options, adapter, row_shape)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{exc} (rows shaped {row_shape} were taken as the row shape; "
+                             f"{hint})") from None
 
 
 # -------------------------------------------------------------------- assembling
