@@ -88,5 +88,5 @@ def render(result: AuditResult | Explanation | CheckResult, out_dir: str | Path,
     options = ReportOptions.from_result(audit, **report_options)
     written = write_outputs(audit, Path(out_dir), formats, options=options, host=host)
     if audit is result:
-        result.files = written
+        result.files = list(dict.fromkeys([*result.files, *written]))
     return written

@@ -95,8 +95,8 @@ class AuditResult:
     provenance: dict[str, Any] = field(default_factory=dict)
     suite_text: str = ""
     files: list[Path] = field(default_factory=list, compare=False)
-    """The files :func:`xaudit.run_suite` or :func:`xaudit.render` last wrote for this result
-    (not saved: a results folder is where they are)."""
+    """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
+    this session (not saved: a results folder is where they are)."""
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: verdict, counts, the checks and links to written files."""
