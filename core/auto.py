@@ -70,22 +70,21 @@ class Choice:
         """Whether the chosen method integrates over background rows."""
         return self.method in ("shap.exact", "shap.kernel")
 
-    def record(self, background: np.ndarray | None, X: np.ndarray,
-               seed: int) -> dict[str, Any]:
-        """What ``metadata[CHOICE_KEY]`` records: the method, the reason, the rule and
-        the background (``background_rows``: positions in ``X`` of a default background)."""
+    def record(self, given: bool, drawn: np.ndarray | None, n: int) -> dict[str, Any]:
+        """What ``metadata[CHOICE_KEY]`` records: the method, the reason, the rule and the
+        background: ``given`` by the caller, or ``drawn`` (positions among the ``n`` explained
+        rows, stored as ``background_rows``), or none needed."""
         found: dict[str, Any] = {"requested": AUTO, "method": self.method,
                                  "reason": self.reason, "rule": RULE}
-        if background is not None:
+        if given:
             found["background"] = "given by the caller"
-        elif not self.needs_background:
+        elif drawn is not None:
+            found["background"] = (f"all {n} explained rows" if drawn.size == n else
+                                   f"{drawn.size} of the {n} explained rows, drawn with the seed")
+            found["background_rows"] = drawn.tolist()
+        else:
             found["background"] = ("none: path-dependent TreeSHAP" if self.method == "shap.tree"
                                    else "none: a zero baseline")
-        else:
-            _, rows = default_background(X, seed)
-            found["background"] = (f"{rows.size} of the {X.shape[0]} explained rows, drawn "
-                                   "with the seed")
-            found["background_rows"] = rows.tolist()
         return found
 
 

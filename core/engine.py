@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .auto import AUTO, CHOICE_KEY, Choice, choose_method, recorded_background
+from .auto import (
+    AUTO,
+    CHOICE_KEY,
+    Choice,
+    choose_method,
+    default_background,
+    recorded_background,
+)
 from .data import Dataset, default_feature_names
 from .errors import InputError
 from .explanation import Explanation
@@ -88,9 +95,11 @@ def explain(
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
         pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
-    choice_record = None if choice is None else choice.record(bg, rows, seed)
-    if choice_record is not None and choice_record.get("background_rows") is not None:
-        bg = rows[choice_record["background_rows"]]
+    drawn = None
+    if choice is not None and choice.needs_background and bg is None:
+        bg, drawn = default_background(rows, seed)
+    choice_record = None if choice is None else choice.record(background is not None, drawn,
+                                                              rows.shape[0])
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target

@@ -52,8 +52,8 @@ def positions(key: Key, size: int, names: Sequence[str] | None, axis: str) -> np
     elif isinstance(key, int | np.integer) and not isinstance(key, bool):
         found = np.array([_by_position(int(key), size, axis)])
     else:
-        items = np.asarray(key) if not isinstance(key, list | tuple) else np.asarray(key,
-                                                                                    dtype=object)
+        # lists keep each item's type (names beside positions); arrays keep their dtype
+        items = np.asarray(key, dtype=object if isinstance(key, list | tuple) else None)
         if items.ndim != 1:
             raise InputError(f"select {axis}s with an integer, a name, a slice, a boolean mask "
                              f"or a list, not an array shaped {items.shape}")
@@ -126,13 +126,15 @@ def select(explanation: Explanation, *, rows: Key = None, features: Key = None,
     inputs = exp.inputs[r]
     if tuple(exp.inputs.shape[1:]) == shape and f is not None:
         inputs = inputs.reshape(r.size, d)[:, f]
+    feature_names = exp.feature_names
+    if f is not None and feature_names:
+        feature_names = tuple(feature_names[i] for i in f)
     return dataclasses.replace(
         exp,
         values=cut.like_values(exp.values),
         base_values=None if exp.base_values is None else cut.per_output(exp.base_values),
         std_errors=None if exp.std_errors is None else cut.like_values(exp.std_errors),
-        feature_names=exp.feature_names if f is None else tuple(
-            exp.feature_names[i] for i in f) if exp.feature_names else (),
+        feature_names=feature_names,
         output_names=exp.output_names if o is None else tuple(exp.output_names[i] for i in o),
         target_indices=cut.per_output(exp.target_indices),
         inputs=inputs,
