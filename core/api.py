@@ -50,7 +50,9 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     The provenance then hashes the objects: the model's fingerprint as for a file, the data
     over the frame's values, columns and index (or the arrays' bytes). With ``out_dir`` the
     results are also written there (``results.json``, ``arrays.npz`` and the suite's report
-    formats), and the result's :attr:`~xaudit.AuditResult.files` lists them.
+    formats): the folder is checked and locked before any work and replaced as a unit when
+    complete (see ``docs/reports.md``, "The output folder"), and the result's
+    :attr:`~xaudit.AuditResult.files` lists the files written.
     """
     host = host or default_host()
     if isinstance(suite, Suite):
@@ -61,9 +63,10 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     else:
         loaded = load_suite(suite)
     runner = Runner(loaded, host, quiet=quiet)
-    result = runner.run()
-    if out_dir is not None:
-        result.files = runner.write(result, Path(out_dir))
+    if out_dir is None:
+        return runner.run()
+    result, written = runner.run_and_write(Path(out_dir))
+    result.files = written
     return result
 
 
@@ -71,7 +74,9 @@ def render(result: AuditResult | Explanation | CheckResult, out_dir: str | Path,
            formats: Sequence[str] = ("json", "html", "pdf", "md", "junit"), *,
            host: Host | None = None, explanation: Explanation | None = None,
            model: Any = None, **report_options: Any) -> list[Path]:
-    """Write ``result`` in the given formats into ``out_dir``; returns the files written.
+    """Write ``result`` in the given formats as the folder ``out_dir``; returns the files
+    written. The folder is replaced as a unit: it then holds exactly these files (so an audit
+    result's :attr:`~xaudit.AuditResult.files` forgets what it listed in that folder before).
 
     ``result`` is an audit result, or a single explanation or check result: that is reported
     alone (overview, data, method, global and local explanations, the check with its verdict;
@@ -88,5 +93,6 @@ def render(result: AuditResult | Explanation | CheckResult, out_dir: str | Path,
     options = ReportOptions.from_result(audit, **report_options)
     written = write_outputs(audit, Path(out_dir), formats, options=options, host=host)
     if audit is result:
-        result.files = list(dict.fromkeys([*result.files, *written]))
+        folder = Path(out_dir).resolve()
+        result.files = [*(f for f in result.files if f.resolve().parent != folder), *written]
     return written

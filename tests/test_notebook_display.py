@@ -114,18 +114,25 @@ def test_audit_result_lists_checks_and_links_written_files(tmp_path: Path) -> No
                    {"check": "completeness", "explainer": "abl", "id": "loose"}],
         "report": {"formats": ["json", "md"]}}, out_dir=tmp_path)
     html = audit._repr_html_()
-    assert audit.files == [tmp_path / "results.json", tmp_path / "summary.md"]
+    assert audit.files == [tmp_path / name for name in ("results.json", "arrays.npz",
+                                                         "summary.md")]
     assert f'href="{tmp_path / "summary.md"}"' in html
     assert "verdict <strong>OK</strong> (exit 0)" in html
     assert "1 passed, 0 failed, 0 warned, 1 not gated, 0 crashed" in html
     assert html.count("<tr>") == 3  # header + two checks
+    # render replaces the folder as a unit: the files it lists are exactly those now there
+    written = xaudit.render(audit, tmp_path, formats=("json", "html"))
+    assert audit.files == written
+    assert sorted(tmp_path.iterdir()) == sorted(written)
+    assert "summary.md" not in audit._repr_html_()
 
 
 def test_render_writes_a_report_of_one_explanation(
         linear: tuple[LinearRegression, np.ndarray, Explanation], tmp_path: Path) -> None:
     model, _, exp = linear
     written = xaudit.render(exp, tmp_path, formats=("json", "html", "md"), model=model)
-    assert [p.name for p in written] == ["results.json", "report.html", "summary.md"]
+    assert [p.name for p in written] == ["results.json", "arrays.npz", "report.html",
+                                        "summary.md"]
     back = AuditResult.load(tmp_path)
     np.testing.assert_array_equal(back.explanations["explanation"].values, exp.values)
     assert back.model["sha256"] == xaudit.adapt(model).fingerprint()
