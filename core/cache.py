@@ -2,10 +2,11 @@
 
 An explainer's result is reused when everything that decides its numbers is unchanged: the
 model's fingerprint, the explained rows and the background (and their labels, for a method
-that reads labels), the feature and output names, the method, its validated parameters, the
-seed, the targets, the versions of xaudit, of the plugin that registered the method (and the
-SHA-256 of the plugin's source file, so an edited plugin is not served stale numbers) and of
-the numerical packages provenance tracks. These components are the entry's key
+that reads labels), the rows' index labels, the feature and output names, the method (for
+``method: auto``, the one its rule chooses for the model, :mod:`xaudit.auto`), its validated
+parameters, the seed, the targets, the versions of xaudit, of the plugin that registered the
+method (and the SHA-256 of the plugin's source file, so an edited plugin is not served stale
+numbers) and of the numerical packages provenance tracks. These components are the entry's key
 (:class:`CacheKey`); its SHA-256 names the entry.
 
 An entry is a folder ``<DIR>/<2 hex>/<SHA-256>/`` holding ``entry.json`` (the key, the
@@ -47,6 +48,7 @@ from .manifest import file_sha256
 from .model import Model, sha256_of_arrays
 from .provenance import package_versions
 from .results import from_json, to_json
+from .rowindex import RowIndex
 from .version import __version__
 
 CACHE_ENV = "XAUDIT_CACHE"
@@ -70,10 +72,14 @@ class CacheKey:
 
 def explanation_key(host: Host, model: Model, rows: np.ndarray, background: np.ndarray | None,
                     labels: np.ndarray | None, feature_names: Sequence[str], method: str,
-                    params: dict[str, Any], target: Any, seed: int) -> CacheKey:
+                    params: dict[str, Any], target: Any, seed: int, *,
+                    row_index: RowIndex | None = None, requested: str | None = None) -> CacheKey:
     """The key of explaining ``rows`` of ``model`` with ``method``: see the module docstring.
 
-    ``labels`` count only for a method that reads labels (``needs_labels``).
+    ``labels`` count only for a method that reads labels (``needs_labels``). ``row_index``
+    (the rows' labels, which the explanation keeps) and ``requested`` (the method the suite
+    named, ``"auto"`` for one chosen by rule; ``method`` is then the chosen one) are part of
+    the key too.
     """
     cls = host.explainers.get(method)
     origin = host.explainers.origin(method)
@@ -96,6 +102,9 @@ def explanation_key(host: Host, model: Model, rows: np.ndarray, background: np.n
         "feature_names": list(feature_names),
         "output_names": list(model.output_names),
         "method": method,
+        "requested_method": requested or method,
+        "row_index_sha256": "" if row_index is None else hashlib.sha256(json.dumps(
+            row_index.to_record(), sort_keys=True, default=str).encode()).hexdigest(),
         "params": host.explainer(method, params).params.model_dump(mode="json"),
         "target": target,
         "seed": seed,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
+from .display import audit_html, check_html
 from .errors import InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
@@ -71,7 +72,8 @@ class CheckResult:
         return False if self.status == "fail" else None
 
     def verdict(self) -> str:
-        """One line for logs and JUnit: the check, its value, threshold and verdict."""
+        """One line for logs and JUnit: the check, its value, threshold and verdict (and, for
+        a value left undefined, why: ``details["undefined"]``)."""
         if self.error is not None:
             return f"{self.name}: error: {self.error}"
         relation = "<=" if self.direction == "lower" else ">="
@@ -79,7 +81,13 @@ class CheckResult:
         if self.threshold is not None:
             gate = f" (gate: {relation} {self.threshold:g}{self._warning(relation)})"
         value = "n/a" if self.value is None else f"{self.value:.6g}"
-        return f"{self.name}: {self.status.upper()} value {value}{gate}"
+        why = self.details.get("undefined")
+        return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
+            f"; {why}" if why else "")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: value, gate, verdict and what the check measures."""
+        return check_html(self)
 
     def _warning(self, relation: str) -> str:
         """For a warned gate, the threshold the value crossed: the warning threshold, or the
@@ -109,6 +117,13 @@ class AuditResult:
     gate_policy: GatePolicy = field(default_factory=GatePolicy)
     """The verdict policy the run was decided under (suite ``gate_policy``, ``--fail-on-warn``);
     saved, so a re-rendered report states the same verdict."""
+    files: list[Path] = field(default_factory=list, compare=False)
+    """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
+    this session (not saved: a results folder is where they are)."""
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: verdict, counts, the checks and links to written files."""
+        return audit_html(self, self.files)
 
     def exit_code(self) -> ExitCode:
         """Exit status under :attr:`gate_policy`: a crash (3) before a failed gate (1) before

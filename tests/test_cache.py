@@ -32,6 +32,7 @@ from xaudit.host import Host
 from xaudit.model import Model
 from xaudit.registry import PluginInfo
 from xaudit.results import AuditResult
+from xaudit.rowindex import RowIndex
 
 MODELS = '''\
 from sklearn.tree import DecisionTreeRegressor
@@ -75,7 +76,7 @@ def assert_same_numbers(cached: Explanation, fresh: Explanation) -> None:
     for key in cached.extras:
         assert np.array_equal(cached.extras[key], fresh.extras[key], equal_nan=True), key
     for name in ("method", "feature_names", "output_names", "params", "seed", "metadata",
-                 "additive", "handoff"):
+                 "additive", "handoff", "row_index"):
         assert getattr(cached, name) == getattr(fresh, name), name
 
 
@@ -117,6 +118,26 @@ def test_the_results_record_which_explanations_came_from_the_cache(
     assert saved.provenance["cache"]["explainers"] == second
 
 
+def test_method_auto_is_cached_as_the_method_it_chooses(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path / "suite")
+    document = yaml.safe_load(suite.read_text())
+    document["explainers"] = [{"id": "auto", "method": "auto"}]
+    document["checks"] = [{"check": "completeness", "explainer": "auto",
+                           "gate": {"threshold": 1e-6}}]
+    suite.write_text(yaml.safe_dump(document))
+    try:
+        fresh = xaudit.run_suite(suite)
+        first = xaudit.run_suite(suite, cache=tmp_path / "cache")
+        second = xaudit.run_suite(suite, cache=tmp_path / "cache")
+    finally:
+        sys.modules.pop("cache_models", None)
+    assert fresh.explanations["auto"].method == "shap.tree"  # a tree: rule 1 of xaudit.auto
+    assert [r["hit"] for r in (first.provenance["cache"]["explainers"]["auto"],
+                               second.provenance["cache"]["explainers"]["auto"])] == [False, True]
+    assert_same_numbers(second.explanations["auto"], fresh.explanations["auto"])
+    assert second.checks[0].value == fresh.checks[0].value
+
+
 # --- the key ----------------------------------------------------------------------------------
 
 
@@ -135,7 +156,8 @@ def key_of(parts: dict[str, Any], **changed: Any) -> CacheKey:
     given = {**parts, **changed}
     return explanation_key(given["host"], given["model"], given["rows"], given["background"],
                            given["labels"], given["feature_names"], given["method"],
-                           given["params"], given["target"], given["seed"])
+                           given["params"], given["target"], given["seed"],
+                           row_index=given.get("row_index"), requested=given.get("requested"))
 
 
 def _other_model(parts: dict[str, Any]) -> Model:
@@ -159,6 +181,8 @@ CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "parameters": lambda p: {"params": {"n_samples": 65}},
     "seed": lambda p: {"seed": 2},
     "targets": lambda p: {"target": "all"},
+    "row labels": lambda p: {"row_index": RowIndex.given([f"patient-{i}" for i in range(5)], 5)},
+    "chosen by auto": lambda p: {"requested": "auto"},
 }
 
 
