@@ -19,6 +19,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .baseline import (
+    ApprovedRun,
+    absolute_gate,
+    approved_for,
+    baseline_of,
+    mismatches,
+    refusal,
+    skip_reason,
+    suite_mismatches,
+)
+from .comparison import compare, write_comparison
 from .data import (
     Dataset,
     choose_rows,
@@ -33,6 +44,7 @@ from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
 from .multi_input import pack_inputs
+from .plugin import BaselineCheck
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
@@ -53,12 +65,15 @@ class Prepared:
 
 
 class Runner:
-    """Runs one suite on one host."""
+    """Runs one suite on one host, compared with ``baseline`` (the approved run) when given,
+    else with the suite's ``baseline:`` if it names one."""
 
-    def __init__(self, suite: Suite, host: Host, quiet: bool = True) -> None:
+    def __init__(self, suite: Suite, host: Host, quiet: bool = True,
+                 baseline: ApprovedRun | None = None) -> None:
         self.suite = suite
         self.host = host
         self.quiet = quiet
+        self.baseline = baseline
 
     def prepare(self) -> Prepared:
         """Validate and load everything; raises an :class:`XauditError` when invalid."""
@@ -91,8 +106,25 @@ class Runner:
                                  "the label column in data.target")
         for check_spec in self.suite.checks:
             self.host.negotiate_check(check_spec.check, model, check_spec.params)
+        self._compare_with_baseline(dataset, model)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
                                          "load_model_s": finished - loaded})
+
+    def _compare_with_baseline(self, dataset: Dataset, model: Model) -> None:
+        """Load the baseline (if any) and refuse it, naming every difference, when this run
+        cannot be compared with it."""
+        self.baseline = self.baseline or approved_for(self.suite)
+        if self.baseline is None:
+            return
+        approved = self.baseline
+        problems = mismatches(approved.result, suite_name=self.suite.name,
+                              feature_names=dataset.feature_names,
+                              output_names=model.output_names,
+                              feature_changes=approved.feature_changes)
+        problems += suite_mismatches(approved, self.suite, {
+            spec.check: self.host.checks.get(spec.check) for spec in self.suite.checks})
+        if problems:
+            raise refusal(approved.path, problems)
 
     def run(self, prepared: Prepared | None = None) -> AuditResult:
         """Run every explainer and check; failures are recorded, not raised."""
@@ -134,6 +166,7 @@ class Runner:
             "timings": timings,
             "started_at": started_at,
             "finished_at": utc_now(),
+            **({"baseline": self.baseline.describe()} if self.baseline else {}),
         }
         return AuditResult(
             suite_name=suite.name,
@@ -151,9 +184,13 @@ class Runner:
                explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
                seed: int) -> CheckResult:
         cls = self.host.checks.get(spec.check)
-        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer,
+        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer or "",
                            direction=cls.direction, status="error", seed=seed,
                            threshold=None if spec.gate is None else spec.gate.threshold)
+        skipped = skip_reason(spec, cls, self.baseline)
+        if skipped is not None and issubclass(cls, BaselineCheck):  # nothing to compare with
+            base.status, base.threshold, base.skipped = "not_gated", None, skipped
+            return base
         for used in (spec.explainer, spec.reference):
             if used is not None and used in errors:
                 base.error = ErrorInfo("ExplainerFailed",
@@ -161,18 +198,38 @@ class Runner:
                 return base
         try:
             reference = None if spec.reference is None else explanations[spec.reference]
-            return check(spec.check, model, explanations[spec.explainer], data=dataset,
-                         gate=spec.gate, seed=seed, label=spec.key, explainer_id=spec.explainer,
-                         host=self.host, reference=reference, **spec.params)
+            explanation = None if spec.explainer is None else explanations[spec.explainer]
+            baseline = None
+            if self.baseline is not None and spec.explainer is not None and issubclass(
+                    cls, BaselineCheck):
+                baseline = baseline_of(self.baseline, spec.explainer, dataset.fingerprint,
+                                       dataset.explain_rows.tolist())
+            gate = None if skipped else absolute_gate(spec.gate, self.baseline, spec.key)
+            result = check(spec.check, model, explanation, data=dataset, gate=gate, seed=seed,
+                           label=spec.key, explainer_id=spec.explainer or "", host=self.host,
+                           reference=reference, baseline=baseline,
+                           documentation=self.suite.documentation, **spec.params)
         except Exception as exc:
             base.error = error_info(exc)
             return base
+        result.skipped = skipped  # a gate relative to a baseline this run does not have
+        if spec.gate is not None and spec.gate.relative_to is not None and self.baseline:
+            result.details["gate_relative_to_baseline"] = {
+                "baseline_value": self.baseline.value(spec.key), "offset": spec.gate.threshold}
+        return result
 
     def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
-        """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
+        """Write the suite's report formats (``results.json`` always) into ``out_dir``, and
+        ``comparison.json`` when the run has a baseline."""
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
-        return write_outputs(result, out_dir, formats, host=self.host,
-                             base_dir=self.suite.base_dir)
+        written = write_outputs(result, out_dir, formats, host=self.host,
+                                base_dir=self.suite.base_dir)
+        if self.baseline is not None:
+            written.append(write_comparison(compare(
+                self.baseline.result, result, host=self.host,
+                feature_changes=self.baseline.feature_changes,
+                baseline_path=self.baseline.path, candidate_path=out_dir), out_dir))
+        return written
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs
