@@ -329,6 +329,9 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
             problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}; give "
                                     "each of them its own id"))
         keys.add(check.key)
+        if check.explainer is not None and check.explainer not in ids:
+            problems.append(Problem(f"{where}.explainer", f"no explainer has id "
+                                    f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
         if check.reference is not None and check.reference not in ids:
             problems.append(Problem(f"{where}.reference", f"no explainer has id "
                                     f"{check.reference!r}; ids are {', '.join(ids) or 'none'}"))
@@ -345,20 +348,16 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
 
 def _subject_problems(check: CheckSpec, host: Host, ids: dict[str, int],
                       where: str) -> list[Problem]:
-    """A model check names no explainer; every other check names one that exists."""
-    if issubclass(host.checks.get(check.check), ModelCheck):
-        if check.explainer is None:
-            return []
+    """A model check names no explainer; every other check names one."""
+    model_check = issubclass(host.checks.get(check.check), ModelCheck)
+    if model_check and check.explainer is not None:
         return [Problem(f"{where}.explainer", f"{check.check} measures the model on held-out "
                         "rows, not an explanation: remove 'explainer'")]
-    if check.explainer in ids:
-        return []
-    if check.explainer is None:
+    if not model_check and check.explainer is None:
         return [Problem(f"{where}.explainer", f"{check.check} checks an explanation: name the "
                         f"explainer whose output it measures (ids are "
                         f"{', '.join(ids) or 'none'})")]
-    return [Problem(f"{where}.explainer", f"no explainer has id {check.explainer!r}; ids are "
-                    f"{', '.join(ids) or 'none'}")]
+    return []
 
 
 REPORT_DEPENDENCIES = {"html": ("matplotlib",), "pdf": ("matplotlib", "weasyprint")}
