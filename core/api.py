@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .baseline import approved_for
 from .engine import CountingModel, check, error_info, explain, gate_status, named_spec
 from .host import Host, default_host
 from .model import Model
@@ -36,14 +37,18 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
 
 
 def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
-              out_dir: str | Path | None = None, quiet: bool = True) -> AuditResult:
+              out_dir: str | Path | None = None, quiet: bool = True,
+              baseline: str | Path | None = None) -> AuditResult:
     """Run a suite (a path or a :class:`~xaudit.suite.Suite`) and return its result.
 
     With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz`` and
-    the suite's report formats).
+    the suite's report formats, and ``comparison.json`` with a baseline). ``baseline`` is the
+    approved run's results folder that drift checks and relative gates compare with (default:
+    the suite's ``baseline:``).
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
-    runner = Runner(loaded, host or default_host(), quiet=quiet)
+    runner = Runner(loaded, host or default_host(), quiet=quiet,
+                    baseline=approved_for(loaded, baseline))
     result = runner.run()
     if out_dir is not None:
         runner.write(result, Path(out_dir))

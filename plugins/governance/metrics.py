@@ -12,6 +12,9 @@ resample on which it is undefined, one class only for ROC AUC, say, is left out 
 and the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the finite
 values (numpy's default linear interpolation). The overall interval is drawn first, then each
 segment's groups in the documentation's order, groups sorted by label, from the same generator.
+Regression metrics score all resamples in one scikit-learn call (one column per resample,
+``multioutput="raw_values"``); resamples skip scikit-learn's input validation, done once on the
+rows they are drawn from.
 """
 
 from __future__ import annotations
@@ -166,10 +169,24 @@ def _require_probabilities(outputs: np.ndarray, metric: Metric, name: str) -> No
                          "adapter's predict_proba output")
 
 
-def scorer(metric: Metric, name: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    """``(y, outputs) -> value`` for ``metric`` (see :class:`HeldOut` for the arguments)."""
+@dataclass(frozen=True)
+class Scorer:
+    """A metric as scikit-learn computes it: ``one(y, outputs) -> value`` (see
+    :class:`HeldOut` for the arguments) and, for regression metrics, ``columns(Y, P)``: one
+    value per column of ``(n, B)`` arrays in a single call (scikit-learn's
+    ``multioutput="raw_values"``), the same numbers as ``B`` calls of ``one``."""
+
+    one: Callable[[np.ndarray, np.ndarray], float]
+    columns: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
+def scorer(metric: Metric, name: str) -> Scorer:
+    """The :class:`Scorer` of ``metric``."""
     metrics = sklearn_metrics(name)
     fn = getattr(metrics, metric.function)
+
+    def columns(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+        return np.asarray(fn(Y, P, multioutput="raw_values"), dtype=np.float64)
 
     def score(y: np.ndarray, outputs: np.ndarray) -> float:
         if metric.inputs == "values":
@@ -187,7 +204,7 @@ def scorer(metric: Metric, name: str) -> Callable[[np.ndarray, np.ndarray], floa
             return float(fn(y, outputs, labels=list(range(classes))))
         return float(fn(y, outputs[:, 1]))  # roc_auc and brier of two classes
 
-    return score
+    return Scorer(score, columns if metric.inputs == "values" else None)
 
 
 @dataclass(frozen=True)
@@ -202,20 +219,30 @@ class Estimate:
     """Resamples on which the metric was undefined (left out of the interval)."""
 
 
-def estimate(score: Callable[[np.ndarray, np.ndarray], float], held: HeldOut,
-             rows: np.ndarray, n_boot: int, level: float, rng: np.random.Generator) -> Estimate:
-    """``score`` on ``rows`` of ``held`` and its percentile bootstrap interval (see the module
+def estimate(score: Scorer, held: HeldOut, rows: np.ndarray, n_boot: int, level: float,
+             rng: np.random.Generator) -> Estimate:
+    """The metric on ``rows`` of ``held`` and its percentile bootstrap interval (see the module
     docstring for the draws); NaN where undefined."""
     y, outputs = held.y[rows], held.outputs[rows]
-    value = _safe(score, y, outputs)
+    value = _safe(score.one, y, outputs)
     n = int(rows.size)
     draws = rng.integers(0, n, size=(n_boot, n)) if n and n_boot else np.empty((0, n), int)
-    with sklearn_config(assume_finite=True, skip_parameter_validation=True):
-        boots = np.array([_safe(score, y[i], outputs[i]) for i in draws])  # checked above
+    with sklearn_config(assume_finite=True, skip_parameter_validation=True):  # checked above
+        if score.columns is not None and n > 1 and draws.size:
+            boots = _columns(score.columns, y[draws].T, outputs[draws].T)
+        else:
+            boots = np.array([_safe(score.one, y[i], outputs[i]) for i in draws])
     finite = boots[np.isfinite(boots)]
     low, high = (np.quantile(finite, [(1 - level) / 2, (1 + level) / 2]) if finite.size
                  else (np.nan, np.nan))
     return Estimate(value, float(low), float(high), n, int(boots.size - finite.size))
+
+
+def _columns(columns: Callable[[np.ndarray, np.ndarray], np.ndarray], Y: np.ndarray,
+             P: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant resample: scikit-learn's own convention
+        return columns(Y, P)
 
 
 def _safe(score: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray,

@@ -23,7 +23,15 @@ from xaudit.handoff import CheckHandoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, ModelCheck, PluginParams
-from xaudit.plugins.governance.metrics import METRICS, Estimate, HeldOut, estimate, held_out, scorer
+from xaudit.plugins.governance.metrics import (
+    METRICS,
+    Estimate,
+    HeldOut,
+    Scorer,
+    estimate,
+    held_out,
+    scorer,
+)
 from xaudit.registry import Registry
 from xaudit.reports.decisions import segment_labels
 from xaudit.suite import DocumentationSpec, SegmentSpec
@@ -103,7 +111,7 @@ def _figure(found: Estimate, level: float) -> str:
     return text
 
 
-def _segments(score: Any, held: HeldOut, data: Dataset,
+def _segments(score: Scorer, held: HeldOut, data: Dataset,
               documentation: DocumentationSpec | None, p: PerformanceParams,
               rng: np.random.Generator) -> list[dict[str, Any]]:
     """Per documented segment feature, each group's size, value and interval."""
