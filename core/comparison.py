@@ -234,11 +234,11 @@ def _gates(baseline: AuditResult, candidate: AuditResult) -> list[GateChange]:
     changes = []
     for name in dict.fromkeys([*after, *before]):
         old, new = before.get(name), after.get(name)
-        if not any(c is not None and c.threshold is not None for c in (old, new)):
+        either = new or old
+        if either is None or all(c is None or c.threshold is None for c in (old, new)):
             continue
-        direction = new.direction if new is not None else old.direction if old else "higher"
-        changes.append(GateChange(name, direction, _value(old), _value(new), _threshold(old),
-                                  _threshold(new), _status(old), _status(new)))
+        changes.append(GateChange(name, either.direction, _value(old), _value(new),
+                                  _threshold(old), _threshold(new), _status(old), _status(new)))
     return changes
 
 
