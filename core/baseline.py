@@ -187,6 +187,13 @@ def absolute_gate(gate: GateSpec | None, approved: ApprovedRun | None,
                                    "warn_threshold": None if warn is None else value + warn})
 
 
+def relative_gate_note(approved_value: float, offset: float) -> str:
+    """The sentence a check gated relative to the baseline adds to its findings: where its
+    threshold came from (the approved run's value and the suite's offset)."""
+    change = f"{'minus' if offset < 0 else 'plus'} {abs(offset):g}" if offset else "itself"
+    return f"The gate is the approved run's value, {approved_value:.4g}, {change}."
+
+
 def shared_rows(approved_data: Mapping[str, Any], data_sha256: str,
                 explain_rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
     """Positions, in the approved and in the new explanation, of the data rows both explained;

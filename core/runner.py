@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from .baseline import (
     baseline_of,
     mismatches,
     refusal,
+    relative_gate_note,
     skip_reason,
     suite_mismatches,
 )
@@ -213,9 +214,12 @@ class Runner:
             base.error = error_info(exc)
             return base
         result.skipped = skipped  # a gate relative to a baseline this run does not have
-        if spec.gate is not None and spec.gate.relative_to is not None and self.baseline:
+        approved = None if self.baseline is None else self.baseline.value(spec.key)
+        if spec.gate is not None and spec.gate.relative_to is not None and approved is not None:
             result.details["gate_relative_to_baseline"] = {
-                "baseline_value": self.baseline.value(spec.key), "offset": spec.gate.threshold}
+                "baseline_value": approved, "offset": spec.gate.threshold}
+            result.handoff = replace(result.handoff, statements=(
+                *result.handoff.statements, relative_gate_note(approved, spec.gate.threshold)))
         return result
 
     def write(self, result: AuditResult, out_dir: Path) -> list[Path]:

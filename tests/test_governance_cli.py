@@ -134,6 +134,8 @@ def test_a_candidate_is_gated_against_the_approved_run(ws: Workspace, approved: 
     assert relative.threshold == pytest.approx(base_r2 - 0.05)
     assert relative.details["gate_relative_to_baseline"] == {"baseline_value": base_r2,
                                                              "offset": -0.05}
+    assert (f"the approved run's value, {base_r2:.4g}, minus 0.05"
+            in relative.handoff.statements[-1])  # the verdict line says where the gate came from
     model_r2 = relative.value
     assert model_r2 is not None
     assert model_r2 < base_r2 - 0.05
