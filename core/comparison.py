@@ -23,6 +23,7 @@ import numpy as np
 from .baseline import mismatches, refusal, shared_rows
 from .errors import XauditError
 from .host import Host, validate_params
+from .output_folder import OutputFolder
 from .plugin import Baseline, BaselineCheck, Direction
 from .results import AuditResult, CheckResult
 
@@ -254,12 +255,19 @@ def _status(check: CheckResult | None) -> str | None:
     return None if check is None else check.status
 
 
+def comparison_json(comparison: Comparison) -> bytes:
+    """The content of ``comparison.json``: strict JSON, keys sorted."""
+    text = json.dumps(_finite(comparison.to_dict()), indent=2, sort_keys=True) + "\n"
+    return text.encode("utf-8")
+
+
 def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
-    """Write ``comparison.json`` into ``out_dir``; returns its path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / COMPARISON_FILE
-    path.write_text(json.dumps(_finite(comparison.to_dict()), indent=2, sort_keys=True) + "\n")
+    """Add ``comparison.json`` to the results folder ``out_dir`` (created when missing), keeping
+    the files it holds; the folder is replaced as a unit
+    (:class:`~xaudit.output_folder.OutputFolder`). Returns the file's path."""
+    with OutputFolder(out_dir, keep=True) as folder:
+        path = folder.write(COMPARISON_FILE, comparison_json(comparison))
+        folder.publish()
     return path
 
 

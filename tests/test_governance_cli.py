@@ -259,6 +259,19 @@ def test_diff_writes_the_comparison_without_rerunning(
     assert digest(approved) == before
 
 
+def test_a_run_never_replaces_the_baseline_it_compares_with(
+        ws: Workspace, approved: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = digest(approved)
+    link = ws.root / "link-to-approved"
+    link.symlink_to(approved, target_is_directory=True)
+    for out in (approved, link):
+        code = main(["run", "-q", str(ws.suite("candidate", "shuffled")), "--out", str(out),
+                     "--baseline", str(approved)])
+        assert code == 4
+        assert "is the baseline's" in capsys.readouterr().err
+    assert digest(approved) == before
+
+
 def shuffled_r2() -> float:
     """The held-out R² of the ``shuffled`` factory's model, refitted with scikit-learn on the
     suite's split (seed 3, a quarter held out)."""
