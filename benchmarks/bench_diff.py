@@ -43,11 +43,12 @@ XAUDIT = Path(sys.executable).with_name("xaudit")
 TOP_K, MIN_SHARE = 3, 0.01  # as examples/governance/*.yaml give drift.top_k and sign_flips
 
 
-def _runs(folder: Path | None) -> Path:
-    """A folder with the approved and stumps runs of the example (run here when missing)."""
+def _runs(folder: Path | None, scratch: Path) -> Path:
+    """A folder with the approved and stumps runs of the example (run into ``scratch`` when
+    ``folder`` lacks them)."""
     if folder is not None and (folder / "approved").is_dir() and (folder / "stumps").is_dir():
         return folder
-    out = Path(tempfile.mkdtemp(prefix="bench-diff-"))
+    out = scratch / "runs"
     subprocess.run([str(XAUDIT), "run", str(EXAMPLE / "approved.yaml"), "--out",
                     str(out / "approved"), "-q"], check=True, capture_output=True)
     subprocess.run([str(XAUDIT), "run", str(EXAMPLE / "stumps.yaml"), "--out", str(out / "stumps"),
@@ -93,5 +94,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--runs", type=Path)
     known, _ = parser.parse_known_args()
-    with tempfile.TemporaryDirectory(prefix="bench-diff-out-") as written:
-        run(workloads(_runs(known.runs), Path(written)), "xaudit diff vs a plain scipy script")
+    with tempfile.TemporaryDirectory(prefix="bench-diff-") as scratch:
+        runs = _runs(known.runs, Path(scratch))
+        run(workloads(runs, Path(scratch) / "diff"), "xaudit diff vs a plain scipy script")
