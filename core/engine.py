@@ -29,6 +29,7 @@ from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .suite import DocumentationSpec, GateSpec
+from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
 
@@ -66,14 +67,14 @@ def explain(
     slots = adapted.slots if isinstance(adapted, PackedModel) else ()
     names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
         slots) else adapted.input_spec.feature_names
-    rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
+    rows = pack_rows(slots, X, adapted.name) if slots else as_rows(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
     spec = named_spec(adapted, names)
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
-        pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
+        pack_rows(slots, background, adapted.name) if slots else as_rows(background))
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
@@ -204,6 +205,10 @@ def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
     return dataclasses.replace(spec, feature_names=tuple(names))
 
 
+NO_ROWS = "the explanation has no rows, so there is nothing to measure"
+"""Why a check of an explanation without rows is NaN (which fails every gate)."""
+
+
 def check(
     name: str,
     model: object,
@@ -234,8 +239,9 @@ def check(
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
     A model check (:class:`~xaudit.plugin.ModelCheck`, e.g. ``performance.r2``) takes
     ``explanation=None`` and ``data`` with labels and a test split. With a ``gate`` the result
-    carries a pass/fail/warn verdict, otherwise ``not_gated``. A check that raises propagates
-    here; the runner records it.
+    carries a pass/fail/warn verdict, otherwise ``not_gated``. An explanation without rows is
+    not measured: its value is NaN (failing every gate) with the reason in
+    ``details["undefined"]``. A check that raises propagates here; the runner records it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
@@ -247,10 +253,10 @@ def check(
                              "check, data=Dataset(...) with labels and a test split")
         dataset, names = data, data.feature_names
     else:
-        rows = explanation.inputs if X is None else np.asarray(X)
+        rows = explanation.inputs if X is None else as_rows(X)
         dataset = data or Dataset.from_arrays(
             rows, feature_names=explanation.feature_names,
-            background=None if background is None else np.asarray(background))
+            background=None if background is None else as_rows(background))
         names = explanation.feature_names
     counter = CountingModel(adapted, named_spec(adapted, names))
     known = explanation is not None and explanation.method in host.explainers
@@ -294,11 +300,14 @@ def check(
 
 def _outcome(instance: Check, model: Model, explanation: Explanation | None, data: Dataset,
              rng: np.random.Generator) -> CheckOutcome:
-    """A model check measures the model on ``data``; any other check runs on the explanation."""
+    """A model check measures the model on ``data``; any other check runs on the explanation
+    (NaN, with the reason, for an explanation without rows)."""
     if isinstance(instance, ModelCheck):
         return instance.measure(model, data, rng)
     if explanation is None:
         raise InputError(f"check {instance.name!r} measures an explanation: pass one")
+    if not explanation.n_rows:
+        return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
     return instance.run(model, explanation, data, rng)
 
 

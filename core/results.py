@@ -75,7 +75,8 @@ class CheckResult:
 
     def verdict(self) -> str:
         """One line for logs and JUnit: the check, its value, threshold and verdict, then why it
-        was skipped or its findings in plain words (the hand-off's statements)."""
+        was skipped, or why its value is undefined (``details["undefined"]``) and its findings in
+        plain words (the hand-off's statements)."""
         if self.error is not None:
             return f"{self.name}: error: {self.error}"
         value = "n/a" if self.value is None else f"{self.value:.6g}"
@@ -84,8 +85,10 @@ class CheckResult:
             return f"{self.name}: {measured}: {self.skipped}"
         relation = "<=" if self.direction == "lower" else ">="
         gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
+        why = self.details.get("undefined")
         findings = ": " + " ".join(self.handoff.statements) if self.handoff.statements else ""
-        return f"{self.name}: {self.status.upper()} value {value}{gate}{findings}"
+        return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
+            f"; {why}" if why else "") + findings
 
 
 @dataclass
