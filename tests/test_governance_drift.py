@@ -211,6 +211,22 @@ def test_the_worst_output_slot_is_gated() -> None:
     assert "for output b" in result.handoff.statements[0]
 
 
+def test_a_ranking_of_equal_importances_is_undefined_and_fails_its_gate(
+        pair: tuple[np.ndarray, np.ndarray]) -> None:
+    before, after = pair
+    flat = np.zeros_like(before)  # the approved run attributed nothing
+    result = drift("drift.rank_correlation", explanation(after), explanation(flat),
+                   gate=xaudit.suite.GateSpec(threshold=0.7))
+    with pytest.warns(stats.ConstantInputWarning):  # scipy agrees: undefined
+        oracle = stats.spearmanr(np.abs(flat).mean(axis=0), np.abs(after).mean(axis=0))
+    assert np.isnan(oracle.statistic)
+    assert result.value is not None
+    assert np.isnan(result.value)
+    assert result.status == "fail"
+    assert "the approved run gives every feature the same" in result.details["undefined"]
+    assert "the same mean |attribution|" in result.verdict()
+
+
 def test_explanations_that_cannot_be_compared_are_refused(
         pair: tuple[np.ndarray, np.ndarray]) -> None:
     before, after = pair

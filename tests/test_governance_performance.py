@@ -9,6 +9,7 @@ The bootstrap interval is recomputed with the draws the check documents
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn import datasets, metrics
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
 import xaudit
@@ -192,6 +194,31 @@ def test_the_worst_segment_can_be_gated(regression: tuple[Ridge, Dataset]) -> No
     worst = max(metrics.mean_absolute_error(y[sex == v], p[sex == v]) for v in np.unique(sex))
     assert result.value == pytest.approx(worst, rel=1e-12)  # MAE: lower is better, worst = max
     assert result.details["overall"] == pytest.approx(metrics.mean_absolute_error(y, p))
+
+
+def test_an_undefined_metric_is_nan_with_its_reason_and_fails_its_gate(
+        regression: tuple[Ridge, Dataset], binary: tuple[LogisticRegression, Dataset]) -> None:
+    model, data = regression
+    gate = xaudit.suite.GateSpec(threshold=100.0)
+    none_large = measure("performance.mae", model, data, DocumentationSpec(segments=["sex"]),
+                         n_boot=0, value="worst_segment", min_group=10_000, gate=gate)
+    assert none_large.value is not None
+    assert np.isnan(none_large.value)
+    assert none_large.status == "fail"
+    assert "no segment group has 10000 or more test rows" in none_large.details["undefined"]
+    classifier, both = binary
+    positive = np.flatnonzero(both.y == 1)[:40]  # test rows of one class: no ROC curve
+    one_class = dataclasses.replace(both, test_rows=positive)
+    with pytest.warns(UndefinedMetricWarning, match="Only one class"):
+        oracle = metrics.roc_auc_score(both.y[positive],
+                                       classifier.predict_proba(both.X[positive])[:, 1])
+    assert np.isnan(oracle)
+    auc = measure("performance.roc_auc", classifier, one_class, n_boot=0,
+                  gate=xaudit.suite.GateSpec(threshold=0.5))
+    assert auc.value is not None
+    assert np.isnan(auc.value)
+    assert auc.status == "fail"
+    assert "undefined on the 40 test rows" in auc.details["undefined"]
 
 
 def test_a_gate_fails_a_model_that_performs_badly(regression: tuple[Ridge, Dataset]) -> None:

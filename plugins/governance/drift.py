@@ -11,7 +11,8 @@ its share, before (approved run) and after (this run):
 
 - ``drift.rank_correlation``: Spearman's rank correlation (Pearson's correlation of the
   average ranks; Spearman 1904) or Kendall's tau-b (Kendall 1945) between ``I`` before and
-  after. Higher is better; NaN (a run that attributes nothing) fails any gate.
+  after. Higher is better; NaN (a run that attributes nothing, or the same to every feature)
+  fails any gate, with the reason in ``details["undefined"]``.
 - ``drift.top_k``: the number of features new to or missing from the top ``k`` (the ``k``
   features of largest ``I``, ties by feature order, features with ``I_j = 0`` never in it),
   that is the size of the symmetric difference of the two top-``k`` sets; their Jaccard index
@@ -109,12 +110,20 @@ class RankCorrelation(BaselineCheck):
             origin = ("absent in the approved run" if feature in aligned.new
                       else f"rank {then[moved]} in the approved run")
             statements.append(f"{feature} moved furthest: rank {now[moved]} now, {origin}.")
-        return _outcome(rho[slot], {
+        details: dict[str, object] = {
             "method": self.params.method, "output": aligned.outputs[slot],
             "per_output": dict(zip(aligned.outputs, rho.tolist(), strict=True)),
             "ranks_before": dict(zip(aligned.features, then.tolist(), strict=True)),
             "ranks_after": dict(zip(aligned.features, now.tolist(), strict=True)),
-            "paired_rows": aligned.paired}, *statements)
+            "paired_rows": aligned.paired}
+        if np.isnan(rho[slot]):
+            tied = [run for run, scores in (("the approved run", before[slot]),
+                                            ("this run", after[slot]))
+                    if np.ptp(scores) == 0]
+            details["undefined"] = (f"{' and '.join(tied) or 'a run'} gives every feature the "
+                                    "same mean |attribution|, so there is no ranking to "
+                                    "correlate")
+        return _outcome(rho[slot], details, *statements)
 
 
 class TopKParams(PluginParams):

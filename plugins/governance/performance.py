@@ -85,12 +85,19 @@ class Performance(ModelCheck):
             value, where = self._worst(segments)
             statements.insert(0, f"The worst segment is {where}." if where else
                               f"No segment has {p.min_group} or more test rows to gate on.")
-        return CheckOutcome(value, details={
+        details: dict[str, Any] = {
             "metric": metric.key, "label": metric.label, "rows": overall.rows,
             "overall": overall.value, "ci_low": overall.low, "ci_high": overall.high,
             "ci_level": p.confidence, "n_boot": p.n_boot, "bootstrap_failed": overall.failed,
-            "segments": segments, "model_calls": 1},
-            handoff=CheckHandoff(statements=tuple(statements)))
+            "segments": segments, "model_calls": 1}
+        if np.isnan(value):
+            details["undefined"] = (
+                f"no segment group has {p.min_group} or more test rows and a defined "
+                f"{metric.label}" if p.value == "worst_segment" else
+                f"scikit-learn finds the {metric.label} undefined on the {overall.rows} test "
+                "rows (one class only, or a single row)")
+        return CheckOutcome(value, details=details,
+                            handoff=CheckHandoff(statements=tuple(statements)))
 
     def _worst(self, segments: list[dict[str, Any]]) -> tuple[float, str | None]:
         """The worst value over groups large enough to conclude, and the group's name."""
