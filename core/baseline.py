@@ -127,13 +127,13 @@ def mismatches(approved: AuditResult, *, suite_name: str, feature_names: Sequenc
     return problems
 
 
-def suite_mismatches(approved: ApprovedRun, suite: Suite,
+def suite_mismatches(approved: ApprovedRun, suite: Suite, methods: Mapping[str, str],
                      checks: Mapping[str, type[Check]]) -> list[str]:
     """What the suite's drift checks and relative gates need that ``approved`` lacks.
 
-    ``checks`` maps each check name of the suite to its registered class.
+    ``methods`` maps each explainer id of the suite to the method it runs (``auto``
+    resolved for this model); ``checks`` each check name of the suite to its registered class.
     """
-    methods = {spec.id: spec.method for spec in suite.explainers}
     problems = []
     for i, spec in enumerate(suite.checks):
         where = f"checks[{i}] ({spec.key})"

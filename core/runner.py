@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .auto import AUTO, choose_method
 from .baseline import (
     ApprovedRun,
     absolute_gate,
@@ -36,7 +37,7 @@ from .comparison import COMPARISON_FILE, compare, comparison_json
 from .data import (
     Dataset,
     choose_rows,
-    read_source,
+    read_table,
     reshape_rows,
     select_features,
     split_rows,
@@ -62,7 +63,7 @@ from .references import import_reference
 from .reports import write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
-from .suite import DataSpec, ModelSpec, Suite, check_against_host
+from .suite import DataSpec, ModelSpec, Suite, check_against_host, in_memory
 from .targets import resolve_targets
 
 
@@ -107,9 +108,13 @@ class Runner:
                 problems.append(Problem(f"explainers[{i}].target", str(exc)))
         if problems:
             raise SuiteError(problems)
+        methods: dict[str, str] = {}
         for spec in self.suite.explainers:
-            self.host.negotiate(spec.method, model)
-            cls = self.host.explainers.get(spec.method)
+            method = choose_method(model, self.host).method if spec.method == AUTO else (
+                spec.method)
+            methods[spec.id] = method
+            self.host.negotiate(method, model)
+            cls = self.host.explainers.get(method)
             if cls.needs_background and dataset.background is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
             if cls.needs_labels and dataset.y is None:
@@ -117,13 +122,15 @@ class Runner:
                                  "the label column in data.target")
         for check_spec in self.suite.checks:
             self.host.negotiate_check(check_spec.check, model, check_spec.params)
-        self._compare_with_baseline(dataset, model)
+        self._compare_with_baseline(dataset, model, methods)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
                                          "load_model_s": finished - loaded})
 
-    def _compare_with_baseline(self, dataset: Dataset, model: Model) -> None:
+    def _compare_with_baseline(self, dataset: Dataset, model: Model,
+                               methods: dict[str, str]) -> None:
         """Load the baseline (if any) and refuse it, naming every difference, when this run
-        cannot be compared with it."""
+        cannot be compared with it; ``methods`` maps each explainer id to the method it runs
+        (``auto`` resolved)."""
         self.baseline = self.baseline or approved_for(self.suite)
         if self.baseline is None:
             return
@@ -132,7 +139,7 @@ class Runner:
                               feature_names=dataset.feature_names,
                               output_names=model.output_names,
                               feature_changes=approved.feature_changes)
-        problems += suite_mismatches(approved, self.suite, {
+        problems += suite_mismatches(approved, self.suite, methods, {
             spec.check: self.host.checks.get(spec.check) for spec in self.suite.checks})
         if problems:
             raise refusal(approved.path, problems)
@@ -156,6 +163,8 @@ class Runner:
                     seed=seed, target=spec.target, feature_names=dataset.feature_names,
                     host=self.host,
                     y=None if dataset.y is None else dataset.y[dataset.explain_rows],
+                    row_index=None if dataset.row_index is None else (
+                        dataset.row_index.take(dataset.explain_rows)),
                     **spec.params,
                 )
                 timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
@@ -278,7 +287,7 @@ class Runner:
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
     """Read the data source and choose split, explained rows and background, all seeded."""
     with _field("data.source"):
-        table = read_source(spec.source, base_dir, spec.target)
+        table = read_table(spec, base_dir)
     with _field("data.features"):
         table = select_features(table, spec.features)
     if spec.shape is not None:
@@ -300,10 +309,12 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
         rng_for(derive_seed(seed, "data", "background")), "data.background",
     )
     return Dataset(
-        X=table.X, y=table.y, feature_names=table.feature_names, source=spec.source,
+        X=table.X, y=table.y, feature_names=table.feature_names,
+        source=spec.source or str(in_memory(spec.X if spec.frame is None else spec.frame)),
         fingerprint=table.fingerprint, train_rows=train, test_rows=test,
         explain_rows=explain_rows, background=table.X[background_rows],
         categorical=tuple(spec.categorical), target_name=table.target_name,
+        row_index=table.row_index,
         sampling={
             "split": spec.split.model_dump(),
             "explain": spec.explain.model_dump(by_alias=True),
@@ -324,7 +335,9 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
         options["output_names"] = spec.output_names
     adapter = None if spec.adapter == "auto" else spec.adapter
     obj: object
-    if spec.factory is not None:
+    if spec.obj is not None:
+        obj = spec.obj
+    elif spec.factory is not None:
         obj = _call_factory(spec.factory, dataset, base_dir)
     else:
         obj = base_dir / str(spec.path)

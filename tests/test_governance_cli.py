@@ -185,6 +185,21 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], out: Path) -> 
     return capsys.readouterr().err
 
 
+def test_an_explainer_chosen_by_auto_is_compared_by_the_method_it_ran(ws: Workspace) -> None:
+    auto = [{"id": "abl", "method": "auto"}]
+    approved, candidate = ws.root / "approved-auto", ws.root / "candidate-auto"
+    assert main(["run", "-q", str(ws.suite("approved-auto", explainers=auto)),
+                 "--out", str(approved)]) == 0
+    code = main(["run", "-q", str(ws.suite("candidate-auto", "shuffled", explainers=auto)),
+                 "--out", str(candidate), "--baseline", str(approved)])
+    assert code == 1  # compared (not refused: 4), and the shuffled labels fail
+    now = AuditResult.load(candidate)
+    method = now.explanations["abl"].method
+    assert method == AuditResult.load(approved).explanations["abl"].method != "auto"
+    rank = next(c for c in now.checks if c.name == "drift.rank_correlation@abl")
+    assert rank.status in ("pass", "fail")  # evaluated against the approved run
+
+
 def test_mismatched_baselines_are_refused_naming_what_differs(
         ws: Workspace, approved: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = ws.root / "refused"
