@@ -1,8 +1,10 @@
-"""The ``xaudit`` command line: run, validate, explain, report and plugins.
+"""The ``xaudit`` command line: run, validate, explain, report, diff and plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
-1 a gate failed, 3 something crashed (results still written), 4 invalid suite, inputs or usage
-(nothing run), 5 no gate evaluated.
+1 a gate failed, 2 interrupted (SIGINT, SIGTERM: nothing published), 3 something crashed
+(results still written, or nothing published when writing them failed), 4 invalid suite,
+inputs, output folder or usage (nothing run), 5 no gate evaluated. An exit (``sys.exit``) from
+user or plugin code never ends the command with its code: it is an error like any other.
 """
 
 from __future__ import annotations
@@ -10,20 +12,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import numpy as np
 
-from .errors import InputError, SuiteError, XauditError
+from .auto import RULE
+from .baseline import approved_for, load_approved, load_results
+from .comparison import compare, write_comparison
+from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
+from .output_folder import OutputFolder, same_folder
 from .reports import write_outputs
 from .reports.options import ReportOptions
-from .results import RESULTS_FILE, AuditResult
+from .results import AuditResult
 from .runner import Runner
 from .suite import Suite, check_against_host, load_suite, parse_suite
 
@@ -53,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "report.out_dir, relative to the suite file)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress, only the verdict")
     run.add_argument("--fail-on-warn", action="store_true", help="exit 1 when a gate warns")
+    run.add_argument("--baseline", type=Path, metavar="DIR",
+                     help="the approved run's results folder: drift checks and gates relative "
+                          "to the baseline compare with it (default: the suite's baseline:)")
+    run.add_argument("--allow-feature-changes", action="store_true",
+                     help="compare with a baseline whose features differ (as the suite's "
+                          "baseline.feature_changes: compare)")
 
     validate = sub.add_parser("validate", help="check a suite without running it")
     validate.add_argument("suite", type=Path)
@@ -65,11 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="model file, or module:factory (called with the Dataset)")
     explain.add_argument("--data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME")
     explain.add_argument("--target", help="label column of the data file")
-    explain.add_argument("--method", default="ablation")
+    explain.add_argument("--method", default="auto",
+                         help="a registered explainer, or auto (the default): chosen from the "
+                              "model's capabilities, as `xaudit plugins` describes")
     explain.add_argument("--params", default="{}", help="method parameters as JSON")
     explain.add_argument("--rows", type=int, default=20, help="number of rows to explain")
     explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
     explain.add_argument("--out", type=Path, default=Path("xaudit-explain"))
+
+    diff = sub.add_parser("diff", help="compare a saved run with the approved run's, "
+                          "without re-running anything")
+    diff.add_argument("baseline", type=Path, help="the approved run's results folder")
+    diff.add_argument("candidate", type=Path, help="the results folder to compare with it")
+    diff.add_argument("--out", type=Path, help="folder for comparison.json (default: the "
+                      "candidate folder; never the baseline's)")
+    diff.add_argument("--allow-feature-changes", action="store_true",
+                      help="compare runs whose features differ")
 
     report = sub.add_parser("report", help="re-render outputs from a saved results folder")
     report.add_argument("results", type=Path)
@@ -93,27 +120,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
-        host = create_host(plugins=args.plugin, block=args.block_plugin,
-                           autoload=False if args.no_autoload else None)
-        handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                   "explain": _explain, "report": _report}[args.command]
-        return handler(args, host)
+        with _terminate_as_interrupt():
+            host = create_host(plugins=args.plugin, block=args.block_plugin,
+                               autoload=False if args.no_autoload else None)
+            handler = {"run": _run, "validate": _validate, "plugins": _plugins,
+                       "explain": _explain, "report": _report, "diff": _diff}[args.command]
+            return handler(args, host)
     except SuiteError as exc:
         print(f"xaudit: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID)
+    except WriteError as exc:
+        print(f"xaudit: error: {exc}", file=sys.stderr)
+        return int(ExitCode.CRASHED)
     except XauditError as exc:
         print(f"xaudit: error: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID)
-    except Exception:
+    except KeyboardInterrupt as exc:
+        print(f"xaudit: interrupted{f' by {exc}' if str(exc) else ''}; nothing unfinished was "
+              "published: the output folder holds the last complete run, if any",
+              file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BaseException:  # an exit (sys.exit) from plugin code too: a crash, never exit 0
         traceback.print_exc()
         return int(ExitCode.CRASHED)
 
 
-def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool) -> int:
-    runner = Runner(suite, host, quiet=quiet)
-    prepared = runner.prepare()
-    result = runner.run(prepared)
-    written = runner.write(result, out)
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM interrupt the command as SIGINT does (``KeyboardInterrupt("SIGTERM")``), so
+    a terminated run removes its unfinished output; the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool,
+             baseline: Path | None = None, allow_feature_changes: bool = False) -> int:
+    runner = Runner(suite, host, quiet=quiet,
+                    baseline=approved_for(suite, baseline, allow_feature_changes))
+    result, written = runner.run_and_write(out)
     code = result.exit_code(fail_on_warn=fail_on_warn)
     _print_verdict(result, code, written)
     return int(code)
@@ -121,8 +175,24 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
 
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = load_suite(args.suite)
-    out = (args.out or suite.base_dir / suite.report.out_dir).resolve()
-    return _execute(suite, host, out, args.quiet, args.fail_on_warn)
+    out = args.out or suite.base_dir / suite.report.out_dir
+    return _execute(suite, host, out, args.quiet, args.fail_on_warn, args.baseline,
+                    args.allow_feature_changes)
+
+
+def _diff(args: argparse.Namespace, host: Host) -> int:
+    out = args.out or args.candidate
+    if same_folder(out, args.baseline):
+        raise InputError(f"xaudit diff never writes into the baseline folder {args.baseline}; "
+                         "give another --out")
+    approved = load_approved(args.baseline, args.allow_feature_changes)
+    candidate, _ = load_results(args.candidate, "candidate")
+    comparison = compare(approved.result, candidate, host=host,
+                         feature_changes=approved.feature_changes,
+                         baseline_path=args.baseline, candidate_path=args.candidate)
+    print("\n".join(comparison.lines()))
+    print(f"comparison written to {write_comparison(comparison, out)}")
+    return int(ExitCode.OK)
 
 
 def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:
@@ -157,6 +227,7 @@ def _plugins(args: argparse.Namespace, host: Host) -> int:
         for kind in ("adapters", "explainers", "checks", "report_sections"):
             if row[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+    print(f"method auto: {RULE}")
     return int(ExitCode.OK)
 
 
@@ -180,9 +251,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
         "report": {"formats": ["json"]},
     }, "command line", Path.cwd())
     check_against_host(suite, host, "command line")
-    runner = Runner(suite, host, quiet=True)
-    result = runner.run(runner.prepare())
-    runner.write(result, args.out)
+    result, _ = Runner(suite, host, quiet=True).run_and_write(args.out)
     if "explanation" in result.explainer_errors:
         print(f"xaudit: explainer crashed: {result.explainer_errors['explanation']}",
               file=sys.stderr)
@@ -199,17 +268,19 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
 
 
 def _report(args: argparse.Namespace, host: Host) -> int:
-    if not (args.results / RESULTS_FILE).is_file():
-        raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
-                         "`xaudit run` wrote")
-    result = AuditResult.load(args.results)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    options = None
-    if {"html", "pdf"} & set(formats):
-        options = ReportOptions.from_result(result, Path.cwd(), pdf_variant=args.pdf_variant,
-                                            template_dir=args.template_dir)
-    written = write_outputs(result, args.out or args.results, formats, options=options,
-                            host=host)
+    out = args.out or args.results
+    in_place = os.path.realpath(out) == os.path.realpath(args.results)
+    # In place, the folder is locked before it is read, so no run replaces it meanwhile, and
+    # the results and the formats not rendered again are kept.
+    with OutputFolder(out, keep=in_place) as folder:
+        result = AuditResult.load(args.results)
+        options = None
+        if {"html", "pdf"} & set(formats):
+            options = ReportOptions.from_result(result, Path.cwd(),
+                                                pdf_variant=args.pdf_variant,
+                                                template_dir=args.template_dir)
+        written = write_outputs(result, folder, formats, options=options, host=host)
     for path in written:
         print(path)
     return int(ExitCode.OK)

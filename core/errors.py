@@ -1,8 +1,9 @@
 """Project exceptions: every error a user can cause says what to change.
 
 The CLI maps them onto exit codes (see :mod:`xaudit.exitcodes`): a :class:`SuiteError`,
-:class:`CapabilityError`, :class:`InputError` or :class:`ModelLoadError` means the inputs are
-invalid and nothing ran (exit 4).
+:class:`CapabilityError`, :class:`InputError`, :class:`ModelLoadError` or :class:`OutputError`
+means the inputs are invalid and nothing ran (exit 4); a :class:`WriteError` means the run's
+output could not be written and nothing was published (exit 3).
 """
 
 from __future__ import annotations
@@ -40,12 +41,29 @@ class InputError(XauditError):
     """Data or arguments given to the API are unusable (wrong shape, unknown target, ...)."""
 
 
+class AttributionError(XauditError):
+    """An explainer returned attributions that cannot be used: NaN or infinite values, base
+    values or standard errors. The message names the method, how many values and the first
+    rows and features; the explainer (or the rows it was given), not the suite, is at fault,
+    so a suite records it as a crashed explainer (exit 3) and runs the others."""
+
+
 class CapabilityError(XauditError):
     """An explainer or check needs something the model does not offer."""
 
 
 class ModelLoadError(XauditError):
     """A model could not be loaded or adapted (unsafe format, unknown object, wrong file)."""
+
+
+class OutputError(XauditError):
+    """The output folder cannot be used: an existing file, a place that cannot be written, a
+    folder holding files xaudit did not write, or a folder another run is writing."""
+
+
+class WriteError(XauditError):
+    """Writing the output folder failed (a full disk, an I/O error); nothing was published,
+    so the folder still holds the previous complete run, if there was one."""
 
 
 class PluginError(XauditError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -10,13 +12,20 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .display import audit_html, check_html
+from .errors import InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
+from .handoff import CheckHandoff, from_record, to_record
+from .output_folder import FolderReader, OutputFolder
 
 Status = Literal["pass", "fail", "warn", "error", "not_gated"]
 RESULTS_FILE = "results.json"
 ARRAYS_FILE = "arrays.npz"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 stores the typed hand-offs (:mod:`xaudit.handoff`) of explanations and checks.
+Version-1 folders are refused on load: their report data sat under string keys of ``extras``,
+``metadata`` and ``details`` that cannot be mapped onto typed fields without guessing."""
 
 
 @dataclass
@@ -50,6 +59,13 @@ class CheckResult:
     model_calls: int = 0
     wall_time_s: float = 0.0
     error: ErrorInfo | None = None
+    handoff: CheckHandoff = field(default_factory=CheckHandoff)
+    """What the report draws for this check (curves) and its findings in plain words
+    (statements); ``details`` are printed as they are."""
+    skipped: str | None = None
+    """Why the check (a drift check) or its gate (one relative to the baseline's value) was not
+    evaluated, in a run without a baseline; its status is then ``not_gated``, and its value is
+    ``None`` when the check itself did not run."""
 
     @property
     def passed(self) -> bool | None:
@@ -59,13 +75,25 @@ class CheckResult:
         return False if self.status == "fail" else None
 
     def verdict(self) -> str:
-        """One line for logs and JUnit: the check, its value, threshold and verdict."""
+        """One line for logs and JUnit: the check, its value, threshold and verdict, then why it
+        was skipped, or why its value is undefined (``details["undefined"]``) and its findings in
+        plain words (the hand-off's statements)."""
         if self.error is not None:
             return f"{self.name}: error: {self.error}"
+        value = "n/a" if self.value is None else f"{self.value:.6g}"
+        if self.skipped is not None:
+            measured = "SKIPPED" if self.value is None else f"NOT_GATED value {value}"
+            return f"{self.name}: {measured}: {self.skipped}"
         relation = "<=" if self.direction == "lower" else ">="
         gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
-        value = "n/a" if self.value is None else f"{self.value:.6g}"
-        return f"{self.name}: {self.status.upper()} value {value}{gate}"
+        why = self.details.get("undefined")
+        findings = ": " + " ".join(self.handoff.statements) if self.handoff.statements else ""
+        return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
+            f"; {why}" if why else "") + findings
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: value, gate, verdict and what the check measures."""
+        return check_html(self)
 
 
 @dataclass
@@ -81,6 +109,13 @@ class AuditResult:
     checks: list[CheckResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     suite_text: str = ""
+    files: list[Path] = field(default_factory=list, compare=False)
+    """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
+    this session (not saved: a results folder is where they are)."""
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: verdict, counts, the checks and links to written files."""
+        return audit_html(self, self.files)
 
     def exit_code(self, fail_on_warn: bool = False) -> ExitCode:
         """Exit status: a crash (3) before a failed gate (1) before no gate evaluated (5)."""
@@ -105,9 +140,28 @@ class AuditResult:
         }
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``results.json`` and ``arrays.npz`` into ``out_dir``; returns the JSON path."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        """Write ``results.json`` and ``arrays.npz`` as the folder ``out_dir``; returns the JSON
+        path. The folder is replaced as a unit (:class:`~xaudit.output_folder.OutputFolder`):
+        afterwards it holds these two files only."""
+        with OutputFolder(out_dir) as folder:
+            path = self.write_into(folder)
+            folder.publish()
+        return path
+
+    def write_into(self, folder: OutputFolder) -> Path:
+        """Write ``results.json`` and ``arrays.npz`` into an open output folder."""
+        text, arrays = self._saved_form()
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        path = folder.write(RESULTS_FILE, text)
+        folder.write(ARRAYS_FILE, buffer.getvalue())
+        return path
+
+    def results_json(self) -> bytes:
+        """The bytes of ``results.json`` as :meth:`save` writes them (what a PDF embeds)."""
+        return self._saved_form()[0]
+
+    def _saved_form(self) -> tuple[bytes, dict[str, np.ndarray]]:
         arrays: dict[str, np.ndarray] = {}
         explanations = {}
         for key, explanation in self.explanations.items():
@@ -116,11 +170,13 @@ class AuditResult:
             arrays.update({f"explanations/{key}/{name}": a for name, a in named.items()})
         checks = []
         for check in self.checks:
-            record = asdict(check)
+            record = asdict(dataclasses.replace(check, values=None, handoff=CheckHandoff()))
             record.pop("values")
             record["passed"] = check.passed
             if check.values is not None:
                 arrays[f"checks/{check.name}/values"] = check.values
+            record["handoff"], named = to_record(check.handoff)
+            arrays.update({f"checks/{check.name}/{name}": a for name, a in named.items()})
             checks.append(record)
         document = {
             "schema_version": SCHEMA_VERSION,
@@ -136,20 +192,31 @@ class AuditResult:
             "checks": checks,
             "provenance": self.provenance,
         }
-        path = out / RESULTS_FILE
-        path.write_text(json.dumps(_encode(document), indent=2, sort_keys=True,
-                                   default=_json_default, allow_nan=False) + "\n")
-        with (out / ARRAYS_FILE).open("wb") as handle:
-            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-        return path
+        text = json.dumps(_encode(document), indent=2, sort_keys=True, default=_json_default,
+                          allow_nan=False) + "\n"
+        return text.encode("utf-8"), arrays
 
     @classmethod
     def load(cls, out_dir: str | Path) -> AuditResult:
-        """Read back what :meth:`save` wrote."""
+        """Read back what :meth:`save` wrote (schema version :data:`SCHEMA_VERSION` only).
+
+        Raises :class:`~xaudit.errors.InputError` for another schema version, naming both, for
+        a malformed hand-off, naming the field, and for a missing file or a symbolic link in
+        the folder (:class:`~xaudit.output_folder.FolderReader`: no link inside is followed).
+        """
         out = Path(out_dir)
-        document = _decode(json.loads((out / RESULTS_FILE).read_text()))
-        with np.load(out / ARRAYS_FILE, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        with FolderReader(out) as folder:
+            with folder.open(RESULTS_FILE) as handle:
+                document = _decode(json.loads(handle.read()))
+            version = document.get("schema_version")
+            if version != SCHEMA_VERSION:
+                raise InputError(
+                    f"{out / RESULTS_FILE} has results schema version {version}; this xaudit "
+                    f"reads version {SCHEMA_VERSION} only (version 2 stores the typed report "
+                    "hand-offs that version 1 left under string keys). Run the suite again to "
+                    "write it in version 2, or render it with the xaudit release that wrote it")
+            with folder.open(ARRAYS_FILE) as handle, np.load(handle, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
         explanations = {}
         for key, record in document["explanations"].items():
             prefix = f"explanations/{key}/"
@@ -159,10 +226,15 @@ class AuditResult:
         for record in document["checks"]:
             error = record.pop("error")
             record.pop("passed")
+            prefix = f"checks/{record['name']}/"
+            named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            handoff = from_record(CheckHandoff, record.pop("handoff"), named,
+                                  f"{record['name']}: handoff")
             checks.append(CheckResult(
                 **record,
-                values=arrays.get(f"checks/{record['name']}/values"),
+                values=named.get("values"),
                 error=None if error is None else ErrorInfo(**error),
+                handoff=handoff,
             ))
         return cls(
             suite_name=document["suite_name"],

@@ -164,7 +164,7 @@ def _values_follow_schema(subject: Subject) -> None:
     meta = exp.metadata
     X, m = subject.fixture.X, len(subject.fixture.model.output_names)
     n, shape = X.shape[0], X.shape[1:]
-    if meta.get("scope") == "global":  # one row per repeat, slots named by the method or targets
+    if exp.handoff.kind == "global":  # one row per repeat, slots named by the method or targets
         n = exp.values.shape[0]
         m = len(meta.get("output_names") or ()) or m
     if meta.get("feature_names"):  # values over units the method names (tokens, layer units)
@@ -226,6 +226,7 @@ def _round_trips(subject: Subject) -> None:
     back = Explanation.from_record(json.loads(json.dumps(record)), arrays)
     np.testing.assert_array_equal(back.values, exp.values)
     assert back.params == exp.params, "params must survive JSON (use JSON-ready types)"
+    assert back.handoff == exp.handoff, "the hand-off must survive results.json and arrays.npz"
 
 
 EXPLAINER_CASES: tuple[ExplainerCase, ...] = (

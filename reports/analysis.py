@@ -1,7 +1,8 @@
 """Numbers the report shows, computed from an :class:`~xaudit.explanation.Explanation`.
 
 Everything here reads the explanation's own fields: values ``(n, d, k)``, base values, standard
-errors and inputs. Nothing is re-estimated with the model, which is not available at render time.
+errors, inputs and the typed hand-off (:mod:`xaudit.handoff`). Nothing is re-estimated with the
+model, which is not available at render time.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import numpy as np
 
 from ..explanation import Explanation
 from ..results import AuditResult, ErrorInfo
-
-OUTPUT_EXTRAS = ("outputs", "predictions")
-"""Extras under which an explainer may store the model outputs of the explained rows."""
 
 
 def explainer_ids(result: AuditResult) -> list[str]:
@@ -50,7 +48,7 @@ def is_tabular(explanation: Explanation) -> bool:
 
 def is_global(explanation: Explanation) -> bool:
     """Rows are repeats of a global measurement (e.g. permutation importance), not subjects."""
-    return explanation.metadata.get("scope") == "global"
+    return explanation.handoff.kind == "global"
 
 
 FACT_CHARACTERS = 300
@@ -71,18 +69,13 @@ def brief_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-NOT_ATTRIBUTION_EXTRAS = ("pdp", "counterfactuals")
-"""Extras that mark values that are not attributions of the explained rows (curves, changes)."""
-
-
 def is_attribution(explanation: Explanation) -> bool:
-    """Values attribute each explained row's output to its features.
+    """Values attribute each explained row's output to its features (``handoff.kind``).
 
-    Global measurements (permutation importance), partial dependence curves and counterfactual
+    Global measurements (permutation importance), partial dependence effects and counterfactual
     changes also fill ``values``, but ranking, waterfalls and reasons do not apply to them.
     """
-    return not is_global(explanation) and not any(
-        key in explanation.extras for key in NOT_ATTRIBUTION_EXTRAS)
+    return explanation.handoff.kind == "attribution"
 
 
 @dataclass(frozen=True)
@@ -139,16 +132,13 @@ class Outputs:
 def outputs_of(key: str, explanation: Explanation, result: AuditResult) -> Outputs | None:
     """The explained rows' outputs, when known without the model.
 
-    Stored outputs (an ``outputs`` or ``predictions`` extra shaped ``(n, k)``) are used first.
+    Outputs the explainer handed over (``handoff.outputs``, ``(n, k)``) are used first.
     Otherwise base value + sum of attributions, but only when that sum is known to equal the
     output: the method claims local accuracy, or a ``completeness`` gate on it passed.
     """
     shape = (explanation.n_rows, explanation.values.shape[-1])
-    for name in OUTPUT_EXTRAS:
-        stored = explanation.extras.get(name)
-        if stored is not None and np.shape(stored) == shape:
-            return Outputs(np.asarray(stored, dtype=np.float64), "model outputs stored by the "
-                           "explainer")
+    if explanation.handoff.outputs is not None:
+        return Outputs(explanation.handoff.outputs, "model outputs stored by the explainer")
     if explanation.base_values is None:
         return None
     total = explanation.values.reshape(*shape[:1], -1, shape[1]).sum(axis=1)

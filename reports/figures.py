@@ -25,12 +25,18 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ..handoff import Curve
+
 POSITIVE = "#b2182b"
 NEGATIVE = "#2166ac"
 NEUTRAL = "#8c8c8c"
 MAGNITUDE = "#4d4d4d"
 """Bars of sizes (mean |attribution|), which have no sign."""
 ACCENT = "#1b7837"
+PALETTE = (ACCENT, POSITIVE, NEGATIVE, "#762a83", "#e08214")
+"""Colours of the lines of one figure, in order."""
+DASHES = ("-", "--", ":", "-.")
+"""Line styles of a curve's series, in order, so they differ without colour too."""
 LABEL_CHARS = 34
 RASTER_DPI = 200
 """Resolution of the dense point layers (beeswarm, dependence), drawn as images in the SVG so
@@ -214,15 +220,33 @@ def lines(x: np.ndarray, ys: Sequence[np.ndarray], labels: Sequence[str], xlabel
         if faint is not None:
             for row in faint:
                 ax.plot(x, row, color=NEUTRAL, linewidth=0.5, alpha=0.4)
-        palette = [ACCENT, POSITIVE, NEGATIVE, "#762a83", "#e08214"]
         for i, (y, label) in enumerate(zip(ys, labels, strict=True)):
-            ax.plot(x, y, color=palette[i % len(palette)], linewidth=1.6, label=short(label))
+            ax.plot(x, y, color=PALETTE[i % len(PALETTE)], linewidth=1.6, label=short(label))
         if hline is not None:
             ax.axhline(hline, color="#333333", linewidth=0.8, linestyle="--")
         ax.set_xlabel(short(xlabel, 50))
         ax.set_ylabel(short(ylabel, 40))
         if len(ys) > 1:
             ax.legend(frameon=False, fontsize=7)
+        return to_svg(fig)
+
+
+def curve(handed: Curve) -> Markup:
+    """A check's curve (:class:`~xaudit.handoff.Curve`): each series over the shared x with
+    its band shaded beneath it, told apart by colour and line style; the legend sits below the
+    axes, where it hides no part of a curve."""
+    with figure(4.6, 3.2) as (fig, ax):
+        for i, series in enumerate(handed.series):
+            colour = PALETTE[i % len(PALETTE)]
+            ax.plot(handed.x, series.y, color=colour, linewidth=1.6, zorder=3,
+                    linestyle=DASHES[i % len(DASHES)], label=short(series.label, 60))
+            if series.band is not None:
+                ax.fill_between(handed.x, series.band.lower, series.band.upper, color=colour,
+                                alpha=0.18, linewidth=0, zorder=2,
+                                label=short(series.band.label, 60))
+        ax.set_xlabel(short(handed.x_label, 50))
+        ax.set_ylabel(short(handed.y_label, 40))
+        fig.legend(loc="outside lower center", frameon=False, fontsize=7)
         return to_svg(fig)
 
 

@@ -3,8 +3,9 @@
 A :class:`~xaudit.plugin.ReportSection` computes its template variables from the saved
 :class:`~xaudit.results.AuditResult` alone. A section deriving from :class:`ContextualSection`
 is also handed a :class:`RenderContext` before ``context`` is called: the report options, the
-suite's documentation block, and the plugin host (for the descriptions, papers and limitations
-that explainer and check classes declare). Third-party sections may derive from it too.
+suite's documentation block, and the plugin host (for the summaries, descriptions, papers and
+limitations that explainer and check classes declare as class attributes; never a module's
+docstring). Third-party sections may derive from it too.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class PluginFacts:
     paper: str = ""
     limitations: tuple[str, ...] = ()
     plugin: str = ""
-    definition: str = ""
+    description: str = ""
+    """The class's declared ``description``: the definition paragraph."""
 
 
 class ContextualSection(ReportSection):
@@ -63,30 +65,20 @@ class ContextualSection(ReportSection):
         return {NOT_APPLICABLE: reason, **extra}
 
     def explainer_facts(self, method: str) -> PluginFacts:
-        """Summary, paper and limitations of the explainer ``method``, if it is loaded."""
+        """Summary, paper, limitations and description of the explainer ``method``, if it is
+        loaded."""
         host = self.render.host
         if host is None or method not in host.explainers:
             return PluginFacts()
         cls = host.explainers.get(method)
         return PluginFacts(cls.summary, cls.paper, tuple(cls.limitations),
-                           str(host.explainers.origin(method)), _definition(cls))
+                           str(host.explainers.origin(method)), cls.description)
 
     def check_facts(self, name: str) -> PluginFacts:
-        """Summary, paper and definition (module docstring) of the check ``name``."""
+        """Summary, paper and description of the check ``name``, if it is loaded."""
         host = self.render.host
         if host is None or name not in host.checks:
             return PluginFacts()
         cls = host.checks.get(name)
         return PluginFacts(cls.summary, cls.paper, (), str(host.checks.origin(name)),
-                           _definition(cls))
-
-
-def _definition(cls: type) -> str:
-    """The first paragraph after the title of the module that defines ``cls``."""
-    import sys
-
-    module = sys.modules.get(cls.__module__)
-    doc = (getattr(module, "__doc__", None) or "").strip()
-    paragraphs = [p.strip() for p in doc.split("\n\n") if p.strip()]
-    text = " ".join(paragraphs) if len(paragraphs) < 2 else paragraphs[1]
-    return " ".join(text.replace("``", "").split())
+                           cls.description)

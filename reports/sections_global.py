@@ -136,19 +136,18 @@ def _repeats_block(key: str, e: Explanation, k: int) -> dict[str, Any]:
 
 
 def _pdp_block(key: str, e: Explanation) -> dict[str, Any] | None:
-    """Partial dependence (``extras['grid']`` ``(d, g)``, ``extras['pdp']`` ``(d, g, k)``)."""
-    grid, pdp = e.extras.get("grid"), e.extras.get("pdp")
-    d = len(e.feature_names)
-    if grid is None or pdp is None or grid.ndim != 2 or grid.shape[0] != d or pdp.ndim != 3:
+    """Partial dependence and ICE curves of the computed features, flattest last
+    (``handoff.partial_dependence``)."""
+    curves = e.handoff.partial_dependence
+    if curves is None:
         return None
-    ice = e.extras.get("ice")
-    spread = np.ptp(pdp[..., 0], axis=1)
-    chosen = e.metadata.get("features")  # the features the curves were computed for
-    if isinstance(chosen, list) and chosen:
-        spread = np.where(np.isin(np.arange(d), chosen), spread, -np.inf)
+    grid, pdp, ice = curves.grid, curves.average, curves.individual
+    d = grid.shape[0]
+    spread = np.where(np.isin(np.arange(d), curves.features), np.ptp(pdp[..., 0], axis=1),
+                      -np.inf)
     plots = []
     for i in np.argsort(-spread, kind="stable")[:min(PDP_PLOTS, int(np.isfinite(spread).sum()))]:
-        faint = ice[:, i, :, 0] if ice is not None and ice.ndim == 4 else None
+        faint = None if ice is None else ice[:, i, :, 0]
         plots.append(figures.lines(grid[i], [pdp[i, :, 0]], ["partial dependence"],
                                    e.feature_names[i], f"{e.output_names[0]} (output units)",
                                    faint=faint))
@@ -157,14 +156,13 @@ def _pdp_block(key: str, e: Explanation) -> dict[str, Any] | None:
 
 
 def _pdp_surfaces(e: Explanation) -> list[Any]:
-    """Two-way partial dependence (``extras['grid_2d']`` ``(p, 2, g)``, ``extras['pdp_2d']``
-    ``(p, g, g, k)``, NaN-padded; ``metadata['pairs']`` the feature indices of each pair)."""
-    grids, surfaces = e.extras.get("grid_2d"), e.extras.get("pdp_2d")
-    pairs = e.metadata.get("pairs") or []
-    if grids is None or surfaces is None or len(pairs) != grids.shape[0]:
+    """Two-way partial dependence surfaces (``handoff.partial_dependence.pairs``)."""
+    curves = e.handoff.partial_dependence
+    two_way = None if curves is None else curves.pairs
+    if two_way is None:
         return []
     figures_ = []
-    for (a, b), grid, z in zip(pairs, grids, surfaces, strict=True):
+    for (a, b), grid, z in zip(two_way.pairs, two_way.grids, two_way.average, strict=True):
         ga, gb = grid[0][~np.isnan(grid[0])], grid[1][~np.isnan(grid[1])]
         figures_.append(figures.surface(ga, gb, z[:ga.size, :gb.size, 0], e.feature_names[a],
                                         e.feature_names[b], f"{e.output_names[0]}"))

@@ -15,7 +15,6 @@ from .analysis import (
     explanations,
     is_attribution,
     is_tabular,
-    numeric_column,
     outputs_of,
     row_ids,
     used_features,
@@ -26,11 +25,10 @@ from .decisions import (
     is_adverse,
     paragraph,
     principal_reasons,
+    segment_labels,
     value_text,
 )
 from .section_base import ContextualSection
-
-R2_KEYS = ("local_r2", "r2", "score")
 
 
 class LocalSection(ContextualSection):
@@ -45,7 +43,8 @@ class LocalSection(ContextualSection):
         """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
-                  if is_tabular(e) and (is_attribution(e) or "counterfactuals" in e.extras)]
+                  if is_tabular(e) and (is_attribution(e)
+                                        or e.handoff.counterfactuals is not None)]
         if not blocks:
             return self.not_applicable("no explanation of individual rows with named features")
         codes = doc.reason_codes if doc else {}
@@ -61,16 +60,17 @@ class LocalSection(ContextualSection):
         outputs = outputs_of(key, e, result)
         ids = row_ids(result, e.n_rows)
         decision = doc.decision if doc else None
-        slots = (decision_slots(e, result, decision) if decision is not None
+        slots = (decision_slots(e, result.model.get("output_names") or [], decision)
+                 if decision is not None
                  else np.zeros(e.n_rows, dtype=np.int64))
-        r2 = _local_r2(e)
+        fit = e.handoff.surrogate
         waterfalls = []
         for row in range(min(options.local_rows, e.n_rows)):
             slot = max(int(slots[row]), 0)
             waterfalls.append({
                 "row_id": ids[row], "output": e.output_names[slot],
                 "figure": _waterfall(e, row, slot, options.top_k, outputs),
-                "r2": None if r2 is None else float(r2[row]),
+                "r2": None if fit is None else float(fit.r2[row, slot]),
                 "counterfactuals": _counterfactuals(e, row),
             })
         subjects = self._subjects(e, ids, slots, outputs, decision)
@@ -86,13 +86,11 @@ class LocalSection(ContextualSection):
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
         """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
         ids = row_ids(result, e.n_rows)
-        reasons = e.metadata.get("principal_reasons")
-        if not isinstance(reasons, list) or len(reasons) != e.n_rows:
-            reasons = [[] for _ in range(e.n_rows)]
+        counterfactuals = e.handoff.counterfactuals
+        reasons = counterfactuals.reasons if counterfactuals else ((),) * e.n_rows
         found = [{"row_id": ids[row], "tables": tables, "reasons": [
-                    {"feature": str(r.get("feature")), "from": value_text(r.get("from")),
-                     "to": value_text(r.get("to")), "effect": float(r.get("effect", np.nan))}
-                    for r in reasons[row] if isinstance(r, dict)]}
+                    {"feature": r.feature, "from": value_text(r.before),
+                     "to": value_text(r.after), "effect": r.effect} for r in reasons[row]]}
                  for row in range(e.n_rows) if (tables := _counterfactuals(e, row))]
         limit = self.render.options.max_subjects
         return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
@@ -131,7 +129,7 @@ class LocalSection(ContextualSection):
                 continue
             column = e.inputs[:, e.feature_names.index(spec.feature)]
             categorical = spec.feature in (result.data.get("categorical") or [])
-            labels = _segment_labels(column, spec.bins, categorical)
+            labels = segment_labels(column, spec.bins, categorical)
             tables.append({"feature": spec.feature, "missing": None,
                            "groups": _segment_groups(key, e, result, labels, outputs,
                                                      subjects)})
@@ -153,35 +151,20 @@ def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | N
                              f"{e.output_names[slot]} (output units)", end)
 
 
-def _local_r2(e: Explanation) -> np.ndarray | None:
-    for key in R2_KEYS:
-        stored = e.extras.get(key)
-        if stored is None:
-            stored = e.metadata.get(key)
-        if stored is None:
-            continue
-        values = np.asarray(stored, dtype=np.float64).reshape(-1)
-        if values.size == 1:
-            return np.full(e.n_rows, values[0])
-        if values.size == e.n_rows:
-            return values
-    return None
-
-
-def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[list[dict[str, str]]]:
-    """Changed features of each counterfactual (``extras['counterfactuals']`` ``(n, c, d)``)."""
-    found = e.extras.get("counterfactuals")
-    if found is None or found.ndim != 3 or found.shape[0] != e.n_rows:
+def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[dict[str, Any]]:
+    """The changed features and distance of each verified counterfactual among the first
+    ``limit`` of ``row`` (``handoff.counterfactuals``)."""
+    found = e.handoff.counterfactuals
+    if found is None:
         return []
     tables = []
-    for candidate in found[row][:limit]:
-        if candidate.dtype.kind == "f" and np.isnan(candidate).all():
-            continue  # a slot the search left empty
+    for candidate, valid, distance in zip(found.rows[row][:limit], found.valid[row][:limit],
+                                          found.distances[row][:limit], strict=True):
         changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
                     "to": value_text(candidate[i])}
                    for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
-        if changes:
-            tables.append(changes)
+        if valid and changes:
+            tables.append({"changes": changes, "distance": float(distance)})
     return tables
 
 
@@ -195,20 +178,6 @@ def _decision_reason(decision: DecisionSpec | None, outputs: Outputs | None,
     if np.all(slots < 0):
         return f"the decision's output {decision.output!r} was not explained"
     return None
-
-
-def _segment_labels(column: np.ndarray, bins: list[float] | None,
-                    categorical: bool) -> list[str]:
-    values = numeric_column(column)
-    if values is None or categorical or (bins is None and np.unique(values).size <= 6):
-        return [value_text(v) for v in column.tolist()]
-    edges = np.asarray(bins if bins is not None else
-                       np.unique(np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])))
-    if edges.size < 2:
-        return [value_text(v) for v in column.tolist()]
-    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-    return [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == edges.size - 2 else ')'}"
-            for i in index]
 
 
 def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],

@@ -2,8 +2,8 @@
 
 Images: an explanation whose rows are 2-D or 3-D (``(H, W)``, ``(C, H, W)`` or ``(H, W, C)``
 with 1 or 3 channels); the attribution map is summed over channels and laid over the input.
-Text: an explanation with ``metadata['tokens']`` (one list of token strings per row, as long as
-the feature axis); each token is shaded by its attribution.
+Text: an explanation with ``handoff.tokens`` (one tuple of token strings per row, at most as
+long as the value axis); each token is shaded by its attribution.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class MediaSection(ContextualSection):
         blocks = []
         for key, e in explanations(result):
             ids = row_ids(result, e.n_rows)
-            tokens = e.metadata.get("tokens")
-            if isinstance(tokens, list) and len(tokens) == e.n_rows:
+            tokens = e.handoff.tokens
+            if tokens is not None:
                 blocks.append({"kind": "text", "key": key, "method": e.method,
                                "rows": [_tokens(e, r, ids[r], tokens[r])
                                         for r in range(min(rows, e.n_rows))]})
@@ -83,10 +83,10 @@ def _overlay(e: Explanation, row: int, row_id: int, outputs: list[str]) -> Any:
     return figures.heatmap_overlay(image, heat, f"row {row_id}: {_output_label(e, row, outputs)}")
 
 
-def _tokens(e: Explanation, row: int, row_id: int, tokens: list[Any]) -> dict[str, Any]:
+def _tokens(e: Explanation, row: int, row_id: int, tokens: tuple[str, ...]) -> dict[str, Any]:
     phi = e.values[row, ..., 0].reshape(-1)
     limit = float(np.max(np.abs(phi))) if phi.size else 0.0
-    shown = [{"text": str(t), "value": float(phi[i]), "colour": figures.colour_for(phi[i], limit)}
+    shown = [{"text": t, "value": float(phi[i]), "colour": figures.colour_for(phi[i], limit)}
              for i, t in enumerate(tokens[: min(len(tokens), phi.size, MAX_TOKENS)])]
     return {"row_id": row_id, "output": e.output_names[0], "tokens": shown,
             "truncated": len(tokens) > MAX_TOKENS}

@@ -12,6 +12,7 @@ from .analysis import (
     errors,
     explainer_ids,
     explanations,
+    is_global,
     is_tabular,
     numeric_column,
 )
@@ -85,7 +86,7 @@ class LimitationsSection(ContextualSection):
         for key, method in _explainers_in_order(result):
             for text in self.explainer_facts(method).limitations:
                 items.append({"topic": f"{key} ({method})", "text": text, "source": "method"})
-        items += _derived_caveats(self, result)
+        items += _derived_caveats(result)
         items.append({
             "topic": "Attribution is not causation",
             "text": "Attributions describe how this model's output responds to its inputs; "
@@ -95,15 +96,14 @@ class LimitationsSection(ContextualSection):
         return {"caveats": items}
 
 
-def _derived_caveats(section: ContextualSection, result: AuditResult) -> list[dict[str, str]]:
+def _derived_caveats(result: AuditResult) -> list[dict[str, str]]:
+    """Caveats that follow from the explanations' hand-offs and the checks' results."""
     caveats: list[dict[str, str]] = []
 
     def add(topic: str, text: str) -> None:
         caveats.append({"topic": topic, "text": text, "source": "derived from this audit"})
 
-    methods = {k: e.method for k, e in explanations(result)}
-    marginal = [k for k, e in explanations(result)
-                if is_tabular(e) and _replaces_features(section, e.method)]
+    marginal = [k for k, e in explanations(result) if is_tabular(e) and e.handoff.marginal]
     pairs = _correlated_pairs(result, marginal)
     if pairs:
         listed = ", ".join(f"{a} and {b} (r = {r:+.2f})" for a, b, r in pairs[:5])
@@ -114,36 +114,33 @@ def _derived_caveats(section: ContextualSection, result: AuditResult) -> list[di
             "correlated features arbitrarily (Aas, Jullum and Løland 2021, \"Explaining "
             "individual predictions when features are dependent\"; Hooker, Mentch and Zhou "
             "2021, \"Unrestricted permutation forces extrapolation\").")
-    if any("attention" in m for m in methods.values()):
-        add("Attention is not attribution",
-            "Attention weights show where a model routes information, not how much each input "
-            "changes the output (Jain and Wallace 2019, \"Attention is not Explanation\"; "
-            "Wiegreffe and Pinter 2019, \"Attention is not not Explanation\").")
-    if any("grid" in e.extras and "pdp" in e.extras for e in result.explanations.values()):
+    if any(e.handoff.partial_dependence is not None for _, e in explanations(result)):
         add("Partial dependence extrapolates",
             "Partial-dependence and ICE curves set one feature to every grid value for every "
             "row, including values that never co-occur with the row's other features; with "
             "correlated features prefer accumulated local effects (Apley and Zhu 2020).")
-    if any(m.startswith("lime") for m in methods.values()):
-        add("LIME is local and sampled",
-            "LIME fits a surrogate in a neighbourhood whose width is a parameter; results change "
-            "with the kernel width and the sample (Garreau and von Luxburg 2020, \"Explaining "
-            "the Explainer\"; Alvarez-Melis and Jaakkola 2018, \"On the Robustness of "
-            "Interpretability Methods\"). Read the local R² next to each explanation.")
+    surrogates = [k for k, e in explanations(result) if e.handoff.surrogate is not None]
+    if surrogates:
+        add("Local surrogates are local and sampled",
+            f"{', '.join(surrogates)} fit a surrogate in a neighbourhood whose width is a "
+            "parameter; results change with the kernel width and the sample (Garreau and von "
+            "Luxburg 2020, \"Explaining the Explainer\"; Alvarez-Melis and Jaakkola 2018, \"On "
+            "the Robustness of Interpretability Methods\"). Read the local R² next to each "
+            "explanation.")
     for key, e in explanations(result):
         if e.std_errors is not None:
             worst = float(np.max(e.std_errors)) if e.std_errors.size else 0.0
             add(f"Sampling error of {key}",
                 f"{key} ({e.method}) is estimated by sampling; its attributions carry standard "
                 f"errors up to {worst:.3g} (section Stability and uncertainty).")
-        if isinstance(e.metadata.get("caveat"), str):
-            add(f"Caveat of {key}", f"{key} ({e.method}): {e.metadata['caveat']}")
-        if e.metadata.get("inexact_ops"):
+        for caveat in e.handoff.caveats:
+            add(f"Caveat of {key}", f"{key} ({e.method}): {caveat}")
+        if e.handoff.inexact_ops:
             add(f"Inexact rules in {key}",
                 f"{key} ({e.method}) passed through operations whose rule does not conserve the "
-                f"output difference exactly: {', '.join(map(str, e.metadata['inexact_ops']))}; "
+                f"output difference exactly: {', '.join(e.handoff.inexact_ops)}; "
                 "its completeness error is not guaranteed to be zero.")
-        if is_tabular(e) and e.n_rows < 30 and e.metadata.get("scope") != "global":
+        if is_tabular(e) and e.n_rows < 30 and not is_global(e):
             add(f"Few explained rows for {key}",
                 f"Global summaries of {key} average over {e.n_rows} rows only.")
     for check in result.checks:
@@ -156,14 +153,6 @@ def _derived_caveats(section: ContextualSection, result: AuditResult) -> list[di
             f"{len(result.explainer_errors)} explainer(s) crashed "
             f"({', '.join(k for k, _ in errors(result))}); sections that depend on them are empty.")
     return caveats
-
-
-def _replaces_features(section: ContextualSection, method: str) -> bool:
-    host = section.render.host
-    if host is not None and method in host.explainers \
-            and host.explainers.get(method).needs_background:
-        return True
-    return method.startswith(("shap", "ablation", "permutation", "kernel"))
 
 
 def _correlated_pairs(result: AuditResult, keys: list[str]) -> list[tuple[str, str, float]]:

@@ -267,7 +267,8 @@ def test_curves_match_brute_force_on_every_output(setup: dict[str, Any]) -> None
 
 def brute_force_curves(setup: dict[str, Any], model: Any, e: Any, bg: np.ndarray, name: str,
                        order: str, predict: Any) -> None:
-    """Our curve check against Samek's loop, one single-row call per step, row and output."""
+    """Our curve check against Samek's loop, one single-row call per step, row and output; the
+    curve it hands to the report against the same loop's curves."""
     steps, n_random, seed = 5, 2, 9
     ours = xaudit.check(name, model, e, host=setup["host"], seed=seed, steps=steps,
                         order=order, n_random=n_random, removal="mean", background=bg)
@@ -276,6 +277,8 @@ def brute_force_curves(setup: dict[str, Any], model: Any, e: Any, bg: np.ndarray
     # the random attributions: drawn as the module docstring says (no draw for a mean fill)
     random = rng_for(seed).spawn(1)[0].standard_normal((n_random, *e.values.shape))
     gains, areas = np.zeros(e.values.shape[::2]), np.zeros(e.values.shape[::2])
+    curves = np.zeros((1 + n_random, *e.values.shape[::2], steps + 1))  # ours, then random
+    random_areas = np.zeros((n_random, *e.values.shape[::2]))
     for r in range(rows.shape[0]):
         for slot in range(e.values.shape[-1]):
             target = int(e.target_indices[r, slot])
@@ -291,11 +294,26 @@ def brute_force_curves(setup: dict[str, Any], model: Any, e: Any, bg: np.ndarray
             better = 1.0 if insertion == morf else -1.0
             gains[r, slot] = better * (area - np.mean([a for a, _ in others])) / np.ptp(span)
             areas[r, slot] = area
+            curves[:, r, slot] = [curve, *[c for _, c in others]]
+            random_areas[:, r, slot] = [a for a, _ in others]
     np.testing.assert_allclose(ours.values, gains.mean(axis=1), rtol=1e-9, atol=1e-12)
     assert ours.details["area"] == pytest.approx(areas.mean(), rel=1e-9)
     expected_p = stats.wilcoxon(gains.mean(axis=1), alternative="greater").pvalue
     assert ours.details["p_value"] == pytest.approx(expected_p, rel=1e-9)
     assert ours.model_calls == steps + 1
+    (handed,) = ours.handoff.curves
+    explained, randomized = handed.series
+    np.testing.assert_allclose(handed.x, np.arange(steps + 1) / steps, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(explained.y, curves[0].mean(axis=(0, 1)), rtol=1e-9)
+    per_row = curves[1:].mean(axis=(0, 2))  # each row's random curve, orderings and slots
+    np.testing.assert_allclose(randomized.y, per_row.mean(axis=0), rtol=1e-9)
+    half = 1.96 * per_row.std(axis=0, ddof=1) / np.sqrt(rows.shape[0])
+    assert randomized.band is not None
+    np.testing.assert_allclose(randomized.band.lower, per_row.mean(axis=0) - half, rtol=1e-9)
+    np.testing.assert_allclose(randomized.band.upper, per_row.mean(axis=0) + half, rtol=1e-9)
+    from_start = (areas - curves[0, ..., 0]) * (1.0 if insertion else -1.0)
+    assert [a.value for a in handed.areas] == pytest.approx(
+        [areas.mean(), random_areas.mean(), from_start.mean()], rel=1e-9)
 
 
 @pytest.mark.parametrize(("max_batch", "calls"), [(8192, 21), (100, 42)])
@@ -390,8 +408,9 @@ def test_global_explanations_are_refused(setup: dict[str, Any], tabular: dict[st
     import dataclasses
 
     from xaudit.errors import InputError
+    from xaudit.handoff import Handoff
 
-    e = dataclasses.replace(tabular["e"], metadata={"scope": "global"})
+    e = dataclasses.replace(tabular["e"], handoff=Handoff(kind="global"))
     with pytest.raises(InputError, match="global explanation"):
         xaudit.check(name, tabular["model"], e, host=setup["host"])
 

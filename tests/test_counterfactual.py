@@ -60,7 +60,7 @@ def test_classification_counterfactuals_flip_the_class_under_constraints(
     e = xaudit.explain(model, rows, "counterfactual", background=bg, host=host, seed=3,
                        immutable=[0], categorical=[4], n_counterfactuals=3,
                        feature_ranges={"x2": (-1.0, 1.5)}, **FAST)
-    found, valid = e.extras["counterfactuals"], e.extras["valid"]
+    found, valid = e.handoff.counterfactuals.rows, e.handoff.counterfactuals.valid
     assert found.shape == (8, 3, 5)
     # which rows can flip at all: a linear logit's extreme over the box is at its corners
     low, high = bg.min(axis=0), bg.max(axis=0)
@@ -83,7 +83,7 @@ def test_classification_counterfactuals_flip_the_class_under_constraints(
         assert set(chosen[:, 4]) <= set(np.unique(bg[:, 4]))  # categories seen in background
         moved = chosen[:, 2] != rows[i, 2]
         assert ((chosen[moved, 2] >= -1.0) & (chosen[moved, 2] <= 1.5)).all()  # range
-        np.testing.assert_allclose(e.extras["distances"][i, valid[i]],
+        np.testing.assert_allclose(e.handoff.counterfactuals.distances[i, valid[i]],
                                    mad_l1(chosen, rows[i], bg, [4]), rtol=1e-12)
         assert len(np.unique(chosen, axis=0)) == len(chosen)  # distinct
         # values: the closest counterfactual's change
@@ -98,7 +98,7 @@ def test_sparsification_leaves_only_needed_changes(host: Host, credit: Any) -> N
     rows, bg = X[:5], X[100:300]
     e = xaudit.explain(model, rows, "counterfactual", background=bg, host=host, **FAST)
     for i in range(5):
-        for cf in e.extras["counterfactuals"][i][e.extras["valid"][i]]:
+        for cf in e.handoff.counterfactuals.rows[i][e.handoff.counterfactuals.valid[i]]:
             target = model.predict(cf[None])[0]
             for j in np.flatnonzero(cf != rows[i]):  # reverting any one change loses the target
                 undone = cf.copy()
@@ -117,20 +117,20 @@ def test_principal_reasons_against_single_feature_replay(host: Host, credit: Any
     e = xaudit.explain(model, denied, "counterfactual", background=X[100:300], host=host,
                        target_class=1, **FAST)
     margin0 = np.diff(model.predict_proba(denied), axis=1)[:, 0]  # p(1) - p(0)
-    for i, reasons in enumerate(e.metadata["principal_reasons"]):
+    for i, reasons in enumerate(e.handoff.counterfactuals.reasons):
         assert 1 <= len(reasons) <= 4
         effects = []
         for reason in reasons:
-            j = int(reason["feature"][1:])
+            j = int(reason.feature[1:])
             moved = denied[i].copy()
-            moved[j] = reason["to"]
+            moved[j] = reason.after
             effect = np.diff(model.predict_proba(moved[None]), axis=1)[0, 0] - margin0[i]
-            assert reason["effect"] == pytest.approx(effect, abs=1e-9)
+            assert reason.effect == pytest.approx(effect, abs=1e-9)
             effects.append(effect)
         assert effects == sorted(effects, reverse=True)
         # the best-ranked change moves the applicant towards approval
         assert effects[0] > 0
-    found = e.extras["counterfactuals"][e.extras["valid"]]
+    found = e.handoff.counterfactuals.rows[e.handoff.counterfactuals.valid]
     assert (model.predict(found) == 1).all()  # every counterfactual is approved
 
 
@@ -141,11 +141,12 @@ def test_multiclass_target_class_and_determinism(host: Host) -> None:
     kwargs: dict[str, Any] = {"background": X, "host": host, "target_class": "2", "seed": 5,
                               "n_counterfactuals": 2, **FAST}
     e = xaudit.explain(model, rows, "counterfactual", **kwargs)
-    valid = e.extras["valid"]
+    valid = e.handoff.counterfactuals.valid
     assert valid[:, 0].all()
-    assert (model.predict(e.extras["counterfactuals"][valid]) == 2).all()
+    assert (model.predict(e.handoff.counterfactuals.rows[valid]) == 2).all()
     again = xaudit.explain(model, rows, "counterfactual", **kwargs)
-    np.testing.assert_array_equal(again.extras["counterfactuals"], e.extras["counterfactuals"])
+    np.testing.assert_array_equal(again.handoff.counterfactuals.rows,
+                                  e.handoff.counterfactuals.rows)
 
 
 def test_regression_target_range(host: Host) -> None:
@@ -155,11 +156,11 @@ def test_regression_target_range(host: Host) -> None:
     rows = X[np.abs(model.predict(X)) < 0.5][:4]
     e = xaudit.explain(model, rows, "counterfactual", background=X, host=host,
                        target_range=(2.0, 3.0), immutable=["x3"], **FAST)
-    valid = e.extras["valid"]
+    valid = e.handoff.counterfactuals.valid
     assert valid.any(axis=1).all()
-    reached = model.predict(e.extras["counterfactuals"][valid])
+    reached = model.predict(e.handoff.counterfactuals.rows[valid])
     assert ((reached >= 2.0) & (reached <= 3.0)).all()
-    assert (e.extras["counterfactuals"][valid][:, 3] == np.repeat(rows[:, 3],
+    assert (e.handoff.counterfactuals.rows[valid][:, 3] == np.repeat(rows[:, 3],
                                                                    valid.sum(axis=1))).all()
     with pytest.raises(InputError, match="target_range"):
         xaudit.explain(model, rows, "counterfactual", background=X, host=host)
@@ -169,9 +170,9 @@ def test_nothing_mutable_returns_nothing(host: Host, credit: Any) -> None:
     X, model = credit
     e = xaudit.explain(model, X[:2], "counterfactual", background=X, host=host,
                        immutable=[0, 1, 2, 3, 4], **FAST)
-    assert not e.extras["valid"].any()
+    assert not e.handoff.counterfactuals.valid.any()
     assert not e.values.any()
-    assert np.isnan(e.extras["distances"]).all()
+    assert np.isnan(e.handoff.counterfactuals.distances).all()
 
 
 def credit_net(X: np.ndarray, y: np.ndarray) -> Any:
@@ -207,7 +208,7 @@ def test_torch_model_gradient_and_genetic_routes(host: Host, search: str) -> Non
     e = xaudit.explain(model, rows, "counterfactual", background=bg, host=host, seed=2,
                        search=search, immutable=["x0"], categorical=["x4"],
                        n_counterfactuals=2, steps=100, **FAST)
-    found, valid = e.extras["counterfactuals"], e.extras["valid"]
+    found, valid = e.handoff.counterfactuals.rows, e.handoff.counterfactuals.valid
     assert valid.any(axis=1).sum() >= 4
     assert {r["search"] for r in e.metadata["rows"] if r["found"]} == {search}
     for i in np.flatnonzero(valid.any(axis=1)):
@@ -216,5 +217,5 @@ def test_torch_model_gradient_and_genetic_routes(host: Host, search: str) -> Non
         assert (chosen[:, 0] == rows[i, 0]).all()
         assert set(chosen[:, 4]) <= set(np.unique(bg[:, 4]))
         assert ((chosen >= bg.min(axis=0)) & (chosen <= bg.max(axis=0))).all()
-        np.testing.assert_allclose(e.extras["distances"][i, valid[i]],
+        np.testing.assert_allclose(e.handoff.counterfactuals.distances[i, valid[i]],
                                    mad_l1(chosen, rows[i], bg, [4]), rtol=1e-12)

@@ -113,7 +113,7 @@ def test_deeplift_mlp_matches_captum_for_every_output(mlp, rows):
     zero = model.predict(np.zeros((1, 10)))
     assert np.allclose(e.base_values, np.repeat(zero, len(rows), axis=0))
     assert np.allclose(e.values.sum(1) + e.base_values, model.predict(rows), atol=1e-10)
-    assert e.metadata["inexact_ops"] == []
+    assert e.handoff.inexact_ops == ()
 
 
 def test_deeplift_mean_baseline_matches_captum(mlp, rows):
@@ -201,7 +201,7 @@ def test_deeplift_activation_modules_match_captum():
     model = xaudit.adapt(module, dtype="float64")
     e = xaudit.explain(model, X, "deeplift", target=0)
     assert_rel(e.values[..., 0], npy(captum_attr.DeepLift(module).attribute(t(X), target=0)))
-    assert e.metadata["inexact_ops"] == ["layer_norm"]
+    assert e.handoff.inexact_ops == ("layer_norm",)
 
 
 def test_deeplift_softmax_matches_captum_row_by_row():
@@ -214,7 +214,7 @@ def test_deeplift_softmax_matches_captum_row_by_row():
     for i in range(3):
         ref = captum_attr.DeepLift(module).attribute(t(X[i:i + 1]), target=1)
         assert_rel(e.values[i:i + 1, :, 0], npy(ref))
-    assert e.metadata["inexact_ops"] == ["softmax"]
+    assert e.handoff.inexact_ops == ("softmax",)
 
 
 def test_deeplift_gelu_closed_form():

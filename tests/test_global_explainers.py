@@ -29,6 +29,8 @@ from threadpoolctl import threadpool_limits
 
 import xaudit
 from xaudit.errors import InputError
+from xaudit.explanation import Explanation
+from xaudit.handoff import PartialDependence as DependenceCurves
 from xaudit.host import BLOCK_ENV, BUILTIN_PLUGINS, Host, create_host
 
 MISSING = [m for m in BUILTIN_PLUGINS if importlib.util.find_spec(m) is None]
@@ -54,6 +56,12 @@ def regression() -> tuple[np.ndarray, np.ndarray, RandomForestRegressor]:
     return X, y, RandomForestRegressor(15, max_depth=6, random_state=0).fit(X, y)
 
 
+def curves(e: Explanation) -> DependenceCurves:
+    """The partial dependence curves ``e`` hands to the report."""
+    assert e.handoff.partial_dependence is not None
+    return e.handoff.partial_dependence
+
+
 # --- pdp ----------------------------------------------------------------------------------------
 
 
@@ -68,21 +76,21 @@ def test_pdp_equals_sklearn(host: Host, regression: Any, algorithm: str) -> None
         ref = partial_dependence(model, X, [j], grid_resolution=25, method=algorithm,
                                  categorical_features=[3])
         grid = ref["grid_values"][0]
-        np.testing.assert_allclose(e.extras["grid"][j, : grid.size], grid, rtol=0, atol=1e-9)
-        assert np.isnan(e.extras["grid"][j, grid.size:]).all()
-        np.testing.assert_allclose(e.extras["pdp"][j, : grid.size, 0], ref["average"][0],
+        np.testing.assert_allclose(curves(e).grid[j, : grid.size], grid, rtol=0, atol=1e-9)
+        assert np.isnan(curves(e).grid[j, grid.size:]).all()
+        np.testing.assert_allclose(curves(e).average[j, : grid.size, 0], ref["average"][0],
                                    rtol=0, atol=1e-9)
     for p, (a, b) in enumerate([(0, 2), (1, 3)]):  # 2-D, the second with a categorical axis
         pair = partial_dependence(model, X, [a, b], grid_resolution=5, method=algorithm,
                                   categorical_features=[3])
         ga, gb = pair["grid_values"]
-        np.testing.assert_allclose(e.extras["grid_2d"][p, 0, : ga.size], ga, atol=1e-12)
-        np.testing.assert_allclose(e.extras["grid_2d"][p, 1, : gb.size], gb, atol=1e-12)
-        np.testing.assert_allclose(e.extras["pdp_2d"][p, : ga.size, : gb.size, 0],
+        np.testing.assert_allclose(curves(e).pairs.grids[p, 0, : ga.size], ga, atol=1e-12)
+        np.testing.assert_allclose(curves(e).pairs.grids[p, 1, : gb.size], gb, atol=1e-12)
+        np.testing.assert_allclose(curves(e).pairs.average[p, : ga.size, : gb.size, 0],
                                    pair["average"][0], rtol=0, atol=1e-9)
     # the categorical axis holds all 6 categories (more than 5 points); shorter grids padded
-    np.testing.assert_array_equal(e.extras["grid_2d"][1, 1], np.unique(X[:, 3]))
-    assert np.isnan(e.extras["grid_2d"][0, :, 5]).all()
+    np.testing.assert_array_equal(curves(e).pairs.grids[1, 1], np.unique(X[:, 3]))
+    assert np.isnan(curves(e).pairs.grids[0, :, 5]).all()
 
 
 def test_pdp_recursion_for_a_boosted_classifier_margin(host: Host) -> None:
@@ -92,7 +100,7 @@ def test_pdp_recursion_for_a_boosted_classifier_margin(host: Host) -> None:
     e = xaudit.explain(adapted, X[:3], "pdp", background=X, host=host, grid_resolution=12)
     assert e.metadata["algorithm"] == "recursion"
     ref = partial_dependence(model, X, [1], grid_resolution=12, method="recursion")
-    np.testing.assert_allclose(e.extras["pdp"][1, :, 0], ref["average"][0], atol=1e-9)
+    np.testing.assert_allclose(curves(e).average[1, :, 0], ref["average"][0], atol=1e-9)
     with pytest.raises(InputError, match="recursion"):  # probabilities: recursion refused
         xaudit.explain(model, X[:3], "pdp", background=X, host=host, algorithm="recursion")
 
@@ -107,18 +115,18 @@ def test_pdp_categorical_grid_and_percentiles(host: Host, regression: Any) -> No
         ref = partial_dependence(model, X, [j], grid_resolution=10, percentiles=(0.1, 0.9),
                                  categorical_features=[1], method="brute")
         grid = ref["grid_values"][0]
-        np.testing.assert_allclose(e.extras["grid"][j, : grid.size], grid, atol=1e-12)
-        np.testing.assert_allclose(e.extras["pdp"][j, : grid.size, 0], ref["average"][0],
+        np.testing.assert_allclose(curves(e).grid[j, : grid.size], grid, atol=1e-12)
+        np.testing.assert_allclose(curves(e).average[j, : grid.size, 0], ref["average"][0],
                                    atol=1e-9)
-    assert e.extras["grid"].shape[1] == np.unique(X[:, 1]).size
-    assert np.isnan(e.extras["pdp"][2]).all()
+    assert curves(e).grid.shape[1] == np.unique(X[:, 1]).size
+    assert np.isnan(curves(e).average[2]).all()
     assert not e.values[:, 2].any()
     ice = xaudit.explain(model, X[:20], "ice", host=host, grid_resolution=10,
                          percentiles=(0.1, 0.9), categorical_features=[1], features=[1])
     ref = partial_dependence(model, X[:20], [1], grid_resolution=10, percentiles=(0.1, 0.9),
                              categorical_features=[1], kind="individual")
-    np.testing.assert_allclose(ice.extras["grid"][1], ref["grid_values"][0], atol=1e-12)
-    np.testing.assert_allclose(ice.extras["ice"][:, 1, :, 0], ref["individual"][0], atol=1e-9)
+    np.testing.assert_allclose(curves(ice).grid[1], ref["grid_values"][0], atol=1e-12)
+    np.testing.assert_allclose(curves(ice).individual[:, 1, :, 0], ref["individual"][0], atol=1e-9)
 
 
 def test_pdp_and_ice_for_every_class_of_a_classifier(host: Host) -> None:
@@ -128,11 +136,11 @@ def test_pdp_and_ice_for_every_class_of_a_classifier(host: Host) -> None:
     assert e.metadata["algorithm"] == "brute"
     assert e.output_names == ("0", "1", "2")
     ref = partial_dependence(model, X, [2], grid_resolution=10)  # predict_proba, every class
-    np.testing.assert_allclose(np.moveaxis(e.extras["pdp"][2], -1, 0), ref["average"],
+    np.testing.assert_allclose(np.moveaxis(curves(e).average[2], -1, 0), ref["average"],
                                atol=1e-9)
     ice = xaudit.explain(model, X[:5], "ice", host=host, grid_resolution=10, features=[2])
     ref = partial_dependence(model, X[:5], [2], grid_resolution=10, kind="individual")
-    np.testing.assert_allclose(np.moveaxis(ice.extras["ice"][:, 2], -1, 0), ref["individual"],
+    np.testing.assert_allclose(np.moveaxis(curves(ice).individual[:, 2], -1, 0), ref["individual"],
                                atol=1e-9)
 
 
@@ -152,13 +160,13 @@ def test_ice_equals_sklearn_individual_and_centred(host: Host, regression: Any) 
     e = xaudit.explain(model, rows, "ice", host=host, grid_resolution=15)
     for j in (0, 2):
         ref = partial_dependence(model, rows, [j], grid_resolution=15, kind="both")
-        np.testing.assert_allclose(e.extras["ice"][:, j, :, 0], ref["individual"][0],
+        np.testing.assert_allclose(curves(e).individual[:, j, :, 0], ref["individual"][0],
                                    atol=1e-9)
-        np.testing.assert_allclose(e.extras["pdp"][j, :, 0], ref["average"][0], atol=1e-9)
+        np.testing.assert_allclose(curves(e).average[j, :, 0], ref["average"][0], atol=1e-9)
     centred = xaudit.explain(model, rows, "ice", host=host, grid_resolution=15, centered=True)
     individual = partial_dependence(model, rows, [0], grid_resolution=15,
                                     kind="individual")["individual"][0]
-    np.testing.assert_allclose(centred.extras["ice"][:, 0, :, 0],
+    np.testing.assert_allclose(curves(centred).individual[:, 0, :, 0],
                                individual - individual[:, :1], atol=1e-9)
     # per-row value: f(x) - mean_b f(x with x_j := b_j), by brute force with scikit-learn
     x = rows[5]
@@ -179,7 +187,7 @@ def test_permutation_importance_is_sklearns_with_the_same_random_state(
     ref = permutation_importance(model, X, y, scoring="neg_mean_squared_error", n_repeats=4,
                                  random_state=e.metadata["random_state"])
     np.testing.assert_allclose(e.values[..., 0], ref.importances.T, rtol=1e-12)
-    assert e.metadata["scope"] == "global"
+    assert e.handoff.kind == "global"
     assert e.output_names == ("neg_mean_squared_error",)
     assert e.values.shape == (4, 4, 1)
     assert np.isnan(e.inputs).all()
@@ -257,7 +265,7 @@ def test_suite_runs_every_method_and_the_report_renders(
     result = xaudit.AuditResult.load(out)
     assert not result.explainer_errors, result.explainer_errors
     assert result.explanations["pi"].values.shape == (3, 10, 1)
-    assert result.explanations["ice"].extras["ice"].shape[:3] == (30, 10, 8)
+    assert curves(result.explanations["ice"]).individual.shape[:3] == (30, 10, 8)
     page = (out / "report.html").read_text()
     section = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
     assert "mean over 3 repeats" in section

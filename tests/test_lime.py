@@ -50,9 +50,9 @@ def test_continuous_weights_are_coefficient_times_scale() -> None:
     # exact linear surrogate: only the ridge shrinkage (alpha=1 against ~1e3 weighted samples)
     np.testing.assert_allclose(e.values[..., 0], np.tile(expected, (4, 1)), rtol=5e-3,
                                atol=1e-3)
-    assert np.all(e.extras["r2"] > 0.9999)
-    np.testing.assert_allclose(e.extras["outputs"][:, 0], model.predict(X[:4]))
-    np.testing.assert_allclose(e.extras["local_prediction"], e.extras["outputs"], atol=0.05)
+    assert np.all(e.handoff.surrogate.r2 > 0.9999)
+    np.testing.assert_allclose(e.handoff.outputs[:, 0], model.predict(X[:4]))
+    np.testing.assert_allclose(e.handoff.surrogate.local_prediction, e.handoff.outputs, atol=0.05)
 
 
 def test_sample_around_instance_and_shared_samples_keep_the_closed_form() -> None:
@@ -301,15 +301,15 @@ def test_bag_of_words_weights_are_word_weight_times_count() -> None:
     texts = np.array(["great film, great cast but boring", "awful"])
     e = xaudit.explain(model, texts, method="lime.text", seed=0, feature_selection="none",
                        n_samples=2000, alpha=1e-6)
-    tokens = e.metadata["tokens"]
-    assert tokens == [["great", "film", "cast", "but", "boring"], ["awful"]]
+    tokens = e.handoff.tokens
+    assert tokens == (("great", "film", "cast", "but", "boring"), ("awful",))
     np.testing.assert_allclose(e.values[0, :5, 0], [4.0, 0, 0, 0, -1.0], atol=1e-4)
     assert e.values.shape == (2, 5, 1)
     assert np.all(e.values[1, 1:] == 0)
     assert e.extras["token_mask"].sum(axis=1).tolist() == [5, 1]
     p = xaudit.explain(model, texts[:1], method="lime.text", seed=0, bow=False,
                        feature_selection="none", n_samples=2000, alpha=1e-6)
-    assert p.metadata["tokens"][0] == ["great", "film", "great", "cast", "but", "boring"]
+    assert p.handoff.tokens[0] == ("great", "film", "great", "cast", "but", "boring")
     np.testing.assert_allclose(p.values[0, :, 0], [2.0, 0, 2.0, 0, 0, -1.0], atol=1e-4)
 
 
@@ -331,7 +331,7 @@ def test_split_expression_is_configurable() -> None:
     model = xaudit.adapt(_word_model, modality="text", output_names=["score"])
     e = xaudit.explain(model, np.array(["great|awful film"]), method="lime.text", seed=0,
                        split_expression=r"\|", n_samples=200)
-    assert e.metadata["tokens"] == [["great", "awful film"]]
+    assert e.handoff.tokens == (("great", "awful film"),)
     with pytest.raises(InputError, match="regular expression"):
         xaudit.explain(model, np.array(["x"]), method="lime.text", split_expression="(")
 
@@ -359,10 +359,10 @@ def test_scikit_learn_text_pipeline() -> None:
     assert model.input_spec.feature_shape == ()
     texts = np.array(["a great story with awful acting"])
     e = xaudit.explain(pipe, texts, method="lime.text", target=1, seed=0)
-    weights = dict(zip(e.metadata["tokens"][0], e.values[0, :, 0], strict=True))
+    weights = dict(zip(e.handoff.tokens[0], e.values[0, :, 0], strict=True))
     assert weights["great"] > 0.05
     assert weights["awful"] < -0.05
-    np.testing.assert_allclose(e.extras["outputs"][0, 0], pipe.predict_proba(texts)[0, 1])
+    np.testing.assert_allclose(e.handoff.outputs[0, 0], pipe.predict_proba(texts)[0, 1])
 
 
 def test_most_important_word_is_the_pipelines_heaviest_word() -> None:
@@ -373,7 +373,7 @@ def test_most_important_word_is_the_pipelines_heaviest_word() -> None:
     texts = np.array(["a great story with awful acting", "simply awful film, great cast",
                       "dull film with brilliant acting", "hated it, boring cast"])
     e = xaudit.explain(pipe, texts, method="lime.text", target=1, seed=3)
-    for r, tokens in enumerate(e.metadata["tokens"]):
+    for r, tokens in enumerate(e.handoff.tokens):
         weights = e.values[r, :len(tokens), 0]
         heaviest = max(tokens, key=lambda t: abs(coef.get(t.lower(), 0.0)))
         assert tokens[int(np.argmax(np.abs(weights)))] == heaviest, (texts[r], weights)
@@ -399,7 +399,7 @@ def test_text_agrees_with_the_lime_package() -> None:
     ours = [xaudit.explain(pipe, np.array([text]), method="lime.text", target=1, seed=s,
                            feature_selection="none")
             for s in range(3)]
-    tokens = ours[0].metadata["tokens"][0]
+    tokens = ours[0].handoff.tokens[0]
     ours_mean = np.mean([o.values[0, :, 0] for o in ours], axis=0)
     ref_mean = np.array([np.mean([r[t] for r in ref]) for t in tokens])
     np.testing.assert_allclose(ours_mean, ref_mean, atol=0.01 + 0.1 * np.abs(ref_mean).max())
@@ -428,7 +428,7 @@ def test_torch_text_model() -> None:
     # the model is linear in the token counts: weight = head(embedding of the token)
     with torch.no_grad():
         per_token = (bag.weight @ head.weight.T).numpy()
-    expected = np.stack([per_token[vocab[t]] for t in e.metadata["tokens"][0]])
+    expected = np.stack([per_token[vocab[t]] for t in e.handoff.tokens[0]])
     np.testing.assert_allclose(e.values[0], expected, atol=1e-4)
 
 
@@ -515,7 +515,7 @@ def test_cnn_on_the_cat_channels_first(segmenter: str) -> None:
     for c in range(3):
         np.testing.assert_allclose(e.values[0, c, :, :, 0], w[seg])
     assert e.metadata["model_calls"] == 3
-    np.testing.assert_allclose(e.extras["outputs"][0, 0], model.predict(chw[None]).max())
+    np.testing.assert_allclose(e.handoff.outputs[0, 0], model.predict(chw[None]).max())
     mask = image_mask(e, num_features=2, positive_only=False)
     m = int(e.extras["n_segments"][0])
     np.testing.assert_array_equal(mask, np.isin(seg, np.argsort(-np.abs(w[:m]))[:2]))
@@ -669,9 +669,9 @@ def test_text_lime_from_a_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         sys.modules.pop(name, None)
     assert not result.explainer_errors, result.explainer_errors
     e = result.explanations["lime"]
-    assert len(e.metadata["tokens"]) == 3
+    assert len(e.handoff.tokens) == 3
     assert e.values.shape[0] == 3
-    for r, tokens in enumerate(e.metadata["tokens"]):
+    for r, tokens in enumerate(e.handoff.tokens):
         weights = dict(zip(tokens, e.values[r, :len(tokens), 0], strict=True))
         for word in ("great", "wonderful"):
             if word in weights:
@@ -710,7 +710,7 @@ def test_scikit_learn_text_pipeline_from_a_suite(tmp_path: Path,
     finally:
         sys.modules.pop(name, None)
     assert not result.explainer_errors, result.explainer_errors
-    assert len(result.explanations["lime"].metadata["tokens"]) == 2
+    assert len(result.explanations["lime"].handoff.tokens) == 2
 
 
 # ----------------------------------------------------------------------------- conformance

@@ -432,8 +432,8 @@ def test_the_host_refuses_a_kind_the_model_lacks_before_any_work(
         host.negotiate_check("model_randomization", model, {"randomization": "layers"})
     assert str(info.value) == (
         "check 'model_randomization' needs randomization 'layers' (the model offers labels), "
-        "which model 'lstsq' (adapter 'test.lstsq', capabilities: predict, randomization) "
-        "does not offer")
+        "which model 'lstsq' (adapter 'test.lstsq', tabular input, capabilities: predict, "
+        "randomization) does not offer")
     assert not model.handed_out
 
 
@@ -482,7 +482,7 @@ def test_a_model_without_the_capability_is_refused_naming_it(
         xaudit.check("model_randomization", model, explanation, background=bg)
     assert str(info.value) == (
         "check 'model_randomization' needs capability 'randomization', which model 'summed' "
-        "(adapter 'callable', capabilities: predict) does not offer")
+        "(adapter 'callable', tabular input, capabilities: predict) does not offer")
     check = ModelRandomization(ModelRandomization.Params())
     with pytest.raises(CapabilityError, match=r"^model_randomization: model 'summed' \(adapter "
                                               r"'callable'\) cannot randomize anything: it "

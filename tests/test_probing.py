@@ -87,7 +87,7 @@ def test_fold_scores_equal_cross_val_score_on_the_activations(host: Host, data: 
     assert e.values.shape == (4, 3, 1)
     assert e.feature_names == tuple(layers)
     assert e.output_names == ("cv accuracy",)
-    assert e.metadata["scope"] == "global"
+    assert e.handoff.kind == "global"
     folds = StratifiedKFold(4, shuffle=True, random_state=e.metadata["random_state"])
     for column, layer in enumerate(layers):
         acts = activations(net, X, layer)

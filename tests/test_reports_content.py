@@ -6,6 +6,7 @@ report must show; numbers are checked against plain numpy computations.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -23,6 +24,13 @@ import xaudit
 from xaudit import AuditResult, ReportSection, create_host, hookimpl
 from xaudit.cli import main
 from xaudit.explanation import Explanation
+from xaudit.handoff import (
+    ChangeReason,
+    Counterfactuals,
+    Handoff,
+    PairDependence,
+    PartialDependence,
+)
 from xaudit.reports.analysis import mean_abs, rank_top
 from xaudit.reports.decisions import principal_reasons
 from xaudit.suite import DecisionSpec, parse_suite
@@ -225,7 +233,7 @@ def test_image_and_text_explanations_render(tmp_path: Path) -> None:
         method="probe.tokens", values=rng.normal(size=(n, 4, 1)), base_values=None,
         feature_names=(), output_names=("positive",),
         target_indices=np.zeros((n, 1), dtype=int), inputs=np.zeros((n, 4)),
-        metadata={"tokens": tokens})
+        handoff=Handoff(tokens=tuple(map(tuple, tokens))))
     result = make_result(["a", "b"], extra={"img": image, "txt": text})
     page = render_html(result, tmp_path)
     media = page[page.index('id="sec-media"'):page.index('id="sec-faithfulness"')]
@@ -252,23 +260,25 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
     names = ["a", "b", "c"]
     n = 4
     base, _ = linear_explanation(names, n)
-    found = np.repeat(base.inputs[:, None, :], 2, axis=1)
+    found = np.repeat(base.inputs[:, None, :], 2, axis=1)  # unused slots repeat the row
     found[0, 0, 1] = 9.5  # row 0: one counterfactual changing b; the other slot left empty
-    found[0, 1] = np.nan
-    found[1:] = np.nan
+    valid = np.zeros((n, 2), dtype=bool)
+    valid[0, 0] = True
+    distances = np.where(valid, 1.25, np.nan)
+    reasons = ((ChangeReason("<b>", 0.5, 9.5, -2.25),),) + ((),) * (n - 1)
     counterfactual = Explanation(
         method="counterfactual", values=found[:, 0, :, None] - base.inputs[..., None],
         base_values=None, feature_names=tuple(names), output_names=("score",),
         target_indices=np.zeros((n, 1), dtype=int), inputs=base.inputs,
-        extras={"counterfactuals": found},
-        metadata={"searches": [{"row": i, "log": "x" * 400} for i in range(n)],
-                  "principal_reasons": [[{"feature": "<b>", "from": 0.5, "to": 9.5,
-                                          "effect": -2.25}]] + [[]] * (n - 1)})
+        metadata={"searches": [{"row": i, "log": "x" * 400} for i in range(n)]},
+        handoff=Handoff(kind="change", counterfactuals=Counterfactuals(
+            found, valid, distances, np.zeros((n, 2, 1)), reasons)))
     grid = np.linspace(-1, 1, 5)[None].repeat(3, axis=0)
     pdp = Explanation(
         method="pdp", values=np.zeros((n, 3, 1)), base_values=None, feature_names=tuple(names),
         output_names=("score",), target_indices=np.zeros((n, 1), dtype=int),
-        inputs=base.inputs, extras={"grid": grid, "pdp": grid[..., None] * 2})
+        inputs=base.inputs, handoff=Handoff(kind="effect", partial_dependence=PartialDependence(
+            grid, grid[..., None] * 2, (0, 1, 2))))
     page = render_html(make_result(names, n=n, extra={"cf": counterfactual, "pdp": pdp}),
                        tmp_path)
     glob = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
@@ -278,6 +288,7 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
     block = local[local.index("cf (counterfactual)"):]
     assert "1 of 4 explained rows" in block
     assert block.count("<caption>Counterfactual") == 1
+    assert "(distance 1.25)" in block
     assert "9.5" in block
     assert "principal reasons" in block
     assert "&lt;b&gt;" in block  # a feature name from the data, escaped
@@ -291,9 +302,10 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
 def test_explainers_caveats_reach_the_limitations(tmp_path: Path) -> None:
     names = ["a", "b"]
     attention, _ = linear_explanation(names, method="attention.rollout")
-    attention.metadata = {"caveat": "Attention weights are not <i>attributions</i>."}
+    attention = dataclasses.replace(attention, handoff=Handoff(
+        caveats=("Attention weights are not <i>attributions</i>.",)))
     deep, _ = linear_explanation(names, method="deeplift")
-    deep.metadata = {"inexact_ops": ["softmax"]}
+    deep = dataclasses.replace(deep, handoff=Handoff(inexact_ops=("softmax",)))
     page = render_html(make_result(names, extra={"att": attention, "dl": deep}), tmp_path)
     limits = page[page.index('id="sec-limitations"'):page.index('id="sec-reproducibility"')]
     assert "Attention weights are not &lt;i&gt;attributions&lt;/i&gt;." in limits
@@ -330,9 +342,8 @@ def test_partial_dependence_draws_chosen_curves_and_two_way_surfaces(tmp_path: P
     pdp = Explanation(
         method="pdp", values=np.zeros((n, 3, 1)), base_values=None, feature_names=tuple(names),
         output_names=("score",), target_indices=np.zeros((n, 1), dtype=int),
-        inputs=base.inputs, extras={"grid": grid, "pdp": pdp_values, "grid_2d": pair_grid,
-                                    "pdp_2d": surface},
-        metadata={"features": [0, 2], "pairs": [[0, 2]]})
+        inputs=base.inputs, handoff=Handoff(kind="effect", partial_dependence=PartialDependence(
+            grid, pdp_values, (0, 2), pairs=PairDependence(((0, 2),), pair_grid, surface))))
     page = render_html(make_result(names, n=n, extra={"pdp": pdp}), tmp_path)
     glob = page[page.index('id="sec-global"'):page.index('id="sec-local"')]
     block = glob[glob.index("pdp (pdp)"):]

@@ -75,7 +75,7 @@ def assert_explanations_equal(a: Explanation, b: Explanation) -> None:
         assert a.extras[key].dtype == b.extras[key].dtype
         np.testing.assert_array_equal(a.extras[key], b.extras[key], err_msg=key)
     for name in ("method", "feature_names", "output_names", "params", "seed", "wall_time_s",
-                 "metadata", "additive"):
+                 "metadata", "additive", "handoff"):
         assert getattr(a, name) == getattr(b, name), name
 
 

@@ -102,7 +102,7 @@ def test_layer_integrated_on_embeddings_matches_captum(wrapped, ids, tokenizer):
                        tokens=tokens)
     assert e.values.shape == (len(TEXTS), SEQ, 2)
     assert e.feature_names == tuple(f"token_{i}" for i in range(SEQ))
-    assert e.metadata["tokens"] == tokens
+    assert e.handoff.tokens == tuple(map(tuple, tokens))
     assert e.metadata["summed_last"] is True
     lig = captum_attr.LayerIntegratedGradients(module, module.bert.bert.embeddings.word_embeddings)
     for slot, target in enumerate((0, 2)):
@@ -150,7 +150,7 @@ def test_attention_rollout_matches_the_closed_form(wrapped, ids, fuse, residual)
     assert e.values.shape == (len(TEXTS), SEQ, 3)
     for slot in range(3):
         assert_rel(e.values[..., slot], expected, 1e-10)
-    assert "not attributions" in e.metadata["caveat"]
+    assert "not attributions" in e.handoff.caveats[0]
     assert e.metadata["layers"] == ["bert.bert.encoder.layer.0.attention.self",
                                     "bert.bert.encoder.layer.1.attention.self"]
 
@@ -167,7 +167,7 @@ def test_gradient_weighted_attention_matches_the_closed_form(wrapped, ids):
         for attn, grad in zip(out.attentions, grads, strict=True):
             relevance = relevance + torch.bmm((attn * grad).clamp(min=0).mean(1), relevance)
         assert_rel(e.values[..., slot], relevance[:, 0, :].detach().numpy(), 1e-10)
-    assert "not attributions" in e.metadata["caveat"]
+    assert "not attributions" in e.handoff.caveats[0]
 
 
 class MhaClassifier(torch.nn.Module):
@@ -315,4 +315,4 @@ def test_token_methods_run_from_a_suite(tmp_path: Path, monkeypatch: pytest.Monk
     assert not result.explainer_errors, result.explainer_errors
     for key in ("lig", "rollout", "grad_attention"):
         assert result.explanations[key].values.shape == (2, SEQ, 1)
-    assert "not attributions" in result.explanations["rollout"].metadata["caveat"]
+    assert "not attributions" in result.explanations["rollout"].handoff.caveats[0]

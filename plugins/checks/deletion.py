@@ -17,10 +17,17 @@ fill (so a seeded random explainer is never compared with its own draws). Per ro
 *gain* is the area by which the explanation beats random, in the direction that is better for
 this curve (a MoRF deletion curve should fall faster, a MoRF insertion curve rise faster; LeRF
 the reverse), divided by the range the row's curves span (explanation and random together) when
-``normalize``, so each row's gain lies in ``[-1, 1]`` (flat rows gain 0). The gated value is the
-mean gain over rows (higher is better; gate with a margin, e.g. 0.05). A one-sided paired test
-over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain
-that is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
+``normalize``, so each row's gain lies in ``[-1, 1]``. The gated value is the mean gain over rows
+(higher is better; gate with a margin, e.g. 0.05). It is NaN, failing every gate, when a row's
+gain is undefined (:mod:`xaudit.plugins.checks.undefined`): its attributions are not finite or
+rank nothing (all groups score alike, so the order would be arbitrary), or, with ``normalize``,
+its curves are flat (nothing removed moves the output: zero over zero). A one-sided paired test
+over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain that
+is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
+
+The report draws the hand-off (:class:`~xaudit.handoff.Curve`): the explanation's curve and the
+random rankings' mean, both averaged over rows and output slots, the random mean with a band of
+±1.96 standard errors over rows, and the three areas of the details.
 
 Cost: one batched model call per step per row block: every row of the block, every output slot,
 the explanation and each random ordering go into the same call, so ``steps = 20`` on 100 rows
@@ -38,6 +45,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.data import Dataset
 from xaudit.explanation import Explanation
+from xaudit.handoff import Area, Band, CheckHandoff, Curve, Series
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
@@ -47,6 +55,7 @@ from xaudit.plugins._support.removal import Removal, fill_values
 from xaudit.plugins._support.statistics import mean_finite, paired_test
 from xaudit.plugins.checks.cost import Cost
 from xaudit.plugins.checks.explained import local_rows
+from xaudit.plugins.checks.undefined import Undefined
 from xaudit.registry import Registry
 
 
@@ -107,7 +116,12 @@ class _Curve(Check):
                            channel_axis=p.channel_axis, spec=model.input_spec)
         random_values = rng.spawn(1)[0].standard_normal((p.n_random, *explanation.values.shape))
         morf = p.order == "morf"
-        orders = [removal_order(group_scores(explanation.values, labels)[0], morf)]
+        scores = group_scores(explanation.values, labels)[0]  # (n, G, k)
+        undefined = Undefined(n)
+        undefined.not_finite("the attributions", explanation.values)
+        undefined.add("the attributions rank no feature group above another (a constant map)",
+                      _tied(scores))
+        orders = [removal_order(scores, morf)]
         orders += [removal_order(group_scores(r, labels)[0], morf) for r in random_values]
         counts = labels.reshape(n, -1).max(axis=1) + 1
         ranks = np.stack(orders)  # (1 + R, n, G, k)
@@ -121,12 +135,21 @@ class _Curve(Check):
         gain = sign * (ours - rand)
         scale = curves.max(axis=(0, -1)) - curves.min(axis=(0, -1))  # (n, k)
         if p.normalize:
-            gain = np.where(scale > 1e-12, gain / np.where(scale > 1e-12, scale, 1.0), 0.0)
-        row_gain = gain.mean(axis=1)
+            flat = scale <= 1e-12
+            undefined.add("the curves are flat (no removal changes the output), so the gain "
+                          "over their range is 0/0", flat)
+            gain = gain / np.where(flat, 1.0, scale)
+        outcome = undefined.outcome(gain.mean(axis=1))
+        row_gain = undefined.mask(gain.mean(axis=1))
         statistic, p_value = paired_test(row_gain, p.test)
-        value = mean_finite(row_gain)
+        value = outcome.value
         significant = p.alpha is None or p_value < p.alpha
         start = curves[0, :, :, 0]  # f(x) for deletion, f(fill) for insertion
+        measured = {"area": mean_finite(ours), "random_area": mean_finite(rand),
+                    # area between the curve and its starting value: AOC of a deletion curve
+                    # (Samek's AOPC up to the step weighting), AUC above the start for insertion
+                    "area_from_start": mean_finite((ours - start)
+                                                   * (1.0 if self.insertion else -1.0))}
         return CheckOutcome(
             value=value if significant else float("nan"),
             values=row_gain,
@@ -134,14 +157,36 @@ class _Curve(Check):
                 "mean_gain": value, "p_value": p_value, "test": p.test, "statistic": statistic,
                 "alpha": p.alpha,
                 "significant": None if p.alpha is None else bool(p_value < p.alpha),
-                "area": mean_finite(ours), "random_area": mean_finite(rand),
-                # area between the curve and its starting value: AOC of a deletion curve
-                # (Samek's AOPC up to the step weighting), AUC above the start for insertion
-                "area_from_start": mean_finite((ours - start) * (1.0 if self.insertion else -1.0)),
-                "curve": curves[0].mean(axis=(0, 1)).tolist(),
-                "random_curve": curves[1:].mean(axis=(0, 1, 2)).tolist(),
-                "n_groups": int(counts.max()), "rows": n, **cost.details(),
+                **measured, "n_groups": int(counts.max()), "rows": n, **cost.details(),
+                **outcome.details,
             },
+            handoff=CheckHandoff(curves=(self._curve(curves, measured),)),
+        )
+
+    def _curve(self, curves: np.ndarray, measured: dict[str, float]) -> Curve:
+        """The mean curve over rows and output slots, against the random rankings' mean with
+        a band of ±1.96 standard errors over rows, and the areas of the details."""
+        p = self.params
+        verb = "restored" if self.insertion else "removed"
+        ranked = "least" if p.order == "lerf" else "most"
+        random_rows = curves[1:].mean(axis=(0, 2))  # (n, steps + 1): orderings, slots averaged
+        random_mean = random_rows.mean(axis=0)
+        n = random_rows.shape[0]
+        spread = 1.96 * random_rows.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else None
+        band = None if spread is None else Band(random_mean - spread, random_mean + spread,
+                                                "random rankings: mean ± 1.96 s.e. over rows")
+        return Curve(
+            title=f"{'Insertion' if self.insertion else 'Deletion'} curve, {ranked} relevant "
+                  f"first, against random rankings",
+            x_label=f"share of feature groups {verb}",
+            y_label="mean targeted output",
+            x=np.linspace(0.0, 1.0, p.steps + 1),
+            series=(Series("explanation's ranking", curves[0].mean(axis=(0, 1))),
+                    Series(f"random rankings ({p.n_random} per row), mean", random_mean, band)),
+            areas=(Area("area under the explanation's curve", measured["area"]),
+                   Area("area under the random curves", measured["random_area"]),
+                   Area("area between the explanation's curve and its start",
+                        measured["area_from_start"])),
         )
 
     def _block(self, model: Model, explanation: Explanation, X: np.ndarray, fill: np.ndarray,
@@ -169,11 +214,26 @@ class _Curve(Check):
             curves[:, block, :, s] = np.take_along_axis(out, idx[None, :, :, None], axis=-1)[..., 0]
 
 
+def _tied(scores: np.ndarray) -> np.ndarray:
+    """``(n, k)``: where a row's group scores (NaN-padded beyond its groups) are all equal."""
+    missing = np.isnan(scores)
+    high = np.where(missing, -np.inf, scores).max(axis=1)
+    return np.asarray(high == np.where(missing, np.inf, scores).min(axis=1))
+
+
 class Deletion(_Curve):
     """Deletion curve (remove the highest-ranked features first) against random rankings."""
 
     name = "deletion"
     summary = "Deletion curve: removing top-ranked features should change the output fastest."
+    description = (
+        "Feature groups (single features, pixels, patches or superpixels) are ranked by their "
+        "summed attribution and removed step by step, most relevant first by default, by setting "
+        "them to a fill value; the curve is the explained output after each step against the "
+        "share removed. The same curve is computed for random rankings. Per row, the gain is the "
+        "area by which the explanation's curve falls faster than the random ones (slower, when "
+        "least relevant first), divided by the range the row's curves span; the gated value is "
+        "the mean gain over rows (higher is better), with a one-sided paired test over rows.")
     paper = "Samek et al. 2017 (region perturbation); Petsiuk et al. 2018 (RISE deletion)"
     insertion = False
 
@@ -183,6 +243,15 @@ class Insertion(_Curve):
 
     name = "insertion"
     summary = "Insertion curve: restoring top-ranked features should recover the output fastest."
+    description = (
+        "Starting from the row with every feature set to a fill value, feature groups (single "
+        "features, pixels, patches or superpixels) are restored step by step in the order of "
+        "their summed attribution, most relevant first by default; the curve is the explained "
+        "output after each step against the share restored. The same curve is computed for random "
+        "rankings. Per row, the gain is the area by which the explanation's curve rises faster "
+        "than the random ones (slower, when least relevant first), divided by the range the row's "
+        "curves span; the gated value is the mean gain over rows (higher is better), with a "
+        "one-sided paired test over rows.")
     paper = "Petsiuk et al. 2018 (RISE insertion); Samek et al. 2017"
     insertion = True
 

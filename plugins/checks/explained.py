@@ -12,7 +12,7 @@ from xaudit.plugin import Check, Reexplain
 
 def local_rows(explanation: Explanation, name: str) -> np.ndarray:
     """The explained rows as floats, or an InputError for a global or non-numeric explanation."""
-    if explanation.metadata.get("scope") == "global":
+    if explanation.handoff.kind == "global":
         raise InputError(f"{name} measures local attributions of explained rows; "
                          f"{explanation.method!r} gives a global explanation")
     try:
@@ -37,5 +37,8 @@ def reexplainer(check: Check, name: str) -> Reexplain:
     if context is None or context.reexplain is None:
         raise InputError(f"{name} re-explains inputs, so it needs the explanation's method "
                          "registered on the host running the check (run it through "
-                         "xaudit.check or a suite)")
+                         "xaudit.check or a suite). An explanation computed outside xaudit "
+                         "(xaudit.from_shap, method 'external.shap') cannot be re-explained: "
+                         "run this check on an explanation xaudit computed, or use checks "
+                         "that only read the explanation (completeness, deletion, agreement)")
     return context.reexplain

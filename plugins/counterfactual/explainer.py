@@ -16,17 +16,18 @@ are followed by greedy sparsification and a diverse selection. Every returned co
 checked once more with ``model.predict``; those that do not reach the target are dropped, never
 returned.
 
-Result: ``extras["counterfactuals"]`` ``(n, c, d)`` (rows with fewer than ``c`` found are padded
-with copies of ``x``, flagged false in ``extras["valid"]`` ``(n, c)``), ``extras["distances"]``
-``(n, c)`` (NaN for padding), ``extras["counterfactual_outputs"]`` ``(n, c, m)`` and
-``extras["predictions"]`` ``(n, k)``. ``values`` ``(n, d, k)`` hold the *closest* counterfactual's
-change ``x' - x`` (zero when none was found): for ``target_range`` one search per targeted output
-(slot ``s`` asks output ``s`` to reach the range), for a class target the same in every slot; the
-extras and metadata describe the first slot's search. Each search is seeded from the seed, the
-row and the output alone, so selecting other outputs does not change it. ``metadata["rows"]``
-lists per row the changed features and distances, and ``metadata["principal_reasons"]`` per row
-the features whose change alone moves the output furthest towards the target, ranked (at most
-four, as adverse-action notices state).
+Result: ``handoff.counterfactuals`` (:class:`~xaudit.handoff.Counterfactuals`) holds ``rows``
+``(n, c, d)`` (rows with fewer than ``c`` found are padded with copies of ``x``, flagged false in
+``valid`` ``(n, c)``), ``distances`` ``(n, c)`` (NaN for padding), ``outputs`` ``(n, c, m)`` and
+per row its principal ``reasons``: the features whose change alone moves the output furthest
+towards the target, ranked (at most four, as adverse-action notices state).
+``handoff.outputs`` ``(n, k)`` holds the model's outputs on the rows and ``handoff.kind`` is
+``"change"``: ``values`` ``(n, d, k)`` hold the *closest* counterfactual's change ``x' - x``
+(zero when none was found), for ``target_range`` one search per targeted output (slot ``s`` asks
+output ``s`` to reach the range), for a class target the same in every slot; the hand-off and
+metadata describe the first slot's search. Each search is seeded from the seed, the row and the
+output alone, so selecting other outputs does not change it. ``metadata["rows"]`` lists per row
+the changed features and distances.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import ChangeReason, Counterfactuals, Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -101,6 +103,15 @@ class Counterfactual(Explainer):
 
     name = "counterfactual"
     summary = "Counterfactual explanations (gradient-free, verified), with principal reasons."
+    description = (
+        "For each row, searches for nearby rows that the model maps to the desired outcome "
+        "(another class, or an output inside a range): a genetic search that needs only "
+        "predictions, or a gradient search for differentiable models, followed by sparsification "
+        "and a diverse selection. Distance is the L1 distance scaled by each feature's median "
+        "absolute deviation; immutable features stay fixed and the others stay inside their "
+        "ranges. Every counterfactual returned was verified with the model. The values are the "
+        "closest counterfactual's change x' - x, not attributions; the principal reasons rank the "
+        "changed features by how far changing each one alone moves the output towards the target.")
     paper = ("Wachter, Mittelstadt and Russell 2017, Counterfactual Explanations without "
              "Opening the Black Box; Mothilal, Sharma and Tan 2020, Explaining Machine "
              "Learning Classifiers through Diverse Counterfactual Explanations (DiCE)")
@@ -150,7 +161,7 @@ class Counterfactual(Explainer):
         scale = mad_scale(reference)
         base_seed = int(rng.integers(0, 2**63 - 1))
         per_row: list[dict[str, Any]] = []
-        reasons: list[list[dict[str, Any]]] = []
+        reasons: list[tuple[ChangeReason, ...]] = []
         for i in range(n):
             # one search per goal (a class goal is one for all slots; a range goal is per
             # targeted output), each seeded from (seed, row, output) alone
@@ -180,10 +191,10 @@ class Counterfactual(Explainer):
             reasons.append(_reasons(problem, chosen, names))
         return Attribution(
             values=values,
-            extras={"counterfactuals": found, "valid": valid, "distances": distances,
-                    "counterfactual_outputs": cf_outputs,
-                    "predictions": targets.take(outputs)},
-            metadata={"rows": per_row, "principal_reasons": reasons,
+            handoff=Handoff(kind="change", outputs=targets.take(outputs),
+                            counterfactuals=Counterfactuals(found, valid, distances, cf_outputs,
+                                                            tuple(reasons))),
+            metadata={"rows": per_row,
                       "found_share": float(valid[:, 0].mean()) if n else 0.0,
                       "target": _describe(p),
                       "immutable": sorted(_name(names, j) for j in immutable),
@@ -250,11 +261,11 @@ def _goal(p: CounterfactualParams, model: Model) -> Callable[[np.ndarray, int], 
 
 
 def _reasons(problem: Problem, chosen: np.ndarray,
-             names: tuple[str, ...] | None) -> list[dict[str, Any]]:
+             names: tuple[str, ...] | None) -> tuple[ChangeReason, ...]:
     """Changed features ranked by how far changing each one alone moves the output towards
     the target (the unclipped margin, so changes that overshoot still rank)."""
     if chosen.shape[0] == 0 or not np.any(chosen != problem.x):
-        return []
+        return ()
     base = float(problem.gap(problem.predict(problem.x[None]), clip=False)[0])
     trials, meta = [], []
     for cf in chosen:
@@ -270,8 +281,8 @@ def _reasons(problem: Problem, chosen: np.ndarray,
         if effect > best.get(j, (-np.inf, 0.0))[0]:
             best[j] = (effect, to)
     ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_REASONS]
-    return [{"feature": _name(names, j), "from": float(problem.x[j]), "to": to,
-             "effect": effect} for j, (effect, to) in ranked]
+    return tuple(ChangeReason(_name(names, j), float(problem.x[j]), to, effect)
+                 for j, (effect, to) in ranked)
 
 
 def _name(names: tuple[str, ...] | None, j: int) -> str:

@@ -18,7 +18,7 @@ every module whose output is a tuple with a ``(n, heads, s, s)`` tensor at ``wei
 ``(n, s, k)``, one per token, named ``token_i``.
 
 Attention weights are not attributions (Jain and Wallace 2019; Serrano and Smith 2019): a
-caveat saying so is stored in ``metadata["caveat"]`` and shown in reports.
+caveat saying so is handed to the report in ``handoff.caveats``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
@@ -65,7 +66,7 @@ class AttentionParams(PluginParams):
     residual: float = Field(0.5, ge=0.0, le=1.0)
     """Weight of the identity (residual connection) in each layer's mixing (rollout only)."""
     tokens: list[list[str]] | None = None
-    """Tokens of each explained row, stored in ``metadata["tokens"]``."""
+    """Tokens of each explained row, handed to the report in ``handoff.tokens``."""
     max_batch: int = Field(64, gt=0)
     """Rows per forward pass."""
 
@@ -155,6 +156,12 @@ class AttentionRollout(Explainer):
 
     name = "attention.rollout"
     summary = "Attention rollout: head-fused attention multiplied through the layers."
+    description = (
+        "Per layer, the attention heads are fused (mean, max or min over heads), mixed with the "
+        "identity for the residual connection and renormalised so that each row sums to one; the "
+        "layers' matrices are multiplied from the first layer to the last. A token's value is the "
+        "product's entry in the row of the query token (position 0, the [CLS] token, by default). "
+        "The values do not depend on the explained output.")
     paper = "Abnar and Zuidema 2020, Quantifying Attention Flow in Transformers"
     limitations: ClassVar[tuple[str, ...]] = (
         CAVEAT, "Target-independent: the same values for every output.",
@@ -186,13 +193,13 @@ class AttentionRollout(Explainer):
         if not self.gradient:
             values = values.unsqueeze(-1).expand(*values.shape, targets.n_slots)
         seq = int(values.shape[1])
-        meta: dict[str, Any] = {"scope": "layer", "caveat": CAVEAT,
+        meta: dict[str, Any] = {"scope": "layer",
                                 "layers": [name for name, _ in modules],
                                 "query_token": self.params.query_token,
                                 "feature_names": [f"token_{i}" for i in range(seq)]}
-        if self.params.tokens is not None:
-            meta["tokens"] = self.params.tokens
-        return Attribution(values=to_numpy(values), metadata=meta)
+        tokens = self.params.tokens
+        return Attribution(values=to_numpy(values), metadata=meta, handoff=Handoff(
+            caveats=(CAVEAT,), tokens=None if tokens is None else tuple(map(tuple, tokens))))
 
     def _query(self, relevance: Any) -> Any:
         q = self.params.query_token
@@ -257,6 +264,12 @@ class AttentionGradient(AttentionRollout):
 
     name = "attention.gradient"
     summary = "Gradient-weighted attention: positive grad x attention propagated through layers."
+    description = (
+        "Per layer, the attention weights are multiplied by the gradient of the explained output "
+        "with respect to them, negative products are set to zero and the heads are averaged; "
+        "starting from the identity, each layer adds its propagation of the relevance gathered so "
+        "far (R <- R + A R). A token's value is the entry of R in the row of the query token "
+        "(position 0 by default).")
     paper = ("Chefer, Gur and Wolf 2021, Generic Attention-model Explainability for "
              "Interpreting Bi-Modal and Encoder-Decoder Transformers")
     limitations = (CAVEAT, "Needs modules that return their attention weights (eager "

@@ -6,7 +6,7 @@ the refusals live in :mod:`.deeplift_rules`; this module holds the explainer: it
 reference (zero, the background mean or given values), runs the rows and their references
 through the rules in blocks of ``max_batch`` and returns ``(x - x') * multipliers``, whose sum
 over the features is ``f(x) - f(x')`` (exactly, except through softmax and layer
-normalisation, listed in ``metadata["inexact_ops"]``).
+normalisation, listed in ``handoff.inexact_ops``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import Field
 
 from xaudit.batching import row_blocks
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -49,13 +50,20 @@ class DeepLift(Explainer):
 
     name = "deeplift"
     summary = "DeepLIFT (Rescale rule): contributions of input differences from a reference."
+    description = (
+        "Compares each row with a reference input (zeros, the background mean or given values) "
+        "and propagates the difference of activations backwards with the Rescale rule: a unit's "
+        "multiplier is the difference of its output divided by the difference of its input. A "
+        "feature's value is (x - x') times its multiplier, and a row's values add up to f(x) - "
+        "f(x'), exactly for operations with an exact rule; softmax and layer normalisation are "
+        "approximated and reported as inexact.")
     paper = ("Shrikumar, Greenside and Kundaje 2017, Learning Important Features Through "
              "Propagating Activation Differences")
     limitations = (
         "Needs the model's torch module; only the listed layers and operations are supported "
         "and anything else is refused by name.",
         "Sums exactly to f(x) - f(reference) except through softmax and layer normalisation "
-        "(listed in metadata['inexact_ops'] when used); explain the logits for exactness.",
+        "(listed in handoff.inexact_ops when used); explain the logits for exactness.",
         "Depends on the reference; Rescale ignores interactions inside a non-linearity "
         "(the RevealCancel rule is not implemented).",
     )
@@ -90,8 +98,8 @@ class DeepLift(Explainer):
         base_array = to_numpy(torch.cat(base))
         return Attribution(values=value_array, base_values=base_array,
                            metadata={"baseline": self.params.baseline, "rule": "rescale",
-                                     "maxpool": self.params.maxpool,
-                                     "inexact_ops": sorted(ops)})
+                                     "maxpool": self.params.maxpool},
+                           handoff=Handoff(inexact_ops=tuple(ops)))
 
 
 @hookimpl

@@ -21,6 +21,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -47,6 +48,11 @@ class DeepShap(Explainer):
 
     name = "shap.deep"
     summary = "DeepSHAP: DeepLIFT multipliers averaged over a background (additive)."
+    description = (
+        "Averages DeepLIFT contributions over the background rows taken as references: phi(x) = "
+        "(1/B) sum_j (x - b_j) m(x, b_j), with m the Rescale-rule multipliers. The base value is "
+        "the mean output on the background, and a row's values add up to f(x) minus it, exactly "
+        "for models whose operations all have an exact rule.")
     paper = ("Lundberg and Lee 2017, A Unified Approach to Interpreting Model Predictions; "
              "Shrikumar et al. 2017, Learning Important Features Through Propagating "
              "Activation Differences")
@@ -93,8 +99,8 @@ class DeepShap(Explainer):
         return Attribution(values=to_numpy(torch.cat(values)),
                            base_values=to_numpy(torch.cat(base)),
                            metadata={"n_background": int(n_refs), "rule": "rescale",
-                                     "maxpool": self.params.maxpool,
-                                     "inexact_ops": sorted(ops)})
+                                     "maxpool": self.params.maxpool},
+                           handoff=Handoff(inexact_ops=tuple(ops)))
 
 
 @hookimpl

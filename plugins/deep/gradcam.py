@@ -34,7 +34,12 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
-from xaudit.plugins._support.torch_hooks import last_conv_layer, layer_gradients, layered
+from xaudit.plugins._support.torch_hooks import (
+    last_conv_layer,
+    layer_gradients,
+    layered,
+    single_tensor,
+)
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -57,6 +62,12 @@ class GradCam(Explainer):
 
     name = "gradcam"
     summary = "Grad-CAM: layer activations weighted by average gradients, upsampled."
+    description = (
+        "With A the chosen convolutional layer's activations (channels x height x width) and g "
+        "the gradient of the explained output with respect to A, each channel is weighted by the "
+        "mean of its gradient over the layer's positions; the map is ReLU of the weighted sum of "
+        "the channels, upsampled to the input's height and width and given to every input "
+        "channel.")
     paper = ("Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks via "
              "Gradient-based Localization")
     limitations = (
@@ -87,7 +98,8 @@ class GradCam(Explainer):
         for rows in row_blocks(x_all.shape[0], self.params.max_batch):
             x = x_all[rows]
             index = target_index(targets, rows, x.device)
-            act, grads, _ = layer_gradients(lm, x, layer, name, index, cut=True)
+            acts, grads_of, _ = layer_gradients(lm, x, layer, name, index, cut=True)
+            act, grads = single_tensor(acts, name, self.name), grads_of[0]
             if act.dim() != 4:
                 raise InputError(f"{self.name} needs a layer with (C, h, w) outputs; layer "
                                  f"{name!r} gives {tuple(act.shape[1:])}")
@@ -117,6 +129,11 @@ class GradCamPlusPlus(GradCam):
 
     name = "gradcam.plusplus"
     summary = "Grad-CAM++: higher-order weighting of positive gradients, upsampled."
+    description = (
+        "As Grad-CAM, but each channel's weight sums the positive gradients over the layer's "
+        "positions with coefficients built from second- and third-order gradient terms, so that "
+        "several regions that raise the output each contribute to the map; the map is ReLU of the "
+        "weighted sum of the channels, upsampled to the input's height and width.")
     paper = ("Chattopadhay et al. 2018, Grad-CAM++: Improved Visual Explanations for Deep "
              "Convolutional Networks")
     variant = "gradcam.plusplus"

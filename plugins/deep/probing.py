@@ -24,6 +24,7 @@ from xaudit.batching import row_blocks
 from xaudit.capabilities import refusal, require
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import MODALITIES, LayeredModel, Model
 from xaudit.plugin import Explainer, PluginParams
@@ -53,6 +54,12 @@ class LinearProbing(Explainer):
 
     name = "probing"
     summary = "Layer-wise linear probes with cross-validated accuracy per layer."
+    description = (
+        "Reads each named layer's output on the explained rows, flattens and standardises it, and "
+        "scores a linear probe (logistic regression for class labels, ridge regression for "
+        "numeric ones) by cross-validation. There is one row per fold and one value per layer: "
+        "how well the labels can be decoded linearly from each layer, to be compared with chance; "
+        "a measurement over all rows, not an attribution.")
     paper = ("Alain and Bengio 2017, Understanding Intermediate Layers Using Linear Classifier "
              "Probes; Belinkov 2022, Probing Classifiers: Promises, Shortcomings, and Advances")
     limitations = (
@@ -112,8 +119,9 @@ class LinearProbing(Explainer):
         metric = "cv accuracy" if classes else "cv r2"
         return Attribution(
             values=scores[:, :, None],
+            handoff=Handoff(kind="global"),
             metadata={
-                "scope": "global", "feature_names": list(names), "output_names": [metric],
+                "feature_names": list(names), "output_names": [metric],
                 "probe": "logistic" if classes else "ridge",
                 "mean": scores.mean(axis=0).tolist(), "std": scores.std(axis=0, ddof=1).tolist(),
                 "chance": chance, "widths": [int(features[n].shape[1]) for n in names],

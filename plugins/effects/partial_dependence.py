@@ -12,10 +12,11 @@ Grids follow scikit-learn's rule: a feature's unique values when it is categoric
 than ``grid_resolution`` of them, else ``grid_resolution`` evenly spaced points between the
 ``percentiles`` of the reference rows (quantiles as ``scipy.stats.mstats.mquantiles``).
 
-Curves go to ``extras``: ``grid`` ``(d, g)`` (shorter grids padded with NaN), ``pdp``
-``(d, g, k)``, for ``ice`` also ``ice`` ``(n, d, g, k)``, for pairs ``grid_2d`` ``(p, 2, g2)``
-and ``pdp_2d`` ``(p, g2, g2, k)``; ``predictions`` ``(n, k)`` holds the model outputs. Each row's
-``values`` put one number per feature on the one result schema:
+Curves go to ``handoff.partial_dependence`` (:class:`~xaudit.handoff.PartialDependence`):
+``grid`` ``(d, g)`` (shorter grids padded with NaN), ``average`` ``(d, g, k)``, for ``ice`` also
+``individual`` ``(n, d, g, k)``, for pairs ``pairs.grids`` ``(p, 2, g2)`` and ``pairs.average``
+``(p, g2, g2, k)``; ``handoff.outputs`` ``(n, k)`` holds the model outputs and ``handoff.kind``
+is ``"effect"``. Each row's ``values`` put one number per feature on the one result schema:
 
 * ``pdp``: the centred partial dependence at the row's own value,
   ``PD_j(x_j) - E_b[PD_j(b_j)]``;
@@ -37,6 +38,8 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff, PairDependence
+from xaudit.handoff import PartialDependence as DependenceCurves
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -74,7 +77,7 @@ class PDPParams(CurveParams):
     """Parameters of ``pdp``."""
 
     pairs: list[tuple[Feature, Feature]] = Field(default_factory=list)
-    """Feature pairs for 2-D partial dependence (``extras["pdp_2d"]``)."""
+    """Feature pairs for 2-D partial dependence (``handoff.partial_dependence.pairs``)."""
     pair_grid_resolution: int = Field(20, gt=1)
     """Points per feature in a 2-D grid (the cost grows with its square)."""
     algorithm: Literal["auto", "brute", "recursion"] = "auto"
@@ -127,12 +130,19 @@ class PartialDependence(_Curves):
 
     name = "pdp"
     summary = "Partial dependence curves (1-D and 2-D), with the fast tree path."
+    description = (
+        "For feature j and grid value v, the partial dependence is the mean model output over the "
+        "reference rows (the background, else the explained rows) with x_j set to v, PD_j(v) = "
+        "E_b[f(b with b_j := v)]; pairs of features give two-way surfaces. A row's value for j is "
+        "the centred partial dependence at its own value, PD_j(x_j) - E_b[PD_j(b_j)]: an effect "
+        "read off the curve, not an attribution. For the scikit-learn trees that support it, a "
+        "traversal of the trees replaces the model evaluations.")
     Params = PDPParams
     params: PDPParams
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:
-        """Centred PD at each row's own values ``(n, d, k)``; curves in ``extras``."""
+        """Centred PD at each row's own values ``(n, d, k)``; curves in the hand-off."""
         params = self.params
         reference, chosen, grids, categorical = self._setup(model, X, background)
         tree = recursion_estimator(model)
@@ -159,9 +169,8 @@ class PartialDependence(_Curves):
             deltas[:, j] = pd_values[at] - centre
             curves[j, : grids[j].size] = pd_values[np.searchsorted(points, grids[j])]
             centre_all[j] = float(centre[columns[0]])
-        extras = {"grid": padded(grids), "pdp": curves[..., columns],
-                  "predictions": targets.take(predictions)}
         pair_names = []
+        two_way = None
         if params.pairs:
             names = model.input_spec.feature_names
             pair_grids, surfaces = [], []
@@ -176,21 +185,25 @@ class PartialDependence(_Curves):
                 pair_grids.append(padded([ga, gb]))
                 pair_names.append([ia, ib])
             g2 = max(grid.shape[1] for grid in pair_grids)
-            extras["grid_2d"] = np.stack([np.pad(p, ((0, 0), (0, g2 - p.shape[1])),
-                                                 constant_values=np.nan) for p in pair_grids])
-            extras["pdp_2d"] = np.stack([np.pad(s, ((0, g2 - s.shape[0]), (0, g2 - s.shape[1]),
-                                                    (0, 0)), constant_values=np.nan)
-                                         for s in surfaces])
+            two_way = PairDependence(
+                pairs=tuple((a, b) for a, b in pair_names),
+                grids=np.stack([np.pad(p, ((0, 0), (0, g2 - p.shape[1])),
+                                       constant_values=np.nan) for p in pair_grids]),
+                average=np.stack([np.pad(s, ((0, g2 - s.shape[0]), (0, g2 - s.shape[1]),
+                                             (0, 0)), constant_values=np.nan)
+                                  for s in surfaces]))
         base = np.broadcast_to(model.predict(reference).mean(axis=0), (n, m))
         return Attribution(
             values=np.take_along_axis(deltas, targets.indices[:, None, :].repeat(d, 1), 2),
             base_values=targets.take(np.ascontiguousarray(base)),
-            extras=extras,
             metadata={"algorithm": "recursion" if use_tree is not None else "brute",
-                      "features": chosen, "pairs": pair_names,
                       "n_reference": int(reference.shape[0]),
                       "pdp_outputs": [model.output_names[c] for c in columns],
                       "pd_centres": centre_all.tolist()},
+            handoff=Handoff(kind="effect", outputs=targets.take(predictions),
+                            partial_dependence=DependenceCurves(
+                                padded(grids), curves[..., columns], tuple(chosen),
+                                pairs=two_way)),
         )
 
 
@@ -199,6 +212,13 @@ class IndividualConditionalExpectation(_Curves):
 
     name = "ice"
     summary = "Individual conditional expectation curves (optionally centred), and their mean."
+    description = (
+        "For each explained row and feature j, the individual conditional expectation curve is "
+        "the model's output as x_j is set to each value of a grid (the feature's unique values, "
+        "or evenly spaced points between percentiles of the reference rows). A row's value for j "
+        "is its output minus the mean of its curve over the reference rows' values of j: an "
+        "effect read off the curve, not an attribution. The report draws the curves, optionally "
+        "centred at the first grid point.")
     Params = ICEParams
     params: ICEParams
 
@@ -227,12 +247,13 @@ class IndividualConditionalExpectation(_Curves):
         ice_k = np.take_along_axis(curves, index[:, None, None, :], axis=3)
         return Attribution(
             values=np.take_along_axis(deltas, index[:, None, :].repeat(d, 1), 2),
-            extras={"grid": padded(grids), "ice": ice_k,
-                    "pdp": curves.mean(axis=0)[..., index[0]],
-                    "predictions": targets.take(predictions)},
-            metadata={"features": chosen, "centered": self.params.centered,
+            metadata={"centered": self.params.centered,
                       "n_reference": int(reference.shape[0]),
                       "pdp_outputs": [model.output_names[c] for c in index[0]]},
+            handoff=Handoff(kind="effect", outputs=targets.take(predictions),
+                            partial_dependence=DependenceCurves(
+                                padded(grids), curves.mean(axis=0)[..., index[0]],
+                                tuple(chosen), individual=ice_k)),
         )
 
 

@@ -12,7 +12,7 @@ imported lazily): the adapted model is handed to it behind a small estimator fac
 ``predict``, ``predict_proba`` and ``decision_function`` read the model's outputs, so every
 scikit-learn scorer name works for any model, not only scikit-learn ones.
 
-Result schema: a *global* explanation (``metadata["scope"] == "global"``). Row ``r`` of
+Result schema: a *global* explanation (``handoff.kind == "global"``). Row ``r`` of
 ``values`` ``(n_repeats, d, 1)`` holds the importances of repeat ``r``; the one output slot is
 named after the metric. ``metadata`` also holds the baseline score and per-feature mean and
 standard deviation.
@@ -28,6 +28,7 @@ from pydantic import Field, field_serializer
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -62,6 +63,11 @@ class PermutationImportance(Explainer):
 
     name = "permutation_importance"
     summary = "Permutation feature importance (score drop when a feature is shuffled)."
+    description = (
+        "For a score where higher is better and labelled rows, each feature's column is shuffled "
+        "n_repeats times, which breaks its link with the label and with the other features; the "
+        "importance is the fall of the score from the unshuffled rows. Each repeat is one row of "
+        "the result: a measurement over all rows together, not an explanation of any one row.")
     paper = ("Breiman 2001, Random Forests; Fisher, Rudin and Dominici 2019, All Models are "
              "Wrong, but Many are Useful (model reliance)")
     limitations = (
@@ -125,8 +131,8 @@ class PermutationImportance(Explainer):
         importances = np.asarray(result.importances, dtype=np.float64)  # (d, n_repeats)
         return Attribution(
             values=importances.T[:, :, None],
+            handoff=Handoff(kind="global", marginal=True),
             metadata={
-                "scope": "global",
                 "output_names": [f"{label}"],
                 "metric": label,
                 "baseline_score": baseline,

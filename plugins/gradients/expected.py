@@ -82,6 +82,12 @@ class GradientShap(Explainer):
 
     name = "shap.gradient"
     summary = "GradientSHAP / expected gradients: IG averaged over background baselines."
+    description = (
+        "Expected gradients: the mean, over baselines b drawn from the background and points a "
+        "drawn uniformly in [0, 1], of (x_i - b_i) times the explained output's gradient at b + a "
+        "(x - b). It is a Monte Carlo estimate of integrated gradients averaged over background "
+        "baselines; a row's values add up, in expectation, to f(x) minus the mean output on the "
+        "background (the base value).")
     paper = ("Erion et al. 2021, Improving performance of deep learning models with axiomatic "
              "attribution priors and expected gradients; Lundberg and Lee 2017, A Unified "
              "Approach to Interpreting Model Predictions")

@@ -88,6 +88,12 @@ class IntegratedGradients(Explainer):
 
     name = "gradient.integrated"
     summary = "Integrated Gradients: path integral of gradients from a baseline (completeness)."
+    description = (
+        "Integrates the gradient of the explained output along the straight path from a baseline "
+        "b to the row x: IG_i(x) = (x_i - b_i) times the integral over a in [0, 1] of df(b + a (x "
+        "- b))/dx_i, approximated by a quadrature over n_steps points. A row's values add up to "
+        "f(x) - f(b) up to the quadrature error, which is returned per row as the convergence "
+        "delta.")
     paper = ("Sundararajan, Taly and Yan 2017, Axiomatic Attribution for Deep Networks; "
              "Sturmfels, Lundberg and Lee 2020, Visualizing the Impact of Feature Attribution "
              "Baselines (blurred and uniform baselines)")

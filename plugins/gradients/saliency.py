@@ -77,6 +77,10 @@ class Saliency(_InputGradientMap):
 
     name = "gradient.saliency"
     summary = "Saliency map: the (absolute) gradient of the output with respect to the input."
+    description = (
+        "The gradient of the explained output with respect to each input value, df(x)/dx_i, by "
+        "default its absolute value: how strongly a small change of that value at the row itself "
+        "moves the output.")
     paper = ("Simonyan, Vedaldi and Zisserman 2014, Deep Inside Convolutional Networks: "
              "Visualising Image Classification Models and Saliency Maps")
     limitations = (
@@ -100,6 +104,9 @@ class InputXGradient(_InputGradientMap):
 
     name = "gradient.input_x_gradient"
     summary = "Input x gradient: each input value times the output's gradient there."
+    description = (
+        "Each input value multiplied by the gradient of the explained output with respect to it, "
+        "x_i df(x)/dx_i. For a ReLU network without biases this equals epsilon-LRP.")
     paper = ("Shrikumar, Greenside, Shcherbina and Kundaje 2016, Not Just a Black Box: "
              "Learning Important Features Through Propagating Activation Differences")
     limitations = (

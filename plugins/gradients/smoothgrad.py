@@ -112,6 +112,11 @@ class SmoothGrad(Explainer):
 
     name = "gradient.smoothgrad"
     summary = "SmoothGrad / SmoothGrad-squared / VarGrad over noisy copies of the input."
+    description = (
+        "Averages a base attribution (saliency, input x gradient or integrated gradients) over "
+        "noisy copies x + e of the row, with e drawn from a normal distribution whose standard "
+        "deviation is a fraction of the row's value range. The squared variant averages the "
+        "squared attributions; VarGrad reports their variance over the noisy copies.")
     paper = ("Smilkov et al. 2017, SmoothGrad: removing noise by adding noise; "
              "Adebayo et al. 2018, Local Explanation Methods for Deep Neural Networks Lack "
              "Sensitivity to Parameter Values (VarGrad); Hooker et al. 2019 (SmoothGrad-squared)")

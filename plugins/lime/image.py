@@ -19,7 +19,8 @@ weights (0 past a row's ``extras["n_segments"]``). ``metadata`` repeats, per row
 output slot (keyed ``"0"``, ``"1"``, ...), the superpixel weights (``segment_weights``) and the
 superpixels of the positive mask (``masks``; :func:`image_mask` turns them into pixel masks).
 Perturbed images go to the model in calls of ``batch_size`` images; ``metadata["model_calls"]``
-counts them.
+counts them. The surrogates' fit is in ``handoff.surrogate``, the model's outputs in
+``handoff.outputs``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import CapabilityError, InputError
 from xaudit.explanation import Attribution, Explanation
+from xaudit.handoff import Handoff, SurrogateFit
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -89,13 +91,20 @@ class LimeImage(Explainer):
 
     name = "lime.image"
     summary = "LIME for images: superpixel weights of a local linear surrogate, as pixel maps."
+    description = (
+        "Cuts each image into superpixels and samples images in which superpixels are switched "
+        "off at random (painted with their mean colour or a constant). Samples are weighted by "
+        "their closeness to the full image (an exponential kernel on the cosine distance of the "
+        "on/off vectors) and a weighted ridge regression of the model's outputs on the "
+        "superpixels' on/off indicators is fitted. Each pixel receives its superpixel's weight; "
+        "the surrogate's weighted R2 says how well the local linear fit holds.")
     paper = ("Ribeiro, Singh and Guestrin 2016, 'Why Should I Trust You?': Explaining the "
              "Predictions of Any Classifier")
     limitations = (
         "Weights are per superpixel: the segmentation (algorithm and its parameters) decides "
         "what can be found, and different segmentations give different maps.",
         "Greyed-out superpixels create images unlike the training data.",
-        "Weights explain a local linear surrogate; check its weighted R2 (extras['r2']).",
+        "Weights explain a local linear surrogate; check its weighted R2 (handoff.surrogate.r2).",
     )
     Params = LimeImageParams
     params: LimeImageParams
@@ -151,8 +160,7 @@ class LimeImage(Explainer):
         return Attribution(
             values=values, base_values=base,
             extras={"segments": np.stack(segments), "segment_weights": seg_weights,
-                    "n_segments": np.asarray([int(s.max()) + 1 for s in segments]),
-                    "r2": r2, "local_prediction": local, "outputs": outputs},
+                    "n_segments": np.asarray([int(s.max()) + 1 for s in segments])},
             metadata={"segmenter": p.segmenter,
                       "segmenter_params": {**DEFAULT_SEGMENTER_PARAMS[p.segmenter],
                                            **p.segmenter_params},
@@ -164,6 +172,7 @@ class LimeImage(Explainer):
                       "n_segments": [int(s.max()) + 1 for s in segments],
                       "segment_weights": weights_meta,
                       "masks": masks, "top_labels": fitted},
+            handoff=Handoff(outputs=outputs, surrogate=SurrogateFit(r2, local)),
         )
 
 

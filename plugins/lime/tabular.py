@@ -18,7 +18,8 @@ Samples are weighted by ``exp(-D^2 / (2 w^2))`` (Euclidean distance ``D`` in the
 ``w = 0.75 sqrt(d)`` by default) and a weighted ridge is fitted per targeted output (see
 :mod:`xaudit.plugins.lime.common`). Every row's sample set is drawn from the generator passed in,
 in row order, so a seed fixes the explanation; the sample sets of many rows are stacked into
-model calls of up to ``max_batch`` rows.
+model calls of up to ``max_batch`` rows. Each surrogate's weighted R² and its value at the row
+are in ``handoff.surrogate``, the model's outputs on the rows in ``handoff.outputs``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff, SurrogateFit
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -70,6 +72,14 @@ class LimeTabular(Explainer):
 
     name = "lime.tabular"
     summary = "LIME: a sparse weighted linear model fitted to perturbations around each row."
+    description = (
+        "Samples rows around each explained row from the background distribution, one feature at "
+        "a time (continuous features from normal distributions or from background quantile bins, "
+        "categorical ones from their frequencies), represents them relative to the row "
+        "(standardised values, or whether each feature falls in the row's bin), weights them with "
+        "an exponential kernel on their distance to the row and fits a sparse weighted ridge "
+        "regression to the model's outputs. The values are the surrogate's coefficients; its "
+        "weighted R2 says how well the local linear fit holds.")
     paper = ("Ribeiro, Singh and Guestrin 2016, 'Why Should I Trust You?': Explaining the "
              "Predictions of Any Classifier")
     limitations = (
@@ -77,7 +87,7 @@ class LimeTabular(Explainer):
         "width can change the ranking of features.",
         "Perturbations are drawn feature by feature, ignoring correlations, so many samples "
         "may be unrealistic rows.",
-        "Weights explain the local surrogate: check its weighted R2 (extras['r2']) before "
+        "Weights explain the local surrogate: check its weighted R2 (handoff.surrogate.r2) before "
         "trusting them; they do not sum to the model output.",
         "Discretized weights mean 'being in this bin' against the background mix of bins, not "
         "a marginal effect.",
@@ -150,8 +160,8 @@ class LimeTabular(Explainer):
                 p.stability_runs, p.stability_top_k, rng)
         return Attribution(
             values=values, base_values=base,
-            extras={"r2": r2, "local_prediction": local, "outputs": outputs,
-                    "selected": selected},
+            extras={"selected": selected},
+            handoff=Handoff(outputs=outputs, surrogate=SurrogateFit(r2, local), marginal=True),
             metadata={"discretizer": p.discretizer, "kernel_width": float(width),
                       "n_samples": S,
                       "representation": "standardised" if p.discretizer == "none"

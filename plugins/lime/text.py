@@ -12,9 +12,10 @@ weighted ridge is fitted per targeted output (see :mod:`xaudit.plugins.lime.comm
 
 Rows of ``X`` are strings (``(n,)``, or ``(n, 1)``); the model receives perturbed strings shaped
 like the rows. Attributions are ``(n, T, k)`` with ``T`` the largest feature count of the rows;
-row ``r``'s first ``len(metadata["tokens"][r])`` slots hold its features' weights and the rest
+row ``r``'s first ``len(handoff.tokens[r])`` slots hold its features' weights and the rest
 are 0 (padding, also marked False in ``extras["token_mask"]``). The token axis is named
-``token_0 .. token_{T-1}`` (``metadata["feature_names"]``); the words are in ``tokens``.
+``token_0 .. token_{T-1}`` (``metadata["feature_names"]``); the words are in ``handoff.tokens``,
+the surrogate's fit in ``handoff.surrogate`` and the model's outputs in ``handoff.outputs``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff, SurrogateFit
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -80,6 +82,12 @@ class LimeText(Explainer):
 
     name = "lime.text"
     summary = "LIME for text: which tokens' removal changes the prediction, by a local surrogate."
+    description = (
+        "Splits each document into tokens, samples documents with random subsets of the tokens "
+        "removed, weights them with an exponential kernel on the cosine distance to the full "
+        "document, and fits a weighted ridge regression of the model's outputs on the tokens' "
+        "presence. Each token's value is its coefficient; the surrogate's weighted R2 says how "
+        "well the local linear fit holds.")
     paper = ("Ribeiro, Singh and Guestrin 2016, 'Why Should I Trust You?': Explaining the "
              "Predictions of Any Classifier")
     limitations = (
@@ -87,7 +95,7 @@ class LimeText(Explainer):
         "model on those inputs.",
         "Bag-of-words features merge every occurrence of a token; use bow: false for models "
         "that depend on position.",
-        "Weights explain a local linear surrogate; check its weighted R2 (extras['r2']).",
+        "Weights explain a local linear surrogate; check its weighted R2 (handoff.surrogate.r2).",
     )
     Params = LimeTextParams
     params: LimeTextParams
@@ -140,13 +148,14 @@ class LimeText(Explainer):
                 mask_out[r, :d] = True
         return Attribution(
             values=values, base_values=base,
-            extras={"r2": r2, "local_prediction": local, "outputs": outputs,
-                    "token_mask": mask_out},
-            metadata={"tokens": [doc.features for doc in docs], "bow": p.bow,
+            extras={"token_mask": mask_out},
+            metadata={"bow": p.bow,
                       "feature_names": [f"token_{i}" for i in range(values.shape[1])],
                       "split_expression": p.split_expression, "n_samples": S,
                       "kernel_width": float(p.kernel_width or 25.0),
                       "padding": "0 after each row's tokens (see extras['token_mask'])"},
+            handoff=Handoff(outputs=outputs, surrogate=SurrogateFit(r2, local),
+                            tokens=tuple(tuple(doc.features) for doc in docs)),
         )
 
 

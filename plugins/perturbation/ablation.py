@@ -21,6 +21,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -43,6 +44,12 @@ class FeatureAblation(Explainer):
 
     name = "ablation"
     summary = "Feature ablation against a background (leave-one-feature-out)."
+    description = (
+        "For row x, feature i and reference rows b (the background rows, their mean, or zeros), "
+        "the value is f(x) - E_b[f(x with x_i := b_i)]: how much the output falls when that "
+        "feature alone takes the reference values. The base value is E_b[f(b)]. For a model "
+        "additive in its features the values equal the interventional Shapley values and add up "
+        "to f(x) - E_b[f(b)]; for other models their sum can differ from it.")
     paper = ("Zeiler and Fergus 2014, Visualizing and Understanding Convolutional Networks; "
              "Lei et al. 2018, Distribution-Free Predictive Inference for Regression (LOCO)")
     limitations = (
@@ -72,6 +79,7 @@ class FeatureAblation(Explainer):
             values=values,
             base_values=base_values,
             metadata={"baseline": params.baseline, "n_references": int(references.shape[0])},
+            handoff=Handoff(marginal=True),
         )
 
 

@@ -27,6 +27,7 @@ from pydantic import Field
 from xaudit.batching import predict_batched, row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -131,6 +132,12 @@ class Occlusion(Explainer):
 
     name = "occlusion"
     summary = "Occlusion: output change when a window or feature group is replaced by a baseline."
+    description = (
+        "A window (or a group of features) slides over the input; the values it covers are "
+        "replaced by a baseline and the drop of the explained output, f(x) - f(x with the window "
+        "replaced), is recorded. Each input value receives the mean drop over the windows that "
+        "cover it. Windows start every stride along each axis, the last one clipped at the edge, "
+        "so every value is covered.")
     paper = "Zeiler and Fergus 2014, Visualizing and Understanding Convolutional Networks"
     limitations = (
         "The result depends on the window size, stride and baseline; a window smaller than "
@@ -171,7 +178,8 @@ class Occlusion(Explainer):
         base = predict_batched(model, references, p.max_batch).mean(axis=0)
         base_values = targets.take(np.ascontiguousarray(
             np.broadcast_to(base, (X.shape[0], base.size))))
-        return Attribution(values=values, base_values=base_values, metadata=meta)
+        return Attribution(values=values, base_values=base_values, metadata=meta,
+                           handoff=Handoff(marginal=True))
 
     def references(self, X: np.ndarray, background: np.ndarray | None) -> np.ndarray:
         """Reference rows ``(R, *shape)`` in the dtype of ``X``."""

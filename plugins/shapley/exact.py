@@ -24,6 +24,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -72,6 +73,13 @@ class ExactShapley(Explainer):
 
     name = "shap.exact"
     summary = "Exact Shapley values (all 2^d coalitions) of the marginal game over a background."
+    description = (
+        "Exact Shapley values of the marginal game, in which a coalition's value is the mean "
+        "model output over the background rows with the coalition's features set to the row's "
+        "values. Every one of the 2^d coalitions is evaluated, and each feature's value is its "
+        "Shapley-weighted mean marginal contribution. A row's values add up to f(x) minus the "
+        "base value (the mean output on the background); features equal in every background row "
+        "receive zero.")
     paper = ("Shapley 1953, A value for n-person games; Lundberg and Lee 2017, A Unified Approach "
              "to Interpreting Model Predictions")
     limitations = (
@@ -115,6 +123,7 @@ class ExactShapley(Explainer):
             base_values=base_values,
             metadata={"background": bg.metadata, "model_rows": int(game.model_rows),
                       "varying_features": [int(v.sum()) for v in varying]},
+            handoff=Handoff(marginal=True),
         )
 
     def _refuse(self, players: list[int]) -> None:

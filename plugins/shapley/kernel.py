@@ -34,6 +34,7 @@ from pydantic import Field
 
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -89,6 +90,13 @@ class KernelShap(Explainer):
     name = "shap.kernel"
     summary = ("KernelSHAP: paired stratified coalition sampling, exact efficiency constraint, "
                "Gaussian-process surrogate of the interactions, standard errors.")
+    description = (
+        "Estimates the Shapley values of the marginal game (a coalition's features from the row, "
+        "the others from the background rows, averaged) by a Shapley-kernel-weighted "
+        "least-squares fit over sampled coalitions: paired coalitions, sizes stratified and "
+        "sampled without replacement, the values constrained to add up to f(x) minus the base "
+        "value, and a Gaussian-process surrogate of the interactions that removes most of the "
+        "sampling error. Each value carries a standard error from the fit.")
     paper = ("Lundberg and Lee 2017; Covert and Lee 2021 (AISTATS); Musco and Witter 2025 "
              "(ICLR); Witter, Liu and Musco 2025; Rasmussen and Williams 2006 (Gaussian "
              "processes)")
@@ -154,6 +162,7 @@ class KernelShap(Explainer):
                 "surrogate_scale": scales,
                 "std_errors": "stratified sandwich (delta method) over sampled pairs, HC3",
             },
+            handoff=Handoff(marginal=True),
         )
 
     def _check_budget(self, players: list[int]) -> None:

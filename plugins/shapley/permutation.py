@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer
@@ -121,6 +122,12 @@ class PermutationShapley(Explainer):
     name = "shap.permutation"
     summary = ("Permutation sampling of Shapley values with antithetic (reversed) orders and "
                "standard errors; efficiency exact.")
+    description = (
+        "Estimates the Shapley values of the marginal game as each feature's mean marginal "
+        "contribution over random orders of the features, drawn as pairs of an order and its "
+        "reverse. Each order's contributions add up to f(x) minus the base value, so the estimate "
+        "does too; standard errors come from the spread over the pairs, and when the budget "
+        "covers every order the values are exact.")
     paper = ("Castro, Gomez and Tejada 2009 (Computers & Operations Research); Mitchell, "
              "Cooper, Frank and Holmes 2022, Sampling Permutations for Shapley Value "
              "Estimation (JMLR)")
@@ -182,6 +189,7 @@ class PermutationShapley(Explainer):
                 "coalitions_per_row": costs,
                 "std_errors": "standard deviation of antithetic pair means / sqrt(pairs)",
             },
+            handoff=Handoff(marginal=True),
         )
 
 

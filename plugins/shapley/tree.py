@@ -33,6 +33,7 @@ from pydantic import Field
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
+from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
@@ -70,6 +71,12 @@ class TreeShap(Explainer):
 
     name = "shap.tree"
     summary = "Exact TreeSHAP: path-dependent or interventional, with interaction values."
+    description = (
+        "Exact Shapley values of a tree ensemble, computed along the trees' paths: path-dependent "
+        "(the expectation over absent features follows the share of training rows recorded in "
+        "each node; no background needed) or interventional (the expectation over the background "
+        "rows, features replaced independently of each other). A row's values add up to the "
+        "output minus the base value; SHAP interaction values can be computed too.")
     paper = ("Lundberg et al. 2020, From local explanations to global understanding with "
              "explainable AI for trees, Nature Machine Intelligence")
     limitations = (
@@ -121,8 +128,10 @@ class TreeShap(Explainer):
         values = np.empty((n, d, k))
         interactions = np.empty((n, d, d, k)) if params.interactions else None
         base_rows = np.empty((n, k))
+        marginal = False  # interventional: features replaced by background values
         if mode == "interventional" and background is not None:
             kernel, base = _interventional(ensemble, flat, background, transform, n)
+            marginal = True
         else:
             kernel, base = _path_dependent(flat, backend, device), flat.expected_value()
         base_model = mapping.base(base)
@@ -148,6 +157,7 @@ class TreeShap(Explainer):
                       "device": device, "backend": backend, "n_trees": len(ensemble.trees),
                       "max_depth": flat.max_depth,
                       "n_background": 0 if background is None else int(background.shape[0])},
+            handoff=Handoff(marginal=marginal),
         )
 
 

@@ -69,6 +69,11 @@ class GradientFreeSensitivity(Explainer):
 
     name = "example.gradient_free_sensitivity"
     summary = "Central finite differences of the output per feature (a gradient without autograd)."
+    description = (  # the report's definition paragraph: plain text, about this method only
+        "For each feature i, (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i): the slope of the "
+        "explained output along that feature, estimated from two model calls, with a step h_i "
+        "proportional to the feature's standard deviation over the background rows. Exact for "
+        "models linear or quadratic in each feature; it needs no gradient, only predictions.")
     paper = ("Baehrens et al. 2010, How to Explain Individual Classification Decisions; "
              "Simonyan et al. 2014, Deep Inside Convolutional Networks")
     limitations = (
@@ -141,6 +146,11 @@ class Sparsity(Check):
 
     name = "example.sparsity"
     summary = "Conciseness: Gini index of |attributions| over the features of each row."
+    description = (
+        "The Gini index of the absolute attributions over the features of each row and "
+        "explained output: 0 when every feature carries the same weight, 1 - 1/d when one "
+        "feature carries everything. The gated value is the mean over rows (or the least "
+        "sparse row); higher is sparser.")
     paper = ("Chalasani et al. 2020, Concise Explanations of Neural Networks using Adversarial "
              "Training; Hurley and Rickard 2009, Comparing Measures of Sparsity")
     Params = SparsityParams
