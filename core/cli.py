@@ -1,4 +1,5 @@
-"""The ``xaudit`` command line: run, validate, explain, report, verify, keygen and plugins.
+"""The ``xaudit`` command line: run, validate, explain, report, diff, verify, keygen and
+plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
 1 a gate failed (``verify``: a file changed), 2 interrupted (SIGINT, SIGTERM: nothing
@@ -27,12 +28,14 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .auto import RULE
+from .baseline import approved_for, load_approved, load_results
 from .cache import CACHE_ENV, ExplanationCache
+from .comparison import compare, write_comparison
 from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
 from .integrations.mlflow import log_audit, require_mlflow
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, same_folder
 from .reports import FORMATS, write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult
@@ -84,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the active run, or a new one on $MLFLOW_TRACKING_URI)")
     run.add_argument("--mlflow-uri", metavar="URI",
                      help="MLflow tracking URI (implies --mlflow)")
+    run.add_argument("--baseline", type=Path, metavar="DIR",
+                     help="the approved run's results folder: drift checks and gates relative "
+                          "to the baseline compare with it (default: the suite's baseline:)")
+    run.add_argument("--allow-feature-changes", action="store_true",
+                     help="compare with a baseline whose features differ (as the suite's "
+                          "baseline.feature_changes: compare)")
 
     validate = sub.add_parser("validate", help="check suites without running them")
     validate.add_argument("suites", type=Path, nargs="+", metavar="suite")
@@ -106,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--rows", type=int, default=20, help="number of rows to explain")
     explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
     explain.add_argument("--out", type=Path, default=Path("xaudit-explain"))
+
+    diff = sub.add_parser("diff", help="compare a saved run with the approved run's, "
+                          "without re-running anything")
+    diff.add_argument("baseline", type=Path, help="the approved run's results folder")
+    diff.add_argument("candidate", type=Path, help="the results folder to compare with it")
+    diff.add_argument("--out", type=Path, help="folder for comparison.json (default: the "
+                      "candidate folder; never the baseline's)")
+    diff.add_argument("--allow-feature-changes", action="store_true",
+                      help="compare runs whose features differ")
 
     report = sub.add_parser("report", help="re-render outputs from a saved results folder")
     report.add_argument("results", type=Path)
@@ -144,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host = create_host(plugins=args.plugin, block=args.block_plugin,
                                autoload=False if args.no_autoload else None)
             handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                       "explain": _explain, "report": _report, "verify": _verify,
-                       "keygen": _keygen}[args.command]
+                       "explain": _explain, "report": _report, "diff": _diff,
+                       "verify": _verify, "keygen": _keygen}[args.command]
             return handler(args, host)
     except SuiteError as exc:
         print(f"xaudit: {exc}", file=sys.stderr)
@@ -200,7 +218,6 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = load_suite(args.suite)
-    suite = load_suite(args.suite)
     if args.fail_on_warn:
         suite.gate_policy = suite.gate_policy.model_copy(update={"fail_on_warn": True})
     if args.formats is not None:
@@ -213,6 +230,7 @@ def _run(args: argparse.Namespace, host: Host) -> int:
     folder = None if args.no_cache else args.cache or os.environ.get(CACHE_ENV) or None
     out = args.out or suite.base_dir / suite.report.out_dir
     runner = Runner(suite, host, quiet=args.quiet,
+                    baseline=approved_for(suite, args.baseline, args.allow_feature_changes),
                     cache=None if folder is None else ExplanationCache(folder))
     result, written = runner.run_and_write(out, sign_key=args.sign_key)
     code = result.exit_code()
@@ -226,6 +244,21 @@ def _run(args: argparse.Namespace, host: Host) -> int:
             return int(ExitCode.CRASHED)
         print(f"logged to MLflow run {run_id}")
     return int(code)
+
+
+def _diff(args: argparse.Namespace, host: Host) -> int:
+    out = args.out or args.candidate
+    if same_folder(out, args.baseline):
+        raise InputError(f"xaudit diff never writes into the baseline folder {args.baseline}; "
+                         "give another --out")
+    approved = load_approved(args.baseline, args.allow_feature_changes)
+    candidate, _ = load_results(args.candidate, "candidate")
+    comparison = compare(approved.result, candidate, host=host,
+                         feature_changes=approved.feature_changes,
+                         baseline_path=args.baseline, candidate_path=args.candidate)
+    print("\n".join(comparison.lines()))
+    print(f"comparison written to {write_comparison(comparison, out)}")
+    return int(ExitCode.OK)
 
 
 def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:

@@ -32,12 +32,12 @@ from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
-from .plugin import CheckContext, CheckOutcome, Direction, Reexplain
+from .plugin import Baseline, Check, CheckContext, CheckOutcome, Direction, ModelCheck, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .rowindex import RowIndex
 from .seeding import rng_for
-from .suite import GateSpec
+from .suite import DocumentationSpec, GateSpec
 from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
@@ -249,7 +249,7 @@ NO_ROWS = "the explanation has no rows, so there is nothing to measure"
 def check(
     name: str,
     model: object,
-    explanation: Explanation,
+    explanation: Explanation | None,
     X: Any = None,
     *,
     data: Dataset | None = None,
@@ -260,6 +260,8 @@ def check(
     host: Host | None = None,
     reference: Explanation | None = None,
     background: Any = None,
+    baseline: Baseline | None = None,
+    documentation: DocumentationSpec | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the check ``name`` on ``explanation`` of ``model``.
@@ -267,33 +269,47 @@ def check(
     ``X`` defaults to the explained rows; ``data`` (a :class:`Dataset`) gives background and
     labels when the check needs them (``background`` is a shortcut when ``data`` is not given).
     ``reference`` is a second explanation, for checks that compare two explainers
-    (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
+    (``agreement``); ``baseline`` the approved run's explanation, for drift checks
+    (:class:`~xaudit.plugin.BaselineCheck`); ``documentation`` the suite's documentation block
+    (decision rule, reason codes, segments), for policy and performance checks. Checks that
+    re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. An
-    explanation without rows is not measured: its value is NaN (failing every gate) with the
-    reason in ``details["undefined"]``. A check that raises propagates here; the runner
-    records it.
+    A model check (:class:`~xaudit.plugin.ModelCheck`, e.g. ``performance.r2``) takes
+    ``explanation=None`` and ``data`` with labels and a test split. With a ``gate`` the result
+    carries a pass/fail/warn verdict, otherwise ``not_gated``. An explanation without rows is
+    not measured: its value is NaN (failing every gate) with the reason in
+    ``details["undefined"]``. A check that raises propagates here; the runner records it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else as_rows(X)
-    if background is None:  # method "auto" drew the background from the explained rows
-        background = recorded_background(explanation)
-    dataset = data or Dataset.from_arrays(
-        rows, feature_names=explanation.feature_names,
-        background=None if background is None else as_rows(background))
-    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
-    known = explanation.method in host.explainers
+    if explanation is None:
+        if data is None:
+            raise InputError(f"check {name!r}: pass an explanation to check, or, for a model "
+                             "check, data=Dataset(...) with labels and a test split")
+        dataset, names = data, data.feature_names
+    else:
+        rows = explanation.inputs if X is None else as_rows(X)
+        if background is None:  # method "auto" drew the background from the explained rows
+            background = recorded_background(explanation)
+        dataset = data or Dataset.from_arrays(
+            rows, feature_names=explanation.feature_names,
+            background=None if background is None else as_rows(background))
+        names = explanation.feature_names
+    counter = CountingModel(adapted, named_spec(adapted, names))
+    known = explanation is not None and explanation.method in host.explainers
     instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
+        reexplain=_reexplainer(host, explanation, dataset.background, counter)
+        if explanation is not None and known else None,
         reference=reference,
-        stochastic=known and host.explainers.get(explanation.method).stochastic,
+        stochastic=explanation is not None and known
+        and host.explainers.get(explanation.method).stochastic,
+        baseline=baseline,
+        documentation=documentation,
     )
     started = time.perf_counter()
-    outcome = instance.run(counter, explanation, dataset, rng_for(seed)) if explanation.n_rows \
-        else CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
+    outcome = _outcome(instance, counter, explanation, dataset, rng_for(seed))
     wall = time.perf_counter() - started
     direction: Direction = type(instance).direction
     status: Status = "not_gated"
@@ -301,10 +317,11 @@ def check(
         direction = gate.direction or direction
         status = gate_status(outcome.value, gate.threshold, direction, gate.warn_threshold,
                              gate.severity)
+    subject = explainer_id or ("" if explanation is None else explanation.method)
     return CheckResult(
-        name=label or f"{name}@{explainer_id or explanation.method}",
+        name=label or (f"{name}@{subject}" if subject else name),
         check=name,
-        explainer=explainer_id or explanation.method,
+        explainer=subject,
         direction=direction,
         status=status,
         value=float(outcome.value),
@@ -318,6 +335,19 @@ def check(
         wall_time_s=wall,
         handoff=outcome.handoff,
     )
+
+
+def _outcome(instance: Check, model: Model, explanation: Explanation | None, data: Dataset,
+             rng: np.random.Generator) -> CheckOutcome:
+    """A model check measures the model on ``data``; any other check runs on the explanation
+    (NaN, with the reason, for an explanation without rows)."""
+    if isinstance(instance, ModelCheck):
+        return instance.measure(model, data, rng)
+    if explanation is None:
+        raise InputError(f"check {instance.name!r} measures an explanation: pass one")
+    if not explanation.n_rows:
+        return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
+    return instance.run(model, explanation, data, rng)
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,

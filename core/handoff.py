@@ -401,13 +401,11 @@ class Handoff(_Record):
 
 @dataclass(frozen=True, eq=False)
 class CheckHandoff(_Record):
-    """What a check leaves for the report beyond its value, per-row values and details.
-
-    ``curves``: each drawn as one figure (e.g. a deletion curve against random rankings).
-    ``statements``: what the check found, in plain words, one sentence each, for the people
-    who read a CI summary rather than a value (``"followup_lab now holds 90% of attribution;
-    it was absent in the approved run"``); ``summary.md`` and ``junit.xml`` print them.
-    """
+    """What a check leaves for the report beyond its value, per-row values and details:
+    ``curves``, each drawn as one figure (e.g. a deletion curve against random rankings), and
+    ``statements``, its findings in plain words, one sentence each, as summaries and verdict
+    lines print them (``followup_lab now holds 89% of attribution; it was absent in the approved
+    run.``). Statements are plain text: writers escape them for their format."""
 
     curves: tuple[Curve, ...] = ()
     statements: tuple[str, ...] = ()

@@ -2,11 +2,13 @@
 # The README's first command: set up the environment and run the example audits end to end.
 #   examples/diabetes/audit.yaml -> out/example/         (tabular: trees, SHAP, LIME, PDP, ...)
 #   examples/digits/audit.yaml   -> out/example-digits/  (images: a CNN, gradient methods)
-# Each writes results.json, arrays.npz, report.html, report.pdf, summary.md, junit.xml and
-# manifest.json; `xaudit verify` then checks each folder against its manifest. Explanations are
-# cached in out/.xaudit-cache, so a second run with unchanged models reuses them (--no-cache
-# computes everything again). The exit code is the worst of the two suites' verdicts and the
-# verifications (0 when every gate passes and every folder verifies).
+#   examples/governance/run.sh   -> out/governance/      (an approved model, three candidates)
+# Each audit writes results.json, arrays.npz, report.html, report.pdf, summary.md, junit.xml and
+# manifest.json; `xaudit verify` then checks the two example folders against their manifests.
+# Explanations are cached in out/.xaudit-cache, so a second run with unchanged models reuses
+# them (--no-cache computes everything again). The exit code is the worst of the two suites'
+# verdicts, the verifications and the governance scenario's (0 when every gate passes, every
+# folder verifies and each governance candidate fails as it must).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup-env.sh" sklearn,pdf,torch,verify || exit $?
@@ -21,4 +23,6 @@ for name in diabetes digits; do
     "$XAUDIT" verify "$out"
     keep $?
 done
+XAUDIT="$XAUDIT" bash "$ROOT/examples/governance/run.sh" "$ROOT/out/governance"
+keep $?  # 0 when the approved model passes and each retrained candidate fails, as it must
 exit "$worst"
