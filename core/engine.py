@@ -13,19 +13,23 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .blame import definition_site
+from .contracts import attribution_problems, explanation_digest, outcome_problems
 from .data import Dataset, default_feature_names
 from .errors import InputError
 from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
-from .plugin import CheckContext, Direction, Reexplain
+from .plugin import Check, CheckContext, CheckOutcome, Direction, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
+from .registry import Registry
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .suite import GateSpec
@@ -92,6 +96,8 @@ def explain(
         adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
     )
     wall = time.perf_counter() - started
+    _refuse(host.explainers, method, type(explainer).explain, "an attribution",
+            attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots))
     if targets.pending and (targets.indices < 0).any():
         raise RuntimeError(f"explainer {method!r} declares finds_predicted but left rows "
                            "without a chosen output")
@@ -204,6 +210,53 @@ def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
     return dataclasses.replace(spec, feature_names=tuple(names))
 
 
+@dataclass
+class CheckRun:
+    """A check made ready to measure one explanation: the instance with its context set, the
+    model that counts its calls, and the data. :func:`check` runs it once; the conformance kit
+    (:mod:`xaudit.testing`) runs it several times and inspects each raw outcome."""
+
+    instance: Check
+    model: CountingModel
+    explanation: Explanation
+    data: Dataset
+    reference: Explanation | None = None
+
+    def run(self, seed: int) -> tuple[CheckOutcome, float, bool]:
+        """The outcome of ``run`` with the rng of ``seed``, its wall time, and whether it
+        changed the arrays of the explanation (or of the reference)."""
+        watched = [e for e in (self.explanation, self.reference) if e is not None]
+        digests = [explanation_digest(e) for e in watched]
+        started = time.perf_counter()
+        outcome = self.instance.run(self.model, self.explanation, self.data, rng_for(seed))
+        wall = time.perf_counter() - started
+        return outcome, wall, digests != [explanation_digest(e) for e in watched]
+
+
+def prepare_check(name: str, model: object, explanation: Explanation, X: Any = None, *,
+                  data: Dataset | None = None, host: Host | None = None,
+                  reference: Explanation | None = None, background: Any = None,
+                  **params: Any) -> CheckRun:
+    """The check ``name`` with validated ``params``, negotiated with ``model`` and given its
+    context (see :func:`check` for the arguments)."""
+    host = host or default_host()
+    adapted = pack_inputs(host.adapt(model))
+    instance = host.check(name, params)
+    host.negotiate_check(name, adapted, params)
+    rows = explanation.inputs if X is None else np.asarray(X)
+    dataset = data or Dataset.from_arrays(
+        rows, feature_names=explanation.feature_names,
+        background=None if background is None else np.asarray(background))
+    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
+    known = explanation.method in host.explainers
+    instance.context = CheckContext(
+        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
+        reference=reference,
+        stochastic=known and host.explainers.get(explanation.method).stochastic,
+    )
+    return CheckRun(instance, counter, explanation, dataset, reference)
+
+
 def check(
     name: str,
     model: object,
@@ -228,26 +281,19 @@ def check(
     (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
     With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. A
-    check that raises propagates here; the runner records it.
+    check that raises propagates here; the runner records it. An outcome that breaks the
+    contract (:func:`~xaudit.contracts.outcome_problems`), or a check that changed the
+    explanation, raises :class:`~xaudit.errors.PluginError` naming the field.
     """
     host = host or default_host()
-    adapted = pack_inputs(host.adapt(model))
-    instance = host.check(name, params)
-    host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else np.asarray(X)
-    dataset = data or Dataset.from_arrays(
-        rows, feature_names=explanation.feature_names,
-        background=None if background is None else np.asarray(background))
-    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
-    known = explanation.method in host.explainers
-    instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
-        reference=reference,
-        stochastic=known and host.explainers.get(explanation.method).stochastic,
-    )
-    started = time.perf_counter()
-    outcome = instance.run(counter, explanation, dataset, rng_for(seed))
-    wall = time.perf_counter() - started
+    prepared = prepare_check(name, model, explanation, X, data=data, host=host,
+                             reference=reference, background=background, **params)
+    outcome, wall, modified = prepared.run(seed)
+    problems = outcome_problems(outcome, explanation.n_rows)
+    if modified:
+        problems.append(MODIFIED)
+    instance = prepared.instance
+    _refuse(host.checks, name, type(instance).run, "an outcome", problems)
     direction: Direction = type(instance).direction
     status: Status = "not_gated"
     if gate is not None:
@@ -267,10 +313,23 @@ def check(
         details=outcome.details,
         params=instance.params.model_dump(mode="json"),
         seed=seed,
-        model_calls=counter.calls,
+        model_calls=prepared.model.calls,
         wall_time_s=wall,
         handoff=outcome.handoff,
     )
+
+
+MODIFIED = ("the explanation's arrays changed while the check ran; a check must not modify "
+            "them (work on a copy)")
+
+
+def _refuse(registry: Registry[Any], name: str, method: Callable[..., Any], what: str,
+            problems: list[str]) -> None:
+    """Refuse what a plugin returned, blaming the plugin at its method's definition."""
+    if problems:
+        raise registry.origin(name).error(
+            f"returned {what} from {registry.kind} {name!r} that breaks the contract: "
+            f"{'; '.join(problems)}", definition_site(method))
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,

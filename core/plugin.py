@@ -106,8 +106,9 @@ class Explainer(ABC):
     conformance_opt_outs: ClassVar[Mapping[str, str]] = {}
     """Conformance-kit cases (:data:`xaudit.testing.EXPLAINER_CASES`) that cannot apply to this
     method, each with the reason why: the kit reports them as skipped with that reason. Naming
-    a case the kit does not have is an error; opt out only where the case, not the method, is
-    what does not fit (a global measurement has no per-row output slots, say)."""
+    a case the kit does not have, or giving no reason, fails the kit's ``class_is_well_formed``
+    case; opt out only where the case, not the method, is what does not fit (a global
+    measurement has no per-row output slots, say)."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params
@@ -185,6 +186,10 @@ class Check(ABC):
     context: CheckContext | None = None
     """Set by :func:`xaudit.check` before :meth:`run`: re-explaining and a reference explanation
     (optional; checks that only read the explanation ignore it)."""
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {}
+    """Check-kit cases (:data:`xaudit.testing.CHECK_CASES`) that cannot apply to this check,
+    each with the reason why (a robustness measure does not prefer exact attributions, say):
+    the kit skips them with that reason."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params

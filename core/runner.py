@@ -36,7 +36,7 @@ from .multi_input import pack_inputs
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
-from .reports import write_outputs
+from .reports import WrittenOutputs, write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ModelSpec, Suite, check_against_host
@@ -168,7 +168,7 @@ class Runner:
             base.error = error_info(exc)
             return base
 
-    def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
+    def write(self, result: AuditResult, out_dir: Path) -> WrittenOutputs:
         """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
         return write_outputs(result, out_dir, formats, host=self.host,

@@ -47,7 +47,8 @@ class _Report:
         results = results_file(result, saved)
         self.options = options
         self.attachments = [results, suite_file(result)]
-        self.html = render_html(result, options, host, results)
+        page = render_html(result, options, host, results)
+        self.html, self.failed = page.html, page.failed
 
     def write(self, fmt: str, result: AuditResult, out_dir: Path) -> Path:
         """Write ``report.html`` or ``report.pdf``."""
@@ -64,9 +65,17 @@ class _Report:
         return path
 
 
+class WrittenOutputs(list[Path]):
+    """The files :func:`write_outputs` wrote, and the report sections that failed in them."""
+
+    failed_sections: tuple[str, ...] = ()
+    """One line per report section whose ``context`` or template raised (the report shows it
+    with its error); ``xaudit report`` lists them on stderr and exits 3."""
+
+
 def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
                   options: ReportOptions | None = None, host: Host | None = None,
-                  base_dir: Path | None = None) -> list[Path]:
+                  base_dir: Path | None = None) -> WrittenOutputs:
     """Write ``result`` into ``out_dir`` in each of ``formats``; returns the files written.
 
     ``options`` default to the suite's ``report`` block (``template_dir`` relative to
@@ -80,7 +89,7 @@ def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
                          f"available: {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    written = WrittenOutputs()
     report: _Report | None = None
     saved: Path | None = None
     for fmt in dict.fromkeys(formats):
@@ -95,4 +104,5 @@ def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
             report = _Report(result, options or ReportOptions.from_result(result, base_dir),
                              host or default_host(), saved)
         written.append(report.write(fmt, result, out_dir))
+        written.failed_sections = report.failed
     return written
