@@ -69,6 +69,8 @@ def load_plugins(pm: pluggy.PluginManager, builtins: Iterable[str], explicit: It
                             explicit=True)
         else:
             obj, info = plugin, PluginInfo(name, "local", "")
+        if pm.is_registered(obj):
+            continue  # already loaded through its entry point
         _register(pm, loaded, obj, info)
     return loaded
 
@@ -149,6 +151,9 @@ def _home_of_module(module: str) -> str | None:
 
 def _register(pm: pluggy.PluginManager, loaded: Loaded, obj: object, info: PluginInfo) -> None:
     info = dataclasses.replace(info, home=home_of(obj))
+    if info.name in loaded.plugins:
+        raise info.error(f"has the name of {loaded.plugins[info.name]}, which is loaded "
+                         "already; give one of them another name")
     _check_hook_names(pm, obj, info)
     try:
         pm.register(obj, name=info.name)
@@ -156,8 +161,6 @@ def _register(pm: pluggy.PluginManager, loaded: Loaded, obj: object, info: Plugi
         hook = re.search(r"for hook '(\w+)'", str(exc))
         site = definition_site(getattr(obj, hook.group(1), None)) if hook else None
         raise info.error(f"cannot be registered: {exc}", site) from None
-    except ValueError as exc:
-        raise info.error(f"cannot be registered: {exc}") from None
     loaded.plugins[info.name] = info
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import Problem, SuiteError, UnknownNameError
+from .errors import Problem, SuiteError
 from .host import Host
 from .targets import Target
 
@@ -338,9 +338,7 @@ def _report_problems(suite: Suite) -> list[Problem]:
 
 
 def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
-    registry = getattr(host, registry_name)
-    error = UnknownNameError(registry.kind, name, registry.suggest(name), registry.names())
-    return Problem(path, str(error))
+    return Problem(path, str(getattr(host, registry_name).unknown(name)))
 
 
 def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:
