@@ -15,11 +15,13 @@ still written (never an audit lost when ``results.json`` is saved). The rules:
 * ``extras`` numpy arrays that ``arrays.npz`` reads back without unpickling (no object dtype);
 * a check's ``value`` a finite number or NaN, its ``values`` one finite-or-NaN number per
   explained row;
-* a check leaves the explanation as it found it (:func:`explanation_digest` before and after).
+* a check leaves the explanation as it found it: it is handed a copy with read-only arrays
+  (:func:`read_only`), and :func:`explanation_digest` is compared before and after.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -137,10 +139,39 @@ def details_problems(details: object) -> list[str]:
 def explanation_digest(explanation: Explanation) -> str:
     """A SHA-256 over every array of ``explanation``: equal before and after a check that
     left it untouched."""
-    arrays = [explanation.values, explanation.target_indices, explanation.inputs,
-              *(a for a in (explanation.base_values, explanation.std_errors) if a is not None),
-              *(np.asarray(explanation.extras[k]) for k in sorted(explanation.extras))]
-    return sha256_of_arrays(*arrays, extra=",".join(sorted(explanation.extras)))
+    return sha256_of_arrays(*_arrays(explanation), extra=",".join(sorted(explanation.extras)))
+
+
+def read_only(explanation: Explanation) -> Explanation:
+    """A copy of ``explanation`` to hand a check: its values, base values, standard errors and
+    extras are read-only views of the originals (numpy refuses a write in place with
+    ``ValueError: assignment destination is read-only``); its inputs and target indices (which
+    go back to models and explainers), metadata and params are copies, and a field rebound on
+    it changes only it."""
+    given = copy.copy(explanation)
+    for name in ("values", "base_values", "std_errors"):
+        array = getattr(given, name)
+        if array is not None:
+            setattr(given, name, _view(array))
+    # rows and target indices go back to models and explainers (torch wants them writable)
+    given.inputs, given.target_indices = (explanation.inputs.copy(),
+                                          explanation.target_indices.copy())
+    given.extras = {name: _view(np.asarray(a)) for name, a in explanation.extras.items()}
+    given.metadata = copy.deepcopy(explanation.metadata)
+    given.params = copy.deepcopy(explanation.params)
+    return given
+
+
+def _view(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _arrays(explanation: Explanation) -> list[np.ndarray]:
+    return [explanation.values, explanation.target_indices, explanation.inputs,
+            *(a for a in (explanation.base_values, explanation.std_errors) if a is not None),
+            *(explanation.extras[k] for k in sorted(explanation.extras))]
 
 
 def _shape(expected: tuple[object, ...]) -> str:

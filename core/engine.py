@@ -20,9 +20,14 @@ from typing import Any
 import numpy as np
 
 from .blame import definition_site
-from .contracts import attribution_problems, explanation_digest, outcome_problems
+from .contracts import (
+    attribution_problems,
+    explanation_digest,
+    outcome_problems,
+    read_only,
+)
 from .data import Dataset, default_feature_names
-from .errors import InputError
+from .errors import InputError, PluginError
 from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
@@ -96,8 +101,10 @@ def explain(
         adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
     )
     wall = time.perf_counter() - started
-    _refuse(host.explainers, method, type(explainer).explain, "an attribution",
-            attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots))
+    problems = attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots)
+    if problems:
+        raise _refusal(host.explainers, method, type(explainer).explain, "an attribution",
+                       problems)
     if targets.pending and (targets.indices < 0).any():
         raise RuntimeError(f"explainer {method!r} declares finds_predicted but left rows "
                            "without a chosen output")
@@ -222,15 +229,28 @@ class CheckRun:
     data: Dataset
     reference: Explanation | None = None
 
-    def run(self, seed: int) -> tuple[CheckOutcome, float, bool]:
-        """The outcome of ``run`` with the rng of ``seed``, its wall time, and whether it
-        changed the arrays of the explanation (or of the reference)."""
-        watched = [e for e in (self.explanation, self.reference) if e is not None]
-        digests = [explanation_digest(e) for e in watched]
+    def run(self, seed: int) -> tuple[CheckOutcome | None, float, bool]:
+        """The outcome of ``run`` with the rng of ``seed``, its wall time, and whether it tried
+        to change the explanation or the reference. It is handed read-only copies
+        (:func:`~xaudit.contracts.read_only`): a write in place ends the run (no outcome),
+        a rebound field is seen in the copy's digest."""
+        given = read_only(self.explanation)
+        pairs = [(given, self.explanation)]
+        context = self.instance.context
+        if self.reference is not None and context is not None and context.reference is not None:
+            pairs.append((context.reference, self.reference))
+        digests = [explanation_digest(original) for _, original in pairs]
         started = time.perf_counter()
-        outcome = self.instance.run(self.model, self.explanation, self.data, rng_for(seed))
+        try:
+            outcome = self.instance.run(self.model, given, self.data, rng_for(seed))
+        except ValueError as exc:
+            if "read-only" not in str(exc):
+                raise
+            return None, time.perf_counter() - started, True
         wall = time.perf_counter() - started
-        return outcome, wall, digests != [explanation_digest(e) for e in watched]
+        after = [{explanation_digest(copy_), explanation_digest(original)}
+                 for copy_, original in pairs]
+        return outcome, wall, any(seen != {d} for seen, d in zip(after, digests, strict=True))
 
 
 def prepare_check(name: str, model: object, explanation: Explanation, X: Any = None, *,
@@ -251,7 +271,7 @@ def prepare_check(name: str, model: object, explanation: Explanation, X: Any = N
     known = explanation.method in host.explainers
     instance.context = CheckContext(
         reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
-        reference=reference,
+        reference=None if reference is None else read_only(reference),
         stochastic=known and host.explainers.get(explanation.method).stochastic,
     )
     return CheckRun(instance, counter, explanation, dataset, reference)
@@ -289,11 +309,12 @@ def check(
     prepared = prepare_check(name, model, explanation, X, data=data, host=host,
                              reference=reference, background=background, **params)
     outcome, wall, modified = prepared.run(seed)
-    problems = outcome_problems(outcome, explanation.n_rows)
-    if modified:
-        problems.append(MODIFIED)
     instance = prepared.instance
-    _refuse(host.checks, name, type(instance).run, "an outcome", problems)
+    if outcome is None or modified:
+        raise _refusal(host.checks, name, type(instance).run, "an outcome", [MODIFIED])
+    problems = outcome_problems(outcome, explanation.n_rows)
+    if problems:
+        raise _refusal(host.checks, name, type(instance).run, "an outcome", problems)
     direction: Direction = type(instance).direction
     status: Status = "not_gated"
     if gate is not None:
@@ -319,17 +340,16 @@ def check(
     )
 
 
-MODIFIED = ("the explanation's arrays changed while the check ran; a check must not modify "
-            "them (work on a copy)")
+MODIFIED = ("the check changed the explanation it measures (its arrays are read-only while it "
+            "runs); work on a copy, e.g. np.abs(explanation.values) or values.copy()")
 
 
-def _refuse(registry: Registry[Any], name: str, method: Callable[..., Any], what: str,
-            problems: list[str]) -> None:
-    """Refuse what a plugin returned, blaming the plugin at its method's definition."""
-    if problems:
-        raise registry.origin(name).error(
-            f"returned {what} from {registry.kind} {name!r} that breaks the contract: "
-            f"{'; '.join(problems)}", definition_site(method))
+def _refusal(registry: Registry[Any], name: str, method: Callable[..., Any], what: str,
+             problems: list[str]) -> PluginError:
+    """The error refusing what a plugin returned, blaming it at its method's definition."""
+    return registry.origin(name).error(
+        f"returned {what} from {registry.kind} {name!r} that breaks the contract: "
+        f"{'; '.join(problems)}", definition_site(method))
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,

@@ -113,15 +113,23 @@ class CheckSubject:
                              host=self.host, background=fixture.background,
                              reference=self.explanation(EXACT), **self.params)
 
-    def run(self, method: str = EXACT, seed: int = 0) -> tuple[CheckOutcome, bool]:
-        """The raw outcome on the ``method`` explanation, and whether the check modified it."""
+    def run(self, method: str = EXACT, seed: int = 0) -> tuple[CheckOutcome | None, bool]:
+        """The raw outcome on the ``method`` explanation (``None`` when the check wrote into
+        it), and whether the check tried to modify it."""
         outcome, _, modified = self.prepared(method).run(seed)
         return outcome, modified
+
+    def outcome_on(self, method: str = EXACT, seed: int = 0) -> CheckOutcome:
+        """The outcome, or the failure of a check that writes into its explanation."""
+        outcome, _ = self.run(method, seed)
+        if outcome is None:
+            raise AssertionError(f"{MODIFIED} (see explanation_is_not_modified)")
+        return outcome
 
     @cached_property
     def outcome(self) -> CheckOutcome:
         """The outcome on the exact explanation with seed 0 (shared by the field cases)."""
-        return self.run()[0]
+        return self.outcome_on()
 
 
 CheckCase = CaseSpec[CheckSubject]
@@ -170,7 +178,7 @@ def _details_json_ready(subject: CheckSubject) -> None:
 
 
 def _same_seed_same_outcome(subject: CheckSubject) -> None:
-    first, second = subject.run(seed=3)[0], subject.run(seed=3)[0]
+    first, second = subject.outcome_on(seed=3), subject.outcome_on(seed=3)
     message = ("the same seed must give the same {}: draw every random number from the rng "
                "run() receives")
     np.testing.assert_array_equal(first.value, second.value, err_msg=message.format("value"))
@@ -184,14 +192,14 @@ def _explanation_not_modified(subject: CheckSubject) -> None:
 
 
 def _constant_handled(subject: CheckSubject) -> None:
-    outcome, _ = subject.run("xaudit_kit.constant")
+    outcome = subject.outcome_on("xaudit_kit.constant")
     _asserting(value_problems(outcome.value) +
                values_problems(outcome.values, subject.fixture.X.shape[0]))
 
 
 def _prefers_exact(subject: CheckSubject) -> None:
     exact = float(subject.outcome.value)
-    constant = float(subject.run("xaudit_kit.constant")[0].value)
+    constant = float(subject.outcome_on("xaudit_kit.constant").value)
     direction = subject.cls.direction
     assert not math.isnan(exact), "the value on the exact Shapley values is NaN"
     if math.isnan(constant):
