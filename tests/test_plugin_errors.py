@@ -97,8 +97,14 @@ def test_p_of_an_installed_plugin_module_is_loaded_once(
     module: Callable[[str], Path], fake_distribution: Any,
 ) -> None:
     path = module(f"""\
-        from xaudit import hookimpl
-        from tests.test_plugins import ProbeCheck
+        from xaudit import Check, CheckOutcome, hookimpl
+
+        class ProbeCheck(Check):
+            name = "probe.check"
+            direction = "higher"
+
+            def run(self, model, explanation, data, rng):
+                return CheckOutcome(0.0)
 
         @hookimpl
         def xaudit_register_checks(registry):
@@ -217,8 +223,14 @@ def test_collisions_blame_the_later_distribution_by_name(
     order: str, module: Callable[[str], Path], fake_distribution: Any,
 ) -> None:
     body = """\
-        from xaudit import hookimpl
-        from tests.test_plugins import ProbeCheck
+        from xaudit import Check, CheckOutcome, hookimpl
+
+        class ProbeCheck(Check):
+            name = "probe.check"
+            direction = "higher"
+
+            def run(self, model, explanation, data, rng):
+                return CheckOutcome(0.0)
 
         @hookimpl
         def xaudit_register_checks(registry):
