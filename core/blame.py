@@ -16,6 +16,7 @@ import inspect
 import os
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -33,9 +34,9 @@ _MACHINERY = (
 def definition_site(obj: object) -> str | None:
     """``file:line`` where the class or function ``obj`` is defined, or ``None``."""
     try:
-        target = inspect.unwrap(obj) if callable(obj) else obj  # type: ignore[arg-type]
-        file = inspect.getsourcefile(target)  # type: ignore[arg-type]
-        _, line = inspect.getsourcelines(target)  # type: ignore[arg-type]
+        target: Any = inspect.unwrap(obj) if callable(obj) else obj
+        file = inspect.getsourcefile(target)
+        _, line = inspect.getsourcelines(target)
     except (TypeError, OSError):
         return None
     return f"{file}:{max(line, 1)}" if file else None

@@ -39,7 +39,8 @@ def host() -> Host:
 def test_the_reference_is_up_to_date() -> None:
     spec = importlib.util.spec_from_file_location("plugin_reference",
                                                   ROOT / "scripts" / "plugin_reference.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert (DOCS / "plugins" / "reference.md").read_text() == script.render(), (
@@ -191,7 +192,7 @@ def test_the_suite_reference_lists_every_builtin(host: Host) -> None:
     text = (DOCS / "suites.md").read_text().split("## Built-in explainers and checks", 1)[1]
     for registry in (host.explainers, host.checks):
         builtins = {n for n in registry.names() if registry.origin(n).distribution == "xaudit"}
-        listed = dict(re.findall(rf"^\| `([^`]+)` \| \[[^\]]+\]\(([^)#]+)[^)]*\) \|$", text,
+        listed = dict(re.findall(r"^\| `([^`]+)` \| \[[^\]]+\]\(([^)#]+)[^)]*\) \|$", text,
                                  re.M))
         assert builtins <= set(listed), f"docs/suites.md misses {builtins - set(listed)}"
         for name in builtins:

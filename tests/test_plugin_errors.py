@@ -96,7 +96,7 @@ def test_p_with_a_failing_import_names_its_line(
 def test_p_of_an_installed_plugin_module_is_loaded_once(
     module: Callable[[str], Path], fake_distribution: Any,
 ) -> None:
-    path = module(f"""\
+    path = module("""\
         from xaudit import Check, CheckOutcome, hookimpl
 
         class ProbeCheck(Check):

@@ -87,14 +87,14 @@ class CheckSubject:
         except ValidationError as exc:
             raise AssertionError(f"params {self.params} are invalid for "
                                  f"{self.cls.__name__}: {exc}") from None
-        candidates = [self.fixture_given] if self.fixture_given else [
+        candidates = [self.fixture_given] if self.fixture_given is not None else [
             kind.build() for kind in FIXTURE_KINDS if kind.modality == "tabular"]
         for fixture in candidates:
-            if fixture is not None and not instance.unmet(fixture.model):
+            if not instance.unmet(fixture.model):
                 return fixture
         raise AssertionError(f"no kit fixture meets what {self.cls.__name__} needs "
                              f"({', '.join(instance.unmet(candidates[-1].model))}); pass "
-                             "fixture= with a model that offers it")  # type: ignore[union-attr]
+                             "fixture= with a model that offers it")
 
     def explanation(self, method: str) -> Explanation:
         """The fixture's rows explained by ``method`` for every output (made once)."""
