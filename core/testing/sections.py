@@ -23,7 +23,7 @@ from ..reports.document import SectionView, render_section
 from ..reports.templating import BUILTIN_TEMPLATES, build_environment, plugin_template_dirs
 from ..results import AuditResult
 from .cases import Case, CaseSpec, bind, host_with, opt_out_problems, skip, valid_opt_outs
-from .samples import sample_result
+from .samples import make_hostile, sample_result
 
 PAGE_TAGS = re.compile(r"<\s*(!doctype|html|head|body)\b", re.IGNORECASE)
 UNESCAPED = re.compile(r"<(script|img)\b", re.IGNORECASE)
@@ -53,11 +53,15 @@ class SectionSubject:
         return view
 
     @cached_property
-    def full(self) -> SectionView | None:
-        """Rendered on the given result (made now, if a function was given), or on the full
-        sample."""
+    def result(self) -> AuditResult:
+        """The given result (made now, if a function was given), or the full sample."""
         given = self.given() if callable(self.given) else self.given
-        return self.render(given or sample_result())
+        return given or sample_result()
+
+    @cached_property
+    def full(self) -> SectionView | None:
+        """Rendered on :attr:`result`."""
+        return self.render(self.result)
 
 
 def section_checks(cls: type[ReportSection],
@@ -108,7 +112,7 @@ def _only_its_body(subject: SectionSubject) -> None:
 
 
 def _escapes(subject: SectionSubject) -> None:
-    view = subject.render(sample_result(hostile=True))
+    view = subject.render(make_hostile(subject.result))
     if view is None or not view.applicable:
         skip(f"{subject.cls.name} shows nothing for this result")
     found = UNESCAPED.search(view.body)
@@ -131,6 +135,6 @@ SECTION_CASES: tuple[CaseSpec[SectionSubject], ...] = (
     CaseSpec("template_emits_only_its_body", _only_its_body,
              "no `<html>`, `<head>`, `<body>` or doctype: the report adds the page around it"),
     CaseSpec("escapes_hostile_strings", _escapes,
-             "markup in names and messages comes out escaped"),
+             "markup in every name and message of that result comes out escaped"),
 )
 """The report-section contract, case by case, in the order :func:`section_checks` runs them."""
