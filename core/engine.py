@@ -5,7 +5,8 @@ check result: the public API (:mod:`xaudit.api`) exposes them as they are and th
 (:mod:`xaudit.runner`) calls them for each entry of a suite. Also here: the model proxy that
 counts a check's model calls (:class:`CountingModel`), the feature names a model learns from the
 caller (:func:`named_spec`), a gate's verdict (:func:`gate_status`) and an exception as stored
-in results (:func:`error_info`).
+in results (:func:`error_info`). What a plugin returns is checked here, where it returns it
+(:mod:`xaudit.contracts`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def explain(
     ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
     method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
     Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
-    method needs.
+    method needs, and :class:`~xaudit.errors.PluginError` naming the field when the explainer
+    returns an attribution that breaks the contract
+    (:func:`~xaudit.contracts.attribution_problems`).
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))

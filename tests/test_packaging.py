@@ -2,8 +2,8 @@
 
 setup.py computes the package list from the folders, so a new family subpackage cannot silently
 drop out of the wheel; this test builds the wheel (offline, with the environment's setuptools),
-checks that every module, report resource and scaffold template is in it, and imports every built-in plugin from
-the unpacked wheel in a fresh interpreter, never from the editable source.
+checks that every module, report resource and scaffold template is in it, and imports every
+built-in plugin from the unpacked wheel in a fresh interpreter, never from the editable source.
 """
 
 from __future__ import annotations
