@@ -1,8 +1,9 @@
 """Plugin packages, installed for real (issue 18).
 
-``xaudit new-plugin`` writes a package that installs, passes its own tests (xaudit's kits
-through the pytest plugin, closed forms, the entry point, a suite) and runs from a suite as an
-installed distribution; its wheel ships the section's template. ``examples/plugin_template`` is
+``xaudit new-plugin`` (the command, run in the temporary environment) writes a package that
+installs, passes its own tests (every case of xaudit's kits through the pytest plugin, closed
+forms, the entry point, a suite) and runs from a suite as an installed distribution; its wheel
+ships the section's template. ``examples/plugin_template`` is
 exactly its output. ``examples/external_plugin`` (shap's PartitionExplainer wrapped as an
 explainer) installs and passes its tests, every kit case included.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +27,7 @@ import pytest
 
 from xaudit.host import AUTOLOAD_ENV, BLOCK_ENV
 from xaudit.scaffold import new_plugin
+from xaudit.testing import CHECK_CASES, EXPLAINER_CASES, SECTION_CASES
 
 ROOT = Path(__file__).resolve().parent.parent
 IGNORED = {"__pycache__", "build", "dist"}
@@ -103,7 +106,8 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs_from_a_suite(
     venv: Path, tmp_path: Path,
 ) -> None:
     package = tmp_path / "xaudit-plugin-demo"
-    new_plugin("demo", package)
+    written = _run(venv, "-m", "xaudit", "new-plugin", "demo", "--dir", package)
+    assert f"next: pip install -e '{package}[test]'" in written, written
     wheels = tmp_path / "wheels"
     _run(venv, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--no-index", "-w", wheels, package)
@@ -111,8 +115,13 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs_from_a_suite(
     assert "xaudit_plugin_demo/templates/demo_sparsity.html.j2" in zipfile.ZipFile(
         wheel).namelist()  # the section's template is package data
     _install(venv, package)
-    tests = _run(venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", cwd=package)
+    tests = _run(venv, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-rs", cwd=package)
     assert "29 passed, 1 skipped" in tests, tests
+    for test, kit in (("explainer", EXPLAINER_CASES), ("check", CHECK_CASES),
+                      ("section", SECTION_CASES)):
+        for case in kit:  # every kit case ran, through the pytest plugin's fixtures
+            assert re.search(rf"test_{test}_conforms\[{case.name}\] (PASSED|SKIPPED)",
+                             tests), f"{test} kit case {case.name} did not run:\n{tests}"
     listed = json.loads(_run(venv, "-m", "xaudit", "plugins", "--json"))
     row = next(r for r in listed if r["name"] == "demo")
     assert (row["distribution"], row["version"]) == ("xaudit-plugin-demo", "0.1.0")
