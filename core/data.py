@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .model import sha256_of_arrays
+from .tables import as_rows
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "linnerud", "wine")
 FILE_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -93,7 +94,7 @@ class Dataset:
         source: str = "in-memory arrays",
     ) -> Dataset:
         """A dataset whose every row is explained (used by the Python API)."""
-        X = np.asarray(X)
+        X = as_rows(X)
         rows = np.arange(X.shape[0])
         return cls(
             X=X,
@@ -104,7 +105,7 @@ class Dataset:
             train_rows=rows,
             test_rows=rows,
             explain_rows=rows,
-            background=None if background is None else np.asarray(background),
+            background=None if background is None else as_rows(background),
         )
 
 

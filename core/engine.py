@@ -39,6 +39,7 @@ from .registry import Registry
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .suite import GateSpec
+from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
 
@@ -78,14 +79,14 @@ def explain(
     slots = adapted.slots if isinstance(adapted, PackedModel) else ()
     names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
         slots) else adapted.input_spec.feature_names
-    rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
+    rows = pack_rows(slots, X, adapted.name) if slots else as_rows(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
     spec = named_spec(adapted, names)
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
-        pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
+        pack_rows(slots, background, adapted.name) if slots else as_rows(background))
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
@@ -220,6 +221,10 @@ def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
     return dataclasses.replace(spec, feature_names=tuple(names))
 
 
+NO_ROWS = "the explanation has no rows, so there is nothing to measure"
+"""Why a check of an explanation without rows is NaN (which fails every gate)."""
+
+
 @dataclass
 class CheckRun:
     """A check made ready to measure one explanation: the instance with its context set, the
@@ -234,7 +239,9 @@ class CheckRun:
 
     def run(self, seed: int) -> tuple[CheckOutcome | None, float, bool]:
         """The outcome of ``run`` with the rng of ``seed``, its wall time, and whether it tried
-        to change the explanation or the reference. It is handed read-only copies
+        to change the explanation or the reference. An explanation without rows is not measured:
+        the value is NaN (failing every gate) with the reason in ``details["undefined"]``.
+        The check is handed read-only copies
         (:func:`~xaudit.contracts.read_only`): a write in place ends the run (no outcome),
         a rebound field is seen in the copy's digest."""
         given = read_only(self.explanation)
@@ -242,6 +249,8 @@ class CheckRun:
         context = self.instance.context
         if self.reference is not None and context is not None and context.reference is not None:
             pairs.append((context.reference, self.reference))
+        if not self.explanation.n_rows:
+            return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS}), 0.0, False
         digests = [explanation_digest(original) for _, original in pairs]
         started = time.perf_counter()
         try:
@@ -266,10 +275,10 @@ def prepare_check(name: str, model: object, explanation: Explanation, X: Any = N
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else np.asarray(X)
+    rows = explanation.inputs if X is None else as_rows(X)
     dataset = data or Dataset.from_arrays(
         rows, feature_names=explanation.feature_names,
-        background=None if background is None else np.asarray(background))
+        background=None if background is None else as_rows(background))
     counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
     known = explanation.method in host.explainers
     instance.context = CheckContext(
@@ -303,8 +312,10 @@ def check(
     ``reference`` is a second explanation, for checks that compare two explainers
     (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. A
-    check that raises propagates here; the runner records it. An outcome that breaks the
+    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. An
+    explanation without rows is not measured: its value is NaN (failing every gate) with the
+    reason in ``details["undefined"]``. A check that raises propagates here; the runner
+    records it. An outcome that breaks the
     contract (:func:`~xaudit.contracts.outcome_problems`), or a check that changed the
     explanation, raises :class:`~xaudit.errors.PluginError` naming the field.
     """
