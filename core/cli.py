@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .auto import RULE
 from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
@@ -73,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="model file, or module:factory (called with the Dataset)")
     explain.add_argument("--data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME")
     explain.add_argument("--target", help="label column of the data file")
-    explain.add_argument("--method", default="ablation")
+    explain.add_argument("--method", default="auto",
+                         help="a registered explainer, or auto (the default): chosen from the "
+                              "model's capabilities, as `xaudit plugins` describes")
     explain.add_argument("--params", default="{}", help="method parameters as JSON")
     explain.add_argument("--rows", type=int, default=20, help="number of rows to explain")
     explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
@@ -205,6 +208,7 @@ def _plugins(args: argparse.Namespace, host: Host) -> int:
         for kind in ("adapters", "explainers", "checks", "report_sections"):
             if row[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+    print(f"method auto: {RULE}")
     return int(ExitCode.OK)
 
 

@@ -20,6 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from .auto import (
+    AUTO,
+    CHOICE_KEY,
+    Choice,
+    choose_method,
+    default_background,
+    recorded_background,
+)
 from .blame import definition_site
 from .contracts import (
     attribution_problems,
@@ -37,6 +45,7 @@ from .plugin import Check, CheckContext, CheckOutcome, Direction, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .registry import Registry
 from .results import CheckResult, ErrorInfo, Status
+from .rowindex import RowIndex
 from .seeding import rng_for
 from .suite import GateSpec
 from .tables import as_rows
@@ -46,7 +55,7 @@ from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 def explain(
     model: object,
     X: Any,
-    method: str = "shap.tree",
+    method: str = AUTO,
     background: Any = None,
     seed: int = 0,
     target: Target | None = None,
@@ -54,6 +63,7 @@ def explain(
     feature_names: Sequence[str] | None = None,
     host: Host | None = None,
     y: Any = None,
+    row_index: Sequence[Any] | RowIndex | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
@@ -71,27 +81,41 @@ def explain(
     method needs, and :class:`~xaudit.errors.PluginError` naming the field when the explainer
     returns an attribution that breaks the contract
     (:func:`~xaudit.contracts.attribution_problems`).
+
+    ``method="auto"`` (the default) picks the method from the model's capabilities (the rule
+    is in :mod:`xaudit.auto`; it takes no ``params``), gives the Shapley methods a background
+    drawn from ``X`` when none is given, and records both in ``metadata["method_choice"]``.
+    A model that does not fix its row shape (a callable, a torch module whose first layer is a
+    convolution) takes it from ``X``. ``row_index`` labels the rows (default: ``X.index`` for
+    a pandas DataFrame); the explanation keeps the labels as :attr:`Explanation.row_index`.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
-    explainer = host.explainer(method, params)
-    host.negotiate(method, adapted)
     slots = adapted.slots if isinstance(adapted, PackedModel) else ()
     names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
         slots) else adapted.input_spec.feature_names
     rows = pack_rows(slots, X, adapted.name) if slots else as_rows(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
+    if not adapted.output_names:
+        adapted.predict(rows[:1])  # a callable or a shapeless module binds on its first rows
+    choice = _choose(method, adapted, host, params)
+    method = choice.method if choice is not None else method
+    explainer = host.explainer(method, params)
+    host.negotiate(method, adapted)
     spec = named_spec(adapted, names)
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
         pack_rows(slots, background, adapted.name) if slots else as_rows(background))
+    drawn = None
+    if choice is not None and choice.needs_background and bg is None:
+        bg, drawn = default_background(rows, seed)
+    choice_record = None if choice is None else choice.record(background is not None, drawn,
+                                                              rows.shape[0])
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
-    if not adapted.output_names:
-        adapted.predict(rows[:1])  # a callable learns its number of outputs on its first call
     if chosen == "predicted" and explainer.finds_predicted:
         targets = pending_predicted(rows.shape[0])  # the explainer's own forward picks them
     else:  # the model's outputs are needed only to find each row's predicted output
@@ -128,10 +152,23 @@ def explain(
         std_errors=attribution.std_errors,
         extras=attribution.extras,
         metadata={**attribution.metadata,
-                  **({"inputs": [slot.to_dict() for slot in slots]} if slots else {})},
+                  **({"inputs": [slot.to_dict() for slot in slots]} if slots else {}),
+                  **({CHOICE_KEY: choice_record} if choice_record else {})},
         additive=type(explainer).additive,
         handoff=attribution.handoff,
+        row_index=None if attribution.handoff.kind == "global" else (
+            RowIndex.of(X) if row_index is None else RowIndex.given(row_index, rows.shape[0])),
     )
+
+
+def _choose(method: str, model: Model, host: Host, params: dict[str, Any]) -> Choice | None:
+    """The choice of ``method="auto"`` for ``model`` (``None`` for a named method)."""
+    if method != AUTO:
+        return None
+    if params:
+        raise InputError(f"method 'auto' takes no parameters ({', '.join(sorted(params))} "
+                         "given): name the method to set its parameters")
+    return choose_method(model, host)
 
 
 def _labels(method: str, y: Any, n: int) -> np.ndarray:
@@ -276,6 +313,8 @@ def prepare_check(name: str, model: object, explanation: Explanation, X: Any = N
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
     rows = explanation.inputs if X is None else as_rows(X)
+    if background is None:  # method "auto" drew the background from the explained rows
+        background = recorded_background(explanation)
     dataset = data or Dataset.from_arrays(
         rows, feature_names=explanation.feature_names,
         background=None if background is None else as_rows(background))

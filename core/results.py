@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .display import audit_html, check_html
 from .errors import InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
@@ -80,6 +81,10 @@ class CheckResult:
         return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
             f"; {why}" if why else "")
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: value, gate, verdict and what the check measures."""
+        return check_html(self)
+
 
 @dataclass
 class AuditResult:
@@ -94,6 +99,13 @@ class AuditResult:
     checks: list[CheckResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     suite_text: str = ""
+    files: list[Path] = field(default_factory=list, compare=False)
+    """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
+    this session (not saved: a results folder is where they are)."""
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: verdict, counts, the checks and links to written files."""
+        return audit_html(self, self.files)
 
     def exit_code(self, fail_on_warn: bool = False) -> ExitCode:
         """Exit status: a crash (3) before a failed gate (1) before no gate evaluated (5)."""

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .auto import AUTO, choose_method
 from .data import (
     Dataset,
     choose_rows,
-    read_source,
+    read_table,
     reshape_rows,
     select_features,
     split_rows,
@@ -42,7 +43,7 @@ from .references import import_reference
 from .reports import WrittenOutputs, write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
-from .suite import DataSpec, ModelSpec, Suite, check_against_host
+from .suite import DataSpec, ModelSpec, Suite, check_against_host, in_memory
 from .targets import resolve_targets
 
 
@@ -85,8 +86,10 @@ class Runner:
         if problems:
             raise SuiteError(problems)
         for spec in self.suite.explainers:
-            self.host.negotiate(spec.method, model)
-            cls = self.host.explainers.get(spec.method)
+            method = choose_method(model, self.host).method if spec.method == AUTO else (
+                spec.method)
+            self.host.negotiate(method, model)
+            cls = self.host.explainers.get(method)
             if cls.needs_background and dataset.background is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
             if cls.needs_labels and dataset.y is None:
@@ -116,6 +119,8 @@ class Runner:
                     seed=seed, target=spec.target, feature_names=dataset.feature_names,
                     host=self.host,
                     y=None if dataset.y is None else dataset.y[dataset.explain_rows],
+                    row_index=None if dataset.row_index is None else (
+                        dataset.row_index.take(dataset.explain_rows)),
                     **spec.params,
                 )
                 timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
@@ -205,7 +210,7 @@ class Runner:
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
     """Read the data source and choose split, explained rows and background, all seeded."""
     with _field("data.source"):
-        table = read_source(spec.source, base_dir, spec.target)
+        table = read_table(spec, base_dir)
     with _field("data.features"):
         table = select_features(table, spec.features)
     if spec.shape is not None:
@@ -227,10 +232,12 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
         rng_for(derive_seed(seed, "data", "background")), "data.background",
     )
     return Dataset(
-        X=table.X, y=table.y, feature_names=table.feature_names, source=spec.source,
+        X=table.X, y=table.y, feature_names=table.feature_names,
+        source=spec.source or str(in_memory(spec.X if spec.frame is None else spec.frame)),
         fingerprint=table.fingerprint, train_rows=train, test_rows=test,
         explain_rows=explain_rows, background=table.X[background_rows],
         categorical=tuple(spec.categorical), target_name=table.target_name,
+        row_index=table.row_index,
         sampling={
             "split": spec.split.model_dump(),
             "explain": spec.explain.model_dump(by_alias=True),
@@ -251,7 +258,9 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
         options["output_names"] = spec.output_names
     adapter = None if spec.adapter == "auto" else spec.adapter
     obj: object
-    if spec.factory is not None:
+    if spec.obj is not None:
+        obj = spec.obj
+    elif spec.factory is not None:
         obj = _call_factory(spec.factory, dataset, base_dir)
     else:
         obj = base_dir / str(spec.path)

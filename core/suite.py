@@ -12,11 +12,21 @@ import datetime
 import hashlib
 import importlib.util
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
+from .auto import AUTO
 from .errors import Problem, SuiteError
 from .host import Host
 from .targets import Target
@@ -28,14 +38,50 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class ModelSpec(Strict):
+def in_memory(value: Any) -> str | None:
+    """How an in-memory object of a suite built in Python is written in results.json (its type
+    and size, never its content; the provenance hashes the content)."""
+    if value is None:
+        return None
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    shape = getattr(value, "shape", None)
+    return f"in-memory {kind}" + (f" shaped {list(shape)}" if shape is not None else "")
+
+
+InMemory = Annotated[Any, PlainSerializer(in_memory, return_type=str | None)]
+"""A field holding an in-memory object, dumped as its :func:`in_memory` description."""
+
+
+class WithObjects(Strict):
+    """A section that may hold in-memory objects (:attr:`OBJECTS`, by field name): dumped as
+    :func:`in_memory` descriptions, and left out of dumps when absent, so suites read from
+    files dump as before."""
+
+    OBJECTS: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for name in self.OBJECTS:
+            if getattr(self, name) is None:
+                for key in (name, type(self).model_fields[name].alias):
+                    data.pop(key, None)
+        return data
+
+
+class ModelSpec(WithObjects):
     """Where the model comes from and how to adapt it."""
+
+    OBJECTS = ("obj",)
 
     adapter: str = "auto"
     path: str | None = None
     """A model file (skops, ONNX, TorchScript, ...), relative to the suite file."""
     factory: str | None = None
     """``module:function`` returning the model; called with the Dataset if it takes an argument."""
+    obj: InMemory = Field(None, alias="object")
+    """A model object, for a suite given to :func:`xaudit.run_suite` as a mapping (``model:
+    {object: estimator}``); results.json records its type, the provenance its fingerprint."""
     trust: bool = False
     """Allow loading formats that can run code (pickle, joblib)."""
     task: Literal["classification", "regression", "other"] | None = None
@@ -45,8 +91,11 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.path is None) == (self.factory is None):
-            raise ValueError("give exactly one of 'path' or 'factory'")
+        given = [name for name, value in (("path", self.path), ("factory", self.factory),
+                                          ("object", self.obj)) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'path', 'factory' or 'object' (an object "
+                             "only in a suite built in Python)")
         if self.factory is not None and ":" not in self.factory:
             raise ValueError("'factory' must look like 'module:function'")
         return self
@@ -75,10 +124,24 @@ class BackgroundSpec(Strict):
     method: Literal["random", "first"] = "random"
 
 
-class DataSpec(Strict):
-    """The data source and how rows are chosen from it."""
+class DataSpec(WithObjects):
+    """The data source and how rows are chosen from it.
 
-    source: str
+    ``source`` names a file or a dataset shipped with scikit-learn; a suite built in Python
+    (a mapping given to :func:`xaudit.run_suite`) may give an in-memory pandas DataFrame as
+    ``frame`` (``target`` its label column) or arrays as ``X`` and ``y`` instead.
+    results.json records their type and shape; the provenance hashes their content.
+    """
+
+    OBJECTS = ("frame", "X", "y")
+
+    source: str | None = None
+    frame: InMemory = None
+    """An in-memory pandas DataFrame (its index labels the explained rows)."""
+    X: InMemory = None
+    """In-memory rows ``(n, *row_shape)``, named ``x0 ...``."""
+    y: InMemory = None
+    """Labels of the rows of ``X``."""
     target: str | None = None
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list)
@@ -89,12 +152,28 @@ class DataSpec(Strict):
     explain: RowsSpec = Field(default_factory=RowsSpec)
     background: BackgroundSpec = Field(default_factory=BackgroundSpec)
 
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        given = [name for name, value in (("source", self.source), ("frame", self.frame),
+                                          ("X", self.X)) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'source', 'frame' or 'X' (frame and X only "
+                             "in a suite built in Python)")
+        if self.y is not None and self.X is None:
+            raise ValueError("'y' gives the labels of 'X'; with 'source' or 'frame' name the "
+                             "label column in 'target'")
+        if self.X is not None and self.target is not None:
+            raise ValueError("'target' names a column; with 'X' give the labels as 'y'")
+        return self
+
 
 class ExplainerSpec(Strict):
     """One explainer run: an id other sections refer to, a registered method, its params."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     method: str
+    """A registered explainer, or ``auto`` (chosen from the model's capabilities; see
+    :mod:`xaudit.auto`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     target: Target | None = None
     """Which outputs to explain; the method's default when omitted."""
@@ -283,7 +362,8 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
     if suite.model.path is not None and not (suite.base_dir / suite.model.path).exists():
         problems.append(Problem("model.path", f"file {suite.model.path} does not exist"))
     data_source = suite.data.source
-    if not data_source.startswith("sklearn:") and not (suite.base_dir / data_source).is_file():
+    if data_source is not None and not data_source.startswith("sklearn:") and not (
+            suite.base_dir / data_source).is_file():
         problems.append(Problem("data.source", f"file {data_source} does not exist"))
     ids: dict[str, int] = {}
     for i, spec in enumerate(suite.explainers):
@@ -292,6 +372,11 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
             problems.append(Problem(f"{where}.id", f"duplicate id {spec.id!r} "
                                     f"(also explainers[{ids[spec.id]}])"))
         ids.setdefault(spec.id, i)
+        if spec.method == AUTO:
+            if spec.params:
+                problems.append(Problem(f"{where}.params", "method 'auto' takes no parameters; "
+                                        "name the method to set them"))
+            continue
         if spec.method not in host.explainers:
             problems.append(_unknown(f"{where}.method", host, "explainers", spec.method))
             continue
