@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .baseline import approved_for
 from .engine import CountingModel, check, error_info, explain, gate_status, named_spec
 from .explanation import Explanation
 from .external import from_shap
@@ -40,7 +41,8 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
 
 
 def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | None = None,
-              out_dir: str | Path | None = None, quiet: bool = True) -> AuditResult:
+              out_dir: str | Path | None = None, quiet: bool = True,
+              baseline: str | Path | None = None) -> AuditResult:
     """Run a suite and return its result.
 
     ``suite`` is a suite file's path, a :class:`~xaudit.suite.Suite`, or a mapping with the
@@ -50,9 +52,11 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     The provenance then hashes the objects: the model's fingerprint as for a file, the data
     over the frame's values, columns and index (or the arrays' bytes). With ``out_dir`` the
     results are also written there (``results.json``, ``arrays.npz`` and the suite's report
-    formats): the folder is checked and locked before any work and replaced as a unit when
-    complete (see ``docs/reports.md``, "The output folder"), and the result's
-    :attr:`~xaudit.AuditResult.files` lists the files written.
+    formats, and ``comparison.json`` with a baseline): the folder is checked and locked before
+    any work and replaced as a unit when complete (see ``docs/reports.md``, "The output
+    folder"), and the result's :attr:`~xaudit.AuditResult.files` lists the files written.
+    ``baseline`` is the approved run's results folder that drift checks and relative gates
+    compare with (default: the suite's ``baseline:``).
     """
     host = host or default_host()
     if isinstance(suite, Suite):
@@ -62,7 +66,7 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
         check_against_host(loaded, host, "suite mapping")
     else:
         loaded = load_suite(suite)
-    runner = Runner(loaded, host, quiet=quiet)
+    runner = Runner(loaded, host, quiet=quiet, baseline=approved_for(loaded, baseline))
     if out_dir is None:
         return runner.run()
     result, written = runner.run_and_write(Path(out_dir))

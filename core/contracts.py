@@ -99,8 +99,9 @@ def attribution_problems(attribution: Attribution, rows: int, feature_shape: tup
     return problems
 
 
-def outcome_problems(outcome: CheckOutcome, rows: int) -> list[str]:
-    """What is wrong with a check's outcome on an explanation of ``rows`` rows."""
+def outcome_problems(outcome: CheckOutcome, rows: int | None) -> list[str]:
+    """What is wrong with a check's outcome on an explanation of ``rows`` rows (``None``: a
+    model check, which explains no rows)."""
     return (value_problems(outcome.value) + values_problems(outcome.values, rows)
             + details_problems(outcome.details))
 
@@ -115,13 +116,16 @@ def value_problems(value: object) -> list[str]:
     return []
 
 
-def values_problems(values: object, rows: int) -> list[str]:
-    """A check's per-row values: ``None``, or one finite-or-NaN number per explained row."""
+def values_problems(values: object, rows: int | None) -> list[str]:
+    """A check's per-row values: ``None``, or one finite-or-NaN number per explained row (per
+    measured row, of any count, when ``rows`` is ``None``)."""
     if values is None:
         return []
     array = np.asarray(values)
-    if array.dtype.kind not in "biuf" or array.shape != (rows,):
-        return [f"values: expected one number per explained row, shape ({rows},), got "
+    if array.dtype.kind not in "biuf" or array.ndim != 1 or (
+            rows is not None and array.shape != (rows,)):
+        expected = "a vector" if rows is None else f"shape ({rows},)"
+        return [f"values: expected one number per explained row, {expected}, got "
                 f"{array.dtype} shaped {array.shape}"]
     if np.isinf(array).any():
         return [f"values hold {int(np.isinf(array).sum())} infinite number(s); expected "

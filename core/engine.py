@@ -41,13 +41,13 @@ from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
-from .plugin import Check, CheckContext, CheckOutcome, Direction, Reexplain
+from .plugin import Baseline, Check, CheckContext, CheckOutcome, Direction, ModelCheck, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .registry import Registry
 from .results import CheckResult, ErrorInfo, Status
 from .rowindex import RowIndex
 from .seeding import rng_for
-from .suite import GateSpec
+from .suite import DocumentationSpec, GateSpec
 from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
@@ -264,34 +264,44 @@ NO_ROWS = "the explanation has no rows, so there is nothing to measure"
 
 @dataclass
 class CheckRun:
-    """A check made ready to measure one explanation: the instance with its context set, the
-    model that counts its calls, and the data. :func:`check` runs it once; the conformance kit
-    (:mod:`xaudit.testing`) runs it several times and inspects each raw outcome."""
+    """A check made ready to measure one explanation (or, for a model check, the model): the
+    instance with its context set, the model that counts its calls, and the data.
+    :func:`check` runs it once; the conformance kit (:mod:`xaudit.testing`) runs it several
+    times and inspects each raw outcome."""
 
     instance: Check
     model: CountingModel
-    explanation: Explanation
+    explanation: Explanation | None
     data: Dataset
     reference: Explanation | None = None
 
     def run(self, seed: int) -> tuple[CheckOutcome | None, float, bool]:
-        """The outcome of ``run`` with the rng of ``seed``, its wall time, and whether it tried
-        to change the explanation or the reference. An explanation without rows is not measured:
-        the value is NaN (failing every gate) with the reason in ``details["undefined"]``.
-        The check is handed read-only copies
-        (:func:`~xaudit.contracts.read_only`): a write in place ends the run (no outcome),
-        a rebound field is seen in the copy's digest."""
+        """The outcome with the rng of ``seed``, its wall time, and whether the check tried to
+        change the explanation or the reference.
+
+        A model check (:class:`~xaudit.plugin.ModelCheck`) measures the model on the data. An
+        explanation without rows is not measured: the value is NaN (failing every gate) with
+        the reason in ``details["undefined"]``. Any other check is handed read-only copies
+        (:func:`~xaudit.contracts.read_only`): a write in place ends the run (no outcome), a
+        rebound field is seen in the copy's digest."""
+        rng = rng_for(seed)
+        started = time.perf_counter()
+        if isinstance(self.instance, ModelCheck):
+            outcome = self.instance.measure(self.model, self.data, rng)
+            return outcome, time.perf_counter() - started, False
+        if self.explanation is None:
+            raise InputError(f"check {self.instance.name!r} measures an explanation: pass one")
+        if not self.explanation.n_rows:
+            return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS}), 0.0, False
         given = read_only(self.explanation)
         pairs = [(given, self.explanation)]
         context = self.instance.context
         if self.reference is not None and context is not None and context.reference is not None:
             pairs.append((context.reference, self.reference))
-        if not self.explanation.n_rows:
-            return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS}), 0.0, False
         digests = [explanation_digest(original) for _, original in pairs]
         started = time.perf_counter()
         try:
-            outcome = self.instance.run(self.model, given, self.data, rng_for(seed))
+            outcome = self.instance.run(self.model, given, self.data, rng)
         except ValueError as exc:
             if "read-only" not in str(exc):
                 raise
@@ -302,9 +312,11 @@ class CheckRun:
         return outcome, wall, any(seen != {d} for seen, d in zip(after, digests, strict=True))
 
 
-def prepare_check(name: str, model: object, explanation: Explanation, X: Any = None, *,
+def prepare_check(name: str, model: object, explanation: Explanation | None, X: Any = None, *,
                   data: Dataset | None = None, host: Host | None = None,
                   reference: Explanation | None = None, background: Any = None,
+                  baseline: Baseline | None = None,
+                  documentation: DocumentationSpec | None = None,
                   **params: Any) -> CheckRun:
     """The check ``name`` with validated ``params``, negotiated with ``model`` and given its
     context (see :func:`check` for the arguments)."""
@@ -312,18 +324,29 @@ def prepare_check(name: str, model: object, explanation: Explanation, X: Any = N
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else as_rows(X)
-    if background is None:  # method "auto" drew the background from the explained rows
-        background = recorded_background(explanation)
-    dataset = data or Dataset.from_arrays(
-        rows, feature_names=explanation.feature_names,
-        background=None if background is None else as_rows(background))
-    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
-    known = explanation.method in host.explainers
+    if explanation is None:
+        if data is None:
+            raise InputError(f"check {name!r}: pass an explanation to check, or, for a model "
+                             "check, data=Dataset(...) with labels and a test split")
+        dataset, names = data, data.feature_names
+    else:
+        rows = explanation.inputs if X is None else as_rows(X)
+        if background is None:  # method "auto" drew the background from the explained rows
+            background = recorded_background(explanation)
+        dataset = data or Dataset.from_arrays(
+            rows, feature_names=explanation.feature_names,
+            background=None if background is None else as_rows(background))
+        names = explanation.feature_names
+    counter = CountingModel(adapted, named_spec(adapted, names))
+    known = explanation is not None and explanation.method in host.explainers
     instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
+        reexplain=_reexplainer(host, explanation, dataset.background, counter)
+        if explanation is not None and known else None,
         reference=None if reference is None else read_only(reference),
-        stochastic=known and host.explainers.get(explanation.method).stochastic,
+        stochastic=explanation is not None and known
+        and host.explainers.get(explanation.method).stochastic,
+        baseline=baseline,
+        documentation=documentation,
     )
     return CheckRun(instance, counter, explanation, dataset, reference)
 
@@ -331,7 +354,7 @@ def prepare_check(name: str, model: object, explanation: Explanation, X: Any = N
 def check(
     name: str,
     model: object,
-    explanation: Explanation,
+    explanation: Explanation | None,
     X: Any = None,
     *,
     data: Dataset | None = None,
@@ -342,6 +365,8 @@ def check(
     host: Host | None = None,
     reference: Explanation | None = None,
     background: Any = None,
+    baseline: Baseline | None = None,
+    documentation: DocumentationSpec | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the check ``name`` on ``explanation`` of ``model``.
@@ -349,23 +374,28 @@ def check(
     ``X`` defaults to the explained rows; ``data`` (a :class:`Dataset`) gives background and
     labels when the check needs them (``background`` is a shortcut when ``data`` is not given).
     ``reference`` is a second explanation, for checks that compare two explainers
-    (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
+    (``agreement``); ``baseline`` the approved run's explanation, for drift checks
+    (:class:`~xaudit.plugin.BaselineCheck`); ``documentation`` the suite's documentation block
+    (decision rule, reason codes, segments), for policy and performance checks. Checks that
+    re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. An
-    explanation without rows is not measured: its value is NaN (failing every gate) with the
-    reason in ``details["undefined"]``. A check that raises propagates here; the runner
-    records it. An outcome that breaks the
-    contract (:func:`~xaudit.contracts.outcome_problems`), or a check that changed the
-    explanation, raises :class:`~xaudit.errors.PluginError` naming the field.
+    A model check (:class:`~xaudit.plugin.ModelCheck`, e.g. ``performance.r2``) takes
+    ``explanation=None`` and ``data`` with labels and a test split. With a ``gate`` the result
+    carries a pass/fail/warn verdict, otherwise ``not_gated``. An explanation without rows is
+    not measured: its value is NaN (failing every gate) with the reason in
+    ``details["undefined"]``. A check that raises propagates here; the runner records it. An
+    outcome that breaks the contract (:func:`~xaudit.contracts.outcome_problems`), or a check
+    that changed the explanation, raises :class:`~xaudit.errors.PluginError` naming the field.
     """
     host = host or default_host()
     prepared = prepare_check(name, model, explanation, X, data=data, host=host,
-                             reference=reference, background=background, **params)
+                             reference=reference, background=background, baseline=baseline,
+                             documentation=documentation, **params)
     outcome, wall, modified = prepared.run(seed)
     instance = prepared.instance
     if outcome is None or modified:
         raise _refusal(host.checks, name, type(instance).run, "an outcome", [MODIFIED])
-    problems = outcome_problems(outcome, explanation.n_rows)
+    problems = outcome_problems(outcome, None if explanation is None else explanation.n_rows)
     if problems:
         raise _refusal(host.checks, name, type(instance).run, "an outcome", problems)
     direction: Direction = type(instance).direction
@@ -374,10 +404,11 @@ def check(
         direction = gate.direction or direction
         status = gate_status(outcome.value, gate.threshold, direction, gate.warn_threshold,
                              gate.severity)
+    subject = explainer_id or ("" if explanation is None else explanation.method)
     return CheckResult(
-        name=label or f"{name}@{explainer_id or explanation.method}",
+        name=label or (f"{name}@{subject}" if subject else name),
         check=name,
-        explainer=explainer_id or explanation.method,
+        explainer=subject,
         direction=direction,
         status=status,
         value=float(outcome.value),

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,18 @@ import numpy as np
 from tqdm import tqdm
 
 from .auto import AUTO, choose_method
+from .baseline import (
+    ApprovedRun,
+    absolute_gate,
+    approved_for,
+    baseline_of,
+    mismatches,
+    refusal,
+    relative_gate_note,
+    skip_reason,
+    suite_mismatches,
+)
+from .comparison import COMPARISON_FILE, compare, comparison_json
 from .data import (
     Dataset,
     choose_rows,
@@ -31,12 +43,20 @@ from .data import (
     split_rows,
 )
 from .engine import check, error_info, explain
-from .errors import InputError, ModelLoadError, Problem, SuiteError, XauditError
+from .errors import (
+    InputError,
+    ModelLoadError,
+    OutputError,
+    Problem,
+    SuiteError,
+    XauditError,
+)
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
 from .multi_input import pack_inputs
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, same_folder
+from .plugin import BaselineCheck
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
@@ -57,12 +77,15 @@ class Prepared:
 
 
 class Runner:
-    """Runs one suite on one host."""
+    """Runs one suite on one host, compared with ``baseline`` (the approved run) when given,
+    else with the suite's ``baseline:`` if it names one."""
 
-    def __init__(self, suite: Suite, host: Host, quiet: bool = True) -> None:
+    def __init__(self, suite: Suite, host: Host, quiet: bool = True,
+                 baseline: ApprovedRun | None = None) -> None:
         self.suite = suite
         self.host = host
         self.quiet = quiet
+        self.baseline = baseline
 
     def prepare(self) -> Prepared:
         """Validate and load everything; raises an :class:`XauditError` when invalid."""
@@ -85,9 +108,11 @@ class Runner:
                 problems.append(Problem(f"explainers[{i}].target", str(exc)))
         if problems:
             raise SuiteError(problems)
+        methods: dict[str, str] = {}
         for spec in self.suite.explainers:
             method = choose_method(model, self.host).method if spec.method == AUTO else (
                 spec.method)
+            methods[spec.id] = method
             self.host.negotiate(method, model)
             cls = self.host.explainers.get(method)
             if cls.needs_background and dataset.background is None:
@@ -97,8 +122,27 @@ class Runner:
                                  "the label column in data.target")
         for check_spec in self.suite.checks:
             self.host.negotiate_check(check_spec.check, model, check_spec.params)
+        self._compare_with_baseline(dataset, model, methods)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
                                          "load_model_s": finished - loaded})
+
+    def _compare_with_baseline(self, dataset: Dataset, model: Model,
+                               methods: dict[str, str]) -> None:
+        """Load the baseline (if any) and refuse it, naming every difference, when this run
+        cannot be compared with it; ``methods`` maps each explainer id to the method it runs
+        (``auto`` resolved)."""
+        self.baseline = self.baseline or approved_for(self.suite)
+        if self.baseline is None:
+            return
+        approved = self.baseline
+        problems = mismatches(approved.result, suite_name=self.suite.name,
+                              feature_names=dataset.feature_names,
+                              output_names=model.output_names,
+                              feature_changes=approved.feature_changes)
+        problems += suite_mismatches(approved, self.suite, methods, {
+            spec.check: self.host.checks.get(spec.check) for spec in self.suite.checks})
+        if problems:
+            raise refusal(approved.path, problems)
 
     def run(self, prepared: Prepared | None = None) -> AuditResult:
         """Run every explainer and check; failures are recorded, not raised."""
@@ -144,6 +188,7 @@ class Runner:
             "timings": timings,
             "started_at": started_at,
             "finished_at": utc_now(),
+            **({"baseline": self.baseline.describe()} if self.baseline else {}),
         }
         return AuditResult(
             suite_name=suite.name,
@@ -161,9 +206,13 @@ class Runner:
                explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
                seed: int) -> CheckResult:
         cls = self.host.checks.get(spec.check)
-        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer,
+        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer or "",
                            direction=cls.direction, status="error", seed=seed,
                            threshold=None if spec.gate is None else spec.gate.threshold)
+        skipped = skip_reason(spec, cls, self.baseline)
+        if skipped is not None and issubclass(cls, BaselineCheck):  # nothing to compare with
+            base.status, base.threshold, base.skipped = "not_gated", None, skipped
+            return base
         for used in (spec.explainer, spec.reference):
             if used is not None and used in errors:
                 base.error = ErrorInfo("ExplainerFailed",
@@ -171,31 +220,61 @@ class Runner:
                 return base
         try:
             reference = None if spec.reference is None else explanations[spec.reference]
-            return check(spec.check, model, explanations[spec.explainer], data=dataset,
-                         gate=spec.gate, seed=seed, label=spec.key, explainer_id=spec.explainer,
-                         host=self.host, reference=reference, **spec.params)
+            explanation = None if spec.explainer is None else explanations[spec.explainer]
+            baseline = None
+            if self.baseline is not None and spec.explainer is not None and issubclass(
+                    cls, BaselineCheck):
+                baseline = baseline_of(self.baseline, spec.explainer, dataset.fingerprint,
+                                       dataset.explain_rows.tolist())
+            gate = None if skipped else absolute_gate(spec.gate, self.baseline, spec.key)
+            result = check(spec.check, model, explanation, data=dataset, gate=gate, seed=seed,
+                           label=spec.key, explainer_id=spec.explainer or "", host=self.host,
+                           reference=reference, baseline=baseline,
+                           documentation=self.suite.documentation, **spec.params)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # an exit (sys.exit) too, as for explainers
             base.error = error_info(exc)
             return base
+        result.skipped = skipped  # a gate relative to a baseline this run does not have
+        approved = None if self.baseline is None else self.baseline.value(spec.key)
+        if spec.gate is not None and spec.gate.relative_to is not None and approved is not None:
+            result.details["gate_relative_to_baseline"] = {
+                "baseline_value": approved, "offset": spec.gate.threshold}
+            result.handoff = replace(result.handoff, statements=(
+                *result.handoff.statements, relative_gate_note(approved, spec.gate.threshold)))
+        return result
 
     def run_and_write(self, out_dir: Path) -> tuple[AuditResult, WrittenOutputs]:
         """Run and write the results folder ``out_dir``; returns the result and the files.
 
         The folder is checked and locked before any work and replaced as a unit once every
         file is written (:class:`~xaudit.output_folder.OutputFolder`); a run that fails or is
-        interrupted leaves it as it was.
+        interrupted leaves it as it was. The baseline's folder is refused: a run never
+        replaces the approved run it is compared with.
         """
+        if self.baseline is not None and same_folder(out_dir, self.baseline.path):
+            raise OutputError(f"the output folder {out_dir} is the baseline's; a run never "
+                              "replaces the approved run it compares with: give another --out")
         with OutputFolder(out_dir) as folder:
             result = self.run()
             return result, self.write(result, folder)
 
     def write(self, result: AuditResult, out: Path | OutputFolder) -> WrittenOutputs:
-        """Write the suite's report formats (``results.json`` always) as the folder ``out``."""
+        """Write the suite's report formats (``results.json`` always) as the folder ``out``,
+        with ``comparison.json`` when the run has a baseline."""
+        if not isinstance(out, OutputFolder):
+            with OutputFolder(out) as folder:
+                return self.write(result, folder)
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
-        return write_outputs(result, out, formats, host=self.host,
-                             base_dir=self.suite.base_dir)
+        compared = [] if self.baseline is None else [out.write(COMPARISON_FILE, comparison_json(
+            compare(self.baseline.result, result, host=self.host,
+                    feature_changes=self.baseline.feature_changes,
+                    baseline_path=self.baseline.path, candidate_path=out.path)))]
+        written = write_outputs(result, out, formats, host=self.host,
+                                base_dir=self.suite.base_dir)
+        written += compared  # in place: the failed report sections stay with the files
+        return written
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs

@@ -29,6 +29,7 @@ from pydantic import (
 from .auto import AUTO
 from .errors import Problem, SuiteError
 from .host import Host
+from .plugin import ModelCheck
 from .targets import Target
 
 
@@ -192,13 +193,18 @@ class GateSpec(Strict):
     """Defaults to the check's own declared direction."""
     warn_threshold: float | None = None
     severity: Literal["fail", "warn"] = "fail"
+    relative_to: Literal["baseline"] | None = None
+    """``baseline``: ``threshold`` and ``warn_threshold`` are offsets from the approved run's
+    value of the same check (``threshold: -0.02`` with ``higher`` better: at least the
+    baseline's value minus 0.02). Evaluated only when the run has a baseline."""
 
 
 class CheckSpec(Strict):
-    """One check on one explainer's output, optionally gated."""
+    """One check, optionally gated: of one explainer's output, or of the model itself
+    (a performance check, named without ``explainer``)."""
 
     check: str
-    explainer: str
+    explainer: str | None = None
     id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     gate: GateSpec | None = None
@@ -207,8 +213,9 @@ class CheckSpec(Strict):
 
     @property
     def key(self) -> str:
-        """The check's id, ``<check>@<explainer>`` by default."""
-        return self.id or f"{self.check}@{self.explainer}"
+        """The check's id: ``<check>@<explainer>`` by default, ``<check>`` for a model check."""
+        return self.id or (self.check if self.explainer is None
+                           else f"{self.check}@{self.explainer}")
 
 
 ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
@@ -277,6 +284,22 @@ class DocumentationSpec(Strict):
     """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
 
 
+class BaselineSpec(Strict):
+    """The approved run a governance run compares with: a results folder ``xaudit run`` wrote."""
+
+    path: str
+    """The folder, relative to the suite file (``xaudit run --baseline DIR`` overrides it)."""
+    feature_changes: Literal["refuse", "compare"] = "refuse"
+    """``refuse``: a run whose features differ from the baseline's is refused (exit 4), naming
+    the features added and missing. ``compare``: such features are compared as contributing
+    nothing in the run that lacks them (a new leak column, a dropped feature)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
 class Suite(Strict):
     """A whole audit: model, data, explainers, checks and report."""
 
@@ -289,6 +312,8 @@ class Suite(Strict):
     checks: list[CheckSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     documentation: DocumentationSpec | None = None
+    baseline: BaselineSpec | None = None
+    """The approved run drift checks and relative gates compare with (a path, or a mapping)."""
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Folder relative paths resolve against (the suite file's folder)."""
@@ -386,9 +411,10 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
     for j, check in enumerate(suite.checks):
         where = f"checks[{j}]"
         if check.key in keys:
-            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}"))
+            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}; give "
+                                    "each of them its own id"))
         keys.add(check.key)
-        if check.explainer not in ids:
+        if check.explainer is not None and check.explainer not in ids:
             problems.append(Problem(f"{where}.explainer", f"no explainer has id "
                                     f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
         if check.reference is not None and check.reference not in ids:
@@ -397,11 +423,26 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
         if check.check not in host.checks:
             problems.append(_unknown(f"{where}.check", host, "checks", check.check))
             continue
+        problems += _subject_problems(check, host, ids, where)
         problems += _param_problems(host.checks.get(check.check).Params, check.params,
                                     f"{where}.params")
     problems += _report_problems(suite)
     if problems:
         raise SuiteError(problems, source)
+
+
+def _subject_problems(check: CheckSpec, host: Host, ids: dict[str, int],
+                      where: str) -> list[Problem]:
+    """A model check names no explainer; every other check names one."""
+    model_check = issubclass(host.checks.get(check.check), ModelCheck)
+    if model_check and check.explainer is not None:
+        return [Problem(f"{where}.explainer", f"{check.check} measures the model on held-out "
+                        "rows, not an explanation: remove 'explainer'")]
+    if not model_check and check.explainer is None:
+        return [Problem(f"{where}.explainer", f"{check.check} checks an explanation: name the "
+                        f"explainer whose output it measures (ids are "
+                        f"{', '.join(ids) or 'none'})")]
+    return []
 
 
 REPORT_DEPENDENCIES = {"html": ("matplotlib",), "pdf": ("matplotlib", "weasyprint")}

@@ -152,7 +152,7 @@ CASES = [
     Case("check_unknown_explainer", _set("checks", 0, "explainer", value="ghost"),
          "checks[0].explainer", "no explainer has id 'ghost'; ids are abl"),
     Case("unknown_check", _set("checks", 0, "check", value="completness"), "checks[0].check",
-         "unknown check 'completness'; did you mean 'completeness'?"),
+         "unknown check 'completness'; did you mean 'completeness'"),
     Case("check_params_typo", _set("checks", 0, "params", value={"agregate": "max"}),
          "checks[0].params.agregate", "unknown field (not allowed here)"),
     Case("duplicate_check_ids", _duplicate_check, "checks[1].id",
