@@ -136,15 +136,18 @@ def test_pairs(name, run):
 """
 
 
-def test_test_ids_are_readable(pytester: pytest.Pytester) -> None:
-    pytester.syspathinsert(Path(__file__).parent)
+def test_test_ids_are_readable(pytester: pytest.Pytester,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # a subprocess: an in-process run unloads the modules it imported (sklearn's included),
+    # which breaks later tests in this process
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     pytester.makepyfile(test_ids=KIT_TESTS)
-    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     ids = [line for line in result.outlines if "::" in line]
     assert "test_ids.py::test_conformance[values_follow_the_result_schema]" in ids
     assert "test_ids.py::test_pairs[values_follow_the_result_schema-on_linear]" in ids
     assert not any("lambda" in line for line in ids)
-    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(
         passed=14, skipped=2, failed=2)  # _Ones: the same value for every output
 
 
