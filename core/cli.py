@@ -36,10 +36,11 @@ from .exitcodes import ExitCode
 from .host import Host, create_host
 from .integrations.mlflow import log_audit, require_mlflow
 from .output_folder import OutputFolder, same_folder
-from .reports import FORMATS, write_outputs
+from .reports import FORMATS, WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult
 from .runner import Runner
+from .scaffold import names, new_plugin
 from .signing import generate_keypair, load_private_key
 from .suite import check_against_host, load_suite, parse_suite
 from .verdict import policy_note
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     keygen = sub.add_parser("keygen", help="create an Ed25519 key pair for --sign-key")
     keygen.add_argument("key", type=Path, help="private key file to create (KEY.pub beside it)")
+
+    scaffold = sub.add_parser("new-plugin", help="write a plugin package to start from")
+    scaffold.add_argument("name", help="the plugin's name (lower case; prefixes its methods)")
+    scaffold.add_argument("--dir", type=Path, help="where to write it (default: "
+                          "./xaudit-plugin-NAME); must not exist or be empty")
     return parser
 
 
@@ -157,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
+        if args.command == "new-plugin":  # needs no host: a broken install must not stop it
+            return _new_plugin(args)
         with _terminate_as_interrupt(), warnings.catch_warnings():
             warnings.showwarning = _show_warning
             host = create_host(plugins=args.plugin, block=args.block_plugin,
@@ -216,6 +224,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _list_failed_sections(written: WrittenOutputs) -> bool:
+    """Print the report sections that failed to stderr; whether there were any."""
+    for line in written.failed_sections:
+        print(f"xaudit: report {line}", file=sys.stderr)
+    return bool(written.failed_sections)
+
+
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = load_suite(args.suite)
     if args.fail_on_warn:
@@ -234,6 +249,8 @@ def _run(args: argparse.Namespace, host: Host) -> int:
                     cache=None if folder is None else ExplanationCache(folder))
     result, written = runner.run_and_write(out, sign_key=args.sign_key)
     code = result.exit_code()
+    if _list_failed_sections(written):
+        code = ExitCode.CRASHED
     _print_verdict(result, code, written)
     if mlflow:
         try:
@@ -360,6 +377,14 @@ def _report(args: argparse.Namespace, host: Host) -> int:
                                 sign_key=args.sign_key)
     for path in written:
         print(path)
+    return int(ExitCode.CRASHED if _list_failed_sections(written) else ExitCode.OK)
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    folder = args.dir or Path(names(args.name)["dist"])
+    for path in new_plugin(args.name, folder):
+        print(path)
+    print(f"next: pip install -e '{folder}[test]' && pytest {folder}")
     return int(ExitCode.OK)
 
 

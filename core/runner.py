@@ -61,7 +61,7 @@ from .plugin import BaselineCheck
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
-from .reports import write_outputs
+from .reports import WrittenOutputs, write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ExplainerSpec, ModelSpec, Suite, check_against_host, in_memory
@@ -270,7 +270,7 @@ class Runner:
         return result
 
     def run_and_write(self, out_dir: Path,
-                      sign_key: Path | None = None) -> tuple[AuditResult, list[Path]]:
+                      sign_key: Path | None = None) -> tuple[AuditResult, WrittenOutputs]:
         """Run and write the results folder ``out_dir``; returns the result and the files.
 
         The folder is checked and locked before any work and replaced as a unit once every
@@ -287,7 +287,7 @@ class Runner:
             return result, self.write(result, folder, sign_key=sign_key)
 
     def write(self, result: AuditResult, out: Path | OutputFolder,
-              sign_key: Path | None = None) -> list[Path]:
+              sign_key: Path | None = None) -> WrittenOutputs:
         """Write the suite's report formats (``results.json`` always) as the folder ``out``,
         with ``comparison.json`` when the run has a baseline, and ``manifest.json`` last
         (signed with ``sign_key`` when given)."""
@@ -299,8 +299,10 @@ class Runner:
             compare(self.baseline.result, result, host=self.host,
                     feature_changes=self.baseline.feature_changes,
                     baseline_path=self.baseline.path, candidate_path=out.path)))]
-        return compared + write_outputs(result, out, formats, host=self.host,
-                                        base_dir=self.suite.base_dir, sign_key=sign_key)
+        written = write_outputs(result, out, formats, host=self.host,
+                                base_dir=self.suite.base_dir, sign_key=sign_key)
+        written += compared  # in place: the failed report sections stay with the files
+        return written
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs

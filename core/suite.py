@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from .auto import AUTO
-from .errors import Problem, SuiteError, UnknownNameError
+from .errors import Problem, SuiteError
 from .host import Host
 from .plugin import ModelCheck
 from .targets import Target
@@ -472,9 +472,7 @@ def _report_problems(suite: Suite, dependencies: bool = True) -> list[Problem]:
 
 
 def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
-    registry = getattr(host, registry_name)
-    error = UnknownNameError(registry.kind, name, registry.suggest(name), registry.names())
-    return Problem(path, str(error))
+    return Problem(path, str(getattr(host, registry_name).unknown(name)))
 
 
 def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:
