@@ -56,8 +56,10 @@ def render(result: AuditResult, out_dir: str | Path,
     """Write ``result`` in the given formats as the folder ``out_dir``; returns the files
     written. The folder is replaced as a unit: it then holds exactly these files.
 
-    ``report.html`` and ``report.pdf`` (PDF/A-3b with results.json and the suite attached) need
-    the ``pdf`` extra. ``report_options`` override the suite's report block: ``pdf_variant``
+    ``report.html`` needs the ``html`` extra and ``report.pdf`` (PDF/A-3b with results.json and
+    the suite attached) the ``pdf`` extra; without them :class:`~xaudit.extras.MissingExtraError`
+    names the extra before anything is written. ``report_options`` override the suite's report
+    block: ``pdf_variant``
     (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``template_dir``, ``top_k``,
     ``local_rows``, ``max_subjects``.
     """

@@ -43,11 +43,21 @@ def unmet(model: Model, requires: Iterable[str] = (),
           modalities: Iterable[str] | None = None) -> list[str]:
     """What ``model`` lacks of ``requires`` (capabilities) and ``modalities`` (any one of them,
     ``None``: any input), each as a phrase for :func:`refusal`; empty when nothing is missing."""
-    needs = [f"capability {c!r}" for c in sorted(set(requires)) if not offers(model, c)]
+    needs = [f"capability {c!r}{_why_not(model, c)}" for c in sorted(set(requires))
+             if not offers(model, c)]
     allowed = None if modalities is None else sorted(set(modalities))
     if allowed is not None and model.input_spec.modality not in allowed:
         needs.append(f"{' or '.join(allowed)} input")
     return needs
+
+
+def _why_not(model: Model, capability: str) -> str:
+    """The model's own reason for not offering ``capability``, as a parenthesis (or ``""``).
+
+    Models may define ``capability_note(capability) -> str`` (as :class:`ModelBase` does)."""
+    note = getattr(model, "capability_note", None)
+    reason = note(capability) if callable(note) else ""
+    return f" (not offered: {reason})" if reason else ""
 
 
 def refusal(method: str, needs: str | Sequence[str], model: Model,

@@ -188,6 +188,8 @@ def _plugins(args: argparse.Namespace, host: Host) -> int:
         for kind in ("adapters", "explainers", "checks", "report_sections"):
             if row[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+        for name, reason in row["unavailable"].items():
+            print(f"  cannot run here: {name} ({reason})")
     return int(ExitCode.OK)
 
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from . import hookspecs
 from .capabilities import refusal, unmet
 from .errors import InputError, ModelLoadError, PluginError
+from .extras import unavailable_reason
 from .model import Model
 from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
 from .registry import PluginInfo, Registry
@@ -194,7 +195,8 @@ class Host:
             raise refusal(f"check {name!r}", needs, model)
 
     def describe(self) -> list[dict[str, Any]]:
-        """Every loaded plugin with its version and what it registered (for ``xaudit plugins``)."""
+        """Every loaded plugin with its version, what it registered and, under ``unavailable``,
+        which of its adapters and explainers cannot run here and why (for ``xaudit plugins``)."""
         registries: dict[str, Registry[Any]] = {
             "adapters": self.adapters,
             "explainers": self.explainers,
@@ -210,6 +212,9 @@ class Host:
             }
             for key, registry in registries.items():
                 row[key] = [n for n in registry.names() if registry.origin(n) == info]
+            row["unavailable"] = {
+                name: reason for key in ("adapters", "explainers") for name in row[key]
+                if (reason := unavailable_reason(registries[key].get(name).extra))}
             rows.append(row)
         return rows
 

@@ -114,6 +114,11 @@ class ModelBase(ABC):
     def fingerprint(self) -> str:
         """A stable SHA-256 hex digest of the model."""
 
+    def capability_note(self, capability: str) -> str:
+        """Why ``capability`` is not offered, when the adapter knows (``""`` otherwise); a
+        refusal naming the capability quotes it."""
+        return ""
+
     @property
     def n_outputs(self) -> int:
         """Number of model outputs."""

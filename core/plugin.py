@@ -59,6 +59,9 @@ class Adapter(ABC):
     priority: ClassVar[int] = 0
     """Adapters with a higher priority are asked first when claiming an object."""
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+    extra: ClassVar[str | None] = None
+    """The xaudit extra (``pip install 'xaudit[EXTRA]'``) this adapter needs; ``xaudit plugins``
+    and ``validate`` say so when it is not installed (see :mod:`xaudit.extras`)."""
 
     @classmethod
     @abstractmethod
@@ -89,6 +92,8 @@ class Explainer(ABC):
     Params: ClassVar[type[PluginParams]] = PluginParams
     requires: ClassVar[frozenset[str]] = frozenset()
     """Model capabilities needed (see :class:`~xaudit.model.Capability`)."""
+    extra: ClassVar[str | None] = None
+    """The xaudit extra this explainer's own code needs (see :attr:`Adapter.extra`)."""
     modalities: ClassVar[frozenset[str]] = frozenset({"tabular"})
     needs_background: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
