@@ -36,15 +36,17 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
 
 
 def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
-              out_dir: str | Path | None = None, quiet: bool = True) -> AuditResult:
+              out_dir: str | Path | None = None, quiet: bool = True,
+              progress: bool = False) -> AuditResult:
     """Run a suite (a path or a :class:`~xaudit.suite.Suite`) and return its result.
 
     With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz`` and
     the suite's report formats): the folder is checked and locked before any work and replaced
-    as a unit when complete (see ``docs/reports.md``, "The output folder").
+    as a unit when complete (see ``docs/reports.md``, "The output folder"). ``progress=True``
+    (or ``quiet=False``) shows which explainer or check runs, rows done and time left on stderr.
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
-    runner = Runner(loaded, host or default_host(), quiet=quiet)
+    runner = Runner(loaded, host or default_host(), quiet=quiet and not progress)
     if out_dir is None:
         return runner.run()
     return runner.run_and_write(Path(out_dir))[0]

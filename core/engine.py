@@ -14,6 +14,7 @@ import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
 from .plugin import CheckContext, Direction, Reexplain
+from .progress import Progress
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
@@ -43,6 +45,7 @@ def explain(
     feature_names: Sequence[str] | None = None,
     host: Host | None = None,
     y: Any = None,
+    progress: bool = False,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
@@ -56,6 +59,8 @@ def explain(
     :meth:`Explanation.per_input` gives one attribution array per input.
     ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
     method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
+    ``progress=True`` shows the rows done and the time left on stderr while it runs (see
+    :mod:`xaudit.progress`).
     Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
     method needs.
     """
@@ -88,9 +93,12 @@ def explain(
     if explainer.needs_labels:
         extra["y"] = _labels(method, y, rows.shape[0])
     started = time.perf_counter()
-    attribution = explainer.explain(
-        adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
-    )
+    shown: AbstractContextManager[None] = (
+        Progress().task(method, rows.shape[0]) if progress else nullcontext())
+    with shown:
+        attribution = explainer.explain(
+            adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
+        )
     wall = time.perf_counter() - started
     if targets.pending and (targets.indices < 0).any():
         raise RuntimeError(f"explainer {method!r} declares finds_predicted but left rows "

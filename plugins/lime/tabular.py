@@ -40,6 +40,7 @@ from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins._support.stability import stability_over_seeds
 from xaudit.plugins.lime.common import LimeFitParams, fit_local, kernel
 from xaudit.plugins.lime.tabular_sampling import Discretizer, Stats, draw, fit_stats, represent
+from xaudit.progress import rows_done
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -153,6 +154,7 @@ class LimeTabular(Explainer):
                 fit = fit_local(rep, Y, kernel(dist, width), p)
                 values[r], base[r], r2[r] = fit.coef, fit.intercept, fit.r2
                 local[r], outputs[r], selected[r] = fit.local_prediction, Y[0], fit.selected
+            rows_done(len(block))
         stability = None
         if p.stability_runs > 1:
             child = LimeTabular(p.model_copy(update={"stability_runs": 0}))

@@ -49,6 +49,7 @@ from xaudit.plugins.shapley.game import (
 )
 from xaudit.plugins.shapley.kernel_design import Design, draw_design, strata_sizes, total_pairs
 from xaudit.plugins.shapley.kernel_fit import default_cubic_features, fit
+from xaudit.progress import rows_done
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -145,6 +146,7 @@ class KernelShap(Explainer):
                     phi, se = fit(design, results[r][:, out] - base[out], delta, cubic[r])
                     values[r] = scatter_features(phi, varying[r])
                     errors[r] = scatter_features(se, varying[r])
+            rows_done(len(group))
         base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),
