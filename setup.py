@@ -10,15 +10,19 @@ from setuptools import find_packages, setup
 
 FOLDERS = {"xaudit": "core", "xaudit.adapters": "adapters", "xaudit.plugins": "plugins",
            "xaudit.reports": "reports"}
+RESOURCES = ["xaudit.reports.templates", "xaudit.reports.static"]
+"""Folders of data files (no ``__init__.py``), declared as packages so that setuptools ships
+them without warning; their files are listed under package-data in ``pyproject.toml``."""
 
 
 def packages() -> list[str]:
-    """Every package under the four folders, as its ``xaudit.*`` import name."""
+    """Every package under the four folders, as its ``xaudit.*`` import name, and the
+    resource folders."""
     found = []
     for package, folder in FOLDERS.items():
         found.append(package)
         found += [f"{package}.{sub}" for sub in find_packages(folder)]
-    return found
+    return found + RESOURCES
 
 
 setup(

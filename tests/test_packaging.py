@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"core": "xaudit", "adapters": "xaudit/adapters", "plugins": "xaudit/plugins",
            "reports": "xaudit/reports"}
 """Source folder -> where its files lie in the wheel (as setup.py maps them)."""
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", *FOLDERS)
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", "LICENSE", *FOLDERS)
 """What the build reads; copied to a scratch folder so that no stale ``build/`` folder of the
 working tree leaks into the wheel and no build output is left in the tree."""
 RESOURCES = ("reports/templates", "reports/static")
@@ -56,10 +56,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(ROOT / name, source / name)
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w",
          str(out), str(source)], capture_output=True, text=True, env=env, check=False,
         timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    (scratch / "build.log").write_text(done.stdout + done.stderr)
     (built,) = out.glob("xaudit-*.whl")
     return built
 
@@ -101,3 +102,23 @@ def test_every_builtin_plugin_imports_from_the_unpacked_wheel(wheel: Path,
     elsewhere = {name: file for name, file in report["files"].items()
                  if file is not None and not Path(file).resolve().is_relative_to(site.resolve())}
     assert not elsewhere, f"modules imported from outside the unpacked wheel: {elsewhere}"
+
+
+@pytest.mark.slow
+def test_the_build_warns_about_nothing_and_the_metadata_is_complete(wheel: Path) -> None:
+    log = (wheel.parent.parent / "build.log").read_text()
+    assert "absent from the `packages` configuration" not in log
+    assert "SetuptoolsDeprecationWarning" not in log
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(archive.read(n).decode() for n in archive.namelist()
+                        if n.endswith(".dist-info/METADATA"))
+        licenses = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert "License-Expression: Apache-2.0" in metadata
+    assert licenses, "the LICENSE file is not in the wheel"
+    for minor in (11, 12, 13):
+        assert f"Programming Language :: Python :: 3.{minor}" in metadata
+    assert "example.invalid" not in metadata
+    for requirement in ("fonttools>=4.40; extra == \"html\"", "pandas>=2.1; extra == \"data\"",
+                        "pandas>=2.1; extra == \"torch\""):
+        assert f"Requires-Dist: {requirement}" in metadata
+    assert "Apache License" in (ROOT / "LICENSE").read_text()
