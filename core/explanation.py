@@ -3,6 +3,10 @@
 ``values`` is always ``(n, *feature_shape, n_outputs)``: the outputs axis is explicit even for a
 single output, and ``base_values`` is ``(n, n_outputs)``. ``target_indices`` says which model
 output each slot of the outputs axis holds for each row (see :mod:`xaudit.targets`).
+
+Values, base values and standard errors are finite: an explanation holding NaN or an infinity
+is refused when it is built (:class:`~xaudit.errors.AttributionError`, naming the method, the
+count and the first rows and features), so no check or report ever reads one as a number.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .display import explanation_html
+from .errors import AttributionError, InputError
 from .handoff import Handoff, from_record, to_record
+from .interop import FrameForm, to_frame, to_shap
+from .rowindex import RowIndex
+from .selection import Key, select, select_key
 
 
 @dataclass
@@ -60,6 +68,8 @@ class Explanation:
     """True when the method claims local accuracy: values sum to output minus base value."""
     handoff: Handoff = field(default_factory=Handoff)
     """What the report reads beyond the values; checked against their shape on creation."""
+    row_index: RowIndex | None = None
+    """The caller's labels of the explained rows (a DataFrame's index), when it had some."""
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -101,10 +111,39 @@ class Explanation:
             )
         if self.inputs.shape[0] != n:
             raise InputError(f"{self.method}: inputs have {self.inputs.shape[0]} rows, values {n}")
+        self._require_finite("attribution values", self.values, self.feature_names)
+        self._require_finite("base values", self.base_values, self.output_names)
+        self._require_finite("standard errors", self.std_errors, self.feature_names)
+        if self.row_index is not None and len(self.row_index) != n:
+            raise InputError(f"{self.method}: row_index has {len(self.row_index)} label(s) "
+                             f"for {n} row(s)")
         try:
             self.handoff.validate(n, k, self.feature_shape)
         except InputError as exc:
             raise InputError(f"{self.method}: handoff.{exc}") from None
+
+    def _require_finite(self, what: str, array: np.ndarray | None,
+                        names: tuple[str, ...]) -> None:
+        """Refuse NaN or infinite entries of ``array`` (rows first, then features or outputs,
+        named by ``names`` where they fit), naming the first rows and columns holding them."""
+        if array is None or np.isfinite(array).all():
+            return
+        bad = ~np.isfinite(array)
+        n_nan, n_inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+        per_row = bad.reshape(bad.shape[0], -1, bad.shape[-1]) if array.ndim > 2 else bad
+        rows = np.flatnonzero(per_row.reshape(bad.shape[0], -1).any(axis=1))
+        columns = per_row[rows[:5]].any(axis=-1) if array.ndim > 2 else per_row[rows[:5]]
+        found = [int(c) for c in np.flatnonzero(columns.any(axis=0))]
+        order = sorted(found, key=lambda c: int(np.argmax(columns[:, c])))  # first row first
+        labels = [repr(names[c]) if c < len(names) else str(c) for c in order]
+        kind = "output" if array.ndim == 2 else "feature"
+        raise AttributionError(
+            f"explainer {self.method!r} returned {n_nan + n_inf} of {array.size} {what} that "
+            f"are not finite ({n_nan} NaN, {n_inf} infinite), in {len(rows)} of "
+            f"{bad.shape[0]} rows: first {_listed('row', rows.tolist())}, "
+            f"{_listed(kind, labels)}. An explanation must be finite; look at these rows' "
+            "inputs (a NaN a model tolerates can still make a gradient NaN) or report it to "
+            "the explainer's author")
 
     @property
     def n_rows(self) -> int:
@@ -133,6 +172,47 @@ class Explanation:
                 n, *slot["shape"], k)
             for slot in layout
         }
+
+    def __getitem__(self, key: Key) -> Explanation:
+        """``exp[rows]``, ``exp[rows, features]``, ``exp[rows, features, outputs]``: the
+        explanation of a selection (see :mod:`xaudit.selection`). Rows by position; features and
+        outputs by position or name; each part an integer, a name, a slice, a boolean mask or a
+        list (``exp[:, ["bmi", "s5"]]``). An integer keeps its axis."""
+        return select_key(self, key)
+
+    def select(self, *, rows: Key = None, features: Key = None,
+               outputs: Key = None) -> Explanation:
+        """The explanation of the selected ``rows``, ``features`` and ``outputs`` (``None``:
+        all), as ``exp[rows, features, outputs]``."""
+        return select(self, rows=rows, features=features, outputs=outputs)
+
+    def output(self, which: int | str) -> Explanation:
+        """The explanation of one output slot, by index or name (``exp.output("1")``)."""
+        return select(self, outputs=which)
+
+    def squeeze(self) -> np.ndarray:
+        """The values ``(n, *feature_shape)`` of a one-output explanation.
+
+        Raises :class:`~xaudit.errors.InputError` when there are several output slots: pick one
+        first with :meth:`output`.
+        """
+        if self.values.shape[-1] != 1:
+            raise InputError(f"{self.method}: squeeze() needs one output slot, this explanation "
+                             f"has {self.values.shape[-1]} ({', '.join(self.output_names)}); "
+                             "pick one with exp.output(name) first")
+        return self.values[..., 0]
+
+    def to_shap(self, output: Key = None) -> Any:
+        """A ``shap.Explanation`` for shap's plots (see :func:`xaudit.interop.to_shap`)."""
+        return to_shap(self, output)
+
+    def to_frame(self, form: FrameForm = "long", output: Key = None) -> Any:
+        """A pandas DataFrame, long or wide (see :func:`xaudit.interop.to_frame`)."""
+        return to_frame(self, form, output)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: method, shape, seed and the top features' importance."""
+        return explanation_html(self)
 
     def to_record(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Split into a JSON-ready record and the named arrays (for ``arrays.npz``).
@@ -165,6 +245,7 @@ class Explanation:
             "additive": self.additive,
             "shape": list(self.values.shape),
             "handoff": handoff,
+            "row_index": None if self.row_index is None else self.row_index.to_record(),
         }
         return record, arrays
 
@@ -192,4 +273,13 @@ class Explanation:
             additive=record["additive"],
             handoff=from_record(Handoff, record["handoff"], arrays,
                                 f"{record['method']}: handoff"),
+            row_index=RowIndex.from_record(record["row_index"]) if record.get(
+                "row_index") else None,
         )
+
+
+def _listed(noun: str, items: list[Any], limit: int = 5) -> str:
+    """``rows 0, 1, 2 and 7 more`` (the first ``limit`` of ``items``)."""
+    shown = ", ".join(map(str, items[:limit]))
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{noun}{'s' if len(items) > 1 else ''} {shown}{more}"

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .display import audit_html, check_html
 from .errors import InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
@@ -59,7 +60,12 @@ class CheckResult:
     wall_time_s: float = 0.0
     error: ErrorInfo | None = None
     handoff: CheckHandoff = field(default_factory=CheckHandoff)
-    """What the report draws for this check (curves); ``details`` are printed as they are."""
+    """What the report draws for this check (curves) and its findings in plain words
+    (statements); ``details`` are printed as they are."""
+    skipped: str | None = None
+    """Why the check (a drift check) or its gate (one relative to the baseline's value) was not
+    evaluated, in a run without a baseline; its status is then ``not_gated``, and its value is
+    ``None`` when the check itself did not run."""
 
     @property
     def passed(self) -> bool | None:
@@ -69,13 +75,25 @@ class CheckResult:
         return False if self.status == "fail" else None
 
     def verdict(self) -> str:
-        """One line for logs and JUnit: the check, its value, threshold and verdict."""
+        """One line for logs and JUnit: the check, its value, threshold and verdict, then why it
+        was skipped, or why its value is undefined (``details["undefined"]``) and its findings in
+        plain words (the hand-off's statements)."""
         if self.error is not None:
             return f"{self.name}: error: {self.error}"
+        value = "n/a" if self.value is None else f"{self.value:.6g}"
+        if self.skipped is not None:
+            measured = "SKIPPED" if self.value is None else f"NOT_GATED value {value}"
+            return f"{self.name}: {measured}: {self.skipped}"
         relation = "<=" if self.direction == "lower" else ">="
         gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
-        value = "n/a" if self.value is None else f"{self.value:.6g}"
-        return f"{self.name}: {self.status.upper()} value {value}{gate}"
+        why = self.details.get("undefined")
+        findings = ": " + " ".join(self.handoff.statements) if self.handoff.statements else ""
+        return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
+            f"; {why}" if why else "") + findings
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: value, gate, verdict and what the check measures."""
+        return check_html(self)
 
 
 @dataclass
@@ -91,6 +109,13 @@ class AuditResult:
     checks: list[CheckResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     suite_text: str = ""
+    files: list[Path] = field(default_factory=list, compare=False)
+    """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
+    this session (not saved: a results folder is where they are)."""
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: verdict, counts, the checks and links to written files."""
+        return audit_html(self, self.files)
 
     def exit_code(self, fail_on_warn: bool = False) -> ExitCode:
         """Exit status: a crash (3) before a failed gate (1) before no gate evaluated (5)."""

@@ -11,15 +11,26 @@ from __future__ import annotations
 import datetime
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
+from .auto import AUTO
 from .data import source_extra
 from .errors import Problem, SuiteError, UnknownNameError
 from .extras import MODEL_FILE_EXTRAS, REPORT_EXTRAS, unavailable_reason
 from .host import Host
+from .plugin import ModelCheck
 from .targets import Target
 
 
@@ -29,14 +40,50 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class ModelSpec(Strict):
+def in_memory(value: Any) -> str | None:
+    """How an in-memory object of a suite built in Python is written in results.json (its type
+    and size, never its content; the provenance hashes the content)."""
+    if value is None:
+        return None
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    shape = getattr(value, "shape", None)
+    return f"in-memory {kind}" + (f" shaped {list(shape)}" if shape is not None else "")
+
+
+InMemory = Annotated[Any, PlainSerializer(in_memory, return_type=str | None)]
+"""A field holding an in-memory object, dumped as its :func:`in_memory` description."""
+
+
+class WithObjects(Strict):
+    """A section that may hold in-memory objects (:attr:`OBJECTS`, by field name): dumped as
+    :func:`in_memory` descriptions, and left out of dumps when absent, so suites read from
+    files dump as before."""
+
+    OBJECTS: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for name in self.OBJECTS:
+            if getattr(self, name) is None:
+                for key in (name, type(self).model_fields[name].alias):
+                    data.pop(key, None)
+        return data
+
+
+class ModelSpec(WithObjects):
     """Where the model comes from and how to adapt it."""
+
+    OBJECTS = ("obj",)
 
     adapter: str = "auto"
     path: str | None = None
     """A model file (skops, ONNX, TorchScript, ...), relative to the suite file."""
     factory: str | None = None
     """``module:function`` returning the model; called with the Dataset if it takes an argument."""
+    obj: InMemory = Field(None, alias="object")
+    """A model object, for a suite given to :func:`xaudit.run_suite` as a mapping (``model:
+    {object: estimator}``); results.json records its type, the provenance its fingerprint."""
     trust: bool = False
     """Allow loading formats that can run code (pickle, joblib)."""
     task: Literal["classification", "regression", "other"] | None = None
@@ -46,8 +93,11 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.path is None) == (self.factory is None):
-            raise ValueError("give exactly one of 'path' or 'factory'")
+        given = [name for name, value in (("path", self.path), ("factory", self.factory),
+                                          ("object", self.obj)) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'path', 'factory' or 'object' (an object "
+                             "only in a suite built in Python)")
         if self.factory is not None and ":" not in self.factory:
             raise ValueError("'factory' must look like 'module:function'")
         return self
@@ -76,10 +126,24 @@ class BackgroundSpec(Strict):
     method: Literal["random", "first"] = "random"
 
 
-class DataSpec(Strict):
-    """The data source and how rows are chosen from it."""
+class DataSpec(WithObjects):
+    """The data source and how rows are chosen from it.
 
-    source: str
+    ``source`` names a file or a dataset shipped with scikit-learn; a suite built in Python
+    (a mapping given to :func:`xaudit.run_suite`) may give an in-memory pandas DataFrame as
+    ``frame`` (``target`` its label column) or arrays as ``X`` and ``y`` instead.
+    results.json records their type and shape; the provenance hashes their content.
+    """
+
+    OBJECTS = ("frame", "X", "y")
+
+    source: str | None = None
+    frame: InMemory = None
+    """An in-memory pandas DataFrame (its index labels the explained rows)."""
+    X: InMemory = None
+    """In-memory rows ``(n, *row_shape)``, named ``x0 ...``."""
+    y: InMemory = None
+    """Labels of the rows of ``X``."""
     target: str | None = None
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list)
@@ -90,12 +154,28 @@ class DataSpec(Strict):
     explain: RowsSpec = Field(default_factory=RowsSpec)
     background: BackgroundSpec = Field(default_factory=BackgroundSpec)
 
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        given = [name for name, value in (("source", self.source), ("frame", self.frame),
+                                          ("X", self.X)) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'source', 'frame' or 'X' (frame and X only "
+                             "in a suite built in Python)")
+        if self.y is not None and self.X is None:
+            raise ValueError("'y' gives the labels of 'X'; with 'source' or 'frame' name the "
+                             "label column in 'target'")
+        if self.X is not None and self.target is not None:
+            raise ValueError("'target' names a column; with 'X' give the labels as 'y'")
+        return self
+
 
 class ExplainerSpec(Strict):
     """One explainer run: an id other sections refer to, a registered method, its params."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     method: str
+    """A registered explainer, or ``auto`` (chosen from the model's capabilities; see
+    :mod:`xaudit.auto`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     target: Target | None = None
     """Which outputs to explain; the method's default when omitted."""
@@ -114,13 +194,18 @@ class GateSpec(Strict):
     """Defaults to the check's own declared direction."""
     warn_threshold: float | None = None
     severity: Literal["fail", "warn"] = "fail"
+    relative_to: Literal["baseline"] | None = None
+    """``baseline``: ``threshold`` and ``warn_threshold`` are offsets from the approved run's
+    value of the same check (``threshold: -0.02`` with ``higher`` better: at least the
+    baseline's value minus 0.02). Evaluated only when the run has a baseline."""
 
 
 class CheckSpec(Strict):
-    """One check on one explainer's output, optionally gated."""
+    """One check, optionally gated: of one explainer's output, or of the model itself
+    (a performance check, named without ``explainer``)."""
 
     check: str
-    explainer: str
+    explainer: str | None = None
     id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     gate: GateSpec | None = None
@@ -129,8 +214,9 @@ class CheckSpec(Strict):
 
     @property
     def key(self) -> str:
-        """The check's id, ``<check>@<explainer>`` by default."""
-        return self.id or f"{self.check}@{self.explainer}"
+        """The check's id: ``<check>@<explainer>`` by default, ``<check>`` for a model check."""
+        return self.id or (self.check if self.explainer is None
+                           else f"{self.check}@{self.explainer}")
 
 
 ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
@@ -199,6 +285,22 @@ class DocumentationSpec(Strict):
     """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
 
 
+class BaselineSpec(Strict):
+    """The approved run a governance run compares with: a results folder ``xaudit run`` wrote."""
+
+    path: str
+    """The folder, relative to the suite file (``xaudit run --baseline DIR`` overrides it)."""
+    feature_changes: Literal["refuse", "compare"] = "refuse"
+    """``refuse``: a run whose features differ from the baseline's is refused (exit 4), naming
+    the features added and missing. ``compare``: such features are compared as contributing
+    nothing in the run that lacks them (a new leak column, a dropped feature)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
 class Suite(Strict):
     """A whole audit: model, data, explainers, checks and report."""
 
@@ -211,6 +313,8 @@ class Suite(Strict):
     checks: list[CheckSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     documentation: DocumentationSpec | None = None
+    baseline: BaselineSpec | None = None
+    """The approved run drift checks and relative gates compare with (a path, or a mapping)."""
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Folder relative paths resolve against (the suite file's folder)."""
@@ -284,7 +388,8 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
     if suite.model.path is not None and not (suite.base_dir / suite.model.path).exists():
         problems.append(Problem("model.path", f"file {suite.model.path} does not exist"))
     data_source = suite.data.source
-    if not data_source.startswith("sklearn:") and not (suite.base_dir / data_source).is_file():
+    if data_source is not None and not data_source.startswith("sklearn:") and not (
+            suite.base_dir / data_source).is_file():
         problems.append(Problem("data.source", f"file {data_source} does not exist"))
     ids: dict[str, int] = {}
     for i, spec in enumerate(suite.explainers):
@@ -293,6 +398,11 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
             problems.append(Problem(f"{where}.id", f"duplicate id {spec.id!r} "
                                     f"(also explainers[{ids[spec.id]}])"))
         ids.setdefault(spec.id, i)
+        if spec.method == AUTO:
+            if spec.params:
+                problems.append(Problem(f"{where}.params", "method 'auto' takes no parameters; "
+                                        "name the method to set them"))
+            continue
         if spec.method not in host.explainers:
             problems.append(_unknown(f"{where}.method", host, "explainers", spec.method))
             continue
@@ -302,9 +412,10 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
     for j, check in enumerate(suite.checks):
         where = f"checks[{j}]"
         if check.key in keys:
-            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}"))
+            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}; give "
+                                    "each of them its own id"))
         keys.add(check.key)
-        if check.explainer not in ids:
+        if check.explainer is not None and check.explainer not in ids:
             problems.append(Problem(f"{where}.explainer", f"no explainer has id "
                                     f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
         if check.reference is not None and check.reference not in ids:
@@ -313,12 +424,27 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
         if check.check not in host.checks:
             problems.append(_unknown(f"{where}.check", host, "checks", check.check))
             continue
+        problems += _subject_problems(check, host, ids, where)
         problems += _param_problems(host.checks.get(check.check).Params, check.params,
                                     f"{where}.params")
     problems += _install_problems(suite, host)
     problems += _report_problems(suite)
     if problems:
         raise SuiteError(problems, source)
+
+
+def _subject_problems(check: CheckSpec, host: Host, ids: dict[str, int],
+                      where: str) -> list[Problem]:
+    """A model check names no explainer; every other check names one."""
+    model_check = issubclass(host.checks.get(check.check), ModelCheck)
+    if model_check and check.explainer is not None:
+        return [Problem(f"{where}.explainer", f"{check.check} measures the model on held-out "
+                        "rows, not an explanation: remove 'explainer'")]
+    if not model_check and check.explainer is None:
+        return [Problem(f"{where}.explainer", f"{check.check} checks an explanation: name the "
+                        f"explainer whose output it measures (ids are "
+                        f"{', '.join(ids) or 'none'})")]
+    return []
 
 
 def _report_problems(suite: Suite) -> list[Problem]:
@@ -337,7 +463,9 @@ def _report_problems(suite: Suite) -> list[Problem]:
 
 def _install_problems(suite: Suite, host: Host) -> list[Problem]:
     """The data source's and the model's optional installs that are missing here."""
-    needs: list[tuple[str, str | None]] = [("data.source", source_extra(suite.data.source))]
+    source = suite.data.source
+    needs: list[tuple[str, str | None]] = [("data.source",
+                                            source_extra(source) if source else None)]
     if suite.model.adapter in host.adapters:
         needs.append(("model.adapter", host.adapters.get(suite.model.adapter).extra))
     if suite.model.path is not None:

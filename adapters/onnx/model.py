@@ -87,13 +87,6 @@ class OnnxModel(ModelBase):
                 f"output={self.graph_outputs[self.output_index]!r}, "
                 f"capabilities={sorted(self.capabilities)})")
 
-    def capability_note(self, capability: str) -> str:
-        """The converter's or checker's reason when ``gradients`` or ``layers`` (both through
-        the torch conversion) are not offered."""
-        if capability in ("gradients", "layers") and capability not in self.capabilities:
-            return self.gradient_status
-        return ""
-
     @property
     def n_inputs(self) -> int:
         """Number of graph inputs."""
