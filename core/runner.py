@@ -60,7 +60,7 @@ from .probe import probe_model
 from .progress import Progress
 from .provenance import environment, utc_now
 from .references import import_reference
-from .reports import write_outputs
+from .reports import WrittenOutputs, write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ModelSpec, Suite, check_against_host, in_memory
@@ -256,7 +256,7 @@ class Runner:
                 *result.handoff.statements, relative_gate_note(approved, spec.gate.threshold)))
         return result
 
-    def run_and_write(self, out_dir: Path) -> tuple[AuditResult, list[Path]]:
+    def run_and_write(self, out_dir: Path) -> tuple[AuditResult, WrittenOutputs]:
         """Run and write the results folder ``out_dir``; returns the result and the files.
 
         The folder is checked and locked before any work and replaced as a unit once every
@@ -271,7 +271,7 @@ class Runner:
             result = self.run()
             return result, self.write(result, folder)
 
-    def write(self, result: AuditResult, out: Path | OutputFolder) -> list[Path]:
+    def write(self, result: AuditResult, out: Path | OutputFolder) -> WrittenOutputs:
         """Write the suite's report formats (``results.json`` always) as the folder ``out``,
         with ``comparison.json`` when the run has a baseline."""
         if not isinstance(out, OutputFolder):
@@ -282,8 +282,10 @@ class Runner:
             compare(self.baseline.result, result, host=self.host,
                     feature_changes=self.baseline.feature_changes,
                     baseline_path=self.baseline.path, candidate_path=out.path)))]
-        return write_outputs(result, out, formats, host=self.host,
-                             base_dir=self.suite.base_dir) + compared
+        written = write_outputs(result, out, formats, host=self.host,
+                                base_dir=self.suite.base_dir)
+        written += compared  # in place: the failed report sections stay with the files
+        return written
 
 
 def _task(progress: Progress | None, label: str, rows: int) -> AbstractContextManager[None]:

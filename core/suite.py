@@ -27,7 +27,7 @@ from pydantic import (
 
 from .auto import AUTO
 from .data import source_extra
-from .errors import Problem, SuiteError, UnknownNameError
+from .errors import Problem, SuiteError
 from .extras import MODEL_FILE_EXTRAS, REPORT_EXTRAS, unavailable_reason
 from .host import Host
 from .plugin import ModelCheck
@@ -479,9 +479,7 @@ def _install_problems(suite: Suite, host: Host) -> list[Problem]:
 
 
 def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
-    registry = getattr(host, registry_name)
-    error = UnknownNameError(registry.kind, name, registry.suggest(name), registry.names())
-    return Problem(path, str(error))
+    return Problem(path, str(getattr(host, registry_name).unknown(name)))
 
 
 def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:

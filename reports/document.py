@@ -2,8 +2,8 @@
 
 The same page is written as ``report.html`` and laid out by WeasyPrint as ``report.pdf`` (its
 print style sheet gives the running header, page numbers and the table of contents' page
-numbers). A section whose ``context`` or template raises is shown with its error; the rest of
-the report still renders.
+numbers). A section whose ``context`` or template raises is shown with its error and listed in
+:attr:`RenderedPage.failed`; the rest of the report still renders.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from markupsafe import Markup
 from ..plugin import ReportSection
 from ..results import AuditResult
 from ..version import __version__
-from .embedding import Embedded, report_id, run_time
+from .embedding import Embedded, report_id, results_file, run_time
 from .fonts import font_faces
 from .options import ReportOptions, documentation_of
 from .section_base import NOT_APPLICABLE, ContextualSection, RenderContext
@@ -57,23 +57,58 @@ class SectionView:
         return self.reason is None and self.error is None
 
 
+@dataclass(frozen=True)
+class RenderedPage:
+    """The report page, and the sections that failed on it (each shown there with its error)."""
+
+    html: str
+    failed: tuple[str, ...] = ()
+    """One line per failed section: its name, the plugin that registered it, the error."""
+
+
 def render_html(result: AuditResult, options: ReportOptions, host: Host | None,
-                results: Embedded) -> str:
+                results: Embedded) -> RenderedPage:
     """The report page for ``result``; ``results`` is the ``results.json`` it presents."""
     classes = _section_classes(host)
     env = build_environment(options.template_dir, plugin_template_dirs(c for _, c in classes))
     documentation = documentation_of(result)
     context = RenderContext(result, options, documentation, host, results.sha256,
                             report_id(results.sha256))
+    views, report = render_sections(classes, result, context, env, host)
+    page = env.get_template("report.html.j2").render(
+        report=report, sections=views, css=Markup((STATIC / "report.css").read_text()),  # noqa: S704
+        font_faces=Markup(FONTS_PLACEHOLDER))  # noqa: S704
+    failed = tuple(f"section {v.name!r} ({_plugin(host, v.name)}): {v.error}"
+                   for v in views if v.error is not None)
+    return RenderedPage(page.replace(FONTS_PLACEHOLDER, font_faces(page), 1), failed)
+
+
+def render_sections(classes: list[tuple[str, type[ReportSection]]], result: AuditResult,
+                    context: RenderContext, env: Environment, host: Host | None,
+                    ) -> tuple[list[SectionView], dict[str, Any]]:
+    """The applicable sections' views with their bodies rendered, and the page's metadata.
+
+    A section whose ``context`` or template raises keeps the error in its view."""
     views = _contexts(classes, result, context, host)
     report = _report_meta(result, context, views)
     for view in views:
         if view.applicable:
             view.body = _render_section(env, classes_by_name(classes)[view.name], view, report)
-    page = env.get_template("report.html.j2").render(
-        report=report, sections=views, css=Markup((STATIC / "report.css").read_text()),  # noqa: S704
-        font_faces=Markup(FONTS_PLACEHOLDER))  # noqa: S704
-    return page.replace(FONTS_PLACEHOLDER, font_faces(page), 1)
+    return views, report
+
+
+def render_section(cls: type[ReportSection], result: AuditResult,
+                   options: ReportOptions | None = None,
+                   host: Host | None = None) -> SectionView | None:
+    """One section of the report of ``result`` as the page would show it (its template found
+    as for a registered section), or ``None`` when it does not apply to this audit."""
+    options = options or ReportOptions()
+    env = build_environment(options.template_dir, plugin_template_dirs([cls]))
+    results = results_file(result)
+    context = RenderContext(result, options, documentation_of(result), host, results.sha256,
+                            report_id(results.sha256))
+    views, _ = render_sections([(cls.name, cls)], result, context, env, host)
+    return views[0] if views else None
 
 
 def classes_by_name(classes: list[tuple[str, type[ReportSection]]]) -> dict[
@@ -96,6 +131,12 @@ def _origin(host: Host | None, name: str) -> str:
     if host is None or name not in host.report_sections:
         return "xaudit"
     return host.report_sections.origin(name).name
+
+
+def _plugin(host: Host | None, name: str) -> str:
+    if host is None or name not in host.report_sections:
+        return "a built-in section"
+    return str(host.report_sections.origin(name))
 
 
 def _contexts(classes: list[tuple[str, type[ReportSection]]], result: AuditResult,
