@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -45,6 +46,7 @@ from .signing import generate_keypair, load_private_key
 from .suite import check_against_host, load_suite, parse_suite
 from .verdict import policy_note
 from .verify import verify_folder
+from .version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +58,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="xaudit", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"xaudit {__version__}")
+    _add_verbosity(parser, argparse.SUPPRESS)
     parser.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE",
                         help="load MODULE as a plugin (repeatable); modules in the current "
                              "folder are found, as with python -m")
@@ -65,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-autoload", action="store_true",
                         help="skip entry-point plugins (as XAUDIT_DISABLE_PLUGIN_AUTOLOAD=1)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)  # -v/-q also after the subcommand
+    _add_verbosity(common, argparse.SUPPRESS)
 
-    run = sub.add_parser("run", help="run a suite and write its results")
+    run = sub.add_parser("run", parents=[common],
+                         help="run a suite and write its results")
     run.add_argument("suite", type=Path)
     run.add_argument("--out", type=Path, help="output folder (default: the suite's "
                      "report.out_dir, relative to the suite file)")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress, only the verdict")
     run.add_argument("--fail-on-warn", action="store_true",
                      help="a gate that warns fails the run (exit 1); recorded with the results, "
                           "so every output states the same verdict (suite: gate_policy)")
@@ -95,16 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compare with a baseline whose features differ (as the suite's "
                           "baseline.feature_changes: compare)")
 
-    validate = sub.add_parser("validate", help="check suites without running them")
+    validate = sub.add_parser("validate", parents=[common],
+                              help="check suites without running them")
     validate.add_argument("suites", type=Path, nargs="+", metavar="suite")
     validate.add_argument("--no-dependency-check", action="store_true",
-                          help="do not require the libraries the report formats need (for "
-                               "hooks that validate suites where they are not run)")
+                          help="do not require the extras the data, the model and the report "
+                               "formats need (for hooks that validate suites where they are "
+                               "not run)")
 
-    plugins = sub.add_parser("plugins", help="list plugins and what they register")
+    plugins = sub.add_parser("plugins", parents=[common],
+                             help="list plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
-    explain = sub.add_parser("explain", help="one-off explanation of a model on a dataset")
+    explain = sub.add_parser("explain", parents=[common],
+                             help="one-off explanation of a model on a dataset")
     explain.add_argument("--model", required=True,
                          help="model file, or module:factory (called with the Dataset)")
     explain.add_argument("--data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME")
@@ -117,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
     explain.add_argument("--out", type=Path, default=Path("xaudit-explain"))
 
-    diff = sub.add_parser("diff", help="compare a saved run with the approved run's, "
-                          "without re-running anything")
+    diff = sub.add_parser("diff", parents=[common],
+                          help="compare a saved run with the approved run's, without "
+                               "re-running anything")
     diff.add_argument("baseline", type=Path, help="the approved run's results folder")
     diff.add_argument("candidate", type=Path, help="the results folder to compare with it")
     diff.add_argument("--out", type=Path, help="folder for comparison.json (default: the "
@@ -126,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--allow-feature-changes", action="store_true",
                       help="compare runs whose features differ")
 
-    report = sub.add_parser("report", help="re-render outputs from a saved results folder")
+    report = sub.add_parser("report", parents=[common],
+                            help="re-render outputs from a saved results folder")
     report.add_argument("results", type=Path)
     report.add_argument("--formats", default="html,pdf,md,junit",
                         help="comma-separated formats: html, pdf, md, junit, json "
@@ -139,19 +151,53 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sign-key", type=Path, metavar="KEY",
                         help="sign the rewritten manifest.json with this Ed25519 private key")
 
-    verify = sub.add_parser("verify", help="check a results folder against its manifest.json")
+    verify = sub.add_parser("verify", parents=[common],
+                            help="check a results folder against its manifest.json")
     verify.add_argument("folder", type=Path)
     verify.add_argument("--public-key", type=Path, metavar="PUB",
                         help="also require a valid manifest.sig by this Ed25519 public key")
 
-    keygen = sub.add_parser("keygen", help="create an Ed25519 key pair for --sign-key")
+    keygen = sub.add_parser("keygen", parents=[common],
+                            help="create an Ed25519 key pair for --sign-key")
     keygen.add_argument("key", type=Path, help="private key file to create (KEY.pub beside it)")
 
-    scaffold = sub.add_parser("new-plugin", help="write a plugin package to start from")
+    scaffold = sub.add_parser("new-plugin", parents=[common],
+                              help="write a plugin package to start from")
     scaffold.add_argument("name", help="the plugin's name (lower case; prefixes its methods)")
     scaffold.add_argument("--dir", type=Path, help="where to write it (default: "
                           "./xaudit-plugin-NAME); must not exist or be empty")
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="log more (-v: each step, -vv: debugging detail) on stderr")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="no progress and only errors logged; the verdict and the "
+                             "command's output are still printed")
+
+
+def configure_logging(verbose: int, quiet: int) -> None:
+    """Log records of the ``xaudit`` logger on stderr: warnings by default, ``-v`` info,
+    ``-vv`` debug, ``-q`` errors only. Nothing is configured for the Python API, where the
+    application decides (the library adds no handler but logging's last resort)."""
+    level = (logging.ERROR if quiet else logging.DEBUG if verbose >= 2 else
+             logging.INFO if verbose == 1 else logging.WARNING)
+    logger = logging.getLogger("xaudit")
+    logger.setLevel(level)
+    if not any(getattr(h, "xaudit_cli", False) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("xaudit: %(levelname)s: %(message)s"))
+        handler.xaudit_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is logged (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors (4), --help (0): return, as documented
         return exc.code if isinstance(exc.code, int) else int(ExitCode.INVALID)
+    verbose, quiet = getattr(args, "verbose", 0), getattr(args, "quiet", 0)
+    configure_logging(verbose, quiet)
+    args.quiet = bool(quiet)
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
@@ -173,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "explain": _explain, "report": _report, "diff": _diff,
                        "verify": _verify, "keygen": _keygen}[args.command]
             return handler(args, host)
+    except BrokenPipeError:  # the reader left (xaudit plugins | head): stop quietly
+        _silence_stdout()
+        return int(ExitCode.OK)
     except SuiteError as exc:
         print(f"xaudit: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID)
@@ -194,7 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str,
                   lineno: int, file: Any = None, line: str | None = None) -> None:
-    print(f"xaudit: warning: {message}", file=sys.stderr)
+    """Python warnings (a bad cache entry, ...) as warnings of the ``xaudit`` logger, so
+    ``-q`` silences them like every other message but errors."""
+    logging.getLogger("xaudit").warning("%s", message)
 
 
 def _formats(text: str) -> list[str]:
@@ -204,6 +258,13 @@ def _formats(text: str) -> list[str]:
         raise InputError(f"--formats: unknown or no format(s) {', '.join(unknown)}; choose "
                          f"from {', '.join(FORMATS)}")
     return chosen
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @contextmanager
@@ -251,7 +312,7 @@ def _run(args: argparse.Namespace, host: Host) -> int:
     code = result.exit_code()
     if _list_failed_sections(written):
         code = ExitCode.CRASHED
-    _print_verdict(result, code, written)
+    _print_to_reader(lambda: _print_verdict(result, code, written))
     if mlflow:
         try:
             run_id = log_audit(result, written[0].parent, tracking_uri=args.mlflow_uri)
@@ -259,8 +320,17 @@ def _run(args: argparse.Namespace, host: Host) -> int:
             print(f"xaudit: logging to MLflow failed: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
             return int(ExitCode.CRASHED)
-        print(f"logged to MLflow run {run_id}")
+        _print_to_reader(lambda: print(f"logged to MLflow run {run_id}"))
     return int(code)
+
+
+def _print_to_reader(say: Callable[[], None]) -> None:
+    """Run ``say`` (printing to stdout); a reader that left (a closed pipe) silences stdout
+    instead of changing the exit code, which still tells the verdict."""
+    try:
+        say()
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 def _diff(args: argparse.Namespace, host: Host) -> int:
@@ -318,6 +388,8 @@ def _plugins(args: argparse.Namespace, host: Host) -> int:
         for kind in ("adapters", "explainers", "checks", "report_sections"):
             if row[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+        for name, reason in row["unavailable"].items():
+            print(f"  cannot run here: {name} ({reason})")
     print(f"method auto: {RULE}")
     return int(ExitCode.OK)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .errors import InputError
+from .extras import import_from_extra, require_extra
 from .model import sha256_of_arrays
 from .rowindex import RowIndex
 from .tables import as_rows
@@ -158,7 +158,10 @@ def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if path.suffix == ".npz":
         return _read_npz(path, digest)
-    pandas = _import("pandas", "reading CSV or Parquet data")
+    pandas = import_from_extra("pandas", source_extra(source) or "data",
+                               f"reading the data file {path.name}")
+    if path.suffix == ".parquet":
+        require_extra("parquet", f"reading the data file {path.name}")
     frame = pandas.read_csv(path) if path.suffix == ".csv" else pandas.read_parquet(path)
     return _from_frame(frame, target, f"data source {source!r}", digest)
 
@@ -231,7 +234,7 @@ def _read_sklearn(name: str) -> RawTable:
             f"unknown scikit-learn dataset {name!r}; shipped ones are "
             f"{', '.join(SKLEARN_DATASETS)}"
         )
-    datasets = _import("sklearn.datasets", f"the dataset sklearn:{name}")
+    datasets = import_from_extra("sklearn.datasets", "sklearn", f"the dataset sklearn:{name}")
     bunch = getattr(datasets, f"load_{name}")()
     X = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target)
@@ -239,14 +242,12 @@ def _read_sklearn(name: str) -> RawTable:
     return RawTable(X, y, names, "target", sha256_of_arrays(X, y, extra=f"sklearn:{name}"))
 
 
-def _import(module: str, purpose: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InputError(
-            f"{purpose} needs the Python package {module.split('.')[0]!r}; "
-            "install it with: pip install 'xaudit[sklearn]'"
-        ) from None
+def source_extra(source: str) -> str | None:
+    """The extra that reading ``source`` needs (``None``: the core reads it)."""
+    if source.startswith("sklearn:"):
+        return "sklearn"
+    suffix = Path(source).suffix
+    return {".csv": "data", ".parquet": "parquet"}.get(suffix)
 
 
 def reshape_rows(table: RawTable, shape: Sequence[int]) -> RawTable:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError
+from .extras import require_extra
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -25,16 +26,11 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
-EXTRA = "pip install 'xaudit[sign]'"
 
 
 def _require() -> None:
-    """Refuse with the extra to install when the cryptography package is missing."""
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        raise InputError(f"signing and checking signatures need the cryptography package: "
-                         f"{EXTRA}") from None
+    """Refuse with the ``sign`` extra to install when the cryptography package is missing."""
+    require_extra("sign", "signing and checking signatures")
 
 
 def generate_keypair(private_path: Path) -> tuple[Path, Path]:

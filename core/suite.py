@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -27,7 +26,9 @@ from pydantic import (
 )
 
 from .auto import AUTO
+from .data import source_extra
 from .errors import Problem, SuiteError
+from .extras import MODEL_FILE_EXTRAS, REPORT_EXTRAS, unavailable_reason
 from .host import Host
 from .plugin import ModelCheck
 from .targets import Target
@@ -386,8 +387,9 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite",
                        dependencies: bool = True) -> None:
     """Second pass: plugin names, plugin params, references and files; raises SuiteError.
 
-    With ``dependencies`` the libraries the report formats need must be installed too (a
-    pre-commit hook validating suites it does not run passes ``False``).
+    With ``dependencies`` the extras the data source, the model and the report formats need
+    must be installed too (a pre-commit hook validating suites it does not run passes
+    ``False``).
     """
     problems: list[Problem] = []
     if suite.model.adapter != "auto" and suite.model.adapter not in host.adapters:
@@ -434,6 +436,8 @@ def check_against_host(suite: Suite, host: Host, source: str = "suite",
         problems += _subject_problems(check, host, ids, where)
         problems += _param_problems(host.checks.get(check.check).Params, check.params,
                                     f"{where}.params")
+    if dependencies:
+        problems += _install_problems(suite, host)
     problems += _report_problems(suite, dependencies)
     if problems:
         raise SuiteError(problems, source)
@@ -453,21 +457,35 @@ def _subject_problems(check: CheckSpec, host: Host, ids: dict[str, int],
     return []
 
 
-REPORT_DEPENDENCIES = {"html": ("matplotlib",), "pdf": ("matplotlib", "weasyprint")}
-
-
 def _report_problems(suite: Suite, dependencies: bool = True) -> list[Problem]:
-    """Formats whose libraries are missing, and a template folder that does not exist."""
+    """Formats whose extras are missing (with ``dependencies``), and a template folder that
+    does not exist."""
     problems = []
     for i, fmt in enumerate(suite.report.formats):
-        needed = REPORT_DEPENDENCIES.get(fmt, ()) if dependencies else ()
-        missing = [m for m in needed if importlib.util.find_spec(m) is None]
-        if missing:
-            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} needs {', '.join(missing)}: "
-                                    "pip install 'xaudit[pdf]', or leave the format out"))
+        reason = unavailable_reason(REPORT_EXTRAS.get(fmt)) if dependencies else ""
+        if reason:
+            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
+                                    f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))
     folder = suite.report.template_dir
     if folder is not None and not (suite.base_dir / folder).is_dir():
         problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))
+    return problems
+
+
+def _install_problems(suite: Suite, host: Host) -> list[Problem]:
+    """The data source's and the model's optional installs that are missing here."""
+    source = suite.data.source
+    needs: list[tuple[str, str | None]] = [("data.source",
+                                            source_extra(source) if source else None)]
+    if suite.model.adapter in host.adapters:
+        needs.append(("model.adapter", host.adapters.get(suite.model.adapter).extra))
+    if suite.model.path is not None:
+        needs.append(("model.path", MODEL_FILE_EXTRAS.get(Path(suite.model.path).suffix)))
+    problems = []
+    for path, extra in needs:
+        reason = unavailable_reason(extra)
+        if reason:
+            problems.append(Problem(path, f"{reason}: pip install 'xaudit[{extra}]'"))
     return problems
 
 

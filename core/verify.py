@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .extras import require_extra
 from .manifest import MANIFEST_FILE, SIGNATURE_FILE, UNLISTED, read_manifest
 from .output_folder import FolderReader
 from .results import RESULTS_FILE
@@ -68,8 +69,11 @@ def verify_folder(folder: Path, public_key: Path | None = None) -> Verification:
     The folder is read as inert data: through :class:`~xaudit.output_folder.FolderReader`, so
     no link inside it is followed (a link is a finding). Raises
     :class:`~xaudit.errors.InputError` when the folder or its manifest cannot be read (or the
-    key cannot be loaded); everything else is a :class:`Finding`.
+    key cannot be loaded), and :class:`~xaudit.extras.MissingExtraError` before any work when
+    the ``verify`` extra (pypdf, cryptography) is not installed; everything else is a
+    :class:`Finding`.
     """
+    require_extra("verify", "xaudit verify (checking a results folder)")
     folder = Path(folder)
     manifest = read_manifest(folder)
     key = None

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..errors import InputError
+from ..extras import require_extra
 from ..results import RESULTS_FILE, AuditResult
 
 
@@ -62,15 +62,13 @@ def attached(pdf: bytes, name: str) -> bytes | None:
     """The bytes of the file ``name`` attached to the PDF whose bytes are ``pdf``, ``None``
     when it has none.
 
-    Reads with pypdf (the ``verify`` extra: :class:`~xaudit.errors.InputError` without it); a
-    file that is not a readable PDF raises :class:`ValueError`.
+    Reads with pypdf (the ``verify`` extra: :class:`~xaudit.extras.MissingExtraError`
+    without it); a file that is not a readable PDF raises :class:`ValueError`.
     """
-    try:
-        from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
-    except ImportError:
-        raise InputError("reading the files attached to report.pdf needs pypdf: "
-                         "pip install 'xaudit[verify]'") from None
+    require_extra("verify", "reading the files attached to report.pdf")
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         found = PdfReader(io.BytesIO(pdf)).attachments.get(name)
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:

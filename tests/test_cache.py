@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import sys
 import warnings
@@ -385,6 +386,34 @@ def test_cache_from_the_environment_and_no_cache(tmp_path: Path,
     appendix = page[page.index("Explanations reused from the cache"):]
     assert f"<td>abl</td><td><code class=\"hash\">{record['key']}</code>" in appendix
     (tmp_path / "not-a-folder").write_text("")
+    capsys.readouterr()
     assert main(["run", "-q", str(suite), "--out", str(tmp_path / "d"), "--cache",
                  str(tmp_path / "not-a-folder")]) == 4
     assert "is a file" in capsys.readouterr().err
+
+
+def test_v_logs_cache_hits_and_q_silences_a_bad_entry_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path / "suite")
+    suite.write_text(yaml.safe_dump({**yaml.safe_load(suite.read_text()),
+                                     "explainers": EXPLAINERS[:1], "checks": []}))
+    cache = tmp_path / "cache"
+    try:
+        assert main(["run", "-v", str(suite), "--out", str(tmp_path / "a"),
+                     "--cache", str(cache)]) == 5
+        assert "abl (ablation): cache miss, key " in capsys.readouterr().err
+        assert main(["run", str(suite), "-v", "--out", str(tmp_path / "b"),
+                     "--cache", str(cache)]) == 5
+        key = AuditResult.load(tmp_path / "b").provenance["cache"]["explainers"]["abl"]["key"]
+        assert f"abl (ablation): cache hit, key {key}" in capsys.readouterr().err
+        (entry,) = cache.glob("*/*/entry.json")
+        entry.write_text("{")
+        assert main(["run", "-q", str(suite), "--out", str(tmp_path / "c"),
+                     "--cache", str(cache)]) == 5
+        assert capsys.readouterr().err == ""  # -q: errors only
+        entry.write_text("{")
+        assert main(["run", str(suite), "--out", str(tmp_path / "d"), "--cache", str(cache)]) == 5
+        assert "xaudit: WARNING: ignoring cache entry" in capsys.readouterr().err
+    finally:
+        logging.getLogger("xaudit").setLevel(logging.NOTSET)
+        sys.modules.pop("cache_models", None)

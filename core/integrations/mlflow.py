@@ -26,22 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..extras import import_from_extra
 from ..manifest import file_sha256
 from ..results import RESULTS_FILE, AuditResult
 from ..verdict import VERDICTS
 
-EXTRA = "pip install 'xaudit[mlflow]'"
 ARTIFACT_PATH = "xaudit"
 _REFUSED = re.compile(r"[^\w./\- ]")
 
 
 def require_mlflow() -> Any:
-    """The ``mlflow`` module; :class:`InputError` naming the extra when it is not installed."""
-    try:
-        import mlflow
-    except ImportError:
-        raise InputError(f"--mlflow needs MLflow: {EXTRA}") from None
-    return mlflow
+    """The ``mlflow`` module; :class:`~xaudit.extras.MissingExtraError` naming the ``mlflow``
+    extra when it is not installed."""
+    return import_from_extra("mlflow", "mlflow", "logging to MLflow (--mlflow)")
 
 
 def metric_name(check_name: str) -> str:
