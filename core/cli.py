@@ -25,7 +25,8 @@ from .reports import write_outputs
 from .reports.options import ReportOptions
 from .results import RESULTS_FILE, AuditResult
 from .runner import Runner
-from .suite import Suite, check_against_host, load_suite, parse_suite
+from .suite import Suite, parse_suite
+from .suite_checks import check_against_host, validate_suite
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,7 +121,7 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
 
 
 def _run(args: argparse.Namespace, host: Host) -> int:
-    suite = load_suite(args.suite)
+    suite = validate_suite(args.suite, host)
     out = (args.out or suite.base_dir / suite.report.out_dir).resolve()
     return _execute(suite, host, out, args.quiet, args.fail_on_warn)
 
@@ -140,8 +141,7 @@ def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> 
 
 
 def _validate(args: argparse.Namespace, host: Host) -> int:
-    suite = load_suite(args.suite)
-    check_against_host(suite, host, str(args.suite))
+    suite = validate_suite(args.suite, host)
     print(f"{args.suite}: valid ({len(suite.explainers)} explainer(s), "
           f"{len(suite.checks)} check(s))")
     return int(ExitCode.OK)

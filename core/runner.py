@@ -39,7 +39,8 @@ from .references import import_reference
 from .reports import write_outputs
 from .results import AuditResult, CheckResult, ErrorInfo
 from .seeding import derive_seed, rng_for
-from .suite import DataSpec, ModelSpec, Suite, check_against_host
+from .suite import DataSpec, ModelSpec, Suite
+from .suite_checks import check_against_host
 from .targets import resolve_targets
 
 
@@ -224,7 +225,7 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
 
 def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) -> Model:
     """Build or read the model the suite names and adapt it."""
-    options: dict[str, Any] = {"trust": spec.trust, **spec.options}
+    options: dict[str, Any] = {**spec.options, "trust": spec.trust}  # options cannot grant trust
     if dataset.categorical and "categories" not in options:
         options["categories"] = categories_of(dataset)
     if spec.task is not None:

@@ -3,29 +3,43 @@
 Validation happens in two passes, and every problem is reported with its path, e.g.
 ``explainers[2].params.n_samples: Input should be greater than 0``: first the schema below,
 then each explainer's and check's parameters against that plugin's own ``Params`` model and the
-references between sections (an unknown method gets the closest registered names).
+references between sections (:mod:`xaudit.suite_checks`; an unknown method gets the closest
+registered names). Types are strict, as in a JSON document: ``seed: true`` and
+``threshold: "1e-6"`` are refused rather than coerced. The YAML itself is read within bounds
+(size, depth, alias expansion) and with duplicate keys refused (:mod:`xaudit.safe_yaml`).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib.util
-from pathlib import Path
-from typing import Any, Literal
+import json
+from collections import Counter
+from pathlib import Path, PurePath
+from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import Problem, SuiteError, UnknownNameError
-from .host import Host
+from .errors import Problem, SuiteError
+from .safe_yaml import MAX_BYTES, load_yaml
 from .targets import Target
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
     """Base of the suite's sections: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _unique(names: list[str] | None) -> list[str] | None:
+    repeated = sorted(n for n, count in Counter(names or ()).items() if count > 1)
+    if repeated:
+        raise ValueError(f"{', '.join(map(repr, repeated))} listed more than once; "
+                         "list each name once")
+    return names
 
 
 class ModelSpec(Strict):
@@ -41,7 +55,13 @@ class ModelSpec(Strict):
     task: Literal["classification", "regression", "other"] | None = None
     output_names: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    """Adapter-specific options, validated by the adapter."""
+    """Adapter-specific options, validated against the adapter's ``Options``. Security switches
+    (``trust``) are refused here: only ``model.trust`` allows code-running formats."""
+
+    @field_validator("output_names")
+    @classmethod
+    def _unique_outputs(cls, names: list[str] | None) -> list[str] | None:
+        return _unique(names)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -89,6 +109,11 @@ class DataSpec(Strict):
     explain: RowsSpec = Field(default_factory=RowsSpec)
     background: BackgroundSpec = Field(default_factory=BackgroundSpec)
 
+    @field_validator("features", "categorical")
+    @classmethod
+    def _unique_names(cls, names: list[str] | None) -> list[str] | None:
+        return _unique(names)
+
 
 class ExplainerSpec(Strict):
     """One explainer run: an id other sections refer to, a registered method, its params."""
@@ -108,10 +133,11 @@ class GateSpec(Strict):
     ``severity: warn`` a failure only warns.
     """
 
-    threshold: float
+    threshold: float = Field(allow_inf_nan=False)
     direction: Literal["lower", "higher"] | None = None
     """Defaults to the check's own declared direction."""
-    warn_threshold: float | None = None
+    warn_threshold: float | None = Field(None, allow_inf_nan=False)
+    """Must lie on the better side of ``threshold`` (below it when lower is better)."""
     severity: Literal["fail", "warn"] = "fail"
 
 
@@ -175,7 +201,7 @@ class DecisionSpec(Strict):
     output: str | int = 0
     """The output (name or index) the decision is taken on."""
     adverse: Literal["above", "below"] = "above"
-    threshold: float
+    threshold: float = Field(allow_inf_nan=False)
     """The output is adverse when strictly above (or below) this value."""
 
 
@@ -243,16 +269,60 @@ def _schema_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
     return problems
 
 
+def _json_ready(value: object, path: str, problems: list[Problem]) -> Any:
+    """``value`` in JSON's types (YAML dates as ISO text); anything else is a problem."""
+    if isinstance(value, dict):
+        ready = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                problems.append(Problem(where, f"key {key!r} is a {type(key).__name__}, not "
+                                        f"text; quote it ('{key}')"))
+                continue
+            ready[key] = _json_ready(item, where, problems)
+        return ready
+    if isinstance(value, list | tuple):
+        return [_json_ready(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime.date):  # a YAML timestamp (a datetime is a date too)
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    problems.append(Problem(path, f"a value of type {type(value).__name__} cannot be used; "
+                            "write text, a number, true/false, a list or a mapping"))
+    return None
+
+
+def strict_validate(schema: type[M], data: object,
+                    path: str = "") -> tuple[M | None, list[Problem]]:
+    """``data`` validated by ``schema`` with strict types, as a JSON document is: ``true`` is not
+    a number and ``"1e-6"`` is not a float (YAML's ``1e-6`` is, see :mod:`xaudit.safe_yaml`).
+
+    Returns the model, or ``None`` and every problem with its path under ``path``.
+    """
+    problems: list[Problem] = []
+    ready = _json_ready(data, path, problems)
+    if problems:
+        return None, problems
+    try:
+        return schema.model_validate_json(json.dumps(ready), strict=True), []
+    except ValidationError as exc:
+        return None, _schema_problems(exc, path)
+
+
 def parse_suite(data: object, source: str = "suite", base_dir: Path | None = None,
                 text: str = "") -> Suite:
-    """Schema-validate ``data`` (a mapping parsed from YAML) into a :class:`Suite`."""
+    """Schema-validate ``data`` (a mapping parsed from YAML) into a :class:`Suite`, with strict
+    types (:func:`strict_validate`); raises :class:`SuiteError` listing every problem."""
     if not isinstance(data, dict):
         raise SuiteError([Problem("", f"a suite must be a mapping, got {type(data).__name__}")],
                          source)
-    try:
-        suite = Suite.model_validate(data)
-    except ValidationError as exc:
-        raise SuiteError(_schema_problems(exc), source) from None
+    suite, problems = strict_validate(Suite, data)
+    if suite is None:
+        raise SuiteError(problems, source)
     suite.base_dir = base_dir or Path(".")
     suite.text = text
     canonical = text or suite.model_dump_json()
@@ -261,91 +331,21 @@ def parse_suite(data: object, source: str = "suite", base_dir: Path | None = Non
 
 
 def load_suite(path: str | Path) -> Suite:
-    """Read and schema-validate a suite file."""
+    """Read and schema-validate a suite file (YAML within the bounds of
+    :mod:`xaudit.safe_yaml`); :func:`xaudit.suite_checks.validate_suite` adds the plugin pass."""
+    return parse_suite(*read_suite(path))
+
+
+def read_suite(path: str | Path) -> tuple[object, str, Path, str]:
+    """The parsed YAML of a suite file, its name, its folder and its text: the arguments of
+    :func:`parse_suite` (which hashes the text: the file's bytes, as it is UTF-8)."""
     path = Path(path)
+    if path.is_dir():
+        raise SuiteError([Problem("", f"{path} is a folder, not a suite file; give the path of "
+                                  "the suite's YAML file")], str(path))
     if not path.is_file():
         raise SuiteError([Problem("", f"suite file {path} does not exist")], str(path))
-    raw = path.read_bytes()
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise SuiteError([Problem("", f"not valid YAML: {exc}")], str(path)) from None
-    suite = parse_suite(data, str(path), path.resolve().parent, raw.decode("utf-8", "replace"))
-    suite.sha256 = hashlib.sha256(raw).hexdigest()
-    return suite
-
-
-def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
-    """Second pass: plugin names, plugin params, references and files; raises SuiteError."""
-    problems: list[Problem] = []
-    if suite.model.adapter != "auto" and suite.model.adapter not in host.adapters:
-        problems.append(_unknown("model.adapter", host, "adapters", suite.model.adapter))
-    if suite.model.path is not None and not (suite.base_dir / suite.model.path).exists():
-        problems.append(Problem("model.path", f"file {suite.model.path} does not exist"))
-    data_source = suite.data.source
-    if not data_source.startswith("sklearn:") and not (suite.base_dir / data_source).is_file():
-        problems.append(Problem("data.source", f"file {data_source} does not exist"))
-    ids: dict[str, int] = {}
-    for i, spec in enumerate(suite.explainers):
-        where = f"explainers[{i}]"
-        if spec.id in ids:
-            problems.append(Problem(f"{where}.id", f"duplicate id {spec.id!r} "
-                                    f"(also explainers[{ids[spec.id]}])"))
-        ids.setdefault(spec.id, i)
-        if spec.method not in host.explainers:
-            problems.append(_unknown(f"{where}.method", host, "explainers", spec.method))
-            continue
-        problems += _param_problems(host.explainers.get(spec.method).Params, spec.params,
-                                    f"{where}.params")
-    keys: set[str] = set()
-    for j, check in enumerate(suite.checks):
-        where = f"checks[{j}]"
-        if check.key in keys:
-            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}"))
-        keys.add(check.key)
-        if check.explainer not in ids:
-            problems.append(Problem(f"{where}.explainer", f"no explainer has id "
-                                    f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
-        if check.reference is not None and check.reference not in ids:
-            problems.append(Problem(f"{where}.reference", f"no explainer has id "
-                                    f"{check.reference!r}; ids are {', '.join(ids) or 'none'}"))
-        if check.check not in host.checks:
-            problems.append(_unknown(f"{where}.check", host, "checks", check.check))
-            continue
-        problems += _param_problems(host.checks.get(check.check).Params, check.params,
-                                    f"{where}.params")
-    problems += _report_problems(suite)
-    if problems:
-        raise SuiteError(problems, source)
-
-
-REPORT_DEPENDENCIES = {"html": ("matplotlib",), "pdf": ("matplotlib", "weasyprint")}
-
-
-def _report_problems(suite: Suite) -> list[Problem]:
-    """Formats whose libraries are missing, and a template folder that does not exist."""
-    problems = []
-    for i, fmt in enumerate(suite.report.formats):
-        needed = REPORT_DEPENDENCIES.get(fmt, ())
-        missing = [m for m in needed if importlib.util.find_spec(m) is None]
-        if missing:
-            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} needs {', '.join(missing)}: "
-                                    "pip install 'xaudit[pdf]', or leave the format out"))
-    folder = suite.report.template_dir
-    if folder is not None and not (suite.base_dir / folder).is_dir():
-        problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))
-    return problems
-
-
-def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
-    registry = getattr(host, registry_name)
-    error = UnknownNameError(registry.kind, name, registry.suggest(name), registry.names())
-    return Problem(path, str(error))
-
-
-def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:
-    try:
-        schema.model_validate(params)
-    except ValidationError as exc:
-        return _schema_problems(exc, path)
-    return []
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_BYTES + 1)
+    data = load_yaml(raw, str(path))
+    return data, str(path), path.resolve().parent, raw.decode("utf-8")

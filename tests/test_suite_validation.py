@@ -23,7 +23,8 @@ import yaml
 from xaudit.cli import main
 from xaudit.errors import SuiteError, XauditError
 from xaudit.host import Host, create_host
-from xaudit.suite import check_against_host, load_suite
+from xaudit.suite import load_suite
+from xaudit.suite_checks import check_against_host
 
 MODELS = '''\
 """Factories for the validation tests (trained in milliseconds)."""
@@ -104,6 +105,11 @@ def _model_path_only(suite: dict[str, Any]) -> None:
     suite["model"]["path"] = "models/missing.skops"
 
 
+def _rename_explainer(suite: dict[str, Any]) -> None:
+    """An id with a space, which the check follows (so only the id's pattern is wrong)."""
+    suite["explainers"][0]["id"] = suite["checks"][0]["explainer"] = "my explainer"
+
+
 def _duplicate_explainer(suite: dict[str, Any]) -> None:
     suite["explainers"].append({"id": "abl", "method": "ablation"})
 
@@ -144,7 +150,7 @@ CASES = [
     Case("explainer_param_not_a_choice",
          _set("explainers", 0, "params", value={"baseline": "median"}),
          "explainers[0].params.baseline", "Input should be 'background', 'mean' or 'zero'"),
-    Case("explainer_id_bad_characters", _set("explainers", 0, "id", value="my explainer"),
+    Case("explainer_id_bad_characters", _rename_explainer,
          "explainers[0].id", "String should match pattern"),
     Case("duplicate_explainer_ids", _duplicate_explainer, "explainers[1].id",
          "duplicate id 'abl' (also explainers[0])"),
