@@ -25,6 +25,7 @@ from .reports import write_outputs
 from .reports.options import ReportOptions
 from .results import RESULTS_FILE, AuditResult
 from .runner import Runner
+from .safe_text import one_line, printable
 from .suite import Suite, parse_suite
 from .suite_checks import check_against_host, validate_suite
 
@@ -100,13 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "explain": _explain, "report": _report}[args.command]
         return handler(args, host)
     except SuiteError as exc:
-        print(f"xaudit: {exc}", file=sys.stderr)
+        print(f"xaudit: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
     except XauditError as exc:
-        print(f"xaudit: error: {exc}", file=sys.stderr)
+        print(f"xaudit: error: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
     except Exception:
-        traceback.print_exc()
+        print(printable(traceback.format_exc()), end="", file=sys.stderr)
         return int(ExitCode.CRASHED)
 
 
@@ -127,22 +128,24 @@ def _run(args: argparse.Namespace, host: Host) -> int:
 
 
 def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:
+    """One line per check and crash, then the verdict; names and messages on one line each,
+    their control characters shown as escapes (a name cannot forge a line of the verdict)."""
     for check in result.checks:
-        print(check.verdict())
+        print(one_line(check.verdict()))
     for key, error in result.explainer_errors.items():
-        print(f"explainer {key}: error: {error}")
+        print(one_line(f"explainer {key}: error: {error}"))
     counts = result.counts()
-    print(f"{result.suite_name}: {code.name} (exit {int(code)}); "
+    print(f"{one_line(result.suite_name)}: {code.name} (exit {int(code)}); "
           f"{counts['checks_pass']} passed, {counts['checks_fail']} failed, "
           f"{counts['checks_warn']} warned, "
           f"{counts['checks_error'] + counts['explainers_crashed']} crashed")
     if written:
-        print(f"results written to {written[0].parent}")
+        print(f"results written to {one_line(written[0].parent)}")
 
 
 def _validate(args: argparse.Namespace, host: Host) -> int:
     suite = validate_suite(args.suite, host)
-    print(f"{args.suite}: valid ({len(suite.explainers)} explainer(s), "
+    print(f"{printable(args.suite)}: valid ({len(suite.explainers)} explainer(s), "
           f"{len(suite.checks)} check(s))")
     return int(ExitCode.OK)
 
@@ -184,7 +187,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
     result = runner.run(runner.prepare())
     runner.write(result, args.out)
     if "explanation" in result.explainer_errors:
-        print(f"xaudit: explainer crashed: {result.explainer_errors['explanation']}",
+        print(f"xaudit: explainer crashed: {printable(result.explainer_errors['explanation'])}",
               file=sys.stderr)
         return int(ExitCode.CRASHED)
     explanation = result.explanations["explanation"]
@@ -193,7 +196,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
     order = np.argsort(-importance.sum(axis=1))
     for i in order[:20]:
         cells = "  ".join(f"{v:.4g}" for v in importance[i])
-        print(f"  {explanation.feature_names[i]:<30} {cells}")
+        print(f"  {one_line(explanation.feature_names[i]):<30} {cells}")
     print(f"results written to {args.out}")
     return int(ExitCode.OK)
 
@@ -206,7 +209,7 @@ def _report(args: argparse.Namespace, host: Host) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     options = None
     if {"html", "pdf"} & set(formats):
-        options = ReportOptions.from_result(result, Path.cwd(), pdf_variant=args.pdf_variant,
+        options = ReportOptions.from_result(result, pdf_variant=args.pdf_variant,
                                             template_dir=args.template_dir)
     written = write_outputs(result, args.out or args.results, formats, options=options,
                             host=host)

@@ -37,7 +37,9 @@ from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
 from .reports import write_outputs
+from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult, ErrorInfo
+from .safe_text import one_line
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ModelSpec, Suite
 from .suite_checks import check_against_host
@@ -172,8 +174,10 @@ class Runner:
     def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
         """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
-        return write_outputs(result, out_dir, formats, host=self.host,
-                             base_dir=self.suite.base_dir)
+        options = None
+        if {"html", "pdf"} & set(formats):
+            options = ReportOptions.for_suite(result, self.suite)
+        return write_outputs(result, out_dir, formats, host=self.host, options=options)
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs
@@ -182,7 +186,7 @@ class Runner:
 
     def _log(self, message: str) -> None:
         if not self.quiet:
-            tqdm.write(message, file=sys.stderr)
+            tqdm.write(one_line(message), file=sys.stderr)
 
 
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:

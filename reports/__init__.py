@@ -65,14 +65,14 @@ class _Report:
 
 
 def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
-                  options: ReportOptions | None = None, host: Host | None = None,
-                  base_dir: Path | None = None) -> list[Path]:
+                  options: ReportOptions | None = None, host: Host | None = None) -> list[Path]:
     """Write ``result`` into ``out_dir`` in each of ``formats``; returns the files written.
 
-    ``options`` default to the suite's ``report`` block (``template_dir`` relative to
-    ``base_dir``); ``host`` supplies the report sections and the plugin descriptions (the
-    default host when ``None``). The PDF embeds ``results.json`` byte for byte as written here
-    (or as :meth:`AuditResult.save` would write it, when ``json`` is not among the formats).
+    ``options`` default to the saved suite's ``report`` block, without a template folder
+    (:meth:`ReportOptions.from_result`); ``host`` supplies the report sections and the plugin
+    descriptions (the default host when ``None``). The PDF embeds ``results.json`` byte for
+    byte as written here (or as :meth:`AuditResult.save` would write it, when ``json`` is not
+    among the formats).
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -92,7 +92,7 @@ def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
         if report is None:
             from ..host import default_host
 
-            report = _Report(result, options or ReportOptions.from_result(result, base_dir),
+            report = _Report(result, options or ReportOptions.from_result(result),
                              host or default_host(), saved)
         written.append(report.write(fmt, result, out_dir))
     return written
