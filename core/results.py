@@ -15,6 +15,8 @@ from .errors import InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
 from .handoff import CheckHandoff, from_record, to_record
+from .npz import read_npz
+from .results_schema import check_document, read_json
 
 Status = Literal["pass", "fail", "warn", "error", "not_gated"]
 RESULTS_FILE = "results.json"
@@ -157,11 +159,16 @@ class AuditResult:
     def load(cls, out_dir: str | Path) -> AuditResult:
         """Read back what :meth:`save` wrote (schema version :data:`SCHEMA_VERSION` only).
 
-        Raises :class:`~xaudit.errors.InputError` for another schema version, naming both, and
-        for a malformed hand-off, naming the field.
+        Raises :class:`~xaudit.errors.InputError` for a missing file, a file that is not what
+        ``save`` writes (:mod:`xaudit.results_schema`, :mod:`xaudit.npz`), another schema
+        version (naming both), and a malformed hand-off (naming the field).
         """
         out = Path(out_dir)
-        document = _decode(json.loads((out / RESULTS_FILE).read_text()))
+        for name in (RESULTS_FILE, ARRAYS_FILE):
+            if not (out / name).is_file():
+                raise InputError(f"{out} holds no {name}; give a folder that `xaudit run` "
+                                 "wrote")
+        document = _decode(read_json(out / RESULTS_FILE))
         version = document.get("schema_version")
         if version != SCHEMA_VERSION:
             raise InputError(
@@ -169,20 +176,24 @@ class AuditResult:
                 f"reads version {SCHEMA_VERSION} only (version 2 stores the typed report "
                 "hand-offs that version 1 left under string keys). Run the suite again to "
                 "write it in version 2, or render it with the xaudit release that wrote it")
-        with np.load(out / ARRAYS_FILE, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        check_document(document, out / RESULTS_FILE)
+        arrays = read_npz(out / ARRAYS_FILE)
         explanations = {}
         for key, record in document["explanations"].items():
             prefix = f"explanations/{key}/"
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
-            explanations[key] = Explanation.from_record(record, named)
+            try:
+                explanations[key] = Explanation.from_record(record, named)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:  # arrays missing or bad
+                raise InputError(f"{out}: explanation {key!r} cannot be rebuilt from "
+                                 f"{ARRAYS_FILE}: {type(exc).__name__}: {exc}") from None
         checks = []
         for record in document["checks"]:
-            error = record.pop("error")
-            record.pop("passed")
+            error = record.pop("error", None)
+            record.pop("passed", None)
             prefix = f"checks/{record['name']}/"
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
-            handoff = from_record(CheckHandoff, record.pop("handoff"), named,
+            handoff = from_record(CheckHandoff, record.pop("handoff", {}), named,
                                   f"{record['name']}: handoff")
             checks.append(CheckResult(
                 **record,
@@ -199,7 +210,7 @@ class AuditResult:
             explainer_errors={k: ErrorInfo(**v) for k, v in document["explainer_errors"].items()},
             checks=checks,
             provenance=document["provenance"],
-            suite_text=document["suite_text"],
+            suite_text=document.get("suite_text", ""),
         )
 
 

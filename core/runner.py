@@ -8,6 +8,7 @@ that, an explainer or check that raises is recorded with its traceback and the r
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -42,8 +43,10 @@ from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
 from .seeding import derive_seed, rng_for
 from .suite import DataSpec, ModelSpec, Suite
-from .suite_checks import check_against_host
+from .suite_checks import check_against_host, documentation_problems
 from .targets import resolve_targets
+
+LOGGER = logging.getLogger("xaudit")
 
 
 @dataclass
@@ -73,7 +76,8 @@ class Runner:
         with _field("model"):
             probe_model(model, dataset.X_explain)
         finished = time.perf_counter()
-        problems = []
+        problems = documentation_problems(self.suite.documentation, dataset.feature_names,
+                                          model.output_names)
         for i, spec in enumerate(self.suite.explainers):
             if spec.target is None or not model.output_names:
                 continue  # an unbound callable learns its outputs on the first call
@@ -190,7 +194,10 @@ class Runner:
 
 
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
-    """Read the data source and choose split, explained rows and background, all seeded."""
+    """Read the data source and choose split, explained rows and background, all seeded.
+
+    An ``n`` above the rows of its pool takes the whole pool: the sampling record says so
+    (``n_used``, ``notes``) and a warning is logged on the ``xaudit`` logger."""
     with _field("data.source"):
         table = read_source(spec.source, base_dir, spec.target)
     with _field("data.features"):
@@ -213,17 +220,26 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
         pools[spec.background.pool], None, spec.background.n, spec.background.method,
         rng_for(derive_seed(seed, "data", "background")), "data.background",
     )
+    sampling: dict[str, Any] = {
+        "split": spec.split.model_dump(),
+        "explain": spec.explain.model_dump(by_alias=True),
+        "background": {**spec.background.model_dump(by_alias=True),
+                       "rows": background_rows.tolist()},
+    }
+    for name, rows_spec, chosen in (("explain", spec.explain, explain_rows),
+                                    ("background", spec.background, background_rows)):
+        if rows_spec.n is not None and chosen.size < rows_spec.n:
+            note = (f"data.{name}.n is {rows_spec.n} but the {rows_spec.pool!r} pool has "
+                    f"{chosen.size} rows; all {chosen.size} are used")
+            sampling[name]["n_used"] = int(chosen.size)
+            sampling.setdefault("notes", []).append(note)
+            LOGGER.warning("xaudit: warning: %s", note)
     return Dataset(
         X=table.X, y=table.y, feature_names=table.feature_names, source=spec.source,
         fingerprint=table.fingerprint, train_rows=train, test_rows=test,
         explain_rows=explain_rows, background=table.X[background_rows],
         categorical=tuple(spec.categorical), target_name=table.target_name,
-        sampling={
-            "split": spec.split.model_dump(),
-            "explain": spec.explain.model_dump(by_alias=True),
-            "background": {**spec.background.model_dump(by_alias=True),
-                           "rows": background_rows.tolist()},
-        },
+        sampling=sampling,
     )
 
 

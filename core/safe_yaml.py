@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -81,7 +81,7 @@ def load_yaml(raw: bytes, source: str) -> object:
         _refuse(source, "", f"a value cannot be read: {str(exc).split(';')[0]}")
 
 
-def _refuse(source: str, path: str, message: str) -> Any:
+def _refuse(source: str, path: str, message: str) -> NoReturn:
     raise SuiteError([Problem(path, message)], source)
 
 

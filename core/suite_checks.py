@@ -8,11 +8,15 @@ references between sections, gates whose ``warn_threshold`` could never warn, da
 files, report formats and template folders). A suite that fails the schema still gets the plugin
 problems of its well-formed sections, so that fixing one round of problems does not reveal
 another. Nothing here imports a model factory or reads a data file's contents.
+
+:func:`documentation_problems` runs later, when the runner has loaded the data and the model
+(before any explainer): it checks the names the ``documentation`` block refers to.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from .plugin import AdapterOptions
 from .suite import (
     CheckSpec,
     DataSpec,
+    DocumentationSpec,
     ExplainerSpec,
     GateSpec,
     ModelSpec,
@@ -226,3 +231,40 @@ def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
 
 def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:
     return strict_validate(schema, params, path)[1]
+
+
+def documentation_problems(doc: DocumentationSpec | None, features: Sequence[str],
+                           outputs: Sequence[str]) -> list[Problem]:
+    """Names in the ``documentation`` block that the data or the model do not have: the
+    decision's output, reason-code features and segment features (checked once data and model
+    are loaded, before any work; a typo would otherwise print "Not applicable")."""
+    if doc is None:
+        return []
+    problems = []
+    known = set(features)
+    decision = doc.decision
+    if decision is not None and outputs:
+        output = decision.output
+        if isinstance(output, int) and not 0 <= output < len(outputs):
+            problems.append(Problem("documentation.decision.output", f"output index {output} "
+                                    f"is out of range: the model has {len(outputs)} output(s)"))
+        elif isinstance(output, str) and output not in outputs:
+            problems.append(Problem("documentation.decision.output", f"unknown output "
+                                    f"{output!r}; the model's outputs are {_names(outputs)}"))
+    for name in doc.reason_codes:
+        if name not in known:
+            problems.append(Problem(f"documentation.reason_codes.{name}", f"unknown feature "
+                                    f"{name!r}; the data's features are {_names(features)}"))
+    for i, segment in enumerate(doc.segments):
+        name = segment if isinstance(segment, str) else segment.feature
+        if name not in known:
+            where = f"documentation.segments[{i}]" + ("" if isinstance(segment, str) else
+                                                      ".feature")
+            problems.append(Problem(where, f"unknown feature {name!r}; the data's features "
+                                    f"are {_names(features)}"))
+    return problems
+
+
+def _names(names: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

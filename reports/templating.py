@@ -90,7 +90,7 @@ class ConfinedLoader(FileSystemLoader):
     (a symbolic link out of it, a device, a pipe) before reading it."""
 
     def get_source(self, environment: Environment,
-                   template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
         """The template's source, as :class:`~jinja2.FileSystemLoader` reads it."""
         pieces = split_template_path(template)
         for folder in self.searchpath:
