@@ -175,7 +175,7 @@ class ReportSpec(Strict):
     """Features shown by name in charts and tables; the rest are aggregated."""
     local_rows: int = Field(3, ge=0, le=50)
     """Explained rows that get a waterfall chart in the local-explanations section."""
-    max_subjects: int = Field(50, ge=0)
+    max_subjects: int = Field(50, ge=0, le=10_000)
     """Explained rows that get a plain-language paragraph."""
 
 

@@ -44,7 +44,7 @@ class NeuronConductanceParams(PluginParams):
     """Layer holding the unit (a ``named_modules`` name)."""
     neuron: list[int] = Field(min_length=1)
     """Index of the unit in the layer's output of one row (e.g. ``[3]`` or ``[5, 1, 2]``)."""
-    n_steps: int = Field(50, gt=1)
+    n_steps: int = Field(50, gt=1, le=100_000)
     """Points on the path from the baseline to the input."""
     path_method: PathMethod = "gausslegendre"
     """Integration points and weights. The trapezoid rule here has weights summing to one;

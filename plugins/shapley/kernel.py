@@ -56,14 +56,14 @@ from xaudit.targets import TargetSelection
 class KernelParams(ShapleyParams):
     """Parameters of ``shap.kernel``."""
 
-    n_samples: int = Field(2048, ge=4)
+    n_samples: int = Field(2048, ge=4, le=1_048_576)
     """Coalitions evaluated per explained row, besides the empty and the full coalition (each
     is the mean over the background). A budget covering every coalition gives exact values."""
     surrogate: Literal["cubic", "linear"] = "cubic"
     """``linear``: KernelSHAP's additive regression. ``cubic``: also fit the third-order terms
     among the ``cubic_features`` strongest features and return the surrogate's exact Shapley
     values (lower error for models with interactions; consistent either way)."""
-    cubic_features: int | None = Field(None, ge=0)
+    cubic_features: int | None = Field(None, ge=0, le=100)
     """Features whose triples enter the cubic surrogate; default: the most whose triples number
     at most one per 8 coalition pairs (10 for 2,048 coalitions), 0 below 3."""
     allocation: Literal["leverage", "kernel"] = "leverage"
