@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections import Counter
 from pathlib import Path, PurePath
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -81,7 +81,7 @@ class SplitSpec(Strict):
 class RowsSpec(Strict):
     """Which rows are explained: explicit ``rows`` or ``n`` rows drawn from a pool."""
 
-    rows: list[int] | None = None
+    rows: list[Annotated[int, Field(ge=0, lt=2**63)]] | None = None
     n: int | None = Field(20, gt=0)
     pool: Literal["test", "train", "all"] = Field("test", alias="from")
     method: Literal["random", "first"] = "random"
