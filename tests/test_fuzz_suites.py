@@ -180,8 +180,8 @@ def test_run_answers_mutants_with_consistent_folders(workspace: tuple[Path, str]
     document = base_suite(models)
     seen = set()
     for i in range(N_RUN):
-        path = folder / f"run-{i}.yaml"
-        path.write_text(mutate(document, rng))
+        path = folder / f"run-{i}.yaml"  # the first is the unmutated control
+        path.write_text(mutate(document, rng) if i else yaml.safe_dump(document))
         out = folder / f"out-{i}"
         code = main(["run", "-q", str(path), "--out", str(out)])
         captured = capsys.readouterr()
