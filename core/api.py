@@ -57,8 +57,9 @@ def render(result: AuditResult, out_dir: str | Path,
 
     ``report.html`` and ``report.pdf`` (PDF/A-3b with results.json and the suite attached) need
     the ``pdf`` extra. ``report_options`` override the suite's report block: ``pdf_variant``
-    (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``template_dir``, ``top_k``,
-    ``local_rows``, ``max_subjects``.
+    (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``top_k``, ``local_rows``,
+    ``max_subjects``, and give ``template_dir``, which is never read from ``result`` (a saved
+    result is data: see :meth:`~xaudit.reports.options.ReportOptions.from_result`).
     """
     options = ReportOptions.from_result(result, **report_options)
     return write_outputs(result, Path(out_dir), formats, options=options,

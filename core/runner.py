@@ -42,7 +42,7 @@ from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
 from .seeding import derive_seed, rng_for
-from .suite import DataSpec, ModelSpec, Suite
+from .suite import BackgroundSpec, DataSpec, ModelSpec, RowsSpec, Suite
 from .suite_checks import check_against_host, documentation_problems
 from .targets import resolve_targets
 
@@ -226,8 +226,11 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
         "background": {**spec.background.model_dump(by_alias=True),
                        "rows": background_rows.tolist()},
     }
-    for name, rows_spec, chosen in (("explain", spec.explain, explain_rows),
-                                    ("background", spec.background, background_rows)):
+    drawn: list[tuple[str, RowsSpec | BackgroundSpec, np.ndarray]] = [
+        ("background", spec.background, background_rows)]
+    if spec.explain.rows is None:  # explicit rows are used as listed
+        drawn.insert(0, ("explain", spec.explain, explain_rows))
+    for name, rows_spec, chosen in drawn:
         if rows_spec.n is not None and chosen.size < rows_spec.n:
             note = (f"data.{name}.n is {rows_spec.n} but the {rows_spec.pool!r} pool has "
                     f"{chosen.size} rows; all {chosen.size} are used")
