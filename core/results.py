@@ -191,14 +191,15 @@ class AuditResult:
         for record in document["checks"]:
             error = record.pop("error", None)
             record.pop("passed", None)
+            record.pop("values", None)  # the values are in arrays.npz
             prefix = f"checks/{record['name']}/"
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
             handoff = from_record(CheckHandoff, record.pop("handoff", {}), named,
                                   f"{record['name']}: handoff")
             checks.append(CheckResult(
-                **record,
+                **_known(CheckResult, record),
                 values=named.get("values"),
-                error=None if error is None else ErrorInfo(**error),
+                error=None if error is None else _error(error),
                 handoff=handoff,
             ))
         return cls(
@@ -207,11 +208,23 @@ class AuditResult:
             model=document["model"],
             data=document["data"],
             explanations=explanations,
-            explainer_errors={k: ErrorInfo(**v) for k, v in document["explainer_errors"].items()},
+            explainer_errors={k: _error(v) for k, v in document["explainer_errors"].items()},
             checks=checks,
             provenance=document["provenance"],
             suite_text=document.get("suite_text", ""),
         )
+
+
+def _known(cls: type, record: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a saved record that are fields of the dataclass ``cls`` (a record written
+    by a later release may hold more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in record.items() if k in names}
+
+
+def _error(record: dict[str, Any]) -> ErrorInfo:
+    """An error record read back."""
+    return ErrorInfo(**_known(ErrorInfo, record))
 
 
 NONFINITE_KEY = "$float"
@@ -234,7 +247,7 @@ def _encode(obj: Any) -> Any:
 
 def _decode(obj: Any) -> Any:
     if isinstance(obj, dict):
-        if set(obj) == {NONFINITE_KEY}:
+        if set(obj) == {NONFINITE_KEY} and obj[NONFINITE_KEY] in ("nan", "inf", "-inf"):
             return float(obj[NONFINITE_KEY])
         return {k: _decode(v) for k, v in obj.items()}
     if isinstance(obj, list):

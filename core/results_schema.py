@@ -38,16 +38,15 @@ class _Record(BaseModel):
 class SavedError(_Record):
     """An exception recorded for an explainer or check."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
     type: str
     message: str
     traceback: str
 
 
 class SavedCheck(_Record):
-    """A check result, field for field as :class:`~xaudit.results.CheckResult` saves it."""
+    """A check result as :class:`~xaudit.results.CheckResult` saves it (the fields the report
+    computes with; the loader passes on only the dataclass's own fields)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
     name: str
     check: str
     explainer: str

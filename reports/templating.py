@@ -81,8 +81,15 @@ class ReportSandbox(SandboxedEnvironment):
         """Whether a template may call ``obj``."""
         if isinstance(obj, _JINJA_HELPERS) or any(obj is g for g in self.globals.values()):
             return True
+        if getattr(obj, "__code__", None) is _SANDBOXED_FORMAT:
+            return True  # text.format(...) through the sandbox's formatter (no ``_`` fields)
         owner = getattr(obj, "__self__", None)
         return isinstance(owner, PLAIN_DATA + _JINJA_HELPERS) and super().is_safe_callable(obj)
+
+
+_SANDBOXED_FORMAT = getattr(SandboxedEnvironment().wrap_str_format("".format), "__code__", None)
+"""The code of the wrapper the sandbox puts around ``str.format``, which looks up fields through
+the sandbox's own attribute rules."""
 
 
 class ConfinedLoader(FileSystemLoader):

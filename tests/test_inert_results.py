@@ -133,6 +133,7 @@ def test_a_template_cannot_leave_its_folder_through_a_symlink(tmp_path: Path) ->
     "{{ f.write_text('x') }}",                   # a method of a Path
     "{{ a.__class__.__mro__ }}",                 # an underscore attribute
     "{{ ''.format.__globals__ }}",
+    "{{ '{0.__class__}'.format(a) }}",            # through the sandbox's safe formatter
 ])
 def test_the_sandbox_refuses_calls_on_anything_but_plain_data(tmp_path: Path,
                                                               expression: str) -> None:
@@ -141,8 +142,13 @@ def test_the_sandbox_refuses_calls_on_anything_but_plain_data(tmp_path: Path,
     with pytest.raises(Exception, match=r"unsafe|not safely callable|SecurityError|undefined"):
         env.from_string(expression).render(a=np.zeros(3), path=str(target), f=target)
     assert not target.exists()
-    assert env.from_string("{{ d.get('k') }}{% do l.append(1) %}{{ l|length }}").render(
-        d={"k": "v"}, l=[]) == "v1"
+
+
+def test_templates_may_call_methods_of_plain_data() -> None:
+    env = build_environment(None, [])
+    assert env.from_string("{{ d.get('k') }}{% do l.append(1) %}{{ l|length }}"
+                           "{{ '-{}'.format(2) }}{{ '{x}'.format_map(d2) }}").render(
+        d={"k": "v"}, l=[], d2={"x": "!"}) == "v1-2!"
 
 
 def _saved(tmp_path: Path) -> Path:
@@ -192,6 +198,9 @@ BROKEN = {
     "unknown_schema_version": (_edit("schema_version", 99), "schema version 99"),
     "value_not_a_number": (_edit("checks.0.value", "abc"), "checks.0.value"),
     "threshold_a_bool": (_edit("checks.0.threshold", True), "checks.0.threshold"),
+    "error_not_a_record": (_edit("checks.0.error", "boom"), "checks.0.error"),
+    "nonfinite_marker_not_a_number": (_edit("checks.0.value", {"$float": "abc"}),
+                                      "checks.0.value"),
     "timing_not_a_number": (_edit("provenance.timings.total_s", "slow"), "total_s"),
     "bad_date": (_edit("provenance.finished_at", "yesterday"), "finished_at"),
     "feature_names_not_text": (_edit("explanations.abl.feature_names", [1, 2]), "feature_names"),
@@ -216,3 +225,20 @@ def test_malformed_results_folder_is_invalid_input(case: str, tmp_path: Path,
     err = capsys.readouterr().err
     assert fragment in err
     assert "Traceback" not in err
+
+
+def test_fields_this_xaudit_does_not_read_are_ignored(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A record written by a later release (or by hand) may carry more fields, ``values``
+    included: they are passed over, never handed to the result classes."""
+    folder = tmp_path / "run"
+    make_result(["a", "b"], crashed=True).save(folder)
+    document = json.loads((folder / "results.json").read_text())
+    document["checks"][0].update(values=[1e9], note="later release")
+    document["explainer_errors"]["boom"]["extra"] = "later release"
+    (folder / "results.json").write_text(json.dumps(document))
+    assert main(["report", str(folder), "--formats", "md,junit"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    summary = (folder / "summary.md").read_text()
+    assert "divided by zero" in summary
+    assert "later release" not in summary
