@@ -20,9 +20,11 @@ from .errors import (
     CapabilityError,
     InputError,
     ModelLoadError,
+    OutputError,
     PluginError,
     SuiteError,
     UnknownNameError,
+    WriteError,
     XauditError,
 )
 from .exitcodes import ExitCode
@@ -46,8 +48,8 @@ from .version import __version__
 __all__ = [
     "Adapter", "AdapterOptions", "Attribution", "AuditResult", "Capability", "CapabilityError",
     "Check", "CheckOutcome", "CheckResult", "Dataset", "ExitCode", "Explainer", "Explanation",
-    "Host", "InputError", "InputSpec", "Model", "ModelBase", "ModelLoadError", "PluginError",
-    "PluginParams", "ReportSection", "Suite", "SuiteError", "UnknownNameError", "XauditError",
-    "__version__", "adapt", "check", "create_host", "explain", "hookimpl", "load_suite",
-    "render", "run_suite",
+    "Host", "InputError", "InputSpec", "Model", "ModelBase", "ModelLoadError", "OutputError",
+    "PluginError", "PluginParams", "ReportSection", "Suite", "SuiteError", "UnknownNameError",
+    "WriteError", "XauditError", "__version__", "adapt", "check", "create_host", "explain",
+    "hookimpl", "load_suite", "render", "run_suite",
 ]

@@ -40,20 +40,21 @@ def run_suite(suite: str | Path | Suite, *, host: Host | None = None,
     """Run a suite (a path or a :class:`~xaudit.suite.Suite`) and return its result.
 
     With ``out_dir`` the results are also written there (``results.json``, ``arrays.npz`` and
-    the suite's report formats).
+    the suite's report formats): the folder is checked and locked before any work and replaced
+    as a unit when complete (see ``docs/reports.md``, "The output folder").
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     runner = Runner(loaded, host or default_host(), quiet=quiet)
-    result = runner.run()
-    if out_dir is not None:
-        runner.write(result, Path(out_dir))
-    return result
+    if out_dir is None:
+        return runner.run()
+    return runner.run_and_write(Path(out_dir))[0]
 
 
 def render(result: AuditResult, out_dir: str | Path,
            formats: Sequence[str] = ("json", "html", "pdf", "md", "junit"), *,
            host: Host | None = None, **report_options: Any) -> list[Path]:
-    """Write ``result`` in the given formats into ``out_dir``; returns the files written.
+    """Write ``result`` in the given formats as the folder ``out_dir``; returns the files
+    written. The folder is replaced as a unit: it then holds exactly these files.
 
     ``report.html`` and ``report.pdf`` (PDF/A-3b with results.json and the suite attached) need
     the ``pdf`` extra. ``report_options`` override the suite's report block: ``pdf_variant``

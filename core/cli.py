@@ -1,8 +1,10 @@
 """The ``xaudit`` command line: run, validate, explain, report and plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
-1 a gate failed, 3 something crashed (results still written), 4 invalid suite, inputs or usage
-(nothing run), 5 no gate evaluated.
+1 a gate failed, 2 interrupted (SIGINT, SIGTERM: nothing published), 3 something crashed
+(results still written, or nothing published when writing them failed), 4 invalid suite,
+inputs, output folder or usage (nothing run), 5 no gate evaluated. An exit (``sys.exit``) from
+user or plugin code never ends the command with its code: it is an error like any other.
 """
 
 from __future__ import annotations
@@ -10,20 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import numpy as np
 
-from .errors import InputError, SuiteError, XauditError
+from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
+from .output_folder import OutputFolder
 from .reports import write_outputs
 from .reports.options import ReportOptions
-from .results import RESULTS_FILE, AuditResult
+from .results import AuditResult
 from .runner import Runner
 from .safe_text import one_line, printable
 from .suite import Suite, parse_suite
@@ -95,27 +102,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
-        host = create_host(plugins=args.plugin, block=args.block_plugin,
-                           autoload=False if args.no_autoload else None)
-        handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                   "explain": _explain, "report": _report}[args.command]
-        return handler(args, host)
+        with _terminate_as_interrupt():
+            host = create_host(plugins=args.plugin, block=args.block_plugin,
+                               autoload=False if args.no_autoload else None)
+            handler = {"run": _run, "validate": _validate, "plugins": _plugins,
+                       "explain": _explain, "report": _report}[args.command]
+            return handler(args, host)
     except SuiteError as exc:
         print(f"xaudit: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
+    except WriteError as exc:
+        print(f"xaudit: error: {printable(exc)}", file=sys.stderr)
+        return int(ExitCode.CRASHED)
     except XauditError as exc:
         print(f"xaudit: error: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
-    except Exception:
+    except KeyboardInterrupt as exc:
+        print(f"xaudit: interrupted{f' by {exc}' if str(exc) else ''}; nothing unfinished was "
+              "published: the output folder holds the last complete run, if any",
+              file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BaseException:  # an exit (sys.exit) from plugin code too: a crash, never exit 0
         print(printable(traceback.format_exc()), end="", file=sys.stderr)
         return int(ExitCode.CRASHED)
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM interrupt the command as SIGINT does (``KeyboardInterrupt("SIGTERM")``), so
+    a terminated run removes its unfinished output; the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool) -> int:
-    runner = Runner(suite, host, quiet=quiet)
-    prepared = runner.prepare()
-    result = runner.run(prepared)
-    written = runner.write(result, out)
+    result, written = Runner(suite, host, quiet=quiet).run_and_write(out)
     code = result.exit_code(fail_on_warn=fail_on_warn)
     _print_verdict(result, code, written)
     return int(code)
@@ -123,7 +154,7 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
 
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = validate_suite(args.suite, host)
-    out = (args.out or suite.base_dir / suite.report.out_dir).resolve()
+    out = args.out or suite.base_dir / suite.report.out_dir
     return _execute(suite, host, out, args.quiet, args.fail_on_warn)
 
 
@@ -183,9 +214,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
         "report": {"formats": ["json"]},
     }, "command line", Path.cwd())
     check_against_host(suite, host, "command line")
-    runner = Runner(suite, host, quiet=True)
-    result = runner.run(runner.prepare())
-    runner.write(result, args.out)
+    result, _ = Runner(suite, host, quiet=True).run_and_write(args.out)
     if "explanation" in result.explainer_errors:
         print(f"xaudit: explainer crashed: {printable(result.explainer_errors['explanation'])}",
               file=sys.stderr)
@@ -202,17 +231,18 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
 
 
 def _report(args: argparse.Namespace, host: Host) -> int:
-    if not (args.results / RESULTS_FILE).is_file():
-        raise InputError(f"{args.results} holds no {RESULTS_FILE}; give a folder that "
-                         "`xaudit run` wrote")
-    result = AuditResult.load(args.results)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    options = None
-    if {"html", "pdf"} & set(formats):
-        options = ReportOptions.from_result(result, pdf_variant=args.pdf_variant,
-                                            template_dir=args.template_dir)
-    written = write_outputs(result, args.out or args.results, formats, options=options,
-                            host=host)
+    out = args.out or args.results
+    in_place = os.path.realpath(out) == os.path.realpath(args.results)
+    # In place, the folder is locked before it is read, so no run replaces it meanwhile, and
+    # the results and the formats not rendered again are kept.
+    with OutputFolder(out, keep=in_place) as folder:
+        result = AuditResult.load(args.results)
+        options = None
+        if {"html", "pdf"} & set(formats):
+            options = ReportOptions.from_result(result, pdf_variant=args.pdf_variant,
+                                                template_dir=args.template_dir)
+        written = write_outputs(result, folder, formats, options=options, host=host)
     for path in written:
         print(path)
     return int(ExitCode.OK)

@@ -310,5 +310,6 @@ def gate_status(value: float, threshold: float, direction: Direction,
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    """An exception as stored in results.json."""
-    return ErrorInfo(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
+    """An exception as stored in results.json; an exit (``sys.exit``) names the call."""
+    message = f"sys.exit({exc.code!r}) was called" if isinstance(exc, SystemExit) else str(exc)
+    return ErrorInfo(type(exc).__name__, message, "".join(traceback.format_exception(exc)))

@@ -1,8 +1,9 @@
 """Project exceptions: every error a user can cause says what to change.
 
 The CLI maps them onto exit codes (see :mod:`xaudit.exitcodes`): a :class:`SuiteError`,
-:class:`CapabilityError`, :class:`InputError` or :class:`ModelLoadError` means the inputs are
-invalid and nothing ran (exit 4).
+:class:`CapabilityError`, :class:`InputError`, :class:`ModelLoadError` or :class:`OutputError`
+means the inputs are invalid and nothing ran (exit 4); a :class:`WriteError` means the run's
+output could not be written and nothing was published (exit 3).
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ class CapabilityError(XauditError):
 
 class ModelLoadError(XauditError):
     """A model could not be loaded or adapted (unsafe format, unknown object, wrong file)."""
+
+
+class OutputError(XauditError):
+    """The output folder cannot be used: an existing file, a place that cannot be written, a
+    folder holding files xaudit did not write, or a folder another run is writing."""
+
+
+class WriteError(XauditError):
+    """Writing the output folder failed (a full disk, an I/O error); nothing was published,
+    so the folder still holds the previous complete run, if there was one."""
 
 
 class PluginError(XauditError):

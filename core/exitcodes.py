@@ -12,6 +12,8 @@ class ExitCode(IntEnum):
     """Every gate passed."""
     GATE_FAILED = 1
     """At least one gate failed (or warned, under ``--fail-on-warn``)."""
+    INTERRUPTED = 2
+    """Interrupted (SIGINT, SIGTERM) before its output was complete: nothing was published."""
     CRASHED = 3
     """An explainer or check raised; the rest still ran and results were written."""
     INVALID = 4

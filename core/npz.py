@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from .errors import InputError
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array in the NPZ archive ``path``, by name."""
-    if not zipfile.is_zipfile(path):
+def read_npz(path: Path, handle: BinaryIO | None = None) -> dict[str, np.ndarray]:
+    """Every array in the NPZ archive ``path``, by name; read from ``handle`` when given (the
+    file ``path`` names, opened by the caller, who closes it)."""
+    source = path if handle is None else handle
+    if not zipfile.is_zipfile(source):
         raise InputError(f"{path} is not an NPZ archive: it is not a zip file (save arrays "
                          "with numpy.savez or numpy.savez_compressed)")
+    if handle is not None:
+        handle.seek(0)  # is_zipfile read the archive's end
     arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(source, allow_pickle=False) as archive:
             for name in archive.files:
                 try:
                     arrays[name] = archive[name]

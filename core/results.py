@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ from .exitcodes import ExitCode
 from .explanation import Explanation
 from .handoff import CheckHandoff, from_record, to_record
 from .npz import read_npz
+from .output_folder import FolderReader, OutputFolder
 from .results_schema import check_document, read_json
 
 Status = Literal["pass", "fail", "warn", "error", "not_gated"]
@@ -115,9 +117,28 @@ class AuditResult:
         }
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``results.json`` and ``arrays.npz`` into ``out_dir``; returns the JSON path."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        """Write ``results.json`` and ``arrays.npz`` as the folder ``out_dir``; returns the JSON
+        path. The folder is replaced as a unit (:class:`~xaudit.output_folder.OutputFolder`):
+        afterwards it holds these two files only."""
+        with OutputFolder(out_dir) as folder:
+            path = self.write_into(folder)
+            folder.publish()
+        return path
+
+    def write_into(self, folder: OutputFolder) -> Path:
+        """Write ``results.json`` and ``arrays.npz`` into an open output folder."""
+        text, arrays = self._saved_form()
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        path = folder.write(RESULTS_FILE, text)
+        folder.write(ARRAYS_FILE, buffer.getvalue())
+        return path
+
+    def results_json(self) -> bytes:
+        """The bytes of ``results.json`` as :meth:`save` writes them (what a PDF embeds)."""
+        return self._saved_form()[0]
+
+    def _saved_form(self) -> tuple[bytes, dict[str, np.ndarray]]:
         arrays: dict[str, np.ndarray] = {}
         explanations = {}
         for key, explanation in self.explanations.items():
@@ -148,36 +169,33 @@ class AuditResult:
             "checks": checks,
             "provenance": self.provenance,
         }
-        path = out / RESULTS_FILE
-        path.write_text(json.dumps(_encode(document), indent=2, sort_keys=True,
-                                   default=_json_default, allow_nan=False) + "\n")
-        with (out / ARRAYS_FILE).open("wb") as handle:
-            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-        return path
+        text = json.dumps(_encode(document), indent=2, sort_keys=True, default=_json_default,
+                          allow_nan=False) + "\n"
+        return text.encode("utf-8"), arrays
 
     @classmethod
     def load(cls, out_dir: str | Path) -> AuditResult:
         """Read back what :meth:`save` wrote (schema version :data:`SCHEMA_VERSION` only).
 
-        Raises :class:`~xaudit.errors.InputError` for a missing file, a file that is not what
-        ``save`` writes (:mod:`xaudit.results_schema`, :mod:`xaudit.npz`), another schema
-        version (naming both), and a malformed hand-off (naming the field).
+        Raises :class:`~xaudit.errors.InputError` for a missing file, a symbolic link in the
+        folder (:class:`~xaudit.output_folder.FolderReader`: no link inside is followed), a file
+        that is not what ``save`` writes (:mod:`xaudit.results_schema`, :mod:`xaudit.npz`),
+        another schema version (naming both), and a malformed hand-off (naming the field).
         """
         out = Path(out_dir)
-        for name in (RESULTS_FILE, ARRAYS_FILE):
-            if not (out / name).is_file():
-                raise InputError(f"{out} holds no {name}; give a folder that `xaudit run` "
-                                 "wrote")
-        document = _decode(read_json(out / RESULTS_FILE))
-        version = document.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise InputError(
-                f"{out / RESULTS_FILE} has results schema version {version}; this xaudit "
-                f"reads version {SCHEMA_VERSION} only (version 2 stores the typed report "
-                "hand-offs that version 1 left under string keys). Run the suite again to "
-                "write it in version 2, or render it with the xaudit release that wrote it")
-        check_document(document, out / RESULTS_FILE)
-        arrays = read_npz(out / ARRAYS_FILE)
+        with FolderReader(out) as folder:
+            with folder.open(RESULTS_FILE) as handle:
+                document = _decode(read_json(handle.read(), out / RESULTS_FILE))
+            version = document.get("schema_version")
+            if version != SCHEMA_VERSION:
+                raise InputError(
+                    f"{out / RESULTS_FILE} has results schema version {version}; this xaudit "
+                    f"reads version {SCHEMA_VERSION} only (version 2 stores the typed report "
+                    "hand-offs that version 1 left under string keys). Run the suite again to "
+                    "write it in version 2, or render it with the xaudit release that wrote it")
+            check_document(document, out / RESULTS_FILE)
+            with folder.open(ARRAYS_FILE) as handle:
+                arrays = read_npz(out / ARRAYS_FILE, handle)
         explanations = {}
         for key, record in document["explanations"].items():
             prefix = f"explanations/{key}/"

@@ -156,11 +156,11 @@ class SavedResults(_Record):
     provenance: SavedProvenance
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; :class:`InputError` for anything else, and for text that
-    holds unpaired surrogates."""
+def read_json(content: bytes, path: Path) -> dict[str, Any]:
+    """The JSON object in ``content``, the bytes of the file ``path``; :class:`InputError` for
+    anything else, and for text that holds unpaired surrogates."""
     try:
-        document = json.loads(path.read_bytes())
+        document = json.loads(content)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{path} is not valid JSON ({type(exc).__name__}: {exc}); "
                          "give a folder that `xaudit run` wrote") from None

@@ -3,6 +3,8 @@
 Everything that can make a suite invalid (schema, plugin params, references, data, model,
 capability mismatches) is checked in :meth:`Runner.prepare`, before any explainer runs. After
 that, an explainer or check that raises is recorded with its traceback and the rest still runs.
+An exit (``sys.exit``, any ``BaseException`` but ``KeyboardInterrupt``) from user or plugin code
+is an exception like any other: refused in preparation, recorded as a crash while running.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
 from .multi_input import pack_inputs
+from .output_folder import OutputFolder
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
@@ -73,7 +76,7 @@ class Runner:
         dataset = build_dataset(self.suite.data, self.suite.seed, self.suite.base_dir)
         loaded = time.perf_counter()
         model = load_model(self.suite.model, dataset, self.suite.base_dir, self.host)
-        with _field("model"):
+        with _field("model"), _refused("predict on the explained rows raised", InputError):
             probe_model(model, dataset.X_explain)
         finished = time.perf_counter()
         problems = documentation_problems(self.suite.documentation, dataset.feature_names,
@@ -123,7 +126,9 @@ class Runner:
                     **spec.params,
                 )
                 timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
                 errors[spec.id] = error_info(exc)
                 self._log(f"explainer {spec.id} ({spec.method}) crashed: {errors[spec.id]}")
         checks: list[CheckResult] = []
@@ -171,17 +176,30 @@ class Runner:
             return check(spec.check, model, explanations[spec.explainer], data=dataset,
                          gate=spec.gate, seed=seed, label=spec.key, explainer_id=spec.explainer,
                          host=self.host, reference=reference, **spec.params)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an exit (sys.exit) too, as for explainers
             base.error = error_info(exc)
             return base
 
-    def write(self, result: AuditResult, out_dir: Path) -> list[Path]:
-        """Write the suite's report formats (``results.json`` always) into ``out_dir``."""
+    def run_and_write(self, out_dir: Path) -> tuple[AuditResult, list[Path]]:
+        """Run and write the results folder ``out_dir``; returns the result and the files.
+
+        The folder is checked and locked before any work and replaced as a unit once every
+        file is written (:class:`~xaudit.output_folder.OutputFolder`); a run that fails or is
+        interrupted leaves it as it was.
+        """
+        with OutputFolder(out_dir) as folder:
+            result = self.run()
+            return result, self.write(result, folder)
+
+    def write(self, result: AuditResult, out: Path | OutputFolder) -> list[Path]:
+        """Write the suite's report formats (``results.json`` always) as the folder ``out``."""
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
         options = None
         if {"html", "pdf"} & set(formats):
             options = ReportOptions.for_suite(result, self.suite)
-        return write_outputs(result, out_dir, formats, host=self.host, options=options)
+        return write_outputs(result, out, formats, host=self.host, options=options)
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs
@@ -261,14 +279,11 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
         obj = _call_factory(spec.factory, dataset, base_dir)
     else:
         obj = base_dir / str(spec.path)
-    try:
-        return pack_inputs(host.adapt(obj, adapter=adapter, **options))
-    except (ModelLoadError, InputError) as exc:
-        raise type(exc)(f"model: {exc}") from None
-    except XauditError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"model: could not be adapted: {type(exc).__name__}: {exc}") from exc
+    with _refused("model: could not be adapted:", ModelLoadError):
+        try:
+            return pack_inputs(host.adapt(obj, adapter=adapter, **options))
+        except (ModelLoadError, InputError) as exc:
+            raise type(exc)(f"model: {exc}") from None
 
 
 def categories_of(dataset: Dataset) -> dict[str, list[Any]]:
@@ -289,6 +304,18 @@ def categories_of(dataset: Dataset) -> dict[str, list[Any]]:
 
 
 @contextmanager
+def _refused(what: str, error: type[XauditError]) -> Iterator[None]:
+    """Raise ``error`` ("``what`` Type: message") when user code called in preparation raises
+    or exits (``sys.exit``): the suite's inputs are unusable and nothing runs."""
+    try:
+        yield
+    except (XauditError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        raise error(f"{what} {error_info(exc)}") from exc
+
+
+@contextmanager
 def _field(path: str) -> Iterator[None]:
     """Prefix data errors with the suite field they come from."""
     try:
@@ -298,13 +325,7 @@ def _field(path: str) -> Iterator[None]:
 
 
 def _call_factory(reference: str, dataset: Dataset, base_dir: Path) -> object:
-    factory = import_reference(reference, base_dir, "model.factory")
-    try:
+    with _refused(f"model.factory {reference!r} raised", ModelLoadError):
+        factory = import_reference(reference, base_dir, "model.factory")
         takes_data = len(inspect.signature(factory).parameters) > 0
         return factory(dataset) if takes_data else factory()
-    except XauditError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(
-            f"model.factory {reference!r} raised {type(exc).__name__}: {exc}"
-        ) from exc

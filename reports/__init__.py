@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..results import AuditResult
-from .junit import write_junit
-from .markdown import write_summary
+from ..output_folder import OutputFolder
+from ..results import ARRAYS_FILE, AuditResult
+from .junit import JUNIT_FILE, junit_bytes
+from .markdown import SUMMARY_FILE, summary_markdown
 from .options import ReportOptions
 
 if TYPE_CHECKING:
@@ -23,15 +24,11 @@ if TYPE_CHECKING:
 HTML_FILE = "report.html"
 PDF_FILE = "report.pdf"
 
-
-def _write_json(result: AuditResult, out_dir: Path) -> Path:
-    return result.save(out_dir)
-
-
-WRITERS: dict[str, Callable[[AuditResult, Path], Path]] = {
-    "json": _write_json,
-    "md": write_summary,
-    "junit": write_junit,
+WRITERS: dict[str, Callable[[AuditResult, OutputFolder], list[Path]]] = {
+    "json": lambda result, folder: [result.write_into(folder), folder.path / ARRAYS_FILE],
+    "md": lambda result, folder: [folder.write(SUMMARY_FILE,
+                                               summary_markdown(result).encode("utf-8"))],
+    "junit": lambda result, folder: [folder.write(JUNIT_FILE, junit_bytes(result))],
 }
 FORMATS: tuple[str, ...] = ("json", "html", "pdf", "md", "junit")
 
@@ -39,60 +36,59 @@ FORMATS: tuple[str, ...] = ("json", "html", "pdf", "md", "junit")
 class _Report:
     """The HTML page and embedded files, built once for both the HTML and the PDF."""
 
-    def __init__(self, result: AuditResult, options: ReportOptions, host: Host | None,
-                 saved: Path | None) -> None:
+    def __init__(self, result: AuditResult, options: ReportOptions, host: Host | None) -> None:
         from .document import render_html
         from .embedding import results_file, suite_file
 
-        results = results_file(result, saved)
+        results = results_file(result)
         self.options = options
         self.attachments = [results, suite_file(result)]
         self.html = render_html(result, options, host, results)
 
-    def write(self, fmt: str, result: AuditResult, out_dir: Path) -> Path:
+    def write(self, fmt: str, result: AuditResult, folder: OutputFolder) -> Path:
         """Write ``report.html`` or ``report.pdf``."""
         if fmt == "html":
-            path = out_dir / HTML_FILE
-            path.write_bytes(self.html.encode("utf-8"))
-            return path
+            return folder.write(HTML_FILE, self.html.encode("utf-8"))
         from .embedding import run_time
         from .pdf import render_pdf
 
-        path = out_dir / PDF_FILE
-        path.write_bytes(render_pdf(self.html, self.options.pdf_variant, self.attachments,
-                                    run_time(result)))
-        return path
+        return folder.write(PDF_FILE, render_pdf(self.html, self.options.pdf_variant,
+                                                 self.attachments, run_time(result)))
 
 
-def write_outputs(result: AuditResult, out_dir: Path, formats: Sequence[str], *,
-                  options: ReportOptions | None = None, host: Host | None = None) -> list[Path]:
-    """Write ``result`` into ``out_dir`` in each of ``formats``; returns the files written.
+def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequence[str], *,
+                  options: ReportOptions | None = None, host: Host | None = None,
+                  keep: bool = False) -> list[Path]:
+    """Write ``result`` in each of ``formats`` as the folder ``out``; returns the files written.
 
+    ``out`` is a folder, or an :class:`~xaudit.output_folder.OutputFolder` the caller opened
+    (so that the location was checked and locked before the run). The folder is replaced as a
+    unit when every file is written: it then holds exactly these files, plus, with ``keep``
+    (a folder path only), the files it held before that were not written again. Until then
+    the previous folder stays as it was, also when writing fails or is interrupted.
     ``options`` default to the saved suite's ``report`` block, without a template folder
     (:meth:`ReportOptions.from_result`); ``host`` supplies the report sections and the plugin
     descriptions (the default host when ``None``). The PDF embeds ``results.json`` byte for
-    byte as written here (or as :meth:`AuditResult.save` would write it, when ``json`` is not
-    among the formats).
+    byte as :meth:`AuditResult.save` writes it.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise InputError(f"unknown report format(s) {', '.join(unknown)}; "
                          f"available: {', '.join(FORMATS)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(out, OutputFolder):
+        with OutputFolder(out, keep=keep) as folder:
+            return write_outputs(result, folder, formats, options=options, host=host)
     written: list[Path] = []
     report: _Report | None = None
-    saved: Path | None = None
     for fmt in dict.fromkeys(formats):
         if fmt in WRITERS:
-            written.append(WRITERS[fmt](result, out_dir))
-            if fmt == "json":
-                saved = written[-1]
+            written += WRITERS[fmt](result, out)
             continue
         if report is None:
             from ..host import default_host
 
             report = _Report(result, options or ReportOptions.from_result(result),
-                             host or default_host(), saved)
-        written.append(report.write(fmt, result, out_dir))
+                             host or default_host())
+        written.append(report.write(fmt, result, out))
+    out.publish()
     return written

@@ -123,7 +123,9 @@ def _contexts(classes: list[tuple[str, type[ReportSection]]], result: AuditResul
             if isinstance(section, ContextualSection):
                 section.bind(context)
             found = section.context(result)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an exit (sys.exit) too: shown as the section's error
             found, error = {}, _error_text(exc)
         if found is None and error is None:
             continue  # the section does not apply to this kind of audit
@@ -137,7 +139,9 @@ def _render_section(env: Environment, cls: type[ReportSection], view: SectionVie
     try:
         text = env.get_template(cls.template).render(ctx=view.context, section=view,
                                                      report=report)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # an exit (sys.exit) too
         view.error = _error_text(exc)
         return Markup("")
     return Markup(text)  # noqa: S704 - rendered by the autoescaping environment

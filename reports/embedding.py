@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ..results import RESULTS_FILE, AuditResult
 
@@ -27,14 +25,9 @@ class Embedded:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def results_file(result: AuditResult, saved: Path | None = None) -> Embedded:
-    """``results.json``: the ``saved`` file, or exactly what :meth:`AuditResult.save` writes."""
-    if saved is not None:
-        data = saved.read_bytes()
-    else:
-        with tempfile.TemporaryDirectory(prefix="xaudit-") as folder:
-            data = result.save(folder).read_bytes()
-    return Embedded(RESULTS_FILE, data, "application/json",
+def results_file(result: AuditResult) -> Embedded:
+    """``results.json``, byte for byte as :meth:`AuditResult.save` writes it."""
+    return Embedded(RESULTS_FILE, result.results_json(), "application/json",
                     "xaudit results of this audit (AuditResult.load reads it with arrays.npz)")
 
 

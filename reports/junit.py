@@ -7,8 +7,8 @@ visible escape and the document stays well-formed XML 1.0.
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from ..results import AuditResult
 from ..safe_text import printable
@@ -61,10 +61,10 @@ def junit_tree(result: AuditResult) -> ET.ElementTree[ET.Element[str]]:
     return ET.ElementTree(suites)
 
 
-def write_junit(result: AuditResult, out_dir: Path) -> Path:
-    """Write ``junit.xml`` into ``out_dir``."""
-    path = out_dir / JUNIT_FILE
+def junit_bytes(result: AuditResult) -> bytes:
+    """The bytes of ``junit.xml``: the indented document with its XML declaration."""
     tree = junit_tree(result)
     ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    return buffer.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from ..results import AuditResult
 from ..safe_text import one_line
@@ -60,10 +59,3 @@ def summary_markdown(result: AuditResult) -> str:
     lines += ["", "SHA-256: " + ", ".join(f"{md_escape(k)} {md_code(str(v)[:16])}"
                                           for k, v in sorted(hashes.items())), ""]
     return "\n".join(lines)
-
-
-def write_summary(result: AuditResult, out_dir: Path) -> Path:
-    """Write ``summary.md`` into ``out_dir``."""
-    path = out_dir / SUMMARY_FILE
-    path.write_text(summary_markdown(result))
-    return path

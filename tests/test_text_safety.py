@@ -180,8 +180,9 @@ def test_a_section_that_fails_to_render_is_logged(tmp_path: Path,
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "section_data.html.j2").write_text("{{ ctx.no_such_key.deeper }}")
-    xaudit.render(make_result(["a", "b"]), tmp_path, formats=("html",), template_dir=folder)
-    page = (tmp_path / "report.html").read_text()
+    out = tmp_path / "out"
+    xaudit.render(make_result(["a", "b"]), out, formats=("html",), template_dir=folder)
+    page = (out / "report.html").read_text()
     assert "UndefinedError" in page[page.index('id="sec-data"'):]
     (record,) = [r for r in caplog.records if "failed to render" in r.message]
     assert record.levelname == "WARNING"
