@@ -20,6 +20,7 @@ from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, Modality, ModelBase, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
+from xaudit.tables import as_rows
 
 
 class CallableOptions(AdapterOptions):
@@ -45,7 +46,7 @@ class CallableModel(ModelBase):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Outputs ``(n, n_outputs)``; the first call fixes shapes left undeclared."""
         if not self.bound:
-            X = np.asarray(X)
+            X = as_rows(X)
             if not self.input_spec.feature_shape:
                 spec = self.input_spec
                 self.input_spec = InputSpec(tuple(X.shape[1:]), str(X.dtype), spec.modality,

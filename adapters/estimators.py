@@ -45,6 +45,20 @@ def estimator_capabilities(estimator: object) -> frozenset[str]:
                         else set()))
 
 
+def estimator_capability_reasons(estimator: object) -> dict[str, str]:
+    """Why ``estimator`` lacks the capabilities :func:`estimator_capabilities` leaves out (the
+    tree extractor's reason for ``tree_ensemble``), for the host's refusals."""
+    reasons: dict[str, str] = {}
+    why = tree_support(estimator)
+    if why is not None:
+        reasons[Capability.TREE_ENSEMBLE.value] = why
+        if not refittable(estimator):
+            reasons[Capability.RANDOMIZATION.value] = (
+                "it has no tree structure to permute and no scikit-learn estimator API "
+                "(get_params, fit) to retrain on permuted labels")
+    return reasons
+
+
 def estimator_randomizations(model: Model, estimator: object) -> tuple[str, ...]:
     """``leaves`` when ``model`` has the ``tree_ensemble`` capability, then ``labels`` when
     ``estimator`` can be refit."""
@@ -63,6 +77,18 @@ def estimator_randomized(model: TreeModel, estimator: object, request: Randomiza
                                                           request.probe_rows)),)
     X_train, y_train = request.training(model)
     return (RandomizedStage(LABELS, refit(X_train, rng.permutation(y_train))),)
+
+
+def class_names(classes: Any, n: int) -> list[str]:
+    """Names of a classifier's ``n`` (at least 2) output classes, in the booster's order: its
+    ``classes_`` as strings, then ``class_index_<i>`` for classes the booster has but the
+    training labels never showed (a model fitted on labels of one class still gives two, or
+    ``num_class``, outputs); ``0 .. n-1`` for a bare booster (``classes`` ``None``)."""
+    n = max(n, 2)
+    if classes is None:
+        return [str(k) for k in range(n)]
+    known = [str(c) for c in classes]
+    return known + [f"class_index_{k}" for k in range(len(known), n)]
 
 
 def refit_clone(estimator: object, X: Any, y: np.ndarray) -> Any:

@@ -1,13 +1,15 @@
 """LightGBM models: ``lightgbm.Booster`` and the scikit-learn API (``LGBMClassifier``, ...).
 
 Outputs: classifiers give probabilities by default (``predict_proba`` for the scikit-learn API,
-one column per class; ``Booster.predict`` for a Booster, which is one column, P(class 1), for
-the ``binary`` objective); ``output: margin`` gives the raw score (``raw_score=True``; one column
-for binary models). Regressors give ``predict``. Predictions use the best iteration when early
-stopping recorded one, as LightGBM's own ``predict`` does. The model offers the
-``tree_ensemble`` capability (see :mod:`xaudit.adapters.trees.lightgbm`). The fingerprint is the
-SHA-256 of the booster's saved model text (``Booster.model_to_string()``). lightgbm is imported
-only when a model is adapted.
+one column per class the booster has, counted from the booster, not from the training labels: a
+classifier fitted on labels of one class still gives two columns, or ``num_class``, named
+``class_index_<i>`` beyond its ``classes_``; ``Booster.predict`` for a Booster, which is one
+column, P(class 1), for the ``binary`` objective); ``output: margin`` gives the raw score
+(``raw_score=True``; one column for binary models). Regressors give ``predict``. Predictions use
+the best iteration when early stopping recorded one, as LightGBM's own ``predict`` does. The model
+offers the ``tree_ensemble`` capability (see :mod:`xaudit.adapters.trees.lightgbm`). The
+fingerprint is the SHA-256 of the booster's saved model text (``Booster.model_to_string()``).
+lightgbm is imported only when a model is adapted.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xaudit.adapters.estimators import estimator_capabilities
+from xaudit.adapters.estimators import (
+    class_names,
+    estimator_capabilities,
+    estimator_capability_reasons,
+)
 from xaudit.adapters.trees.boosted import BoostedModel
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
@@ -127,6 +133,7 @@ class LightGBMAdapter(Adapter):
             framework="lightgbm",
             framework_version=lightgbm.__version__,
             capabilities=estimator_capabilities(obj),
+            capability_reasons=estimator_capability_reasons(obj),
             native=native,
             output=output,
             columns=None if columns is None else tuple(str(c) for c in columns),
@@ -136,9 +143,8 @@ class LightGBMAdapter(Adapter):
 
 def _output_names(native: Any, is_booster: bool, output: str, n_per_round: int,
                   objective: str, given: list[str] | None) -> tuple[str, ...]:
-    found = None if is_booster else getattr(native, "classes_", None)
-    classes = [str(c) for c in found] if found is not None else [
-        str(k) for k in range(max(n_per_round, 2))]
+    classes = class_names(None if is_booster else getattr(native, "classes_", None),
+                          n_per_round)
     labels: list[str] | None
     if output == "margin":
         labels = ([f"margin({c})" for c in classes] if n_per_round > 1
@@ -154,7 +160,8 @@ def _output_names(native: Any, is_booster: bool, output: str, n_per_round: int,
     if given is not None:
         if len(given) != n:
             raise ModelLoadError(f"output_names has {len(given)} name(s) but the model gives "
-                                 f"{n} output(s)")
+                                 f"{n} output(s) (its booster has {n_per_round} tree(s) per "
+                                 f"iteration, objective {objective!r})")
         return tuple(given)
     return default_output_names(n, labels)
 

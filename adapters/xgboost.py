@@ -1,11 +1,12 @@
 """XGBoost models: ``xgboost.Booster`` and the scikit-learn API (``XGBClassifier``, ...).
 
 Outputs: classifiers give probabilities by default (``predict_proba`` for the scikit-learn API,
-one column per class; ``Booster.predict`` for a Booster, which is one column, P(class 1), for
-``binary:logistic``); ``output: margin`` gives the untransformed margin (``output_margin=True``;
-one column for binary models). Regressors give ``predict``. Rows go to XGBoost as given, with
-NaN as the missing value. The model offers the ``tree_ensemble`` capability (see
-:mod:`xaudit.adapters.trees.xgboost`). The fingerprint is the SHA-256 of the booster's UBJSON
+one column per class the booster has, named ``class_index_<i>`` beyond the ``classes_`` a
+classifier fitted on labels of one class knows; ``Booster.predict`` for a Booster, which is one
+column, P(class 1), for ``binary:logistic``); ``output: margin`` gives the untransformed margin
+(``output_margin=True``; one column for binary models). Regressors give ``predict``. Rows go to
+XGBoost as given, with NaN as the missing value. The model offers the ``tree_ensemble`` capability
+(see :mod:`xaudit.adapters.trees.xgboost`). The fingerprint is the SHA-256 of the booster's UBJSON
 bytes (``Booster.save_raw("ubj")``). xgboost is imported only when a model is adapted.
 """
 
@@ -18,7 +19,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xaudit.adapters.estimators import estimator_capabilities
+from xaudit.adapters.estimators import (
+    class_names,
+    estimator_capabilities,
+    estimator_capability_reasons,
+)
 from xaudit.adapters.trees.boosted import BoostedModel
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
@@ -116,6 +121,7 @@ class XGBoostAdapter(Adapter):
             framework="xgboost",
             framework_version=xgboost.__version__,
             capabilities=estimator_capabilities(obj),
+            capability_reasons=estimator_capability_reasons(obj),
             native=native,
             output=output,
             columns=None if columns is None else tuple(str(c) for c in columns),
@@ -139,9 +145,7 @@ def _output_names(native: Any, booster: Any, output: str, is_booster: bool,
     config = json.loads(booster.save_config())["learner"]["learner_model_param"]
     n_class = int(config.get("num_class", "0"))
     n_target = max(int(config.get("num_target", "1")), 1)
-    found = None if is_booster else getattr(native, "classes_", None)
-    classes = [str(c) for c in found] if found is not None else [
-        str(k) for k in range(max(n_class, 2))]
+    classes = class_names(None if is_booster else getattr(native, "classes_", None), n_class)
     labels: list[str] | None
     if output == "margin":
         labels = ([f"margin({c})" for c in classes] if n_class >= 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 from .api import adapt, check, explain, render, run_suite
 from .data import Dataset
 from .errors import (
+    AttributionError,
     CapabilityError,
     InputError,
     ModelLoadError,
@@ -46,10 +47,10 @@ from .suite import Suite, load_suite
 from .version import __version__
 
 __all__ = [
-    "Adapter", "AdapterOptions", "Attribution", "AuditResult", "Capability", "CapabilityError",
-    "Check", "CheckOutcome", "CheckResult", "Dataset", "ExitCode", "Explainer", "Explanation",
-    "Host", "InputError", "InputSpec", "Model", "ModelBase", "ModelLoadError", "OutputError",
-    "PluginError", "PluginParams", "ReportSection", "Suite", "SuiteError", "UnknownNameError",
-    "WriteError", "XauditError", "__version__", "adapt", "check", "create_host", "explain",
-    "hookimpl", "load_suite", "render", "run_suite",
+    "Adapter", "AdapterOptions", "Attribution", "AttributionError", "AuditResult", "Capability",
+    "CapabilityError", "Check", "CheckOutcome", "CheckResult", "Dataset", "ExitCode",
+    "Explainer", "Explanation", "Host", "InputError", "InputSpec", "Model", "ModelBase",
+    "ModelLoadError", "OutputError", "PluginError", "PluginParams", "ReportSection", "Suite",
+    "SuiteError", "UnknownNameError", "WriteError", "XauditError", "__version__", "adapt",
+    "check", "create_host", "explain", "hookimpl", "load_suite", "render", "run_suite",
 ]

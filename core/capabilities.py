@@ -12,6 +12,10 @@ implements the matching protocol (:class:`~xaudit.model.DifferentiableModel` for
 
     <method> needs <what>, which model '<name>' (adapter '<adapter>', <modality> input,
     capabilities: <sorted list>) does not offer[; <hint>]
+
+where ``<what>`` names each missing capability with the model's reason for lacking it, when
+its adapter gives one (``capability_reasons``, see :func:`reason`): ``capability
+'tree_ensemble' (not available: booster 'dart' is not supported ...)``.
 """
 
 from __future__ import annotations
@@ -39,11 +43,25 @@ def offers(model: Model, capability: str) -> bool:
     return capability in model.capabilities and (protocol is None or isinstance(model, protocol))
 
 
+def reason(model: Model, capability: str) -> str | None:
+    """Why ``model`` lacks ``capability``, as its adapter recorded it in the optional mapping
+    ``capability_reasons`` (``None`` when it gives none)."""
+    reasons = getattr(model, "capability_reasons", None) or {}
+    found = reasons.get(capability)
+    return None if found is None else str(found)
+
+
 def unmet(model: Model, requires: Iterable[str] = (),
           modalities: Iterable[str] | None = None) -> list[str]:
-    """What ``model`` lacks of ``requires`` (capabilities) and ``modalities`` (any one of them,
-    ``None``: any input), each as a phrase for :func:`refusal`; empty when nothing is missing."""
-    needs = [f"capability {c!r}" for c in sorted(set(requires)) if not offers(model, c)]
+    """What ``model`` lacks of ``requires`` (capabilities, each with the model's
+    :func:`reason` when it gives one) and ``modalities`` (any one of them, ``None``: any
+    input), each as a phrase for :func:`refusal`; empty when nothing is missing."""
+    needs = []
+    for capability in sorted(set(requires)):
+        if not offers(model, capability):
+            why = reason(model, capability)
+            needs.append(f"capability {capability!r}"
+                         + (f" (not available: {why})" if why else ""))
     allowed = None if modalities is None else sorted(set(modalities))
     if allowed is not None and model.input_spec.modality not in allowed:
         needs.append(f"{' or '.join(allowed)} input")

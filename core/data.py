@@ -19,6 +19,7 @@ import numpy as np
 from .errors import InputError
 from .model import sha256_of_arrays
 from .npz import read_npz
+from .tables import as_rows
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "linnerud", "wine")
 FILE_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -94,7 +95,7 @@ class Dataset:
         source: str = "in-memory arrays",
     ) -> Dataset:
         """A dataset whose every row is explained (used by the Python API)."""
-        X = np.asarray(X)
+        X = as_rows(X)
         rows = np.arange(X.shape[0])
         return cls(
             X=X,
@@ -105,7 +106,7 @@ class Dataset:
             train_rows=rows,
             test_rows=rows,
             explain_rows=rows,
-            background=None if background is None else np.asarray(background),
+            background=None if background is None else as_rows(background),
         )
 
 
@@ -131,9 +132,8 @@ def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
     The file type follows the name as given (a ``data.csv`` symbolic link to a file without a
     suffix is read as CSV). A file that cannot be read as its type raises :class:`InputError`
     saying what is wrong: an empty or binary CSV, a Parquet file that is not one, an NPZ that
-    is not a zip archive or holds object arrays. Nullable numeric columns (pandas' ``Int64``,
-    ``Float64``, ``boolean``) are read as floats with ``NA`` as NaN, as
-    ``to_numpy(dtype=float, na_value=nan)`` gives.
+    is not a zip archive or holds object arrays. Nullable columns (pandas' ``Int64``,
+    ``Float64``, ``boolean``) are read with ``NA`` as NaN (:func:`~xaudit.tables.as_rows`).
     """
     if source.startswith("sklearn:"):
         return _read_sklearn(source.removeprefix("sklearn:"))
@@ -176,23 +176,8 @@ def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
                 f"data source {source!r} has no target column {target!r}; columns are "
                 f"{', '.join(map(str, frame.columns))}"
             )
-        y = _values(frame.pop(target))
-    return RawTable(_values(frame), y, tuple(map(str, frame.columns)), target, digest)
-
-
-def _values(table: Any) -> np.ndarray:
-    """A DataFrame's (or Series') values: floats when every column is numeric (nullable ones
-    with ``NA`` as NaN), else objects with ``NA`` as NaN."""
-    dtypes = [table.dtype] if table.ndim == 1 else list(table.dtypes)
-    if all(d.kind in "biuf" for d in dtypes):
-        nullable = any(not isinstance(d, np.dtype) for d in dtypes)
-        if table.ndim == 1 and not nullable:
-            return np.asarray(table.to_numpy())
-        return np.asarray(table.to_numpy(dtype=np.float64, na_value=np.nan))
-    na = _import("pandas", "reading CSV or Parquet data").NA
-    values = np.asarray(table.to_numpy(dtype=object))
-    missing = np.frompyfunc(lambda v: v is na, 1, 1)(values).astype(bool)
-    return np.where(missing, np.nan, values) if missing.any() else values
+        y = as_rows(frame.pop(target))
+    return RawTable(as_rows(frame), y, tuple(map(str, frame.columns)), target, digest)
 
 
 def _read_npz(path: Path, digest: str) -> RawTable:

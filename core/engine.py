@@ -24,11 +24,12 @@ from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
-from .plugin import CheckContext, Direction, Reexplain
+from .plugin import CheckContext, CheckOutcome, Direction, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
 from .seeding import rng_for
 from .suite import GateSpec
+from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
 
@@ -66,14 +67,14 @@ def explain(
     slots = adapted.slots if isinstance(adapted, PackedModel) else ()
     names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
         slots) else adapted.input_spec.feature_names
-    rows = pack_rows(slots, X, adapted.name) if slots else np.asarray(X)
+    rows = pack_rows(slots, X, adapted.name) if slots else as_rows(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
     spec = named_spec(adapted, names)
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
-        pack_rows(slots, background, adapted.name) if slots else np.asarray(background))
+        pack_rows(slots, background, adapted.name) if slots else as_rows(background))
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
@@ -204,6 +205,10 @@ def named_spec(model: Model, names: Sequence[str] | None) -> InputSpec:
     return dataclasses.replace(spec, feature_names=tuple(names))
 
 
+NO_ROWS = "the explanation has no rows, so there is nothing to measure"
+"""Why a check of an explanation without rows is NaN (which fails every gate)."""
+
+
 def check(
     name: str,
     model: object,
@@ -227,17 +232,19 @@ def check(
     ``reference`` is a second explanation, for checks that compare two explainers
     (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. A
-    check that raises propagates here; the runner records it.
+    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. An
+    explanation without rows is not measured: its value is NaN (failing every gate) with the
+    reason in ``details["undefined"]``. A check that raises propagates here; the runner
+    records it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else np.asarray(X)
+    rows = explanation.inputs if X is None else as_rows(X)
     dataset = data or Dataset.from_arrays(
         rows, feature_names=explanation.feature_names,
-        background=None if background is None else np.asarray(background))
+        background=None if background is None else as_rows(background))
     counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
     known = explanation.method in host.explainers
     instance.context = CheckContext(
@@ -246,7 +253,8 @@ def check(
         stochastic=known and host.explainers.get(explanation.method).stochastic,
     )
     started = time.perf_counter()
-    outcome = instance.run(counter, explanation, dataset, rng_for(seed))
+    outcome = instance.run(counter, explanation, dataset, rng_for(seed)) if explanation.n_rows \
+        else CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
     wall = time.perf_counter() - started
     direction: Direction = type(instance).direction
     status: Status = "not_gated"

@@ -41,6 +41,13 @@ class InputError(XauditError):
     """Data or arguments given to the API are unusable (wrong shape, unknown target, ...)."""
 
 
+class AttributionError(XauditError):
+    """An explainer returned attributions that cannot be used: NaN or infinite values, base
+    values or standard errors. The message names the method, how many values and the first
+    rows and features; the explainer (or the rows it was given), not the suite, is at fault,
+    so a suite records it as a crashed explainer (exit 3) and runs the others."""
+
+
 class CapabilityError(XauditError):
     """An explainer or check needs something the model does not offer."""
 

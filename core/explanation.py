@@ -3,6 +3,10 @@
 ``values`` is always ``(n, *feature_shape, n_outputs)``: the outputs axis is explicit even for a
 single output, and ``base_values`` is ``(n, n_outputs)``. ``target_indices`` says which model
 output each slot of the outputs axis holds for each row (see :mod:`xaudit.targets`).
+
+Values, base values and standard errors are finite: an explanation holding NaN or an infinity
+is refused when it is built (:class:`~xaudit.errors.AttributionError`, naming the method, the
+count and the first rows and features), so no check or report ever reads one as a number.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import AttributionError, InputError
 from .handoff import Handoff, from_record, to_record
 
 
@@ -101,10 +105,36 @@ class Explanation:
             )
         if self.inputs.shape[0] != n:
             raise InputError(f"{self.method}: inputs have {self.inputs.shape[0]} rows, values {n}")
+        self._require_finite("attribution values", self.values, self.feature_names)
+        self._require_finite("base values", self.base_values, self.output_names)
+        self._require_finite("standard errors", self.std_errors, self.feature_names)
         try:
             self.handoff.validate(n, k, self.feature_shape)
         except InputError as exc:
             raise InputError(f"{self.method}: handoff.{exc}") from None
+
+    def _require_finite(self, what: str, array: np.ndarray | None,
+                        names: tuple[str, ...]) -> None:
+        """Refuse NaN or infinite entries of ``array`` (rows first, then features or outputs,
+        named by ``names`` where they fit), naming the first rows and columns holding them."""
+        if array is None or np.isfinite(array).all():
+            return
+        bad = ~np.isfinite(array)
+        n_nan, n_inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+        per_row = bad.reshape(bad.shape[0], -1, bad.shape[-1]) if array.ndim > 2 else bad
+        rows = np.flatnonzero(per_row.reshape(bad.shape[0], -1).any(axis=1))
+        columns = per_row[rows[:5]].any(axis=-1) if array.ndim > 2 else per_row[rows[:5]]
+        found = [int(c) for c in np.flatnonzero(columns.any(axis=0))]
+        order = sorted(found, key=lambda c: int(np.argmax(columns[:, c])))  # first row first
+        labels = [repr(names[c]) if c < len(names) else str(c) for c in order]
+        kind = "output" if array.ndim == 2 else "feature"
+        raise AttributionError(
+            f"explainer {self.method!r} returned {n_nan + n_inf} of {array.size} {what} that "
+            f"are not finite ({n_nan} NaN, {n_inf} infinite), in {len(rows)} of "
+            f"{bad.shape[0]} rows: first {_listed('row', rows.tolist())}, "
+            f"{_listed(kind, labels)}. An explanation must be finite; look at these rows' "
+            "inputs (a NaN a model tolerates can still make a gradient NaN) or report it to "
+            "the explainer's author")
 
     @property
     def n_rows(self) -> int:
@@ -193,3 +223,10 @@ class Explanation:
             handoff=from_record(Handoff, record["handoff"], arrays,
                                 f"{record['method']}: handoff"),
         )
+
+
+def _listed(noun: str, items: list[Any], limit: int = 5) -> str:
+    """``rows 0, 1, 2 and 7 more`` (the first ``limit`` of ``items``)."""
+    shown = ", ".join(map(str, items[:limit]))
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{noun}{'s' if len(items) > 1 else ''} {shown}{more}"

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 import numpy as np
 
 from .errors import InputError
+from .tables import as_rows
 
 Task = Literal["classification", "regression", "other"]
 Modality = Literal["tabular", "image", "text", "sequence", "other"]
@@ -105,6 +106,10 @@ class ModelBase(ABC):
     framework: str = "python"
     framework_version: str = ""
     capabilities: frozenset[str] = field(default_factory=lambda: frozenset({"predict"}))
+    capability_reasons: dict[str, str] = field(default_factory=dict)
+    """Why the model lacks a capability, for each one its adapter knows it cannot offer
+    (``{"tree_ensemble": "booster 'dart' is not supported ..."}``); the host's refusal of a
+    method needing it quotes the reason (:func:`xaudit.capabilities.unmet`)."""
 
     @abstractmethod
     def _predict_raw(self, X: np.ndarray) -> Any:
@@ -142,7 +147,7 @@ class ModelBase(ABC):
 
     def check_input(self, X: np.ndarray) -> np.ndarray:
         """``X`` as an array whose rows match :attr:`input_spec`, or a clear error."""
-        X = np.asarray(X)
+        X = as_rows(X)
         if X.ndim == len(self.input_spec.feature_shape):
             X = X[None, ...]
         if tuple(X.shape[1:]) != self.input_spec.feature_shape:

@@ -139,6 +139,7 @@ class PackedModel:
         self.adapter: str = inner.adapter
         self.task = inner.task
         self.capabilities: frozenset[str] = inner.capabilities
+        self.capability_reasons: dict[str, str] = getattr(inner, "capability_reasons", {})
         self.framework: str = inner.framework
         self.framework_version: str = inner.framework_version
         width = sum(s.size for s in self.slots)

@@ -71,13 +71,16 @@ class CheckResult:
         return False if self.status == "fail" else None
 
     def verdict(self) -> str:
-        """One line for logs and JUnit: the check, its value, threshold and verdict."""
+        """One line for logs and JUnit: the check, its value, threshold and verdict (and, for
+        a value left undefined, why: ``details["undefined"]``)."""
         if self.error is not None:
             return f"{self.name}: error: {self.error}"
         relation = "<=" if self.direction == "lower" else ">="
         gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
         value = "n/a" if self.value is None else f"{self.value:.6g}"
-        return f"{self.name}: {self.status.upper()} value {value}{gate}"
+        why = self.details.get("undefined")
+        return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
+            f"; {why}" if why else "")
 
 
 @dataclass

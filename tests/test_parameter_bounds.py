@@ -34,6 +34,7 @@ SETS_NO_WORK = {
     "max_layers": "a cap on layers randomized: bounded by the model",
     "weights_index": "an index into the model's outputs",
     "query_token": "an index into the tokens",
+    "element": "an index into the tensors a layer returns",
     "top_k": "a number of features picked from those that exist",
     "stability_top_k": "a number of features picked from those that exist",
     "num_features": "a number of features picked from those that exist",

@@ -59,6 +59,11 @@ def load_onnx_model(obj: object, options: OnnxOptions, adapter: str) -> OnnxMode
         attach_torch(model, source.proto, probe_inputs, probe_outputs, options.device)
     else:
         model.gradient_status = "the torch conversion was switched off (gradients: false)"
+    model.capability_reasons = {
+        "layers": "an ONNX graph has no named torch layers to hook; adapt the original "
+                  "PyTorch module with the torch adapter for layer methods",
+        **({} if "gradients" in model.capabilities else {"gradients": model.gradient_status}),
+    }
     return model
 
 

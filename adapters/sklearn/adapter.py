@@ -2,6 +2,8 @@
 
 Classifiers give class probabilities (``predict_proba``) by default, one output per class;
 ``output: decision_function`` gives margins. Regressors give ``predict``, one output per target.
+An ``IsolationForest`` gives its mean path length (``output: path_length``, the quantity its
+anomaly score is a decreasing function of, and the one shap explains).
 When the estimator was fitted on a DataFrame, rows are passed back as a DataFrame with the same
 column names, so Pipelines with a ColumnTransformer see the columns they expect.
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from xaudit.adapters.estimators import (
     estimator_capabilities,
+    estimator_capability_reasons,
     estimator_randomizations,
     estimator_randomized,
     refit_clone,
@@ -27,6 +30,7 @@ from xaudit.adapters.estimators import (
 from xaudit.adapters.fingerprint import file_sha256, state_sha256
 from xaudit.adapters.frames import to_frame
 from xaudit.adapters.trees.extract import extract_tree_ensemble
+from xaudit.adapters.trees.isolation import mean_path_length
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
 from xaudit.model import InputSpec, ModelBase, Task, default_output_names
@@ -37,15 +41,20 @@ from xaudit.trees import TreeEnsemble
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 SKOPS_SUFFIX = ".skops"
-Output = Literal["auto", "predict_proba", "log_odds", "decision_function", "predict"]
+Output = Literal["auto", "predict_proba", "log_odds", "decision_function", "predict",
+                 "path_length"]
+PATH_LENGTH = "path_length"
 
 
 class SklearnOptions(AdapterOptions):
     """Options of the ``sklearn`` adapter."""
 
     output: Output = "auto"
-    """``auto``: probabilities for classifiers, ``predict`` otherwise; ``log_odds``:
-    ``log(p / (1 - p))`` of each class probability, probabilities clipped to [1e-15, 1-1e-15]."""
+    """``auto``: probabilities for classifiers, the mean path length for an
+    ``IsolationForest``, ``predict`` otherwise; ``log_odds``: ``log(p / (1 - p))`` of each class
+    probability, probabilities clipped to [1e-15, 1-1e-15]; ``path_length``: an
+    IsolationForest's mean path length over its trees, ``E[h(x)]`` (Liu et al. 2008; shorter
+    is more anomalous; see :mod:`xaudit.adapters.trees.isolation`)."""
 
 
 @dataclass
@@ -65,6 +74,8 @@ class SklearnModel(ModelBase):
         return X if self.columns is None else to_frame(X, self.columns, self.categories)
 
     def _predict_raw(self, X: np.ndarray) -> Any:
+        if self.method == PATH_LENGTH:
+            return mean_path_length(self.estimator, self._rows(X))
         out = getattr(self.estimator, self.method)(self._rows(X))
         if self.log_odds:
             p = np.clip(np.asarray(out, dtype=np.float64), 1e-15, 1 - 1e-15)
@@ -145,7 +156,8 @@ class SklearnAdapter(Adapter):
             raise ModelLoadError(f"{type(obj).__name__} does not record n_features_in_")
         columns = getattr(obj, "feature_names_in_", None)
         names = tuple(map(str, columns)) if columns is not None else None
-        task: Task = options.task or ("classification" if classifier else "regression")
+        task: Task = options.task or ("classification" if classifier else
+                                      "other" if method == PATH_LENGTH else "regression")
         import sklearn
 
         return SklearnModel(
@@ -166,6 +178,7 @@ class SklearnAdapter(Adapter):
             categories=options.categories,
             log_odds=options.output == "log_odds",
             capabilities=estimator_capabilities(obj),
+            capability_reasons=estimator_capability_reasons(obj),
         )
 
 
@@ -178,6 +191,12 @@ def _takes_text(estimator: Any) -> bool:
 
 
 def _method(estimator: Any, output: Output, classifier: bool) -> str:
+    isolation = type(estimator).__name__ == "IsolationForest"
+    if output == PATH_LENGTH or (output == "auto" and isolation):
+        if not isolation:
+            raise ModelLoadError(f"output 'path_length' needs an IsolationForest; "
+                                 f"{type(estimator).__name__} is not one")
+        return PATH_LENGTH
     if output == "log_odds":
         if not classifier:
             raise ModelLoadError(f"output 'log_odds' needs a classifier; "
@@ -194,9 +213,12 @@ def _method(estimator: Any, output: Output, classifier: bool) -> str:
 def _output_names(estimator: Any, method: str, given: list[str] | None,
                   log_odds: bool = False) -> tuple[str, ...]:
     classes = getattr(estimator, "classes_", None)
-    if method == "predict_proba" and classes is not None:
+    labels: Any
+    if method == PATH_LENGTH:
+        n, labels = 1, ["path_length"]
+    elif method == "predict_proba" and classes is not None:
         n = len(classes)
-        labels: Any = [f"log_odds({c})" for c in classes] if log_odds else classes
+        labels = [f"log_odds({c})" for c in classes] if log_odds else classes
     elif method == "decision_function" and classes is not None:
         n = 1 if len(classes) == 2 else len(classes)
         labels = [f"margin({classes[1]})"] if n == 1 else [f"margin({c})" for c in classes]

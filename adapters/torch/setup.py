@@ -46,6 +46,17 @@ class Layout:
     origin: str
 
 
+def _capability_reasons(layered: bool, randomizable: bool) -> dict[str, str]:
+    """Why the model lacks ``layers`` or ``randomization``, for the host's refusals."""
+    reasons = {}
+    if not layered:
+        reasons["layers"] = ("a torch.export program is a flat graph without named layers; "
+                             "load the nn.Module or TorchScript instead")
+    if not randomizable:
+        reasons["randomization"] = "the module has no layer with parameters to re-initialise"
+    return reasons
+
+
 def assemble(source: Source, options: TorchOptions, adapter: str) -> TorchModel:
     """Convert ``source``'s module to the device and dtype, describe its inputs, probe it."""
     layout = infer_layout(source, options)
@@ -72,6 +83,7 @@ def assemble(source: Source, options: TorchOptions, adapter: str) -> TorchModel:
         output=options.output, output_key=_key(options.output_key), max_batch=options.max_batch,
         fixed_batch=source.fixed_batch, layered=source.layered, file_hash=source.file_hash,
         state_hash=source.state_hash or state_hash,
+        capability_reasons=_capability_reasons(source.layered, bool(parameter_layers(module))),
     )
     n_outputs = probe(model, layout.origin)
     given = options.output_names

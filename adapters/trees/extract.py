@@ -51,7 +51,8 @@ def extract_tree_ensemble(model: object) -> TreeEnsemble:
     Raw output: ``predict_proba`` for decision-tree, random-forest and extra-trees classifiers;
     ``decision_function`` (binary: one column) for scikit-learn boosting classifiers, the margin
     (``output_margin=True`` / ``raw_score=True``) for XGBoost and LightGBM; ``predict`` for
-    regressors. Raises :class:`~xaudit.errors.CapabilityError` naming what is not representable.
+    regressors; the mean path length for an ``IsolationForest`` (see :mod:`.isolation`).
+    Raises :class:`~xaudit.errors.CapabilityError` naming what is not representable.
     """
     reason = tree_support(model)
     extractor = _extractor(model)

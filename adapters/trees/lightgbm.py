@@ -66,7 +66,10 @@ def _transform(objective: str) -> tuple[OutputTransform | None, str]:
                       "fit with reg_sqrt=False")
     if name in IDENTITY_OBJECTIVES:
         return "identity", ""
-    return None, (f"objective {name!r} is not supported; supported: binary, multiclass, "
+    why = (": it predicts exp(raw), a log link the tree structure's output transforms "
+           "(identity, logistic, softmax) do not include"
+           if name in ("poisson", "gamma", "tweedie") else "")
+    return None, (f"objective {name!r} is not supported{why}; supported: binary, multiclass, "
                   f"{', '.join(IDENTITY_OBJECTIVES)}")
 
 

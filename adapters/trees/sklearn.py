@@ -22,6 +22,7 @@ Sources, from scikit-learn's documentation of the fitted attributes:
   holds ``num_threshold`` (the real-valued threshold of the binned split), ``missing_go_to_left``,
   ``count``, ``is_leaf`` and ``is_categorical``; leaf values already include the learning rate.
   Inputs are compared as float64.
+- ``IsolationForest``: the mean path length over its trees (:mod:`.isolation`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from xaudit.adapters.trees.common import (
     refuse,
     register_extractor,
 )
+from xaudit.adapters.trees.isolation import extract_isolation
 from xaudit.trees import OutputTransform, Tree, TreeEnsemble
 
 FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
@@ -47,16 +49,17 @@ SINGLE = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifie
           "ExtraTreeRegressor")
 BOOSTING = ("GradientBoostingClassifier", "GradientBoostingRegressor")
 HIST = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+ISOLATION = ("IsolationForest",)
 IDENTITY_HIST_LOSSES = ("squared_error", "absolute_error", "quantile")
 
 
 def unsupported_reason(model: Any) -> str | None:
     """Why ``model`` is not a supported fitted scikit-learn tree model (``None`` if it is)."""
     kind = type(model).__name__
-    if kind not in (*FORESTS, *SINGLE, *BOOSTING, *HIST):
+    if kind not in (*FORESTS, *SINGLE, *BOOSTING, *HIST, *ISOLATION):
         return (f"{kind} is not one of the supported scikit-learn tree models "
-                f"({', '.join((*SINGLE, *FORESTS, *BOOSTING, *HIST))}); a Pipeline is not a "
-                "tree model")
+                f"({', '.join((*SINGLE, *FORESTS, *BOOSTING, *HIST, *ISOLATION))}); a Pipeline "
+                "is not a tree model")
     from sklearn.utils.validation import check_is_fitted
 
     try:
@@ -99,6 +102,8 @@ def extract(model: Any) -> TreeEnsemble:
                             int(model.n_features_in_), input_dtype="float32", source=source)
     if kind in BOOSTING:
         return _gradient_boosting(model, source)
+    if kind in ISOLATION:
+        return extract_isolation(model, source)
     return _hist_gradient_boosting(model, source)
 
 

@@ -51,6 +51,10 @@ TRANSFORMS: dict[str, OutputTransform] = {
 }
 
 
+LOG_LINK = ("reg:tweedie", "count:poisson", "reg:gamma", "survival:cox", "survival:aft")
+"""Objectives whose prediction is ``exp(margin)``."""
+
+
 def booster_of(model: Any) -> Any:
     """The ``xgboost.Booster`` of a Booster or of a fitted scikit-learn-API model."""
     return model if type(model).__name__ == "Booster" else model.get_booster()
@@ -89,10 +93,16 @@ def unsupported_reason(model: Any) -> str | None:
     learner = json.loads(booster.save_config())["learner"]
     name = learner["gradient_booster"]["name"]
     if name != "gbtree":
-        return f"booster {name!r} is not supported (only 'gbtree')"
+        why = ("it scales each tree by a dropout weight (weight_drop) that is not read here"
+               if name == "dart" else "it is not made of trees" if name == "gblinear" else
+               "it is not a known tree booster")
+        return f"booster {name!r} is not supported: {why}; train with booster='gbtree'"
     objective = learner["objective"]["name"]
     if objective not in TRANSFORMS:
-        return (f"objective {objective!r} is not supported; supported objectives: "
+        why = (": it predicts exp(margin), a log link the tree structure's output "
+               "transforms (identity, logistic, softmax) do not include" if objective in LOG_LINK
+               else "")
+        return (f"objective {objective!r} is not supported{why}; supported objectives: "
                 f"{', '.join(TRANSFORMS)}")
     return None
 

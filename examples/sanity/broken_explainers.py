@@ -7,7 +7,9 @@ this folder, or ``create_host(plugins=[module])``). Each ignores the model, as i
 - ``broken.random``: standard normal values drawn from the explainer's seed;
 - ``broken.input``: the input itself (``x`` times one), a "gradient * input" without gradient;
 - ``broken.edge``: the Sobel edge magnitude of an image row (channels summed, then spread back
-  over the channels), the edge-detector example of the paper.
+  over the channels), the edge-detector example of the paper;
+- ``broken.constant``: zero everywhere, a map that ranks and correlates with nothing: the
+  checks report their statistic as undefined (NaN, failing every gate) and say why.
 """
 
 from __future__ import annotations
@@ -60,6 +62,17 @@ class InputAttribution(_Broken):
         return X.copy()
 
 
+class ConstantAttribution(_Broken):
+    """Zero for every feature."""
+
+    name = "broken.constant"
+    summary = "All-zero attributions (negative control: a map that ranks nothing)."
+
+    def values(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Zeros of ``X``'s shape."""
+        return np.zeros_like(X)
+
+
 class EdgeAttribution(_Broken):
     """Sobel edge magnitude of image rows (2-D, or 3-D with channels first)."""
 
@@ -79,5 +92,5 @@ class EdgeAttribution(_Broken):
 @hookimpl
 def xaudit_register_explainers(registry: Registry[Explainer]) -> None:
     """Register the broken explainers."""
-    for cls in (RandomAttribution, InputAttribution, EdgeAttribution):
+    for cls in (RandomAttribution, InputAttribution, ConstantAttribution, EdgeAttribution):
         registry.add(cls)

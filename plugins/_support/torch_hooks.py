@@ -9,7 +9,10 @@ before it (Grad-CAM only needs gradients from the layer on, so nothing before it
 output with respect to it. Integration points of path methods are
 :func:`xaudit.plugins._support.paths.path_rule`'s.
 
-A layer whose forward returns a tuple (Hugging Face blocks) is read at element 0.
+A layer whose forward returns a tuple or list (Hugging Face blocks, recurrent layers) is read
+at every tensor element (:func:`output_tensors`), as Captum's layer methods read every element:
+the hook records, replaces or cuts them all, so no part of the layer's output is dropped from
+an attribution; ``None`` elements carry nothing and are passed through.
 """
 
 from __future__ import annotations
@@ -56,35 +59,60 @@ def named_layer(model: LayeredModel, name: str) -> Any:
     return model.layer(name)
 
 
-def first_tensor(output: Any) -> Any:
-    """A layer's output tensor: the output itself, or element 0 of a tuple/list."""
+def output_tensors(output: Any, name: str) -> tuple[Any, ...]:
+    """The tensors a layer returned: the output itself, or every tensor of a tuple or list
+    (``None`` elements skipped); InputError naming the layer for anything else."""
     torch = require_torch("layer hooks")
-    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    if not isinstance(output, torch.Tensor):
-        raise InputError(f"the layer returned a {type(output).__name__}, not a tensor; "
-                         "choose a layer whose output is a tensor")
-    return output
-
-
-def _with_first(output: Any, tensor: Any) -> Any:
+    if isinstance(output, torch.Tensor):
+        return (output,)
     if isinstance(output, tuple | list):
-        return type(output)([tensor, *output[1:]])
-    return tensor
+        for i, part in enumerate(output):
+            if part is not None and not isinstance(part, torch.Tensor):
+                raise InputError(f"layer {name!r} returns a {type(output).__name__} of "
+                                 f"{len(output)} elements whose element {i} is a "
+                                 f"{type(part).__name__}, not a tensor; choose a layer whose "
+                                 "outputs are tensors")
+        tensors = tuple(part for part in output if part is not None)
+        if tensors:
+            return tensors
+    raise InputError(f"layer {name!r} returned a {type(output).__name__}, not a tensor; "
+                     "choose a layer whose output is a tensor")
+
+
+def _with_tensors(output: Any, tensors: tuple[Any, ...]) -> Any:
+    """``output`` with its tensors replaced by ``tensors``, in order."""
+    if not isinstance(output, tuple | list):
+        return tensors[0]
+    given = iter(tensors)
+    parts = [None if part is None else next(given) for part in output]
+    if hasattr(output, "_make"):  # a named tuple
+        return output._make(parts)
+    return type(output)(parts)
+
+
+def single_tensor(outputs: tuple[Any, ...], name: str, method: str) -> Any:
+    """The one tensor of a layer's outputs, or InputError for a layer returning several."""
+    if len(outputs) != 1:
+        raise InputError(f"{method} reads one tensor, and layer {name!r} returns "
+                         f"{len(outputs)} (a tuple); choose a layer with one output tensor")
+    return outputs[0]
 
 
 class LayerHook:
-    """Forward hook on one layer: keeps its output, optionally replaces or cuts it.
+    """Forward hook on one layer: keeps its output tensors, optionally replaces or cuts them.
 
-    ``replace``: a tensor returned instead of the layer's output (same shape). ``cut``: the
-    output is detached and made a leaf requiring grad. Either way grad mode is switched on for
-    the rest of the forward, so a forward run under ``no_grad`` records only what follows the
-    layer. The layer must run once per forward; a second call raises InputError.
+    ``outputs`` holds the layer's tensors (one, or every tensor of a returned tuple, see
+    :func:`output_tensors`). ``replace``: tensors returned instead (same count and shapes).
+    ``cut``: each output is detached and made a leaf requiring grad. Either way grad mode is
+    switched on for the rest of the forward, so a forward run under ``no_grad`` records only
+    what follows the layer. The layer must run once per forward; a second call raises
+    InputError.
     """
 
-    def __init__(self, layer: Any, name: str, *, replace: Any = None, cut: bool = False):
+    def __init__(self, layer: Any, name: str, *, replace: tuple[Any, ...] | None = None,
+                 cut: bool = False):
         self.layer, self.name, self.replace, self.cut = layer, name, replace, cut
-        self.output: Any = None
+        self.outputs: tuple[Any, ...] = ()
         self.calls = 0
 
     def __call__(self, module: Any, inputs: Any, output: Any) -> Any:
@@ -93,20 +121,20 @@ class LayerHook:
         if self.calls > 1:
             raise InputError(f"layer {self.name!r} runs more than once in a forward; choose a "
                              "layer that is called once")
-        tensor = first_tensor(output)
+        tensors = output_tensors(output, self.name)
         if self.replace is not None:
-            if tuple(self.replace.shape) != tuple(tensor.shape):
-                raise InputError(f"layer {self.name!r} output shaped {tuple(tensor.shape)}, "
-                                 f"replacement shaped {tuple(self.replace.shape)}")
+            shapes = [tuple(t.shape) for t in tensors]
+            if [tuple(t.shape) for t in self.replace] != shapes:
+                raise InputError(f"layer {self.name!r} outputs shaped {shapes}, replacements "
+                                 f"shaped {[tuple(t.shape) for t in self.replace]}")
             torch.set_grad_enabled(True)
-            self.output = self.replace
-            return _with_first(output, self.replace)
+            self.outputs = tuple(self.replace)
+            return _with_tensors(output, self.outputs)
         if self.cut:
-            tensor = tensor.detach().requires_grad_(True)
+            self.outputs = tuple(t.detach().requires_grad_(True) for t in tensors)
             torch.set_grad_enabled(True)
-            self.output = tensor
-            return _with_first(output, tensor)
-        self.output = tensor
+            return _with_tensors(output, self.outputs)
+        self.outputs = tensors
         return None
 
     @contextmanager
@@ -124,24 +152,29 @@ class LayerHook:
 
 
 def layer_gradients(model: DifferentiableModel, x: Any, layer: Any, name: str, index: Any, *,
-                    replace: Any = None, cut: bool = False,
-                    create_graph: bool = False) -> tuple[Any, Any, Any]:
-    """Layer output ``(r, *shape)``, gradients of each target w.r.t. it ``(r, *shape, k)`` and
-    the targeted outputs ``(r, k)``. ``index`` ``(r', k)`` as in
+                    replace: tuple[Any, ...] | None = None, cut: bool = False,
+                    create_graph: bool = False) -> tuple[tuple[Any, ...], tuple[Any, ...], Any]:
+    """The layer's output tensors ``(r, *shape_e)``, the gradients of each target w.r.t. each
+    of them ``(r, *shape_e, k)`` (zeros for an output the model's result does not use) and the
+    targeted outputs ``(r, k)``. ``index`` ``(r', k)`` as in
     :func:`~xaudit.plugins._support.autograd.select_targets`."""
     torch = require_torch("layer gradients")
     hook = LayerHook(layer, name, replace=replace, cut=cut)
     with hook.attached(), torch.set_grad_enabled(not cut and replace is None):
         outputs = model.torch_forward(x)
-    if hook.output is None:
+    if not hook.outputs:
         raise InputError(f"layer {name!r} did not run in the model's forward")
     with torch.enable_grad():
         selected = select_targets(outputs, index)
         k = selected.shape[1]
-        grads = [torch.autograd.grad(selected[:, j].sum(), hook.output,
+        grads = [torch.autograd.grad(selected[:, j].sum(), hook.outputs,
                                      retain_graph=create_graph or j < k - 1,
-                                     create_graph=create_graph)[0] for j in range(k)]
-    return hook.output, torch.stack(grads, dim=-1), selected.detach()
+                                     create_graph=create_graph, allow_unused=True)
+                 for j in range(k)]
+    per_output = tuple(
+        torch.stack([torch.zeros_like(out) if g[e] is None else g[e] for g in grads], dim=-1)
+        for e, out in enumerate(hook.outputs))
+    return hook.outputs, per_output, selected.detach()
 
 
 def last_conv_layer(model: LayeredModel, x: Any) -> str:

@@ -8,7 +8,9 @@ integral's error (Sundararajan et al. 2017, "Axiomatic Attribution for Deep Netw
 completeness axiom) and DeepLIFT (Shrikumar et al. 2017, summation-to-delta).
 
 With ``relative: true`` each error is divided by ``|f_c(x) - phi_0(x, c)|`` (floored at
-``1e-12``), so the gate reads as a fraction of the change being explained.
+``1e-12``), so the gate reads as a fraction of the change being explained. Rows whose
+attributions or base values are not finite, or no rows at all, make the value NaN, which fails
+every gate (:mod:`xaudit.plugins.checks.undefined`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from xaudit.explanation import Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
+from xaudit.plugins.checks.undefined import Undefined
 from xaudit.registry import Registry
 
 
@@ -72,18 +75,19 @@ class Completeness(Check):
         if self.params.relative:
             errors = errors / np.maximum(np.abs(targeted - explanation.base_values), 1e-12)
         per_row = errors.max(axis=1)
-        value = float(per_row.max() if self.params.aggregate == "max" else per_row.mean())
-        return CheckOutcome(
-            value=value,
-            values=per_row,
-            details={
-                "max_error": float(per_row.max()),
-                "mean_error": float(per_row.mean()),
-                "relative": self.params.relative,
-                "method_claims_completeness": explanation.additive,
-                "worst_row": int(per_row.argmax()),
-            },
-        )
+        undefined = Undefined(explanation.n_rows)
+        undefined.not_finite("the attributions", explanation.values)
+        undefined.not_finite("the base values", explanation.base_values)
+        outcome = undefined.outcome(per_row, reduce=self.params.aggregate, details={
+            "relative": self.params.relative,
+            "method_claims_completeness": explanation.additive,
+        })
+        finite = np.flatnonzero(np.isfinite(per_row))
+        if finite.size:
+            outcome.details.update({"max_error": float(per_row[finite].max()),
+                                    "mean_error": float(per_row[finite].mean()),
+                                    "worst_row": int(finite[per_row[finite].argmax()])})
+        return outcome
 
 
 @hookimpl

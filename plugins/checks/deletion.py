@@ -17,10 +17,13 @@ fill (so a seeded random explainer is never compared with its own draws). Per ro
 *gain* is the area by which the explanation beats random, in the direction that is better for
 this curve (a MoRF deletion curve should fall faster, a MoRF insertion curve rise faster; LeRF
 the reverse), divided by the range the row's curves span (explanation and random together) when
-``normalize``, so each row's gain lies in ``[-1, 1]`` (flat rows gain 0). The gated value is the
-mean gain over rows (higher is better; gate with a margin, e.g. 0.05). A one-sided paired test
-over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain
-that is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
+``normalize``, so each row's gain lies in ``[-1, 1]``. The gated value is the mean gain over rows
+(higher is better; gate with a margin, e.g. 0.05). It is NaN, failing every gate, when a row's
+gain is undefined (:mod:`xaudit.plugins.checks.undefined`): its attributions are not finite or
+rank nothing (all groups score alike, so the order would be arbitrary), or, with ``normalize``,
+its curves are flat (nothing removed moves the output: zero over zero). A one-sided paired test
+over rows (Wilcoxon signed-rank or paired t) records its p-value; with ``alpha`` set, a gain that
+is not significant at ``alpha`` is reported as ``NaN`` and so fails any gate.
 
 The report draws the hand-off (:class:`~xaudit.handoff.Curve`): the explanation's curve and the
 random rankings' mean, both averaged over rows and output slots, the random mean with a band of
@@ -52,6 +55,7 @@ from xaudit.plugins._support.removal import Removal, fill_values
 from xaudit.plugins._support.statistics import mean_finite, paired_test
 from xaudit.plugins.checks.cost import Cost
 from xaudit.plugins.checks.explained import local_rows
+from xaudit.plugins.checks.undefined import Undefined
 from xaudit.registry import Registry
 
 
@@ -112,7 +116,12 @@ class _Curve(Check):
                            channel_axis=p.channel_axis, spec=model.input_spec)
         random_values = rng.spawn(1)[0].standard_normal((p.n_random, *explanation.values.shape))
         morf = p.order == "morf"
-        orders = [removal_order(group_scores(explanation.values, labels)[0], morf)]
+        scores = group_scores(explanation.values, labels)[0]  # (n, G, k)
+        undefined = Undefined(n)
+        undefined.not_finite("the attributions", explanation.values)
+        undefined.add("the attributions rank no feature group above another (a constant map)",
+                      _tied(scores))
+        orders = [removal_order(scores, morf)]
         orders += [removal_order(group_scores(r, labels)[0], morf) for r in random_values]
         counts = labels.reshape(n, -1).max(axis=1) + 1
         ranks = np.stack(orders)  # (1 + R, n, G, k)
@@ -126,10 +135,14 @@ class _Curve(Check):
         gain = sign * (ours - rand)
         scale = curves.max(axis=(0, -1)) - curves.min(axis=(0, -1))  # (n, k)
         if p.normalize:
-            gain = np.where(scale > 1e-12, gain / np.where(scale > 1e-12, scale, 1.0), 0.0)
-        row_gain = gain.mean(axis=1)
+            flat = scale <= 1e-12
+            undefined.add("the curves are flat (no removal changes the output), so the gain "
+                          "over their range is 0/0", flat)
+            gain = gain / np.where(flat, 1.0, scale)
+        outcome = undefined.outcome(gain.mean(axis=1))
+        row_gain = undefined.mask(gain.mean(axis=1))
         statistic, p_value = paired_test(row_gain, p.test)
-        value = mean_finite(row_gain)
+        value = outcome.value
         significant = p.alpha is None or p_value < p.alpha
         start = curves[0, :, :, 0]  # f(x) for deletion, f(fill) for insertion
         measured = {"area": mean_finite(ours), "random_area": mean_finite(rand),
@@ -145,6 +158,7 @@ class _Curve(Check):
                 "alpha": p.alpha,
                 "significant": None if p.alpha is None else bool(p_value < p.alpha),
                 **measured, "n_groups": int(counts.max()), "rows": n, **cost.details(),
+                **outcome.details,
             },
             handoff=CheckHandoff(curves=(self._curve(curves, measured),)),
         )
@@ -198,6 +212,13 @@ class _Curve(Check):
             rows = np.where(mask, f[None, :, None], x[None, :, None])
             out = model.predict(rows.reshape(-1, *shape)).reshape(r_count, b, k, -1)
             curves[:, block, :, s] = np.take_along_axis(out, idx[None, :, :, None], axis=-1)[..., 0]
+
+
+def _tied(scores: np.ndarray) -> np.ndarray:
+    """``(n, k)``: where a row's group scores (NaN-padded beyond its groups) are all equal."""
+    missing = np.isnan(scores)
+    high = np.where(missing, -np.inf, scores).max(axis=1)
+    return np.asarray(high == np.where(missing, np.inf, scores).min(axis=1))
 
 
 class Deletion(_Curve):

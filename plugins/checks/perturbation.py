@@ -23,6 +23,18 @@
   definition is the absolute one (``relative: false``). Perturbed rows keep the original rows'
   targeted outputs. The perturbed rows are re-explained with the same method, params and seed.
 
+Undefined values (:mod:`xaudit.plugins.checks.undefined`): the gated value is NaN, failing
+every gate, with the rows and the reason in ``details["undefined"]``, when on some row the
+attributions are not finite; for ``faithfulness_correlation``, when the subset sums are constant
+(a constant map) or the output drops are (a model that does not react to the removals): a
+Pearson correlation with a constant is undefined, and Quantus reports NaN there too; for the
+sensitivities with ``relative: true``, when the attributions are zero (a change relative to
+zero), or when a re-explanation is not finite. ``infidelity`` is defined for a zero map (it
+is then ``E[(f(x) - f(x - I))^2]``, with ``beta`` taken as 1 where ``E[(I . phi)^2] = 0``, which
+gives Captum's value). ``subset_size`` is checked before any model call: at most the number of
+features ``d`` for ``infidelity``, below ``d`` for ``faithfulness_correlation`` (all ``d``
+features in every subset would make every subset the same).
+
 Random draws, so other implementations can be fed identical ones: per row block ``b`` (rows in
 order), ``faithfulness_correlation`` draws ``rng.random((b, n_runs, d))`` and takes each row's
 ``argsort(...)[:subset_size]`` as subsets, after a fill draw for ``removal: background``;
@@ -39,14 +51,16 @@ from pydantic import Field
 
 from xaudit.batching import row_blocks
 from xaudit.data import Dataset
+from xaudit.errors import InputError
 from xaudit.explanation import Explanation
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, PluginParams
 from xaudit.plugins._support.removal import fill_values, output_drops
-from xaudit.plugins._support.statistics import mean_finite, pearson_rows
+from xaudit.plugins._support.statistics import pearson_rows
 from xaudit.plugins.checks.cost import Cost
 from xaudit.plugins.checks.explained import local_rows, per_slot, reexplainer
+from xaudit.plugins.checks.undefined import Undefined, constant
 from xaudit.registry import Registry
 
 
@@ -56,7 +70,7 @@ class FaithfulnessCorrelationParams(PluginParams):
     n_runs: int = Field(100, ge=2, le=100_000)
     """Random subsets per row."""
     subset_size: int = Field(2, ge=1)
-    """Features replaced per subset (capped at the number of features)."""
+    """Features replaced per subset; below the number of features (refused otherwise)."""
     removal: Literal["baseline", "mean", "background"] = "baseline"
     """Fill of the subset: ``baseline_value``, background mean, or one background row."""
     baseline_value: float = 0.0
@@ -68,10 +82,24 @@ class FaithfulnessCorrelationParams(PluginParams):
 def random_subsets(rng: np.random.Generator, b: int, runs: int, d: int, size: int) -> np.ndarray:
     """Masks ``(b, runs, d)``: each run's ``size`` features (``argsort`` of uniform keys)."""
     keys = rng.random((b, runs, d))
-    chosen = np.argsort(keys, axis=-1)[..., :min(size, d)]
+    chosen = np.argsort(keys, axis=-1)[..., :size]
     mask = np.zeros((b, runs, d), dtype=bool)
     np.put_along_axis(mask, chosen, True, axis=-1)
     return mask
+
+
+def subset_size(check: str, size: int, d: int, *, below: bool) -> None:
+    """Refuse, before any work, a ``subset_size`` the explanation's ``d`` features cannot
+    hold: above ``d`` or, with ``below`` (the subsets must differ from each other), ``d``."""
+    limit = d - 1 if below else d
+    if size <= limit:
+        return
+    problem = (f"is larger than the explanation's {d} features" if size > d else
+               f"takes all of the explanation's {d} features, so every subset is the same and "
+               "the correlation is undefined")
+    advice = (f"choose subset_size between 1 and {limit}" if limit >= 1 else
+              "it needs at least two features")
+    raise InputError(f"{check}: subset_size {size} {problem}; {advice}")
 
 
 class FaithfulnessCorrelation(Check):
@@ -96,11 +124,13 @@ class FaithfulnessCorrelation(Check):
         X = local_rows(explanation, self.name)
         n, shape = X.shape[0], X.shape[1:]
         d = int(np.prod(shape))
+        subset_size(self.name, p.subset_size, d, below=True)
         fill = fill_values(X, p.removal, rng, background=data.background,
                            baseline_value=p.baseline_value).reshape(n, d)
         flat = X.reshape(n, d)
         phi = per_slot(explanation.values)  # (n, k, d)
         corr = np.empty(phi.shape[:2])
+        same_sums, same_drops = np.zeros(corr.shape, bool), np.zeros(corr.shape, bool)
         for block in row_blocks(n, p.max_batch, p.n_runs + 1):
             x, f = flat[block], fill[block]
             b = x.shape[0]
@@ -110,10 +140,14 @@ class FaithfulnessCorrelation(Check):
                                  explanation.target_indices[block])  # (b, k, runs)
             sums = np.einsum("bkd,brd->bkr", phi[block], mask.astype(np.float64))
             corr[block] = pearson_rows(sums, drops)
-        per_row = np.nanmean(corr, axis=1) if np.isfinite(corr).any() else corr[:, 0]
-        return CheckOutcome(mean_finite(per_row), per_row, {
-            "rows": n, "constant_rows": int(np.count_nonzero(~np.isfinite(per_row))),
-            **cost.details()})
+            same_sums[block], same_drops[block] = constant(sums), constant(drops)
+        undefined = Undefined(n)
+        undefined.not_finite("the attributions", phi)
+        undefined.add("the attributions' subset sums are constant (a constant map), so their "
+                      "correlation is undefined", same_sums)
+        undefined.add("the output drops by the same amount for every subset (the model "
+                      "ignores the removals here), so the correlation is undefined", same_drops)
+        return undefined.outcome(corr.mean(axis=1), {"rows": n, **cost.details()})
 
 
 class InfidelityParams(PluginParams):
@@ -126,7 +160,7 @@ class InfidelityParams(PluginParams):
     noise: float = Field(0.1, gt=0)
     """Standard deviation of the Gaussian perturbation."""
     subset_size: int = Field(2, ge=1)
-    """Features per subset for ``perturbation: subset``."""
+    """Features per subset for ``perturbation: subset``; at most the number of features."""
     baseline_value: float = 0.0
     """The fill for ``perturbation: subset``."""
     normalize: bool = True
@@ -159,6 +193,8 @@ class Infidelity(Check):
         X = local_rows(explanation, self.name)
         n, shape = X.shape[0], X.shape[1:]
         d = int(np.prod(shape))
+        if p.perturbation == "subset":
+            subset_size(self.name, p.subset_size, d, below=False)
         phi = per_slot(explanation.values)
         infd, betas = np.empty(phi.shape[:2]), np.ones(phi.shape[:2])
         for block in row_blocks(n, p.max_batch, p.n_samples + 1):
@@ -180,12 +216,13 @@ class Infidelity(Check):
                 dots = dots * beta[..., None]
                 betas[block] = beta
             infd[block] = ((dots - diff) ** 2).mean(-1)
-        per_row = infd.mean(axis=1)
         details: dict[str, Any] = {"rows": n, "normalize": p.normalize, **cost.details()}
         if p.normalize:
             details["beta_mean"] = float(betas.mean())
             details["beta"] = betas.mean(axis=1).tolist()
-        return CheckOutcome(mean_finite(per_row), per_row, details)
+        undefined = Undefined(n)
+        undefined.not_finite("the attributions", phi)
+        return undefined.outcome(infd.mean(axis=1), details)
 
 
 class SensitivityParams(PluginParams):
@@ -216,8 +253,14 @@ class _Sensitivity(Check):
         n, shape = X.shape[0], X.shape[1:]
         phi = per_slot(explanation.values)  # (n, k, d)
         norms = np.linalg.norm(phi, axis=-1)
+        undefined = Undefined(n)
+        undefined.not_finite("the attributions", phi)
+        if p.relative:
+            undefined.add("the attributions are zero, so a change relative to them is "
+                          "undefined (relative: false measures the absolute change)", norms == 0)
         norms = np.where(norms == 0, 1.0, norms) if p.relative else np.ones_like(norms)
         sens = np.empty(phi.shape[:2])
+        again_finite = np.ones(n, dtype=bool)
         for block in row_blocks(n, p.max_rows, p.n_samples):
             x = X[block]
             b = x.shape[0]
@@ -226,10 +269,12 @@ class _Sensitivity(Check):
             idx = np.repeat(explanation.target_indices[block], p.n_samples, axis=0)
             again = per_slot(cost.reexplain(reexplain, rows, idx)).reshape(
                 b, p.n_samples, *phi.shape[1:])
+            again_finite[block] = np.isfinite(again).reshape(b, -1).all(axis=1)
             dist = np.linalg.norm(again - phi[block][:, None], axis=-1) / norms[block][:, None]
             sens[block] = dist.max(axis=1) if self.reduce == "max" else dist.mean(axis=1)
-        per_row = sens.mean(axis=1)
-        return CheckOutcome(mean_finite(per_row), per_row, {
+        undefined.add("the re-explained attributions of the perturbed rows are not finite",
+                      ~again_finite)
+        return undefined.outcome(sens.mean(axis=1), {
             "rows": n, "relative": p.relative, "radius": p.radius, **cost.details()})
 
 

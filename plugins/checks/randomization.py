@@ -7,7 +7,10 @@ randomized attributions are compared per row and targeted output by Spearman ran
 figures) or, for images, SSIM of the channel-summed absolute maps. A faithful explanation
 changes, so the similarity is low; an explanation that ignores the model (random values under a
 fixed seed, an edge detector, the input itself) stays identical. The gated value is a
-similarity: lower is better.
+similarity: lower is better. Where the rank correlation is undefined (one side's map is
+constant, the other not, or a map is not finite) the gated value is NaN, failing every gate,
+with the rows and the reason in ``details["undefined"]`` (:mod:`xaudit.plugins.checks.undefined`);
+two identical constant maps count as unchanged (similarity 1).
 
 Randomizations (``randomization: auto`` picks the first the model offers). The check opens no
 model: it asks for the ``randomization`` capability (:mod:`xaudit.randomization`) and each
@@ -55,6 +58,7 @@ from xaudit.plugins._support.ssim import ssim
 from xaudit.plugins._support.statistics import mean_finite, spearman_rows
 from xaudit.plugins.checks.cost import Cost
 from xaudit.plugins.checks.explained import local_rows, per_slot, reexplainer
+from xaudit.plugins.checks.undefined import Undefined, constant
 from xaudit.randomization import LABELS, Randomization, offered, randomize, refusal
 from xaudit.registry import Registry
 
@@ -125,22 +129,26 @@ class ModelRandomization(Check):
         stages = randomize(model, request, rng)
         phi = explanation.values
         sims, extra = [], []
+        undefined = Undefined(explanation.n_rows)
+        undefined.not_finite("the attributions", phi)
         counted = [CountingModel(stage.model) for stage in stages]
-        for randomized in counted:
+        gated = counted[-1:] if p.aggregate == "last" else counted
+        for stage, randomized in zip(stages, counted, strict=True):
             again = cost.reexplain(reexplain, rows, explanation.target_indices,
                                    model=randomized)
             sims.append(self._similarity(phi, again))
             extra.append(self._other(phi, again))
-        table = np.stack(sims)  # (stages, n)
-        stage_means = [mean_finite(s) for s in table]
+            if randomized in gated:
+                self._undefined(undefined, phi, again, stage.name)
+        table = np.stack(sims)  # (stages, n); NaN where undefined
+        stage_means = [float(s.mean()) for s in table]
         if p.aggregate == "last":
-            chosen = len(stage_means) - 1
-        elif p.aggregate == "max":
-            chosen = int(np.nanargmax(stage_means))
+            per_row = table[-1]
+        elif p.aggregate == "max":  # the most similar stage; unknown if a stage is undefined
+            per_row = table[int(np.argmax(stage_means))] if np.isfinite(stage_means).all() \
+                else table.max(axis=0)
         else:
-            chosen = -1
-        per_row = table.mean(axis=0) if chosen < 0 else table[chosen]
-        value = mean_finite(per_row)
+            per_row = table.mean(axis=0)
         details: dict[str, Any] = {
             "randomization": kind, "stages": [stage.name for stage in stages],
             "similarity": p.similarity, "stage_similarity": stage_means,
@@ -151,7 +159,20 @@ class ModelRandomization(Check):
             details["stage_ssim" if p.similarity == "spearman" else "stage_spearman"] = extra
         if kind == "layers":
             details["mode"] = p.mode
-        return CheckOutcome(value, per_row, details)
+        return undefined.outcome(per_row, details)
+
+    def _undefined(self, undefined: Undefined, a: np.ndarray, b: np.ndarray,
+                   stage: str) -> None:
+        """Rows whose similarity to the stage ``stage``'s attributions ``b`` is undefined."""
+        undefined.not_finite(f"the attributions after randomizing {stage!r}", b)
+        if self.params.similarity == "ssim":
+            return  # SSIM compares constant maps too (its constants keep it defined)
+        pa, pb = _compared(a, self.params.absolute), _compared(b, self.params.absolute)
+        same = constant(pa) & constant(pb) & np.all(pa == pb, axis=-1)
+        undefined.add(f"the attributions are constant (no rank correlation with those after "
+                      f"randomizing {stage!r})", constant(pa) & ~same)
+        undefined.add(f"the attributions after randomizing {stage!r} are constant (no rank "
+                      "correlation)", constant(pb) & ~same)
 
     def _kind(self, model: Model, data: Dataset) -> str:
         """The kind to ask for: the named one, or for ``auto`` the first the model offers."""
@@ -178,14 +199,19 @@ class ModelRandomization(Check):
         return mean_finite(_ssim_rows(a, b)) if a.ndim >= 4 else None
 
 
+def _compared(a: np.ndarray, absolute: bool) -> np.ndarray:
+    """Values ``(n, k, d)`` as the similarity compares them (absolute ones, if asked)."""
+    flat = per_slot(a)
+    return np.abs(flat) if absolute else flat
+
+
 def _spearman_rows(a: np.ndarray, b: np.ndarray, absolute: bool) -> np.ndarray:
-    pa, pb = per_slot(a), per_slot(b)
-    if absolute:
-        pa, pb = np.abs(pa), np.abs(pb)
+    """Spearman per row (mean over outputs); 1 for two identical constant maps (unchanged),
+    NaN where only one side is constant (undefined)."""
+    pa, pb = _compared(a, absolute), _compared(b, absolute)
     rho = spearman_rows(pa, pb)  # (n, k); NaN when a side is constant
-    both_constant = (np.ptp(pa, axis=-1) == 0) & (np.ptp(pb, axis=-1) == 0)
-    rho = np.where(both_constant & np.all(pa == pb, axis=-1), 1.0, rho)
-    return np.asarray(np.nanmean(np.where(np.isnan(rho), 0.0, rho), axis=1))
+    rho = np.where(constant(pa) & constant(pb) & np.all(pa == pb, axis=-1), 1.0, rho)
+    return np.asarray(rho.mean(axis=1))
 
 
 def _ssim_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

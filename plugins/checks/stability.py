@@ -16,6 +16,11 @@
   ``metric`` picks the gated one (higher is better). Krishna et al. 2022, "The Disagreement
   Problem in Explainable Machine Learning", use the same measures (rank correlation, feature
   agreement).
+
+A constant map ranks nothing, so its rank correlation (and its top-``k`` set) is undefined: a
+row where a run (``stability``) or either explanation (``agreement``) is constant over the
+compared features, or not finite, makes the gated value NaN, failing every gate, with the rows
+and the reason in ``details["undefined"]`` (:mod:`xaudit.plugins.checks.undefined`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from xaudit.plugins._support.statistics import (
 )
 from xaudit.plugins.checks.cost import Cost
 from xaudit.plugins.checks.explained import local_rows, per_slot, reexplainer
+from xaudit.plugins.checks.undefined import Undefined, constant
 from xaudit.registry import Registry
 
 
@@ -96,13 +102,17 @@ class Stability(Check):
         rho = np.stack([spearman_rows(picked[a], picked[b]) for a, b in pairs])  # (P, n, k)
         overlap = np.stack([top_k_overlap(np.abs(stack[a]), np.abs(stack[b]), k)
                             for a, b in pairs])
-        per_row = np.nanmean(np.where(np.isnan(rho), 0.0, rho), axis=(0, 2))
+        undefined = Undefined(stack.shape[1])
+        undefined.not_finite("the attributions", np.moveaxis(stack, 0, 1))
+        undefined.add("a run's attributions are constant over the compared features (no rank "
+                      "correlation)",
+                      np.moveaxis(constant(picked), 0, 1))
         R = stack.shape[0]
         sd = stack.std(axis=0, ddof=1)
         half = t_half_width(sd, R, p.confidence)  # (n, k, d)
         scale = np.abs(stack.mean(axis=0)).mean()
         context = self.context
-        return CheckOutcome(mean_finite(per_row), per_row, {
+        return undefined.outcome(rho.mean(axis=(0, 2)), {
             "runs": R, "seeds": [explanation.seed + r for r in range(R)], "top_k": k,
             "top_k_overlap": mean_finite(overlap),
             "ci_level": p.confidence,
@@ -159,8 +169,13 @@ class Agreement(Check):
         rho = spearman_rows(a, b)
         overlap = top_k_overlap(a, b, p.top_k)
         chosen = rho if p.metric == "rank_correlation" else overlap
-        per_row = np.nanmean(np.where(np.isnan(chosen), 0.0, chosen), axis=1)
-        return CheckOutcome(mean_finite(per_row), per_row, {
+        undefined = Undefined(a.shape[0])
+        undefined.not_finite(f"the attributions of {explanation.method}", a)
+        undefined.not_finite(f"the attributions of {other.method}", b)
+        for side, values in ((explanation.method, a), (other.method, b)):
+            undefined.add(f"the attributions of {side} are constant (no rank correlation, no "
+                          "top features)", constant(values))
+        return undefined.outcome(chosen.mean(axis=1), {
             "reference": other.method, "rank_correlation": mean_finite(rho),
             "top_k_overlap": mean_finite(overlap), "top_k": p.top_k, "model_calls": 0,
         })

@@ -34,7 +34,12 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
-from xaudit.plugins._support.torch_hooks import last_conv_layer, layer_gradients, layered
+from xaudit.plugins._support.torch_hooks import (
+    last_conv_layer,
+    layer_gradients,
+    layered,
+    single_tensor,
+)
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -93,7 +98,8 @@ class GradCam(Explainer):
         for rows in row_blocks(x_all.shape[0], self.params.max_batch):
             x = x_all[rows]
             index = target_index(targets, rows, x.device)
-            act, grads, _ = layer_gradients(lm, x, layer, name, index, cut=True)
+            acts, grads_of, _ = layer_gradients(lm, x, layer, name, index, cut=True)
+            act, grads = single_tensor(acts, name, self.name), grads_of[0]
             if act.dim() != 4:
                 raise InputError(f"{self.name} needs a layer with (C, h, w) outputs; layer "
                                  f"{name!r} gives {tuple(act.shape[1:])}")

@@ -13,6 +13,14 @@
 Values are per layer unit, ``(n, *layer_shape, k)`` (``(n, seq_len, k)`` for summed token
 attributions), named ``layer[i,j]`` (or ``token_i``) in ``metadata["feature_names"]``;
 ``metadata["layer"]`` names the layer and ``metadata["scope"]`` is ``"layer"``.
+
+A layer that returns a tuple of tensors (a recurrent layer's output and state, a block's
+hidden states and attention) is attributed at every tensor, as Captum's layer methods are
+(``None`` elements carry nothing and are skipped): the ``e``-th tensor's units are flattened
+and laid side by side, ``(n, U, k)`` with ``U`` the units of all tensors, named
+``layer#e[i,j]``, and ``metadata["layer_outputs"]`` lists each tensor's ``name``
+(``layer#e``), ``shape``, ``offset`` and ``size`` in that axis. A tuple holding one tensor is
+read like a tensor.
 """
 
 from __future__ import annotations
@@ -46,15 +54,30 @@ def unit_names(layer: str, shape: tuple[int, ...]) -> list[str]:
     return [f"{layer}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
 
 
-def layer_output(model: LayeredModel, layer: Any, name: str, x: Any) -> Any:
-    """The layer's output on ``x`` (no graph)."""
+def layer_output(model: LayeredModel, layer: Any, name: str, x: Any) -> tuple[Any, ...]:
+    """The layer's output tensors on ``x`` (no graph): one, or each tensor of a tuple."""
     torch = require_torch("layer methods")
     hook = LayerHook(layer, name)
     with hook.attached(), torch.no_grad():
         model.torch_forward(x)
-    if hook.output is None:
+    if not hook.outputs:
         raise InputError(f"layer {name!r} did not run in the model's forward")
-    return hook.output.detach()
+    return tuple(t.detach() for t in hook.outputs)
+
+
+def laid_side_by_side(values: tuple[np.ndarray, ...],
+                      layer: str) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
+    """Per-tensor values ``(n, *shape_e, k)`` flattened side by side ``(n, U, k)``, with the
+    unit names ``layer#e[...]`` and each tensor's slot (name, shape, offset, size)."""
+    n, k = values[0].shape[0], values[0].shape[-1]
+    names: list[str] = []
+    slots: list[dict[str, Any]] = []
+    for e, array in enumerate(values):
+        shape = list(array.shape[1:-1])
+        slots.append({"name": f"{layer}#{e}", "shape": shape, "offset": len(names),
+                      "size": int(np.prod(shape))})
+        names += unit_names(f"{layer}#{e}", tuple(shape))
+    return np.concatenate([a.reshape(n, -1, k) for a in values], axis=1), names, slots
 
 
 class LayerParams(PluginParams):
@@ -101,11 +124,16 @@ class LayerBase(Explainer):
     default_target = "predicted"
     params: LayerParams
 
-    def result(self, values: Any, layer: str, tokens: list[list[str]] | None = None,
-               **meta: Any) -> Attribution:
-        """An Attribution with layer-unit names, the layer's metadata and the rows' tokens."""
-        array = to_numpy(values)
-        names = meta.pop("feature_names", None) or unit_names(layer, array.shape[1:-1])
+    def result(self, values: tuple[Any, ...], layer: str,
+               tokens: list[list[str]] | None = None, **meta: Any) -> Attribution:
+        """An Attribution of the layer's output tensors' values (one array per tensor), with
+        layer-unit names, the layer's metadata and the rows' tokens."""
+        arrays = tuple(to_numpy(v) for v in values)
+        if len(arrays) == 1:
+            array = arrays[0]
+            names = meta.pop("feature_names", None) or unit_names(layer, array.shape[1:-1])
+        else:
+            array, names, meta["layer_outputs"] = laid_side_by_side(arrays, layer)
         handoff = Handoff(tokens=None if tokens is None else tuple(map(tuple, tokens)))
         return Attribution(values=array, metadata={"layer": layer, "scope": "layer",
                                                    "feature_names": names, **meta},
@@ -132,10 +160,11 @@ class LayerActivations(LayerBase):
         lm = layered(model, self.name)
         layer = lm.layer(self.params.layer)
         x = lm.to_tensors(X)[0].detach()
-        acts = torch.cat([layer_output(lm, layer, self.params.layer, x[rows])
-                          for rows in row_blocks(x.shape[0], self.params.max_batch)])
-        return self.result(acts.unsqueeze(-1).expand(*acts.shape, targets.n_slots),
-                           self.params.layer)
+        blocks = [layer_output(lm, layer, self.params.layer, x[rows])
+                  for rows in row_blocks(x.shape[0], self.params.max_batch)]
+        acts = (torch.cat(parts) for parts in zip(*blocks, strict=True))
+        return self.result(tuple(a.unsqueeze(-1).expand(*a.shape, targets.n_slots)
+                                 for a in acts), self.params.layer)
 
 
 class LayerConductance(LayerBase):
@@ -173,16 +202,18 @@ class LayerConductance(LayerBase):
             x, base = x_all[rows], base_all[rows]
             shape = (1, steps, *([1] * (x.dim() - 1)))
             path = (base.unsqueeze(1) + alphas.view(shape) * (x - base).unsqueeze(1))
-            act, grads, _ = layer_gradients(lm, _laid_out(path.reshape(-1, *x.shape[1:]), layout),
-                                            layer,
-                                            p.layer, target_index(targets, rows, x.device),
-                                            cut=True)
-            act = act.detach().reshape(x.shape[0], steps, *act.shape[1:])
-            grads = grads.reshape(x.shape[0], steps, *grads.shape[1:])
-            diffs = (act[:, 1:] - act[:, :-1]).unsqueeze(-1)
-            out.append((grads[:, :-1] * diffs).sum(1))
-        return self.result(torch.cat(out), p.layer, n_steps=p.n_steps,
-                           path_method=p.path_method)
+            acts, grads_of, _ = layer_gradients(
+                lm, _laid_out(path.reshape(-1, *x.shape[1:]), layout), layer, p.layer,
+                target_index(targets, rows, x.device), cut=True)
+            block = []
+            for act, grads in zip(acts, grads_of, strict=True):  # each output tensor
+                act = act.detach().reshape(x.shape[0], steps, *act.shape[1:])
+                grads = grads.reshape(x.shape[0], steps, *grads.shape[1:])
+                diffs = (act[:, 1:] - act[:, :-1]).unsqueeze(-1)
+                block.append((grads[:, :-1] * diffs).sum(1))
+            out.append(block)
+        return self.result(tuple(torch.cat(parts) for parts in zip(*out, strict=True)),
+                           p.layer, n_steps=p.n_steps, path_method=p.path_method)
 
 
 class LayerIntegrated(LayerBase):
@@ -218,29 +249,41 @@ class LayerIntegrated(LayerBase):
         for rows in row_blocks(x_all.shape[0], p.max_batch, p.n_steps):
             x = x_all[rows]
             a_x = layer_output(lm, layer, name, x)
-            a_b = (torch.zeros_like(a_x) if p.layer_baseline == "zero"
+            a_b = (tuple(torch.zeros_like(a) for a in a_x) if p.layer_baseline == "zero"
                    else layer_output(lm, layer, name, base_all[rows]))
-            alphas = torch.as_tensor(alphas_np, dtype=a_x.dtype, device=a_x.device)
-            shape = (1, p.n_steps, *([1] * (a_x.dim() - 1)))
-            path = (a_b.unsqueeze(1) + alphas.view(shape) * (a_x - a_b).unsqueeze(1))
-            path = path.reshape(-1, *a_x.shape[1:]).requires_grad_(True)
+            paths = tuple(_interpolated(a, b, alphas_np, p.n_steps) for a, b in zip(
+                a_x, a_b, strict=True))
             repeated = _laid_out(x.repeat_interleave(p.n_steps, dim=0), layout)
-            _, grads, _ = layer_gradients(lm, repeated, layer,
-                                          name, target_index(targets, rows, x.device),
-                                          replace=path)
-            grads = grads.reshape(x.shape[0], p.n_steps, *grads.shape[1:])
-            weights = torch.as_tensor(weights_np, dtype=grads.dtype, device=grads.device)
-            total = (grads * weights.view(1, -1, *([1] * (grads.dim() - 2)))).sum(1)
-            out.append((a_x - a_b).unsqueeze(-1) * total)
-        values = torch.cat(out)
+            _, grads_of, _ = layer_gradients(lm, repeated, layer,
+                                             name, target_index(targets, rows, x.device),
+                                             replace=paths)
+            block = []
+            for a, b, grads in zip(a_x, a_b, grads_of, strict=True):  # each output tensor
+                grads = grads.reshape(x.shape[0], p.n_steps, *grads.shape[1:])
+                weights = torch.as_tensor(weights_np, dtype=grads.dtype, device=grads.device)
+                total = (grads * weights.view(1, -1, *([1] * (grads.dim() - 2)))).sum(1)
+                block.append((a - b).unsqueeze(-1) * total)
+            out.append(block)
+        values = tuple(torch.cat(parts) for parts in zip(*out, strict=True))
         integer = not x_all.is_floating_point()
         sum_last = integer if p.sum_last is None else p.sum_last
         meta: dict[str, Any] = {"n_steps": p.n_steps, "path_method": p.path_method,
                                 "layer_baseline": p.layer_baseline, "summed_last": sum_last}
         if sum_last:
-            values = values.sum(dim=-2)
-            meta["feature_names"] = [f"token_{i}" for i in range(values.shape[1])]
+            values = tuple(v.sum(dim=-2) for v in values)
+            if len(values) == 1:
+                meta["feature_names"] = [f"token_{i}" for i in range(values[0].shape[1])]
         return self.result(values, name, p.tokens, **meta)
+
+
+def _interpolated(a_x: Any, a_b: Any, alphas: np.ndarray, steps: int) -> Any:
+    """Points ``a_b + alpha (a_x - a_b)`` of each row, rows major: ``(r * steps, *shape)``,
+    a leaf requiring grad."""
+    torch = require_torch("layer.integrated")
+    alpha = torch.as_tensor(alphas, dtype=a_x.dtype, device=a_x.device)
+    shape = (1, steps, *([1] * (a_x.dim() - 1)))
+    path = a_b.unsqueeze(1) + alpha.view(shape) * (a_x - a_b).unsqueeze(1)
+    return path.reshape(-1, *a_x.shape[1:]).requires_grad_(True)
 
 
 def _laid_out(x: Any, layout: Any) -> Any:

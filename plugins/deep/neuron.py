@@ -9,7 +9,9 @@ for unit ``y`` of a layer, input feature ``i`` and the straight path
 with the path points and weights of ``path_method`` (Gauss-Legendre by default). Summed
 over all units of a layer it gives integrated gradients;
 summed over the inputs it gives the unit's layer conductance. Values are over the input's
-features, ``(n, *feature_shape, k)``; ``metadata`` names the layer and the unit.
+features, ``(n, *feature_shape, k)``; ``metadata`` names the layer and the unit. For a layer
+returning a tuple of tensors, ``element`` says which tensor holds the unit (as a neuron
+selector function picks it in Captum).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class NeuronConductanceParams(PluginParams):
     """Layer holding the unit (a ``named_modules`` name)."""
     neuron: list[int] = Field(min_length=1)
     """Index of the unit in the layer's output of one row (e.g. ``[3]`` or ``[5, 1, 2]``)."""
+    element: int | None = Field(None, ge=0)
+    """For a layer returning a tuple of tensors: which tensor holds the unit (counting the
+    tuple's tensors, ``None`` elements skipped); needed then, ignored for a single tensor."""
     n_steps: int = Field(50, gt=1, le=100_000)
     """Points on the path from the baseline to the input."""
     path_method: PathMethod = "gausslegendre"
@@ -99,7 +104,8 @@ class NeuronConductance(Explainer):
             out.append((x - base).unsqueeze(-1) * total)
         return Attribution(values=to_numpy(torch.cat(out)),
                            metadata={"layer": p.layer, "neuron": list(p.neuron),
-                                     "n_steps": p.n_steps, "path_method": p.path_method})
+                                     "element": p.element, "n_steps": p.n_steps,
+                                     "path_method": p.path_method})
 
     def _path_gradients(self, model: Any, path: Any, layer: Any, index: Any) -> Any:
         """``dF/dy * dy/dx`` at every path point: ``(r * steps, *feature_shape, k)``."""
@@ -107,19 +113,34 @@ class NeuronConductance(Explainer):
         hook = LayerHook(layer, self.params.layer)
         with hook.attached(), torch.enable_grad():
             outputs = model.torch_forward(path)
-            if hook.output is None:
+            if not hook.outputs:
                 raise InputError(f"layer {self.params.layer!r} did not run in the forward")
-            unit = self._unit(hook.output)
+            held = self._element(hook.outputs)
+            unit = self._unit(held)
             input_grads = torch.autograd.grad(unit.sum(), path, retain_graph=True)[0]
             selected = select_targets(outputs, index)
             k = selected.shape[1]
             grads = []
             for j in range(k):
-                mid = torch.autograd.grad(selected[:, j].sum(), hook.output,
-                                          retain_graph=j < k - 1)[0]
+                mid = torch.autograd.grad(selected[:, j].sum(), held, retain_graph=j < k - 1,
+                                          allow_unused=True)[0]
+                mid = torch.zeros_like(held) if mid is None else mid
                 mid = self._unit(mid).reshape(-1, *([1] * (path.dim() - 1)))
                 grads.append(input_grads * mid)
         return torch.stack(grads, dim=-1)
+
+    def _element(self, outputs: tuple[Any, ...]) -> Any:
+        """The layer's output tensor holding the unit (``element`` for a tuple of several)."""
+        p = self.params
+        if len(outputs) == 1:
+            return outputs[0]
+        if p.element is None or p.element >= len(outputs):
+            given = "" if p.element is None else f" (element {p.element} is out of range)"
+            raise InputError(f"layer {p.layer!r} returns a tuple of {len(outputs)} tensors "
+                             f"shaped {[tuple(t.shape[1:]) for t in outputs]} per row{given}; "
+                             "name the one holding the unit with element: 0 .. "
+                             f"{len(outputs) - 1}")
+        return outputs[p.element]
 
     def _unit(self, tensor: Any) -> Any:
         neuron = tuple(self.params.neuron)
