@@ -191,6 +191,13 @@ def _object_arrays(folder: Path) -> None:
                                   allow_pickle=True)
 
 
+def _nan_values(folder: Path) -> None:
+    with np.load(folder / "arrays.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["explanations/abl/values"] = np.full_like(arrays["explanations/abl/values"], np.nan)
+    np.savez(folder / "arrays.npz", **arrays)
+
+
 BROKEN = {
     "no_arrays": (lambda folder: (folder / "arrays.npz").unlink(), "holds no arrays.npz"),
     "results_is_a_list": (_write("results.json", b"[]"), "holds a JSON list"),
@@ -212,6 +219,7 @@ BROKEN = {
     "object_arrays": (_object_arrays, "holds Python objects"),
     "values_missing": (lambda folder: np.savez(folder / "arrays.npz"),
                        "explanation 'abl' cannot be rebuilt"),
+    "values_not_finite": (_nan_values, "not finite"),
 }
 
 
