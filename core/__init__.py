@@ -4,17 +4,19 @@ Public API::
 
     import xaudit
     model = xaudit.adapt(estimator)                       # -> xaudit.Model
-    exp = xaudit.explain(model, X, method="ablation", background=X_bg)
+    exp = xaudit.explain(model, X)                        # method="auto" by default
+    exp.to_shap(), exp.to_frame(), exp[:, "bmi"]          # shap, pandas, selections
     res = xaudit.check("completeness", model, exp)        # -> xaudit.CheckResult
-    audit = xaudit.run_suite("suite.yaml")                # -> xaudit.AuditResult
-    xaudit.render(audit, "out/")
+    audit = xaudit.run_suite("suite.yaml")                # or a mapping with in-memory objects
+    xaudit.render(audit, "out/")                          # or one explanation or check result
+    exp = xaudit.from_shap(shap_explanation)              # check and report shap's values
 
 Importing xaudit imports no ML framework (torch, onnxruntime, weasyprint, scikit-learn).
 """
 
 from __future__ import annotations
 
-from .api import adapt, check, explain, render, run_suite
+from .api import adapt, check, explain, from_shap, render, run_suite
 from .data import Dataset
 from .errors import (
     AttributionError,
@@ -52,5 +54,6 @@ __all__ = [
     "Explainer", "Explanation", "Host", "InputError", "InputSpec", "Model", "ModelBase",
     "ModelLoadError", "OutputError", "PluginError", "PluginParams", "ReportSection", "Suite",
     "SuiteError", "UnknownNameError", "WriteError", "XauditError", "__version__", "adapt",
-    "check", "create_host", "explain", "hookimpl", "load_suite", "render", "run_suite",
+    "check", "create_host", "explain", "from_shap", "hookimpl", "load_suite", "render",
+    "run_suite",
 ]

@@ -1,4 +1,4 @@
-"""The ``xaudit`` command line: run, validate, explain, report and plugins.
+"""The ``xaudit`` command line: run, validate, explain, report, diff and plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
 1 a gate failed, 2 interrupted (SIGINT, SIGTERM: nothing published), 3 something crashed
@@ -24,10 +24,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .auto import RULE
+from .baseline import approved_for, load_approved, load_results
+from .comparison import compare, write_comparison
 from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, same_folder
 from .reports import write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult
@@ -62,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "report.out_dir, relative to the suite file)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress, only the verdict")
     run.add_argument("--fail-on-warn", action="store_true", help="exit 1 when a gate warns")
+    run.add_argument("--baseline", type=Path, metavar="DIR",
+                     help="the approved run's results folder: drift checks and gates relative "
+                          "to the baseline compare with it (default: the suite's baseline:)")
+    run.add_argument("--allow-feature-changes", action="store_true",
+                     help="compare with a baseline whose features differ (as the suite's "
+                          "baseline.feature_changes: compare)")
 
     validate = sub.add_parser("validate", help="check a suite without running it")
     validate.add_argument("suite", type=Path)
@@ -74,11 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="model file, or module:factory (called with the Dataset)")
     explain.add_argument("--data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME")
     explain.add_argument("--target", help="label column of the data file")
-    explain.add_argument("--method", default="ablation")
+    explain.add_argument("--method", default="auto",
+                         help="a registered explainer, or auto (the default): chosen from the "
+                              "model's capabilities, as `xaudit plugins` describes")
     explain.add_argument("--params", default="{}", help="method parameters as JSON")
     explain.add_argument("--rows", type=int, default=20, help="number of rows to explain")
     explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
     explain.add_argument("--out", type=Path, default=Path("xaudit-explain"))
+
+    diff = sub.add_parser("diff", help="compare a saved run with the approved run's, "
+                          "without re-running anything")
+    diff.add_argument("baseline", type=Path, help="the approved run's results folder")
+    diff.add_argument("candidate", type=Path, help="the results folder to compare with it")
+    diff.add_argument("--out", type=Path, help="folder for comparison.json (default: the "
+                      "candidate folder; never the baseline's)")
+    diff.add_argument("--allow-feature-changes", action="store_true",
+                      help="compare runs whose features differ")
 
     report = sub.add_parser("report", help="re-render outputs from a saved results folder")
     report.add_argument("results", type=Path)
@@ -106,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host = create_host(plugins=args.plugin, block=args.block_plugin,
                                autoload=False if args.no_autoload else None)
             handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                       "explain": _explain, "report": _report}[args.command]
+                       "explain": _explain, "report": _report, "diff": _diff}[args.command]
             return handler(args, host)
     except SuiteError as exc:
         print(f"xaudit: {printable(exc)}", file=sys.stderr)
@@ -145,8 +165,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool) -> int:
-    result, written = Runner(suite, host, quiet=quiet).run_and_write(out)
+def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool,
+             baseline: Path | None = None, allow_feature_changes: bool = False) -> int:
+    runner = Runner(suite, host, quiet=quiet,
+                    baseline=approved_for(suite, baseline, allow_feature_changes))
+    result, written = runner.run_and_write(out)
     code = result.exit_code(fail_on_warn=fail_on_warn)
     _print_verdict(result, code, written)
     return int(code)
@@ -155,7 +178,23 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
 def _run(args: argparse.Namespace, host: Host) -> int:
     suite = validate_suite(args.suite, host)
     out = args.out or suite.base_dir / suite.report.out_dir
-    return _execute(suite, host, out, args.quiet, args.fail_on_warn)
+    return _execute(suite, host, out, args.quiet, args.fail_on_warn, args.baseline,
+                    args.allow_feature_changes)
+
+
+def _diff(args: argparse.Namespace, host: Host) -> int:
+    out = args.out or args.candidate
+    if same_folder(out, args.baseline):
+        raise InputError(f"xaudit diff never writes into the baseline folder {args.baseline}; "
+                         "give another --out")
+    approved = load_approved(args.baseline, args.allow_feature_changes)
+    candidate, _ = load_results(args.candidate, "candidate")
+    comparison = compare(approved.result, candidate, host=host,
+                         feature_changes=approved.feature_changes,
+                         baseline_path=args.baseline, candidate_path=args.candidate)
+    print("\n".join(comparison.lines()))
+    print(f"comparison written to {write_comparison(comparison, out)}")
+    return int(ExitCode.OK)
 
 
 def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:
@@ -191,6 +230,7 @@ def _plugins(args: argparse.Namespace, host: Host) -> int:
         for kind in ("adapters", "explainers", "checks", "report_sections"):
             if row[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+    print(f"method auto: {RULE}")
     return int(ExitCode.OK)
 
 

@@ -7,19 +7,24 @@ Sources: a CSV, Parquet or NPZ file, or a dataset shipped inside scikit-learn
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .errors import InputError
 from .model import sha256_of_arrays
 from .npz import read_npz
+from .rowindex import RowIndex
 from .tables import as_rows
+
+if TYPE_CHECKING:
+    from .suite import DataSpec
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "linnerud", "wine")
 FILE_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -43,6 +48,8 @@ class Dataset:
     target_name: str | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
     """How the split, explained rows and background were chosen (for the report)."""
+    row_index: RowIndex | None = None
+    """Labels of all rows of ``X`` (an in-memory DataFrame's index), when they have some."""
 
     @property
     def X_train(self) -> np.ndarray:
@@ -124,6 +131,17 @@ class RawTable:
     feature_names: tuple[str, ...]
     target_name: str | None
     fingerprint: str
+    row_index: RowIndex | None = None
+    """Labels of the rows (an in-memory DataFrame's index)."""
+
+
+def read_table(spec: DataSpec, base_dir: Path) -> RawTable:
+    """The suite's data: its ``source`` file or dataset, or an in-memory ``frame`` or ``X``."""
+    if spec.frame is not None:
+        return read_frame(spec.frame, spec.target)
+    if spec.X is not None:
+        return read_arrays(spec.X, spec.y)
+    return read_source(str(spec.source), base_dir, spec.target)
 
 
 def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
@@ -167,13 +185,54 @@ def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
     except (ValueError, OSError) as exc:  # pandas' parser errors and pyarrow's are ValueErrors
         raise InputError(f"data source {source!r} cannot be read as {suffix[1:]}: "
                          f"{type(exc).__name__}: {exc}") from None
+    return _from_frame(frame, target, f"data source {source!r}", digest)
+
+
+def read_frame(frame: Any, target: str | None) -> RawTable:
+    """Columns of an in-memory pandas DataFrame (``target`` its label column), hashed by
+    :func:`frame_sha256`; its index is kept as the rows' labels."""
+    if not hasattr(frame, "columns") or not hasattr(frame, "index"):
+        raise InputError(f"data.frame must be a pandas DataFrame, got {type(frame).__name__}; "
+                         "give arrays as data.X (and data.y)")
+    table = _from_frame(frame.copy(), target, "data.frame", frame_sha256(frame))
+    return dataclasses.replace(table, row_index=RowIndex.of(frame))
+
+
+def read_arrays(X: Any, y: Any) -> RawTable:
+    """In-memory rows ``X`` (and labels ``y``), hashed over their dtypes, shapes and bytes."""
+    rows = np.asarray(X)
+    if rows.ndim < 2:
+        raise InputError(f"data.X must hold rows (n, *row_shape), got shape {rows.shape}")
+    labels = None if y is None else np.asarray(y)
+    if labels is not None and labels.shape[:1] != rows.shape[:1]:
+        raise InputError(f"data.y has {labels.shape[:1]} label(s) for {rows.shape[0]} rows")
+    digest = sha256_of_arrays(rows) if labels is None else sha256_of_arrays(rows, labels)
+    return RawTable(rows, labels, default_feature_names(rows.shape[1:]),
+                    None if labels is None else "y", digest)
+
+
+def frame_sha256(frame: Any) -> str:
+    """SHA-256 over a DataFrame's column names, dtypes and values, and its index (labels and
+    names): a change to any value, column or row label changes it."""
+    digest = hashlib.sha256(b"pandas.DataFrame;")
+    for name, column in frame.items():
+        digest.update(f"{name!r};".encode())
+        digest.update(sha256_of_arrays(column.to_numpy(), extra=str(column.dtype)).encode())
+    digest.update(f"index;{list(frame.index.names)!r};".encode())
+    digest.update(sha256_of_arrays(np.asarray(frame.index.tolist(), dtype=object)).encode())
+    return digest.hexdigest()
+
+
+def _from_frame(frame: Any, target: str | None, what: str, digest: str) -> RawTable:
+    """The rows of ``frame`` (``what`` names it in errors), nullable columns as NaN
+    (:func:`~xaudit.tables.as_rows`); ``target`` is taken out as the labels."""
     if frame.shape[0] == 0:
-        raise InputError(f"data source {source!r} has no rows")
+        raise InputError(f"{what} has no rows")
     y = None
     if target is not None:
         if target not in frame.columns:
             raise InputError(
-                f"data source {source!r} has no target column {target!r}; columns are "
+                f"{what} has no target column {target!r}; columns are "
                 f"{', '.join(map(str, frame.columns))}"
             )
         y = as_rows(frame.pop(target))
@@ -222,8 +281,7 @@ def reshape_rows(table: RawTable, shape: Sequence[int]) -> RawTable:
     if int(np.prod(shape)) != size or any(int(s) <= 0 for s in shape):
         raise InputError(f"rows have {size} values each; cannot reshape them to {list(shape)}")
     X = table.X.reshape(table.X.shape[0], *map(int, shape))
-    return RawTable(X, table.y, default_feature_names(X.shape[1:]), table.target_name,
-                    table.fingerprint)
+    return dataclasses.replace(table, X=X, feature_names=default_feature_names(X.shape[1:]))
 
 
 def select_features(table: RawTable, features: Sequence[str] | None) -> RawTable:
@@ -236,9 +294,7 @@ def select_features(table: RawTable, features: Sequence[str] | None) -> RawTable
             f"unknown feature(s) {', '.join(unknown)}; available: {', '.join(table.feature_names)}"
         )
     columns = [table.feature_names.index(f) for f in features]
-    return RawTable(
-        table.X[:, columns], table.y, tuple(features), table.target_name, table.fingerprint
-    )
+    return dataclasses.replace(table, X=table.X[:, columns], feature_names=tuple(features))
 
 
 def split_rows(n: int, test_size: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -18,17 +18,26 @@ from typing import Any
 
 import numpy as np
 
+from .auto import (
+    AUTO,
+    CHOICE_KEY,
+    Choice,
+    choose_method,
+    default_background,
+    recorded_background,
+)
 from .data import Dataset, default_feature_names
 from .errors import InputError
 from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
-from .plugin import CheckContext, CheckOutcome, Direction, Reexplain
+from .plugin import Baseline, Check, CheckContext, CheckOutcome, Direction, ModelCheck, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .results import CheckResult, ErrorInfo, Status
+from .rowindex import RowIndex
 from .seeding import rng_for
-from .suite import GateSpec
+from .suite import DocumentationSpec, GateSpec
 from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
@@ -36,7 +45,7 @@ from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 def explain(
     model: object,
     X: Any,
-    method: str = "shap.tree",
+    method: str = AUTO,
     background: Any = None,
     seed: int = 0,
     target: Target | None = None,
@@ -44,6 +53,7 @@ def explain(
     feature_names: Sequence[str] | None = None,
     host: Host | None = None,
     y: Any = None,
+    row_index: Sequence[Any] | RowIndex | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
@@ -59,27 +69,41 @@ def explain(
     method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
     Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
     method needs.
+
+    ``method="auto"`` (the default) picks the method from the model's capabilities (the rule
+    is in :mod:`xaudit.auto`; it takes no ``params``), gives the Shapley methods a background
+    drawn from ``X`` when none is given, and records both in ``metadata["method_choice"]``.
+    A model that does not fix its row shape (a callable, a torch module whose first layer is a
+    convolution) takes it from ``X``. ``row_index`` labels the rows (default: ``X.index`` for
+    a pandas DataFrame); the explanation keeps the labels as :attr:`Explanation.row_index`.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
-    explainer = host.explainer(method, params)
-    host.negotiate(method, adapted)
     slots = adapted.slots if isinstance(adapted, PackedModel) else ()
     names = (feature_names or _column_names(X) or adapted.input_spec.feature_names) if not (
         slots) else adapted.input_spec.feature_names
     rows = pack_rows(slots, X, adapted.name) if slots else as_rows(X)
     if rows.ndim == len(adapted.input_spec.feature_shape):
         rows = rows[None, ...]
+    if not adapted.output_names:
+        adapted.predict(rows[:1])  # a callable or a shapeless module binds on its first rows
+    choice = _choose(method, adapted, host, params)
+    method = choice.method if choice is not None else method
+    explainer = host.explainer(method, params)
+    host.negotiate(method, adapted)
     spec = named_spec(adapted, names)
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
         pack_rows(slots, background, adapted.name) if slots else as_rows(background))
+    drawn = None
+    if choice is not None and choice.needs_background and bg is None:
+        bg, drawn = default_background(rows, seed)
+    choice_record = None if choice is None else choice.record(background is not None, drawn,
+                                                              rows.shape[0])
     if explainer.needs_background and bg is None:
         raise InputError(f"explainer {method!r} needs a background; pass background=...")
     chosen = explainer.default_target if target is None else target
-    if not adapted.output_names:
-        adapted.predict(rows[:1])  # a callable learns its number of outputs on its first call
     if chosen == "predicted" and explainer.finds_predicted:
         targets = pending_predicted(rows.shape[0])  # the explainer's own forward picks them
     else:  # the model's outputs are needed only to find each row's predicted output
@@ -112,10 +136,23 @@ def explain(
         std_errors=attribution.std_errors,
         extras=attribution.extras,
         metadata={**attribution.metadata,
-                  **({"inputs": [slot.to_dict() for slot in slots]} if slots else {})},
+                  **({"inputs": [slot.to_dict() for slot in slots]} if slots else {}),
+                  **({CHOICE_KEY: choice_record} if choice_record else {})},
         additive=type(explainer).additive,
         handoff=attribution.handoff,
+        row_index=None if attribution.handoff.kind == "global" else (
+            RowIndex.of(X) if row_index is None else RowIndex.given(row_index, rows.shape[0])),
     )
+
+
+def _choose(method: str, model: Model, host: Host, params: dict[str, Any]) -> Choice | None:
+    """The choice of ``method="auto"`` for ``model`` (``None`` for a named method)."""
+    if method != AUTO:
+        return None
+    if params:
+        raise InputError(f"method 'auto' takes no parameters ({', '.join(sorted(params))} "
+                         "given): name the method to set its parameters")
+    return choose_method(model, host)
 
 
 def _labels(method: str, y: Any, n: int) -> np.ndarray:
@@ -212,7 +249,7 @@ NO_ROWS = "the explanation has no rows, so there is nothing to measure"
 def check(
     name: str,
     model: object,
-    explanation: Explanation,
+    explanation: Explanation | None,
     X: Any = None,
     *,
     data: Dataset | None = None,
@@ -223,6 +260,8 @@ def check(
     host: Host | None = None,
     reference: Explanation | None = None,
     background: Any = None,
+    baseline: Baseline | None = None,
+    documentation: DocumentationSpec | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the check ``name`` on ``explanation`` of ``model``.
@@ -230,31 +269,47 @@ def check(
     ``X`` defaults to the explained rows; ``data`` (a :class:`Dataset`) gives background and
     labels when the check needs them (``background`` is a shortcut when ``data`` is not given).
     ``reference`` is a second explanation, for checks that compare two explainers
-    (``agreement``). Checks that re-explain perturbed inputs or a randomized model do it through
+    (``agreement``); ``baseline`` the approved run's explanation, for drift checks
+    (:class:`~xaudit.plugin.BaselineCheck`); ``documentation`` the suite's documentation block
+    (decision rule, reason codes, segments), for policy and performance checks. Checks that
+    re-explain perturbed inputs or a randomized model do it through
     ``instance.context.reexplain``: the explanation's method, params and seed, on this host.
-    With a ``gate`` the result carries a pass/fail/warn verdict, otherwise ``not_gated``. An
-    explanation without rows is not measured: its value is NaN (failing every gate) with the
-    reason in ``details["undefined"]``. A check that raises propagates here; the runner
-    records it.
+    A model check (:class:`~xaudit.plugin.ModelCheck`, e.g. ``performance.r2``) takes
+    ``explanation=None`` and ``data`` with labels and a test split. With a ``gate`` the result
+    carries a pass/fail/warn verdict, otherwise ``not_gated``. An explanation without rows is
+    not measured: its value is NaN (failing every gate) with the reason in
+    ``details["undefined"]``. A check that raises propagates here; the runner records it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
     instance = host.check(name, params)
     host.negotiate_check(name, adapted, params)
-    rows = explanation.inputs if X is None else as_rows(X)
-    dataset = data or Dataset.from_arrays(
-        rows, feature_names=explanation.feature_names,
-        background=None if background is None else as_rows(background))
-    counter = CountingModel(adapted, named_spec(adapted, explanation.feature_names))
-    known = explanation.method in host.explainers
+    if explanation is None:
+        if data is None:
+            raise InputError(f"check {name!r}: pass an explanation to check, or, for a model "
+                             "check, data=Dataset(...) with labels and a test split")
+        dataset, names = data, data.feature_names
+    else:
+        rows = explanation.inputs if X is None else as_rows(X)
+        if background is None:  # method "auto" drew the background from the explained rows
+            background = recorded_background(explanation)
+        dataset = data or Dataset.from_arrays(
+            rows, feature_names=explanation.feature_names,
+            background=None if background is None else as_rows(background))
+        names = explanation.feature_names
+    counter = CountingModel(adapted, named_spec(adapted, names))
+    known = explanation is not None and explanation.method in host.explainers
     instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter) if known else None,
+        reexplain=_reexplainer(host, explanation, dataset.background, counter)
+        if explanation is not None and known else None,
         reference=reference,
-        stochastic=known and host.explainers.get(explanation.method).stochastic,
+        stochastic=explanation is not None and known
+        and host.explainers.get(explanation.method).stochastic,
+        baseline=baseline,
+        documentation=documentation,
     )
     started = time.perf_counter()
-    outcome = instance.run(counter, explanation, dataset, rng_for(seed)) if explanation.n_rows \
-        else CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
+    outcome = _outcome(instance, counter, explanation, dataset, rng_for(seed))
     wall = time.perf_counter() - started
     direction: Direction = type(instance).direction
     status: Status = "not_gated"
@@ -262,10 +317,11 @@ def check(
         direction = gate.direction or direction
         status = gate_status(outcome.value, gate.threshold, direction, gate.warn_threshold,
                              gate.severity)
+    subject = explainer_id or ("" if explanation is None else explanation.method)
     return CheckResult(
-        name=label or f"{name}@{explainer_id or explanation.method}",
+        name=label or (f"{name}@{subject}" if subject else name),
         check=name,
-        explainer=explainer_id or explanation.method,
+        explainer=subject,
         direction=direction,
         status=status,
         value=float(outcome.value),
@@ -279,6 +335,19 @@ def check(
         wall_time_s=wall,
         handoff=outcome.handoff,
     )
+
+
+def _outcome(instance: Check, model: Model, explanation: Explanation | None, data: Dataset,
+             rng: np.random.Generator) -> CheckOutcome:
+    """A model check measures the model on ``data``; any other check runs on the explanation
+    (NaN, with the reason, for an explanation without rows)."""
+    if isinstance(instance, ModelCheck):
+        return instance.measure(model, data, rng)
+    if explanation is None:
+        raise InputError(f"check {instance.name!r} measures an explanation: pass one")
+    if not explanation.n_rows:
+        return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
+    return instance.run(model, explanation, data, rng)
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,

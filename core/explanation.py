@@ -16,8 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from .display import explanation_html
 from .errors import AttributionError, InputError
 from .handoff import Handoff, from_record, to_record
+from .interop import FrameForm, to_frame, to_shap
+from .rowindex import RowIndex
+from .selection import Key, select, select_key
 
 
 @dataclass
@@ -64,6 +68,8 @@ class Explanation:
     """True when the method claims local accuracy: values sum to output minus base value."""
     handoff: Handoff = field(default_factory=Handoff)
     """What the report reads beyond the values; checked against their shape on creation."""
+    row_index: RowIndex | None = None
+    """The caller's labels of the explained rows (a DataFrame's index), when it had some."""
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -108,6 +114,9 @@ class Explanation:
         self._require_finite("attribution values", self.values, self.feature_names)
         self._require_finite("base values", self.base_values, self.output_names)
         self._require_finite("standard errors", self.std_errors, self.feature_names)
+        if self.row_index is not None and len(self.row_index) != n:
+            raise InputError(f"{self.method}: row_index has {len(self.row_index)} label(s) "
+                             f"for {n} row(s)")
         try:
             self.handoff.validate(n, k, self.feature_shape)
         except InputError as exc:
@@ -164,6 +173,47 @@ class Explanation:
             for slot in layout
         }
 
+    def __getitem__(self, key: Key) -> Explanation:
+        """``exp[rows]``, ``exp[rows, features]``, ``exp[rows, features, outputs]``: the
+        explanation of a selection (see :mod:`xaudit.selection`). Rows by position; features and
+        outputs by position or name; each part an integer, a name, a slice, a boolean mask or a
+        list (``exp[:, ["bmi", "s5"]]``). An integer keeps its axis."""
+        return select_key(self, key)
+
+    def select(self, *, rows: Key = None, features: Key = None,
+               outputs: Key = None) -> Explanation:
+        """The explanation of the selected ``rows``, ``features`` and ``outputs`` (``None``:
+        all), as ``exp[rows, features, outputs]``."""
+        return select(self, rows=rows, features=features, outputs=outputs)
+
+    def output(self, which: int | str) -> Explanation:
+        """The explanation of one output slot, by index or name (``exp.output("1")``)."""
+        return select(self, outputs=which)
+
+    def squeeze(self) -> np.ndarray:
+        """The values ``(n, *feature_shape)`` of a one-output explanation.
+
+        Raises :class:`~xaudit.errors.InputError` when there are several output slots: pick one
+        first with :meth:`output`.
+        """
+        if self.values.shape[-1] != 1:
+            raise InputError(f"{self.method}: squeeze() needs one output slot, this explanation "
+                             f"has {self.values.shape[-1]} ({', '.join(self.output_names)}); "
+                             "pick one with exp.output(name) first")
+        return self.values[..., 0]
+
+    def to_shap(self, output: Key = None) -> Any:
+        """A ``shap.Explanation`` for shap's plots (see :func:`xaudit.interop.to_shap`)."""
+        return to_shap(self, output)
+
+    def to_frame(self, form: FrameForm = "long", output: Key = None) -> Any:
+        """A pandas DataFrame, long or wide (see :func:`xaudit.interop.to_frame`)."""
+        return to_frame(self, form, output)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: method, shape, seed and the top features' importance."""
+        return explanation_html(self)
+
     def to_record(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Split into a JSON-ready record and the named arrays (for ``arrays.npz``).
 
@@ -195,6 +245,7 @@ class Explanation:
             "additive": self.additive,
             "shape": list(self.values.shape),
             "handoff": handoff,
+            "row_index": None if self.row_index is None else self.row_index.to_record(),
         }
         return record, arrays
 
@@ -222,6 +273,8 @@ class Explanation:
             additive=record["additive"],
             handoff=from_record(Handoff, record["handoff"], arrays,
                                 f"{record['method']}: handoff"),
+            row_index=RowIndex.from_record(record["row_index"]) if record.get(
+                "row_index") else None,
         )
 
 

@@ -390,12 +390,24 @@ class Handoff(_Record):
 @dataclass(frozen=True, eq=False)
 class CheckHandoff(_Record):
     """What a check leaves for the report beyond its value, per-row values and details:
-    ``curves``, each drawn as one figure (e.g. a deletion curve against random rankings)."""
+    ``curves``, each drawn as one figure (e.g. a deletion curve against random rankings), and
+    ``statements``, its findings in plain words, one sentence each, as summaries and verdict
+    lines print them (``followup_lab now holds 89% of attribution; it was absent in the approved
+    run.``). Statements are plain text: writers escape them for their format."""
 
     curves: tuple[Curve, ...] = ()
+    statements: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "curves", tuple(self.curves))
+        given: object = self.statements  # a str is a tuple of characters to the type checker
+        if isinstance(given, str):
+            raise InputError("CheckHandoff.statements must be a tuple of sentences, not one "
+                             "string")
+        _set(self, "statements", tuple(self.statements))
+        for statement in self.statements:
+            if not isinstance(statement, str) or not statement.strip():
+                raise InputError(f"CheckHandoff.statements holds {statement!r}, not a sentence")
 
 
 # --- results.json + arrays.npz --------------------------------------------------------------

@@ -64,6 +64,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "xaudit.plugins.effects.partial_dependence",
     "xaudit.plugins.counterfactual.explainer",
     "xaudit.plugins.deep.probing",
+    "xaudit.plugins.governance.drift",
+    "xaudit.plugins.governance.performance",
+    "xaudit.plugins.governance.policy",
     "xaudit.reports.builtin_sections",
 )
 """Modules registered as plugins in every host (block one by its module name)."""

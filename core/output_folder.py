@@ -40,9 +40,14 @@ from .errors import InputError, OutputError, WriteError
 from .folder_lock import FolderLock
 
 FOLDER_FILES = frozenset({"results.json", "arrays.npz", "report.html", "report.pdf",
-                          "summary.md", "junit.xml"})
+                          "summary.md", "junit.xml", "comparison.json"})
 """The names a results folder holds; a folder holding anything else is not replaced."""
 _CHUNK = 1 << 20
+
+
+def same_folder(one: str | Path, other: str | Path) -> bool:
+    """Whether the two paths name the same folder once links are resolved."""
+    return os.path.realpath(one) == os.path.realpath(other)
 
 
 def check_output(target: str | Path) -> Path:

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from .capabilities import unmet
+from .errors import InputError
 from .handoff import CheckHandoff
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .explanation import Attribution, Explanation
     from .model import Model
     from .results import AuditResult
+    from .suite import DocumentationSpec
     from .targets import TargetSelection
 
 Direction = Literal["lower", "higher"]
@@ -158,19 +160,41 @@ class Reexplain(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The approved run's explanation that a :class:`BaselineCheck` compares with.
+
+    ``explanation`` is the approved run's explanation by the same explainer id (read back from
+    its results folder); ``rows`` gives, when both runs explained the same data (equal data
+    SHA-256), the positions in the approved and in the checked explanation of the rows both
+    explained, so statistics compare the same subjects; ``None`` when the data differ.
+    ``feature_changes``: features present in one run only are compared as contributing nothing
+    in the other (the suite's ``baseline.feature_changes: compare``); otherwise such a pair was
+    refused before any work.
+    """
+
+    explanation: Explanation
+    rows: tuple[np.ndarray, np.ndarray] | None = None
+    feature_changes: bool = False
+
+
 @dataclass
 class CheckContext:
     """What :func:`xaudit.check` gives a check beyond its ``run`` arguments (set before ``run``).
 
     ``reexplain`` is ``None`` when the explanation's method is not registered on the host (an
     explanation read back from results.json, say); ``reference`` is the second explanation of a
-    check that compares two explainers (a suite's ``checks[].reference``).
+    check that compares two explainers (a suite's ``checks[].reference``); ``baseline`` the
+    approved run's explanation (``xaudit run --baseline``); ``documentation`` the suite's
+    documentation block (decision rule, reason codes, segments), ``None`` without one.
     """
 
     reexplain: Reexplain | None = None
     reference: Explanation | None = None
     stochastic: bool = False
     """Whether the checked explanation's method declares itself stochastic."""
+    baseline: Baseline | None = None
+    documentation: DocumentationSpec | None = None
 
 
 class Check(ABC):
@@ -209,6 +233,45 @@ class Check(ABC):
         rng: np.random.Generator,
     ) -> CheckOutcome:
         """Measure ``explanation`` of ``model``; ``data`` gives background and labels."""
+
+
+class ModelCheck(Check):
+    """A measurement of the model itself on held-out rows (its performance), not of an
+    explanation: a suite names it without an ``explainer``, and :func:`xaudit.check` calls
+    :meth:`measure` with the model and the suite's data (labels, train/test split)."""
+
+    @abstractmethod
+    def measure(self, model: Model, data: Dataset, rng: np.random.Generator) -> CheckOutcome:
+        """Measure ``model`` on ``data`` (its test rows and labels)."""
+
+    def run(self, model: Model, explanation: Explanation, data: Dataset,
+            rng: np.random.Generator) -> CheckOutcome:
+        """:meth:`measure`; the explanation is not used."""
+        return self.measure(model, data, rng)
+
+
+class BaselineCheck(Check):
+    """A comparison of the checked explanation with the approved run's (drift).
+
+    A suite's baseline check is evaluated only when the run has a baseline (``xaudit run
+    --baseline DIR`` or the suite's ``baseline:``), and is reported as skipped otherwise;
+    ``xaudit diff`` runs every registered baseline check, with its default parameters, on the
+    explainers two saved runs share. Implement :meth:`compare`; it needs no model.
+    """
+
+    @abstractmethod
+    def compare(self, explanation: Explanation, baseline: Baseline) -> CheckOutcome:
+        """Compare ``explanation`` with ``baseline.explanation``."""
+
+    def run(self, model: Model, explanation: Explanation, data: Dataset,
+            rng: np.random.Generator) -> CheckOutcome:
+        """:meth:`compare` with the baseline of :attr:`context`, or a clear error."""
+        baseline = None if self.context is None else self.context.baseline
+        if baseline is None:
+            raise InputError(f"{self.name} compares with an approved run: give a baseline "
+                             "(xaudit run --baseline DIR, a suite's baseline:, or "
+                             "baseline=Baseline(...) in xaudit.check)")
+        return self.compare(explanation, baseline)
 
 
 class ReportSection(ABC):

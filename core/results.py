@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InputError
+from .display import audit_html, check_html
+from .errors import AttributionError, InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
 from .handoff import CheckHandoff, from_record, to_record
@@ -61,7 +62,12 @@ class CheckResult:
     wall_time_s: float = 0.0
     error: ErrorInfo | None = None
     handoff: CheckHandoff = field(default_factory=CheckHandoff)
-    """What the report draws for this check (curves); ``details`` are printed as they are."""
+    """What the report draws for this check (curves) and its findings in plain words
+    (statements); ``details`` are printed as they are."""
+    skipped: str | None = None
+    """Why the check (a drift check) or its gate (one relative to the baseline's value) was not
+    evaluated, in a run without a baseline; its status is then ``not_gated``, and its value is
+    ``None`` when the check itself did not run."""
 
     @property
     def passed(self) -> bool | None:
@@ -71,16 +77,25 @@ class CheckResult:
         return False if self.status == "fail" else None
 
     def verdict(self) -> str:
-        """One line for logs and JUnit: the check, its value, threshold and verdict (and, for
-        a value left undefined, why: ``details["undefined"]``)."""
+        """One line for logs and JUnit: the check, its value, threshold and verdict, then why it
+        was skipped, or why its value is undefined (``details["undefined"]``) and its findings in
+        plain words (the hand-off's statements)."""
         if self.error is not None:
             return f"{self.name}: error: {self.error}"
+        value = "n/a" if self.value is None else f"{self.value:.6g}"
+        if self.skipped is not None:
+            measured = "SKIPPED" if self.value is None else f"NOT_GATED value {value}"
+            return f"{self.name}: {measured}: {self.skipped}"
         relation = "<=" if self.direction == "lower" else ">="
         gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
-        value = "n/a" if self.value is None else f"{self.value:.6g}"
         why = self.details.get("undefined")
+        findings = ": " + " ".join(self.handoff.statements) if self.handoff.statements else ""
         return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
-            f"; {why}" if why else "")
+            f"; {why}" if why else "") + findings
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: value, gate, verdict and what the check measures."""
+        return check_html(self)
 
 
 @dataclass
@@ -96,6 +111,13 @@ class AuditResult:
     checks: list[CheckResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     suite_text: str = ""
+    files: list[Path] = field(default_factory=list, compare=False)
+    """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
+    this session (not saved: a results folder is where they are)."""
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: verdict, counts, the checks and links to written files."""
+        return audit_html(self, self.files)
 
     def exit_code(self, fail_on_warn: bool = False) -> ExitCode:
         """Exit status: a crash (3) before a failed gate (1) before no gate evaluated (5)."""
@@ -205,7 +227,8 @@ class AuditResult:
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
             try:
                 explanations[key] = Explanation.from_record(record, named)
-            except (KeyError, IndexError, TypeError, ValueError) as exc:  # arrays missing or bad
+            except (KeyError, IndexError, TypeError, ValueError,
+                    AttributionError) as exc:  # arrays missing, bad, or not finite
                 raise InputError(f"{out}: explanation {key!r} cannot be rebuilt from "
                                  f"{ARRAYS_FILE}: {type(exc).__name__}: {exc}") from None
         checks = []

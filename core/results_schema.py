@@ -117,8 +117,9 @@ class SavedData(_Record):
     feature_names: list[str] = []
     categorical: list[str] = []
     target: str | None = None
-    n_train: int = 0
-    n_test: int = 0
+    n_train: int | None = 0
+    n_test: int | None = 0
+    """``None``: no split (rows given to :func:`xaudit.explain` by the caller)."""
     n_background: int = 0
     explain_rows: list[int] = []
     sampling: dict[str, Any] = {}

@@ -15,28 +15,49 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from .auto import AUTO, choose_method
+from .baseline import (
+    ApprovedRun,
+    absolute_gate,
+    approved_for,
+    baseline_of,
+    mismatches,
+    refusal,
+    relative_gate_note,
+    skip_reason,
+    suite_mismatches,
+)
+from .comparison import COMPARISON_FILE, compare, comparison_json
 from .data import (
     Dataset,
     choose_rows,
-    read_source,
+    read_table,
     reshape_rows,
     select_features,
     split_rows,
 )
 from .engine import check, error_info, explain
-from .errors import InputError, ModelLoadError, Problem, SuiteError, XauditError
+from .errors import (
+    InputError,
+    ModelLoadError,
+    OutputError,
+    Problem,
+    SuiteError,
+    XauditError,
+)
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
 from .multi_input import pack_inputs
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, same_folder
+from .plugin import BaselineCheck
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
@@ -45,7 +66,7 @@ from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
 from .seeding import derive_seed, rng_for
-from .suite import BackgroundSpec, DataSpec, ModelSpec, RowsSpec, Suite
+from .suite import BackgroundSpec, DataSpec, ModelSpec, RowsSpec, Suite, in_memory
 from .suite_checks import check_against_host, documentation_problems
 from .targets import resolve_targets
 
@@ -62,12 +83,15 @@ class Prepared:
 
 
 class Runner:
-    """Runs one suite on one host."""
+    """Runs one suite on one host, compared with ``baseline`` (the approved run) when given,
+    else with the suite's ``baseline:`` if it names one."""
 
-    def __init__(self, suite: Suite, host: Host, quiet: bool = True) -> None:
+    def __init__(self, suite: Suite, host: Host, quiet: bool = True,
+                 baseline: ApprovedRun | None = None) -> None:
         self.suite = suite
         self.host = host
         self.quiet = quiet
+        self.baseline = baseline
 
     def prepare(self) -> Prepared:
         """Validate and load everything; raises an :class:`XauditError` when invalid."""
@@ -91,9 +115,13 @@ class Runner:
                 problems.append(Problem(f"explainers[{i}].target", str(exc)))
         if problems:
             raise SuiteError(problems)
+        methods: dict[str, str] = {}
         for spec in self.suite.explainers:
-            self.host.negotiate(spec.method, model)
-            cls = self.host.explainers.get(spec.method)
+            method = choose_method(model, self.host).method if spec.method == AUTO else (
+                spec.method)
+            methods[spec.id] = method
+            self.host.negotiate(method, model)
+            cls = self.host.explainers.get(method)
             if cls.needs_background and dataset.background is None:
                 raise InputError(f"explainers[{spec.id}]: {spec.method} needs a background")
             if cls.needs_labels and dataset.y is None:
@@ -101,8 +129,27 @@ class Runner:
                                  "the label column in data.target")
         for check_spec in self.suite.checks:
             self.host.negotiate_check(check_spec.check, model, check_spec.params)
+        self._compare_with_baseline(dataset, model, methods)
         return Prepared(dataset, model, {"load_data_s": loaded - started,
                                          "load_model_s": finished - loaded})
+
+    def _compare_with_baseline(self, dataset: Dataset, model: Model,
+                               methods: dict[str, str]) -> None:
+        """Load the baseline (if any) and refuse it, naming every difference, when this run
+        cannot be compared with it; ``methods`` maps each explainer id to the method it runs
+        (``auto`` resolved)."""
+        self.baseline = self.baseline or approved_for(self.suite)
+        if self.baseline is None:
+            return
+        approved = self.baseline
+        problems = mismatches(approved.result, suite_name=self.suite.name,
+                              feature_names=dataset.feature_names,
+                              output_names=model.output_names,
+                              feature_changes=approved.feature_changes)
+        problems += suite_mismatches(approved, self.suite, methods, {
+            spec.check: self.host.checks.get(spec.check) for spec in self.suite.checks})
+        if problems:
+            raise refusal(approved.path, problems)
 
     def run(self, prepared: Prepared | None = None) -> AuditResult:
         """Run every explainer and check; failures are recorded, not raised."""
@@ -123,6 +170,8 @@ class Runner:
                     seed=seed, target=spec.target, feature_names=dataset.feature_names,
                     host=self.host,
                     y=None if dataset.y is None else dataset.y[dataset.explain_rows],
+                    row_index=None if dataset.row_index is None else (
+                        dataset.row_index.take(dataset.explain_rows)),
                     **spec.params,
                 )
                 timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
@@ -146,6 +195,7 @@ class Runner:
             "timings": timings,
             "started_at": started_at,
             "finished_at": utc_now(),
+            **({"baseline": self.baseline.describe()} if self.baseline else {}),
         }
         return AuditResult(
             suite_name=suite.name,
@@ -163,9 +213,13 @@ class Runner:
                explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
                seed: int) -> CheckResult:
         cls = self.host.checks.get(spec.check)
-        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer,
+        base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer or "",
                            direction=cls.direction, status="error", seed=seed,
                            threshold=None if spec.gate is None else spec.gate.threshold)
+        skipped = skip_reason(spec, cls, self.baseline)
+        if skipped is not None and issubclass(cls, BaselineCheck):  # nothing to compare with
+            base.status, base.threshold, base.skipped = "not_gated", None, skipped
+            return base
         for used in (spec.explainer, spec.reference):
             if used is not None and used in errors:
                 base.error = ErrorInfo("ExplainerFailed",
@@ -173,33 +227,61 @@ class Runner:
                 return base
         try:
             reference = None if spec.reference is None else explanations[spec.reference]
-            return check(spec.check, model, explanations[spec.explainer], data=dataset,
-                         gate=spec.gate, seed=seed, label=spec.key, explainer_id=spec.explainer,
-                         host=self.host, reference=reference, **spec.params)
+            explanation = None if spec.explainer is None else explanations[spec.explainer]
+            baseline = None
+            if self.baseline is not None and spec.explainer is not None and issubclass(
+                    cls, BaselineCheck):
+                baseline = baseline_of(self.baseline, spec.explainer, dataset.fingerprint,
+                                       dataset.explain_rows.tolist())
+            gate = None if skipped else absolute_gate(spec.gate, self.baseline, spec.key)
+            result = check(spec.check, model, explanation, data=dataset, gate=gate, seed=seed,
+                           label=spec.key, explainer_id=spec.explainer or "", host=self.host,
+                           reference=reference, baseline=baseline,
+                           documentation=self.suite.documentation, **spec.params)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # an exit (sys.exit) too, as for explainers
             base.error = error_info(exc)
             return base
+        result.skipped = skipped  # a gate relative to a baseline this run does not have
+        approved = None if self.baseline is None else self.baseline.value(spec.key)
+        if spec.gate is not None and spec.gate.relative_to is not None and approved is not None:
+            result.details["gate_relative_to_baseline"] = {
+                "baseline_value": approved, "offset": spec.gate.threshold}
+            result.handoff = replace(result.handoff, statements=(
+                *result.handoff.statements, relative_gate_note(approved, spec.gate.threshold)))
+        return result
 
     def run_and_write(self, out_dir: Path) -> tuple[AuditResult, list[Path]]:
         """Run and write the results folder ``out_dir``; returns the result and the files.
 
         The folder is checked and locked before any work and replaced as a unit once every
         file is written (:class:`~xaudit.output_folder.OutputFolder`); a run that fails or is
-        interrupted leaves it as it was.
+        interrupted leaves it as it was. The baseline's folder is refused: a run never
+        replaces the approved run it is compared with.
         """
+        if self.baseline is not None and same_folder(out_dir, self.baseline.path):
+            raise OutputError(f"the output folder {out_dir} is the baseline's; a run never "
+                              "replaces the approved run it compares with: give another --out")
         with OutputFolder(out_dir) as folder:
             result = self.run()
             return result, self.write(result, folder)
 
     def write(self, result: AuditResult, out: Path | OutputFolder) -> list[Path]:
-        """Write the suite's report formats (``results.json`` always) as the folder ``out``."""
+        """Write the suite's report formats (``results.json`` always) as the folder ``out``,
+        with ``comparison.json`` when the run has a baseline."""
+        if not isinstance(out, OutputFolder):
+            with OutputFolder(out) as folder:
+                return self.write(result, folder)
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
         options = None
         if {"html", "pdf"} & set(formats):
             options = ReportOptions.for_suite(result, self.suite)
-        return write_outputs(result, out, formats, host=self.host, options=options)
+        compared = [] if self.baseline is None else [out.write(COMPARISON_FILE, comparison_json(
+            compare(self.baseline.result, result, host=self.host,
+                    feature_changes=self.baseline.feature_changes,
+                    baseline_path=self.baseline.path, candidate_path=out.path)))]
+        return write_outputs(result, out, formats, host=self.host, options=options) + compared
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs
@@ -217,7 +299,7 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
     An ``n`` above the rows of its pool takes the whole pool: the sampling record says so
     (``n_used``, ``notes``) and a warning is logged on the ``xaudit`` logger."""
     with _field("data.source"):
-        table = read_source(spec.source, base_dir, spec.target)
+        table = read_table(spec, base_dir)
     with _field("data.features"):
         table = select_features(table, spec.features)
     if spec.shape is not None:
@@ -256,11 +338,12 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
             sampling.setdefault("notes", []).append(note)
             LOGGER.warning("xaudit: warning: %s", note)
     return Dataset(
-        X=table.X, y=table.y, feature_names=table.feature_names, source=spec.source,
+        X=table.X, y=table.y, feature_names=table.feature_names,
+        source=spec.source or str(in_memory(spec.X if spec.frame is None else spec.frame)),
         fingerprint=table.fingerprint, train_rows=train, test_rows=test,
         explain_rows=explain_rows, background=table.X[background_rows],
         categorical=tuple(spec.categorical), target_name=table.target_name,
-        sampling=sampling,
+        row_index=table.row_index, sampling=sampling,
     )
 
 
@@ -275,7 +358,9 @@ def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) ->
         options["output_names"] = spec.output_names
     adapter = None if spec.adapter == "auto" else spec.adapter
     obj: object
-    if spec.factory is not None:
+    if spec.obj is not None:
+        obj = spec.obj
+    elif spec.factory is not None:
         obj = _call_factory(spec.factory, dataset, base_dir)
     else:
         obj = base_dir / str(spec.path)

@@ -6,7 +6,9 @@ then each explainer's and check's parameters against that plugin's own ``Params`
 references between sections (:mod:`xaudit.suite_checks`; an unknown method gets the closest
 registered names). Types are strict, as in a JSON document: ``seed: true`` and
 ``threshold: "1e-6"`` are refused rather than coerced. The YAML itself is read within bounds
-(size, depth, alias expansion) and with duplicate keys refused (:mod:`xaudit.safe_yaml`).
+(size, depth, alias expansion) and with duplicate keys refused (:mod:`xaudit.safe_yaml`). A suite
+built in Python (a mapping given to :func:`xaudit.run_suite`) is validated the same way; only
+there may the model and the data be in-memory objects (:data:`IN_MEMORY_FIELDS`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,23 @@ import hashlib
 import json
 from collections import Counter
 from pathlib import Path, PurePath
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import Problem, SuiteError
-from .safe_yaml import MAX_BYTES, load_yaml
+from .safe_yaml import MAX_BYTES, MAX_DEPTH, load_yaml
 from .targets import Target
 
 M = TypeVar("M", bound=BaseModel)
@@ -42,14 +54,50 @@ def _unique(names: list[str] | None) -> list[str] | None:
     return names
 
 
-class ModelSpec(Strict):
+def in_memory(value: Any) -> str | None:
+    """How an in-memory object of a suite built in Python is written in results.json (its type
+    and size, never its content; the provenance hashes the content)."""
+    if value is None:
+        return None
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    shape = getattr(value, "shape", None)
+    return f"in-memory {kind}" + (f" shaped {list(shape)}" if shape is not None else "")
+
+
+InMemory = Annotated[Any, PlainSerializer(in_memory, return_type=str | None)]
+"""A field holding an in-memory object, dumped as its :func:`in_memory` description."""
+
+
+class WithObjects(Strict):
+    """A section that may hold in-memory objects (:attr:`OBJECTS`, by field name): dumped as
+    :func:`in_memory` descriptions, and left out of dumps when absent, so suites read from
+    files dump as before."""
+
+    OBJECTS: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for name in self.OBJECTS:
+            if getattr(self, name) is None:
+                for key in (name, type(self).model_fields[name].alias):
+                    data.pop(key, None)
+        return data
+
+
+class ModelSpec(WithObjects):
     """Where the model comes from and how to adapt it."""
+
+    OBJECTS = ("obj",)
 
     adapter: str = "auto"
     path: str | None = None
     """A model file (skops, ONNX, TorchScript, ...), relative to the suite file."""
     factory: str | None = None
     """``module:function`` returning the model; called with the Dataset if it takes an argument."""
+    obj: InMemory = Field(None, alias="object")
+    """A model object, for a suite given to :func:`xaudit.run_suite` as a mapping (``model:
+    {object: estimator}``); results.json records its type, the provenance its fingerprint."""
     trust: bool = False
     """Allow loading formats that can run code (pickle, joblib)."""
     task: Literal["classification", "regression", "other"] | None = None
@@ -65,8 +113,11 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.path is None) == (self.factory is None):
-            raise ValueError("give exactly one of 'path' or 'factory'")
+        given = [name for name, value in (("path", self.path), ("factory", self.factory),
+                                          ("object", self.obj)) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'path', 'factory' or 'object' (an object "
+                             "only in a suite built in Python)")
         if self.factory is not None and ":" not in self.factory:
             raise ValueError("'factory' must look like 'module:function'")
         return self
@@ -95,10 +146,24 @@ class BackgroundSpec(Strict):
     method: Literal["random", "first"] = "random"
 
 
-class DataSpec(Strict):
-    """The data source and how rows are chosen from it."""
+class DataSpec(WithObjects):
+    """The data source and how rows are chosen from it.
 
-    source: str
+    ``source`` names a file or a dataset shipped with scikit-learn; a suite built in Python
+    (a mapping given to :func:`xaudit.run_suite`) may give an in-memory pandas DataFrame as
+    ``frame`` (``target`` its label column) or arrays as ``X`` and ``y`` instead.
+    results.json records their type and shape; the provenance hashes their content.
+    """
+
+    OBJECTS = ("frame", "X", "y")
+
+    source: str | None = None
+    frame: InMemory = None
+    """An in-memory pandas DataFrame (its index labels the explained rows)."""
+    X: InMemory = None
+    """In-memory rows ``(n, *row_shape)``, named ``x0 ...``."""
+    y: InMemory = None
+    """Labels of the rows of ``X``."""
     target: str | None = None
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list)
@@ -114,12 +179,28 @@ class DataSpec(Strict):
     def _unique_names(cls, names: list[str] | None) -> list[str] | None:
         return _unique(names)
 
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        given = [name for name, value in (("source", self.source), ("frame", self.frame),
+                                          ("X", self.X)) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'source', 'frame' or 'X' (frame and X only "
+                             "in a suite built in Python)")
+        if self.y is not None and self.X is None:
+            raise ValueError("'y' gives the labels of 'X'; with 'source' or 'frame' name the "
+                             "label column in 'target'")
+        if self.X is not None and self.target is not None:
+            raise ValueError("'target' names a column; with 'X' give the labels as 'y'")
+        return self
+
 
 class ExplainerSpec(Strict):
     """One explainer run: an id other sections refer to, a registered method, its params."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     method: str
+    """A registered explainer, or ``auto`` (chosen from the model's capabilities; see
+    :mod:`xaudit.auto`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     target: Target | None = None
     """Which outputs to explain; the method's default when omitted."""
@@ -139,13 +220,18 @@ class GateSpec(Strict):
     warn_threshold: float | None = Field(None, allow_inf_nan=False)
     """Must lie on the better side of ``threshold`` (below it when lower is better)."""
     severity: Literal["fail", "warn"] = "fail"
+    relative_to: Literal["baseline"] | None = None
+    """``baseline``: ``threshold`` and ``warn_threshold`` are offsets from the approved run's
+    value of the same check (``threshold: -0.02`` with ``higher`` better: at least the
+    baseline's value minus 0.02). Evaluated only when the run has a baseline."""
 
 
 class CheckSpec(Strict):
-    """One check on one explainer's output, optionally gated."""
+    """One check, optionally gated: of one explainer's output, or of the model itself
+    (a performance check, named without ``explainer``)."""
 
     check: str
-    explainer: str
+    explainer: str | None = None
     id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     gate: GateSpec | None = None
@@ -154,8 +240,9 @@ class CheckSpec(Strict):
 
     @property
     def key(self) -> str:
-        """The check's id, ``<check>@<explainer>`` by default."""
-        return self.id or f"{self.check}@{self.explainer}"
+        """The check's id: ``<check>@<explainer>`` by default, ``<check>`` for a model check."""
+        return self.id or (self.check if self.explainer is None
+                           else f"{self.check}@{self.explainer}")
 
 
 ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
@@ -224,6 +311,23 @@ class DocumentationSpec(Strict):
     """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
 
 
+class BaselineSpec(Strict):
+    """The approved run a governance run compares with: a results folder ``xaudit run`` wrote,
+    read as data (:meth:`~xaudit.results.AuditResult.load`), never run."""
+
+    path: str
+    """The folder, relative to the suite file (``xaudit run --baseline DIR`` overrides it)."""
+    feature_changes: Literal["refuse", "compare"] = "refuse"
+    """``refuse``: a run whose features differ from the baseline's is refused (exit 4), naming
+    the features added and missing. ``compare``: such features are compared as contributing
+    nothing in the run that lacks them (a new leak column, a dropped feature)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
 class Suite(Strict):
     """A whole audit: model, data, explainers, checks and report."""
 
@@ -236,6 +340,8 @@ class Suite(Strict):
     checks: list[CheckSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     documentation: DocumentationSpec | None = None
+    baseline: BaselineSpec | None = None
+    """The approved run drift checks and relative gates compare with (a path, or a mapping)."""
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Folder relative paths resolve against (the suite file's folder)."""
@@ -269,8 +375,12 @@ def _schema_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
     return problems
 
 
-def _json_ready(value: object, path: str, problems: list[Problem]) -> Any:
-    """``value`` in JSON's types (YAML dates as ISO text); anything else is a problem."""
+def _json_ready(value: object, path: str, problems: list[Problem], depth: int = 0) -> Any:
+    """``value`` in JSON's types (YAML dates as ISO text); anything else is a problem, and so is
+    nesting deeper than YAML's bound (a mapping built in Python may even contain itself)."""
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        problems.append(Problem(path, f"nested deeper than {MAX_DEPTH} levels"))
+        return None
     if isinstance(value, dict):
         ready = {}
         for key, item in value.items():
@@ -279,10 +389,11 @@ def _json_ready(value: object, path: str, problems: list[Problem]) -> Any:
                 problems.append(Problem(where, f"key {key!r} is a {type(key).__name__}, not "
                                         f"text; quote it ('{key}')"))
                 continue
-            ready[key] = _json_ready(item, where, problems)
+            ready[key] = _json_ready(item, where, problems, depth + 1)
         return ready
     if isinstance(value, list | tuple):
-        return [_json_ready(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+        return [_json_ready(item, f"{path}[{i}]", problems, depth + 1)
+                for i, item in enumerate(value)]
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, str | bool | int | float):
@@ -313,16 +424,63 @@ def strict_validate(schema: type[M], data: object,
         return None, _schema_problems(exc, path)
 
 
+IN_MEMORY_FIELDS: dict[str, type[WithObjects]] = {"model": ModelSpec, "data": DataSpec}
+"""The sections whose :attr:`~WithObjects.OBJECTS` may hold in-memory objects: in a suite built
+in Python only, never in a suite file."""
+
+_SET_ASIDE = "(an in-memory object)"
+_FILE_FIELD = {"model": "model.path (a file is loaded only as model.trust allows)",
+               "data": "data.source"}
+
+
+def _set_objects_aside(data: dict[str, Any], objects_allowed: bool
+                       ) -> tuple[dict[str, Any], dict[tuple[str, str], Any], list[Problem]]:
+    """``data`` with each in-memory object replaced by a placeholder text, so that everything
+    else is validated with strict types; the objects by (section, field name); and, where
+    objects are not allowed (a suite file), a problem for each one written (and for a path or
+    text given as an object)."""
+    ready, objects, problems = dict(data), {}, []
+    for section, spec in IN_MEMORY_FIELDS.items():
+        part = ready.get(section)
+        if not isinstance(part, dict):
+            continue
+        part = ready[section] = dict(part)
+        for name in spec.OBJECTS:
+            for key in dict.fromkeys((spec.model_fields[name].alias or name, name)):
+                if part.get(key) is None:
+                    continue
+                if objects_allowed and isinstance(part[key], str | PurePath):
+                    problems.append(Problem(f"{section}.{key}", "give an object here, not a "
+                                            f"path or text; name a file in {_FILE_FIELD[section]}"))
+                elif objects_allowed:
+                    objects[section, name] = part[key]
+                    part[key] = _SET_ASIDE
+                else:
+                    problems.append(Problem(f"{section}.{key}", "in-memory objects are given "
+                                            "only in a suite built in Python (a mapping passed "
+                                            "to xaudit.run_suite); a suite file names its model "
+                                            "by path or factory and its data by source"))
+                    del part[key]
+    return ready, objects, problems
+
+
 def parse_suite(data: object, source: str = "suite", base_dir: Path | None = None,
-                text: str = "") -> Suite:
+                text: str = "", *, objects_allowed: bool = False) -> Suite:
     """Schema-validate ``data`` (a mapping parsed from YAML) into a :class:`Suite`, with strict
-    types (:func:`strict_validate`); raises :class:`SuiteError` listing every problem."""
+    types (:func:`strict_validate`); raises :class:`SuiteError` listing every problem.
+
+    ``objects_allowed`` (a suite built in Python): ``model.object``, ``data.frame``,
+    ``data.X`` and ``data.y`` may hold objects, which are kept as given (everything else is
+    validated as in a file); otherwise they are refused."""
     if not isinstance(data, dict):
         raise SuiteError([Problem("", f"a suite must be a mapping, got {type(data).__name__}")],
                          source)
-    suite, problems = strict_validate(Suite, data)
-    if suite is None:
-        raise SuiteError(problems, source)
+    ready, objects, problems = _set_objects_aside(data, objects_allowed)
+    suite, schema_problems = strict_validate(Suite, ready)
+    if suite is None or problems:
+        raise SuiteError([*problems, *schema_problems], source)
+    for (section, name), obj in objects.items():
+        setattr(getattr(suite, section), name, obj)
     suite.base_dir = base_dir or Path(".")
     suite.text = text
     canonical = text or suite.model_dump_json()

@@ -2,12 +2,13 @@
 
 :func:`validate_suite` reads a suite file and reports, at once, every problem of both passes:
 the schema's (:mod:`xaudit.suite`) and this module's (unknown plugin names, plugin parameters
-against each plugin's ``Params``, ``model.options`` against the adapter's ``Options`` when the
-adapter is named or follows from the model file's suffix, security switches set in ``options``,
-references between sections, gates whose ``warn_threshold`` could never warn, data and model
-files, report formats and template folders). A suite that fails the schema still gets the plugin
-problems of its well-formed sections, so that fixing one round of problems does not reveal
-another. Nothing here imports a model factory or reads a data file's contents.
+against each plugin's ``Params`` (method ``auto`` takes none), ``model.options`` against the
+adapter's ``Options`` when the adapter is named or follows from the model file's suffix,
+security switches set in ``options``, references between sections, a model check naming an
+explainer or another check naming none, gates whose ``warn_threshold`` could never warn, data
+and model files, report formats and template folders). A suite that fails the schema still gets
+the plugin problems of its well-formed sections, so that fixing one round of problems does not
+reveal another. Nothing here imports a model factory or reads a data file's contents.
 
 :func:`documentation_problems` runs later, when the runner has loaded the data and the model
 (before any explainer): it checks the names the ``documentation`` block refers to.
@@ -23,10 +24,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .auto import AUTO
 from .data import FILE_SUFFIXES, SKLEARN_DATASETS
 from .errors import Problem, SuiteError, UnknownNameError
 from .host import Host
-from .plugin import AdapterOptions
+from .plugin import AdapterOptions, Check, ModelCheck
 from .suite import (
     CheckSpec,
     DataSpec,
@@ -123,6 +125,11 @@ def _host_problems(parts: _Parts, host: Host) -> list[Problem]:
             problems.append(Problem(f"{where}.id", f"duplicate id {spec.id!r} "
                                     f"(also explainers[{ids[spec.id]}])"))
         ids.setdefault(spec.id, i)
+        if spec.method == AUTO:
+            if spec.params:
+                problems.append(Problem(f"{where}.params", "method 'auto' takes no parameters; "
+                                        "name the method to set them"))
+            continue
         if spec.method not in host.explainers:
             problems.append(_unknown(f"{where}.method", host, "explainers", spec.method))
             continue
@@ -134,7 +141,8 @@ def _host_problems(parts: _Parts, host: Host) -> list[Problem]:
     for j, check in parts.checks:
         where = f"checks[{j}]"
         if check.key in keys:
-            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}"))
+            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}; give "
+                                    "each of them its own id"))
         keys.add(check.key)
         for name, used in (("explainer", check.explainer), ("reference", check.reference)):
             if used is not None and ids_written is not None and used not in ids_written:
@@ -144,12 +152,26 @@ def _host_problems(parts: _Parts, host: Host) -> list[Problem]:
             problems.append(_unknown(f"{where}.check", host, "checks", check.check))
             continue
         cls = host.checks.get(check.check)
+        problems += _subject_problems(check, cls, known, where)
         problems += _param_problems(cls.Params, check.params, f"{where}.params")
         if check.gate is not None:
             problems += _gate_problems(check.gate, cls.direction, f"{where}.gate")
     if parts.report is not None:
         problems += _report_problems(parts.report, parts.base_dir)
     return problems
+
+
+def _subject_problems(check: CheckSpec, cls: type[Check], known: str,
+                      where: str) -> list[Problem]:
+    """A model check names no explainer; every other check names one."""
+    model_check = issubclass(cls, ModelCheck)
+    if model_check and check.explainer is not None:
+        return [Problem(f"{where}.explainer", f"{check.check} measures the model on held-out "
+                        "rows, not an explanation: remove 'explainer'")]
+    if not model_check and check.explainer is None:
+        return [Problem(f"{where}.explainer", f"{check.check} checks an explanation: name the "
+                        f"explainer whose output it measures (ids are {known})")]
+    return []
 
 
 def _model_problems(spec: ModelSpec, base_dir: Path, host: Host) -> list[Problem]:
@@ -175,8 +197,10 @@ def _model_problems(spec: ModelSpec, base_dir: Path, host: Host) -> list[Problem
 
 
 def _data_problems(spec: DataSpec, base_dir: Path) -> list[Problem]:
-    """A data file that does not exist or has a type no reader takes."""
+    """A data file that does not exist or has a type no reader takes (in-memory data: none)."""
     source = spec.source
+    if source is None:
+        return []
     if source.startswith("sklearn:"):
         name = source.removeprefix("sklearn:")
         if name not in SKLEARN_DATASETS:

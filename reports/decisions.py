@@ -1,4 +1,5 @@
-"""Adverse decisions, their principal reasons, and a plain-language account per subject.
+"""Adverse decisions, their principal reasons, a plain-language account per subject, and the
+segments subjects fall in.
 
 Principal reasons follow the practice of adverse-action notices under Regulation B
 (12 CFR 1002.9(b)(2) and its official interpretation: specific reasons, at most four are
@@ -9,14 +10,14 @@ through the documentation's reason-code dictionary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..explanation import Explanation
-from ..results import AuditResult
 from ..suite import DecisionSpec
-from .analysis import Outputs
+from .analysis import Outputs, numeric_column
 
 MAX_REASONS = 4
 
@@ -44,6 +45,23 @@ class Subject:
     paragraph: str = ""
 
 
+def segment_labels(column: np.ndarray, bins: Sequence[float] | None,
+                   categorical: bool) -> list[str]:
+    """Each row's segment of a ``documentation.segments`` feature: its category, or the bin of
+    its value (``bins`` edges, else the quartiles of ``column``; six or fewer distinct numbers
+    count as categories), written ``[low, high)`` (the last bin closed)."""
+    values = numeric_column(column)
+    if values is None or categorical or (bins is None and np.unique(values).size <= 6):
+        return [value_text(v) for v in column.tolist()]
+    edges = np.asarray(bins if bins is not None else
+                       np.unique(np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])))
+    if edges.size < 2:
+        return [value_text(v) for v in column.tolist()]
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
+    return [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == edges.size - 2 else ')'}"
+            for i in index]
+
+
 def value_text(value: object) -> str:
     """An input value for prose and tables."""
     if isinstance(value, float | np.floating):
@@ -51,9 +69,11 @@ def value_text(value: object) -> str:
     return str(value)
 
 
-def decision_slots(e: Explanation, result: AuditResult, decision: DecisionSpec) -> np.ndarray:
-    """Per row, the slot of the outputs axis holding the decision's output (-1: not explained)."""
-    model_names = list(result.model.get("output_names") or [])
+def decision_slots(e: Explanation, model_outputs: Sequence[str],
+                   decision: DecisionSpec) -> np.ndarray:
+    """Per row, the slot of the outputs axis holding the decision's output (-1: not explained);
+    ``model_outputs`` are the model's output names."""
+    model_names = list(model_outputs)
     if isinstance(decision.output, int):
         index = decision.output
     elif decision.output in model_names:

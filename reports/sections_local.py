@@ -15,7 +15,6 @@ from .analysis import (
     explanations,
     is_attribution,
     is_tabular,
-    numeric_column,
     outputs_of,
     row_ids,
     used_features,
@@ -26,6 +25,7 @@ from .decisions import (
     is_adverse,
     paragraph,
     principal_reasons,
+    segment_labels,
     value_text,
 )
 from .section_base import ContextualSection
@@ -60,7 +60,8 @@ class LocalSection(ContextualSection):
         outputs = outputs_of(key, e, result)
         ids = row_ids(result, e.n_rows)
         decision = doc.decision if doc else None
-        slots = (decision_slots(e, result, decision) if decision is not None
+        slots = (decision_slots(e, result.model.get("output_names") or [], decision)
+                 if decision is not None
                  else np.zeros(e.n_rows, dtype=np.int64))
         fit = e.handoff.surrogate
         waterfalls = []
@@ -128,7 +129,7 @@ class LocalSection(ContextualSection):
                 continue
             column = e.inputs[:, e.feature_names.index(spec.feature)]
             categorical = spec.feature in (result.data.get("categorical") or [])
-            labels = _segment_labels(column, spec.bins, categorical)
+            labels = segment_labels(column, spec.bins, categorical)
             tables.append({"feature": spec.feature, "missing": None,
                            "groups": _segment_groups(key, e, result, labels, outputs,
                                                      subjects)})
@@ -177,20 +178,6 @@ def _decision_reason(decision: DecisionSpec | None, outputs: Outputs | None,
     if np.all(slots < 0):
         return f"the decision's output {decision.output!r} was not explained"
     return None
-
-
-def _segment_labels(column: np.ndarray, bins: list[float] | None,
-                    categorical: bool) -> list[str]:
-    values = numeric_column(column)
-    if values is None or categorical or (bins is None and np.unique(values).size <= 6):
-        return [value_text(v) for v in column.tolist()]
-    edges = np.asarray(bins if bins is not None else
-                       np.unique(np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])))
-    if edges.size < 2:
-        return [value_text(v) for v in column.tolist()]
-    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-    return [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == edges.size - 2 else ')'}"
-            for i in index]
 
 
 def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],

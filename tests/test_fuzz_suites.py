@@ -1,14 +1,15 @@
 """Fuzzing suites: whatever a mutated suite holds, xaudit answers with an exit code and a
 message, never a traceback, and never a results folder that disagrees with itself.
 
-Mutations (from a fixed seed, so CI sees the same cases every time) of the example suites and
-of a cheap base suite: deleted keys, values of the wrong type, huge, negative and non-finite
-numbers, hostile and very long strings, unknown keys, duplicated keys, aliases (shared and
-exploding). Every mutant goes through ``xaudit validate``; a bounded sample of the base suite's
-mutants also goes through ``xaudit run`` in-process. The oracles are the exit-code contract
-(0/4 for validate; 0, 1, 3, 4 or 5 for run), an empty-of-tracebacks stderr with a message for
-every refusal, and a written folder whose results.json, summary.md and junit.xml tell the same
-exit code as the process.
+Mutations (from a fixed seed, so CI sees the same cases every time) of the example suites (the
+governance one with a ``baseline:`` too) and of a cheap base suite with an explanation check, a
+model check and a drift check: deleted keys, values of the wrong type, huge, negative and non-
+finite numbers, hostile and very long strings, unknown keys, duplicated keys, aliases (shared
+and exploding). Every mutant goes through ``xaudit validate``; a bounded sample of the base
+suite's mutants also goes through ``xaudit run`` in-process. The oracles are the exit-code
+contract (0/4 for validate; 0, 1, 3, 4 or 5 for run), an empty-of-tracebacks stderr with a
+message for every refusal, and a written folder whose results.json, summary.md and junit.xml
+tell the same exit code as the process.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from xaudit.host import Host, create_host
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20240613
-N_VALIDATE = 240
+N_VALIDATE = 400
 N_RUN = 24
 HOSTILE = "x\x00\x1b[2J\u202e<script>{{7*7}}$\\frac{$"
 VALUES: list[Any] = [
@@ -62,7 +63,11 @@ def base_suite(models: str) -> dict[str, Any]:
                  "background": {"n": 8, "from": "train"}},
         "explainers": [{"id": "abl", "method": "ablation", "params": {"baseline": "mean"}}],
         "checks": [{"check": "completeness", "explainer": "abl",
-                    "gate": {"threshold": 1.0e-6, "warn_threshold": 1.0e-9}}],
+                    "gate": {"threshold": 1.0e-6, "warn_threshold": 1.0e-9}},
+                   {"check": "performance.r2", "params": {"n_boot": 20, "min_group": 5},
+                    "gate": {"threshold": 0.2}},  # a model check (no explainer)
+                   {"check": "drift.top_k", "explainer": "abl", "params": {"k": 3},
+                    "gate": {"threshold": 1, "relative_to": "baseline"}}],  # skipped: none
         "report": {"formats": ["json", "md", "junit"]},
         "documentation": {"owner": "fuzz", "reason_codes": {"bmi": "high"},
                           "decision": {"output": "progression", "threshold": 150.0}},
@@ -145,6 +150,9 @@ def sources(models: str) -> list[tuple[str, dict[str, Any]]]:
     found = [("base", base_suite(models))]
     for name in ("diabetes", "digits"):
         found.append((name, yaml.safe_load((ROOT / "examples" / name / "audit.yaml").read_text())))
+    governance = yaml.safe_load((ROOT / "examples" / "governance" / "approved.yaml").read_text())
+    governance["baseline"] = {"path": "approved", "feature_changes": "compare"}
+    found.append(("governance", governance))  # drift, policy and performance checks, baseline:
     return found
 
 
@@ -163,9 +171,11 @@ def test_validate_answers_every_mutant_with_a_code_and_a_message(
     codes = []
     for i in range(N_VALIDATE):
         name, document = documents[i % len(documents)]
-        path = folder / f"{name}-{i}.yaml"
-        path.write_text(mutate(document, rng))
+        path = folder / f"{name}-{i}.yaml"  # the first of each source is its unmutated control
+        path.write_text(mutate(document, rng) if i >= len(documents) else yaml.safe_dump(document))
         code = main(["validate", str(path)])
+        if i < len(documents):
+            assert code == 0, capsys.readouterr().err
         captured = capsys.readouterr()
         check_refusal(code, captured.err, {0, 4})
         codes.append(code)

@@ -235,6 +235,26 @@ def test_malformed_results_folder_is_invalid_input(case: str, tmp_path: Path,
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("case", sorted(BROKEN))
+@pytest.mark.parametrize("role", ["baseline", "candidate"])
+def test_a_malformed_baseline_or_candidate_is_invalid_input(
+        case: str, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``xaudit diff`` reads both folders through the reader ``xaudit report`` uses."""
+    breaks, fragment = BROKEN[case]
+    folders = {"baseline": tmp_path / "baseline", "candidate": tmp_path / "candidate"}
+    for folder in folders.values():
+        make_result(["a", "b"]).save(folder)
+    breaks(folders[role])
+    out = tmp_path / "comparison"
+    code = main(["diff", str(folders["baseline"]), str(folders["candidate"]), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert f"{role} {folders[role]}" in err
+    assert fragment in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
 def test_fields_this_xaudit_does_not_read_are_ignored(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A record written by a later release (or by hand) may carry more fields, ``values``

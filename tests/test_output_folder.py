@@ -39,6 +39,7 @@ from folder_support import (
 )
 
 import xaudit
+from xaudit.comparison import COMPARISON_FILE
 from xaudit.errors import InputError, OutputError
 from xaudit.output_folder import FOLDER_FILES, FolderReader, OutputFolder
 from xaudit.reports import HTML_FILE, PDF_FILE
@@ -71,8 +72,8 @@ def previous(ws: Workspace) -> Path:
 
 
 def test_folder_files_are_every_format_file() -> None:
-    assert {RESULTS_FILE, ARRAYS_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE} \
-        == FOLDER_FILES
+    assert {RESULTS_FILE, ARRAYS_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE,
+            COMPARISON_FILE} == FOLDER_FILES
 
 
 # --- one run, one folder ------------------------------------------------------------------------

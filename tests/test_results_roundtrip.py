@@ -111,7 +111,7 @@ def test_every_check_field_round_trips(example: Run) -> None:
     assert len(example.loaded.checks) == len(example.result.checks) == len(declared)
     for ours, theirs in zip(example.result.checks, example.loaded.checks, strict=True):
         assert_checks_equal(ours, theirs)
-    assert example.loaded.checks[0].values is not None
+    assert any(c.values is not None for c in example.loaded.checks)  # per-row values travel too
 
 
 def test_provenance_suite_and_descriptions_round_trip(example: Run) -> None:

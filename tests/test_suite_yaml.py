@@ -137,6 +137,11 @@ def test_every_duplicate_key_is_reported_with_its_path() -> None:
     (("{id: abl, method: ablation}", "{id: abl, method: ablation, params: {max_batch: '8'}}"),
      "explainers[0].params.max_batch", "valid integer"),
     (("options: {}", "options: {1: x}"), "model.options.1", "is a int, not text"),
+    # in-memory objects: only in a suite built in Python, never in a file
+    (('data: {source: "sklearn:diabetes"}', 'data: {source: "sklearn:diabetes", X: [[1, 2]]}'),
+     "data.X", "only in a suite built in Python"),
+    (("options: {}", "options: {}\n  object: model.pkl"), "model.object",
+     "only in a suite built in Python"),
 ])
 def test_types_are_strict(edit: tuple[str, str], path: str, fragment: str, models: Path,
                           capsys: pytest.CaptureFixture[str]) -> None:

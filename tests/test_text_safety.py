@@ -187,3 +187,28 @@ def test_a_section_that_fails_to_render_is_logged(tmp_path: Path,
     (record,) = [r for r in caplog.records if "failed to render" in r.message]
     assert record.levelname == "WARNING"
     assert "UndefinedError" in record.message
+
+
+def test_xaudit_diff_shows_received_names_escaped_and_on_their_own_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both folders of ``xaudit diff`` are received data: hostile suite and feature names reach
+    the console escaped, one line each, and comparison.json as JSON escapes."""
+    from reports_support import make_result
+
+    forged = "a\nxaudit diff: forged line"
+    name = HOSTILE + forged
+    make_result([f"{HOSTILE}f", "b"], suite_name=name).save(tmp_path / "approved")
+    make_result([f"{HOSTILE}f", "b", forged], suite_name=name).save(tmp_path / "candidate")
+    out = tmp_path / "comparison"
+    assert main(["diff", str(tmp_path / "approved"), str(tmp_path / "candidate"), "--out",
+                 str(out), "--allow-feature-changes"]) == 0
+    captured = capsys.readouterr()
+    found = sorted({f"U+{ord(c):04X}" for c in UNSAFE.findall(captured.out + captured.err)})
+    assert not found, f"the console holds {found}"
+    lines = captured.out.splitlines()
+    assert lines[0] == f"xaudit diff: {one_line(name)}"
+    assert not any(line.startswith("xaudit diff: forged") for line in lines)
+    assert any(f"features new: {one_line(forged)}" in line for line in lines)
+    text = (out / "comparison.json").read_text(encoding="utf-8")
+    assert not UNSAFE.findall(text)
+    assert json.loads(text)["candidate"]["suite_name"] == name  # the data itself is kept

@@ -119,12 +119,19 @@ def test_mlp_logits_softmax_and_float64_equal_the_module() -> None:
                                               dtype=torch.float64)) <= F64
 
 
-def test_cnn_needs_feature_shape_and_equals_the_module() -> None:
+def test_cnn_takes_its_row_shape_from_the_first_rows_and_equals_the_module() -> None:
     net = built(SimpleCNN)
-    with pytest.raises(ModelLoadError, match=r"Conv2d with 3 input channels.*feature_shape="
-                                             r"\[3, H, W\]"):
-        xaudit.adapt(net)
     X = rows(8, 3, 32, 32)
+    unbound = xaudit.adapt(net, device="cpu")
+    assert unbound.input_spec.feature_shape == ()
+    assert unbound.output_names == ()
+    assert max_diff(unbound.predict(X), native(net, X)) <= F32
+    assert unbound.input_spec.feature_shape == (3, 32, 32)
+    assert unbound.input_spec.modality == "image"
+    with pytest.raises(ModelLoadError, match=r"rows shaped \(32, 32\) were taken as the row "
+                                             r"shape.*Conv2d with 3 input channels.*"
+                                             r"feature_shape=\[3, H, W\]"):
+        xaudit.adapt(net, device="cpu").predict(X[:, 0])
     model = xaudit.adapt(net, feature_shape=[3, 32, 32], device="cpu")
     assert model.input_spec.modality == "image"
     assert max_diff(model.predict(X), native(net, X)) <= F32
@@ -236,9 +243,8 @@ def test_named_layers_are_the_modules_own_submodules() -> None:
 
 def test_integer_inputs_stay_integer_and_are_not_differentiable() -> None:
     net = built(TokenNet)
-    with pytest.raises(ModelLoadError, match=r"Embedding \(token ids\).*sequence_length"):
-        xaudit.adapt(net)
-    model = xaudit.adapt(net, feature_shape=[5], device="cpu")
+    model = xaudit.adapt(net, device="cpu")
+    model.predict(np.zeros((2, 5), dtype=np.int64))  # the row shape comes from the first rows
     assert model.input_spec.dtype == "int64"
     assert model.input_spec.modality == "text"
     assert model.differentiable_inputs == (False,)

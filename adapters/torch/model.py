@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,9 @@ class TorchModel(ModelBase):
     layered: bool = True
     file_hash: str | None = None
     state_hash: str | None = None
+    bind: Callable[[tuple[int, ...]], TorchModel] | None = None
+    """Set while the row shape is unknown: builds the model for rows of a given shape. The
+    first rows the model is given bind it (:meth:`check_inputs`)."""
 
     def __repr__(self) -> str:
         return (f"TorchModel(name={self.name!r}, inputs={list(self.input_names)}, "
@@ -68,7 +71,17 @@ class TorchModel(ModelBase):
     # ---------------------------------------------------------------- inputs
 
     def check_inputs(self, X: Any) -> list[np.ndarray]:
-        """One array per input, each ``(n, *feature_shape)`` with the same ``n``, or InputError."""
+        """One array per input, each ``(n, *feature_shape)`` with the same ``n``, or InputError.
+
+        An unbound model (:attr:`bind`) first becomes the model for rows shaped like ``X``'s.
+        """
+        if self.bind is not None:
+            rows = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+            if rows.ndim < 2:
+                raise InputError(f"model {self.name!r} takes its row shape from the first rows "
+                                 f"it is given; give a batch (n, *row_shape), got shape "
+                                 f"{rows.shape}")
+            self.__dict__.update(vars(self.bind(tuple(rows.shape[1:]))))
         parts = split_inputs(X, self.input_names, self.name)
         arrays = []
         for name, spec, part in zip(self.input_names, self.input_specs, parts, strict=True):

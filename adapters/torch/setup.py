@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -29,8 +30,35 @@ from xaudit.model import InputSpec, Modality, default_output_names
 
 
 def load_torch_model(obj: object, options: TorchOptions, adapter: str) -> TorchModel:
-    """Adapt ``obj`` (module, exported program or file) into a checked :class:`TorchModel`."""
-    return assemble(resolve_source(obj, options), options, adapter)
+    """Adapt ``obj`` (module, exported program or file) into a checked :class:`TorchModel`.
+
+    A single-input module whose row shape neither the options, an export record nor a first
+    ``Linear`` layer fixes (a CNN, say) is returned unbound: it takes the row shape from the
+    first rows it is given (:meth:`TorchModel.check_inputs`), and is described, converted and
+    probed then.
+    """
+    source = resolve_source(obj, options)
+    try:
+        return assemble(source, options, adapter)
+    except RowShapeUnknown as exc:
+        return _torch_model(source, options, adapter, source.module,
+                            input_spec=InputSpec((), options.dtype, _modality(options)),
+                            bind=functools.partial(_bind, source, options, adapter, str(exc)))
+
+
+class RowShapeUnknown(ModelLoadError):
+    """A single-input module whose row shape only the data can tell."""
+
+
+def _bind(source: Source, options: TorchOptions, adapter: str, hint: str,
+          row_shape: tuple[int, ...]) -> TorchModel:
+    """The model for rows shaped ``row_shape``; a failure says that shape was taken from the
+    rows, with ``hint`` (what the first layer says about the input)."""
+    try:
+        return assemble(source, options, adapter, row_shape)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{exc} (rows shaped {row_shape} were taken as the row shape; "
+                             f"{hint})") from None
 
 
 # -------------------------------------------------------------------- assembling
@@ -57,9 +85,13 @@ def _capability_reasons(layered: bool, randomizable: bool) -> dict[str, str]:
     return reasons
 
 
-def assemble(source: Source, options: TorchOptions, adapter: str) -> TorchModel:
-    """Convert ``source``'s module to the device and dtype, describe its inputs, probe it."""
-    layout = infer_layout(source, options)
+def assemble(source: Source, options: TorchOptions, adapter: str,
+             row_shape: tuple[int, ...] | None = None) -> TorchModel:
+    """Convert ``source``'s module to the device and dtype, describe its inputs, probe it.
+
+    ``row_shape``: the shape of the first rows given, for a module that does not fix it.
+    """
+    layout = infer_layout(source, options, row_shape)
     device, dtype = _device(options.device), getattr(torch, options.dtype)
     module, state_hash = _prepared(source, device, dtype)
     modalities = _modalities(options, layout)
@@ -71,20 +103,11 @@ def assemble(source: Source, options: TorchOptions, adapter: str) -> TorchModel:
                                  f"are shaped {shape}")
         kind = "int64" if layout.integer[i] else options.dtype
         specs.append(InputSpec(shape, kind, modalities[i], names))
-    model = TorchModel(
-        name=options.name or source.label, adapter=adapter,
-        task=options.task or ("regression" if options.output == "identity" else "classification"),
-        input_spec=specs[0], output_names=(), framework="torch",
-        framework_version=torch.__version__,
-        capabilities=frozenset({"predict", "gradients", *(["layers"] if source.layered else []),
-                                *(["randomization"] if parameter_layers(module) else [])}),
-        module=module, device=device, dtype=dtype, input_names=tuple(layout.names),
-        input_specs=tuple(specs), differentiable_inputs=tuple(not i for i in layout.integer),
-        output=options.output, output_key=_key(options.output_key), max_batch=options.max_batch,
-        fixed_batch=source.fixed_batch, layered=source.layered, file_hash=source.file_hash,
-        state_hash=source.state_hash or state_hash,
-        capability_reasons=_capability_reasons(source.layered, bool(parameter_layers(module))),
-    )
+    model = _torch_model(
+        source, options, adapter, module, input_spec=specs[0], device=device, dtype=dtype,
+        input_names=tuple(layout.names), input_specs=tuple(specs),
+        differentiable_inputs=tuple(not i for i in layout.integer),
+        state_hash=source.state_hash or state_hash)
     n_outputs = probe(model, layout.origin)
     given = options.output_names
     if given is not None and len(given) != n_outputs:
@@ -92,6 +115,22 @@ def assemble(source: Source, options: TorchOptions, adapter: str) -> TorchModel:
                              f"{n_outputs} output(s)")
     model.output_names = tuple(given) if given else default_output_names(n_outputs)
     return model
+
+
+def _torch_model(source: Source, options: TorchOptions, adapter: str, module: Any,
+                 **fields: Any) -> TorchModel:
+    """The :class:`TorchModel` of ``module``; ``fields`` describe its inputs."""
+    return TorchModel(
+        name=options.name or source.label, adapter=adapter,
+        task=options.task or ("regression" if options.output == "identity" else "classification"),
+        output_names=(), framework="torch", framework_version=torch.__version__,
+        capabilities=frozenset({"predict", "gradients", *(["layers"] if source.layered else []),
+                                *(["randomization"] if parameter_layers(module) else [])}),
+        module=module, output=options.output, output_key=_key(options.output_key),
+        max_batch=options.max_batch, fixed_batch=source.fixed_batch, layered=source.layered,
+        file_hash=source.file_hash,
+        capability_reasons=_capability_reasons(source.layered, bool(parameter_layers(module))),
+        **fields)
 
 
 def _key(key: int | str | list[int | str] | None) -> tuple[int | str, ...]:
@@ -133,8 +172,10 @@ def _prepared(source: Source, device: Any, dtype: Any) -> tuple[Any, str | None]
     return module, state_hash
 
 
-def infer_layout(source: Source, options: TorchOptions) -> Layout:
-    """Input names, row shapes and dtypes from options, the export record or the first layer."""
+def infer_layout(source: Source, options: TorchOptions,
+                 row_shape: tuple[int, ...] | None = None) -> Layout:
+    """Input names, row shapes and dtypes from options, the export record, the first layer or
+    (``row_shape``) the first rows given."""
     shapes: list[tuple[int, ...] | None] = list(_given_shapes(options.feature_shape))
     names, required = _forward_names(source)
     count = (len(shapes) or (len(options.input_names) if options.input_names else 0)
@@ -150,6 +191,8 @@ def infer_layout(source: Source, options: TorchOptions) -> Layout:
     integer = [d == "int64" for d in options.input_dtypes] if options.input_dtypes else None
     if not shapes and source.shapes and all(s is not None for s in source.shapes):
         shapes, origin = list(source.shapes), "recorded in the exported program"
+    if not shapes and row_shape is not None and count == 1:
+        shapes, origin = [row_shape], "taken from the first rows given"
     if not shapes:
         shape, origin, ids = _from_first_layer(source.module, count, input_names)
         shapes = [shape]
@@ -211,7 +254,12 @@ def _from_first_layer(module: Any, count: int, names: list[str]) -> tuple[
     else:
         hint = (f"its first layer {name or '(the module itself)'} is {kind or 'not found'}; "
                 "only a first Linear layer fixes it; give feature_shape (one row's shape)")
-    raise ModelLoadError(f"cannot infer the input shape of {type(module).__name__}: {hint}")
+    raise RowShapeUnknown(f"cannot infer the input shape of {type(module).__name__}: {hint}")
+
+
+def _modality(options: TorchOptions) -> Modality:
+    """The declared modality of a single-input model (tabular until its rows are seen)."""
+    return options.modality if isinstance(options.modality, str) else "tabular"
 
 
 def _modalities(options: TorchOptions, layout: Layout) -> list[Modality]:

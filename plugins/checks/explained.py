@@ -37,5 +37,8 @@ def reexplainer(check: Check, name: str) -> Reexplain:
     if context is None or context.reexplain is None:
         raise InputError(f"{name} re-explains inputs, so it needs the explanation's method "
                          "registered on the host running the check (run it through "
-                         "xaudit.check or a suite)")
+                         "xaudit.check or a suite). An explanation computed outside xaudit "
+                         "(xaudit.from_shap, method 'external.shap') cannot be re-explained: "
+                         "run this check on an explanation xaudit computed, or use checks "
+                         "that only read the explanation (completeness, deletion, agreement)")
     return context.reexplain
