@@ -31,11 +31,12 @@ from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
 from .output_folder import OutputFolder, same_folder
-from .reports import write_outputs
+from .reports import WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult
 from .runner import Runner
 from .safe_text import one_line, printable
+from .scaffold import names, new_plugin
 from .suite import Suite, parse_suite
 from .suite_checks import check_against_host, validate_suite
 
@@ -110,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PDF profile (default: the suite's report.pdf_variant, pdf/a-3b)")
     report.add_argument("--template-dir", type=Path,
                         help="folder of Jinja2 templates overriding the built-in ones")
+
+    scaffold = sub.add_parser("new-plugin", help="write a plugin package to start from")
+    scaffold.add_argument("name", help="the plugin's name (lower case; prefixes its methods)")
+    scaffold.add_argument("--dir", type=Path, help="where to write it (default: "
+                          "./xaudit-plugin-NAME); must not exist or be empty")
     return parser
 
 
@@ -122,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
+        if args.command == "new-plugin":  # needs no host: a broken install must not stop it
+            return _new_plugin(args)
         with _terminate_as_interrupt():
             host = create_host(plugins=args.plugin, block=args.block_plugin,
                                autoload=False if args.no_autoload else None)
@@ -171,8 +179,17 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
                     baseline=approved_for(suite, baseline, allow_feature_changes))
     result, written = runner.run_and_write(out)
     code = result.exit_code(fail_on_warn=fail_on_warn)
+    if _list_failed_sections(written):
+        code = ExitCode.CRASHED
     _print_verdict(result, code, written)
     return int(code)
+
+
+def _list_failed_sections(written: WrittenOutputs) -> bool:
+    """Print the report sections that failed to stderr; whether there were any."""
+    for line in written.failed_sections:
+        print(f"xaudit: report {line}", file=sys.stderr)
+    return bool(written.failed_sections)
 
 
 def _run(args: argparse.Namespace, host: Host) -> int:
@@ -285,6 +302,14 @@ def _report(args: argparse.Namespace, host: Host) -> int:
         written = write_outputs(result, folder, formats, options=options, host=host)
     for path in written:
         print(path)
+    return int(ExitCode.CRASHED if _list_failed_sections(written) else ExitCode.OK)
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    folder = args.dir or Path(names(args.name)["dist"])
+    for path in new_plugin(args.name, folder):
+        print(path)
+    print(f"next: pip install -e '{folder}[test]' && pytest {folder}")
     return int(ExitCode.OK)
 
 

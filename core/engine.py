@@ -5,7 +5,8 @@ check result: the public API (:mod:`xaudit.api`) exposes them as they are and th
 (:mod:`xaudit.runner`) calls them for each entry of a suite. Also here: the model proxy that
 counts a check's model calls (:class:`CountingModel`), the feature names a model learns from the
 caller (:func:`named_spec`), a gate's verdict (:func:`gate_status`) and an exception as stored
-in results (:func:`error_info`).
+in results (:func:`error_info`). What a plugin returns is checked here, where it returns it
+(:mod:`xaudit.contracts`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,14 +28,22 @@ from .auto import (
     default_background,
     recorded_background,
 )
+from .blame import definition_site
+from .contracts import (
+    attribution_problems,
+    explanation_digest,
+    outcome_problems,
+    read_only,
+)
 from .data import Dataset, default_feature_names
-from .errors import InputError
+from .errors import InputError, PluginError
 from .explanation import Explanation
 from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
 from .plugin import Baseline, Check, CheckContext, CheckOutcome, Direction, ModelCheck, Reexplain
 from .randomization import Randomization, RandomizedStage, offered, randomize
+from .registry import Registry
 from .results import CheckResult, ErrorInfo, Status
 from .rowindex import RowIndex
 from .seeding import rng_for
@@ -68,7 +78,9 @@ def explain(
     ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
     method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
     Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
-    method needs.
+    method needs, and :class:`~xaudit.errors.PluginError` naming the field when the explainer
+    returns an attribution that breaks the contract
+    (:func:`~xaudit.contracts.attribution_problems`).
 
     ``method="auto"`` (the default) picks the method from the model's capabilities (the rule
     is in :mod:`xaudit.auto`; it takes no ``params``), gives the Shapley methods a background
@@ -117,6 +129,10 @@ def explain(
         adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
     )
     wall = time.perf_counter() - started
+    problems = attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots)
+    if problems:
+        raise _refusal(host.explainers, method, type(explainer).explain, "an attribution",
+                       problems)
     if targets.pending and (targets.indices < 0).any():
         raise RuntimeError(f"explainer {method!r} declares finds_predicted but left rows "
                            "without a chosen output")
@@ -246,6 +262,95 @@ NO_ROWS = "the explanation has no rows, so there is nothing to measure"
 """Why a check of an explanation without rows is NaN (which fails every gate)."""
 
 
+@dataclass
+class CheckRun:
+    """A check made ready to measure one explanation (or, for a model check, the model): the
+    instance with its context set, the model that counts its calls, and the data.
+    :func:`check` runs it once; the conformance kit (:mod:`xaudit.testing`) runs it several
+    times and inspects each raw outcome."""
+
+    instance: Check
+    model: CountingModel
+    explanation: Explanation | None
+    data: Dataset
+    reference: Explanation | None = None
+
+    def run(self, seed: int) -> tuple[CheckOutcome | None, float, bool]:
+        """The outcome with the rng of ``seed``, its wall time, and whether the check tried to
+        change the explanation or the reference.
+
+        A model check (:class:`~xaudit.plugin.ModelCheck`) measures the model on the data. An
+        explanation without rows is not measured: the value is NaN (failing every gate) with
+        the reason in ``details["undefined"]``. Any other check is handed read-only copies
+        (:func:`~xaudit.contracts.read_only`): a write in place ends the run (no outcome), a
+        rebound field is seen in the copy's digest."""
+        rng = rng_for(seed)
+        started = time.perf_counter()
+        if isinstance(self.instance, ModelCheck):
+            outcome = self.instance.measure(self.model, self.data, rng)
+            return outcome, time.perf_counter() - started, False
+        if self.explanation is None:
+            raise InputError(f"check {self.instance.name!r} measures an explanation: pass one")
+        if not self.explanation.n_rows:
+            return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS}), 0.0, False
+        given = read_only(self.explanation)
+        pairs = [(given, self.explanation)]
+        context = self.instance.context
+        if self.reference is not None and context is not None and context.reference is not None:
+            pairs.append((context.reference, self.reference))
+        digests = [explanation_digest(original) for _, original in pairs]
+        started = time.perf_counter()
+        try:
+            outcome = self.instance.run(self.model, given, self.data, rng)
+        except ValueError as exc:
+            if "read-only" not in str(exc):
+                raise
+            return None, time.perf_counter() - started, True
+        wall = time.perf_counter() - started
+        after = [{explanation_digest(copy_), explanation_digest(original)}
+                 for copy_, original in pairs]
+        return outcome, wall, any(seen != {d} for seen, d in zip(after, digests, strict=True))
+
+
+def prepare_check(name: str, model: object, explanation: Explanation | None, X: Any = None, *,
+                  data: Dataset | None = None, host: Host | None = None,
+                  reference: Explanation | None = None, background: Any = None,
+                  baseline: Baseline | None = None,
+                  documentation: DocumentationSpec | None = None,
+                  **params: Any) -> CheckRun:
+    """The check ``name`` with validated ``params``, negotiated with ``model`` and given its
+    context (see :func:`check` for the arguments)."""
+    host = host or default_host()
+    adapted = pack_inputs(host.adapt(model))
+    instance = host.check(name, params)
+    host.negotiate_check(name, adapted, params)
+    if explanation is None:
+        if data is None:
+            raise InputError(f"check {name!r}: pass an explanation to check, or, for a model "
+                             "check, data=Dataset(...) with labels and a test split")
+        dataset, names = data, data.feature_names
+    else:
+        rows = explanation.inputs if X is None else as_rows(X)
+        if background is None:  # method "auto" drew the background from the explained rows
+            background = recorded_background(explanation)
+        dataset = data or Dataset.from_arrays(
+            rows, feature_names=explanation.feature_names,
+            background=None if background is None else as_rows(background))
+        names = explanation.feature_names
+    counter = CountingModel(adapted, named_spec(adapted, names))
+    known = explanation is not None and explanation.method in host.explainers
+    instance.context = CheckContext(
+        reexplain=_reexplainer(host, explanation, dataset.background, counter)
+        if explanation is not None and known else None,
+        reference=None if reference is None else read_only(reference),
+        stochastic=explanation is not None and known
+        and host.explainers.get(explanation.method).stochastic,
+        baseline=baseline,
+        documentation=documentation,
+    )
+    return CheckRun(instance, counter, explanation, dataset, reference)
+
+
 def check(
     name: str,
     model: object,
@@ -278,39 +383,21 @@ def check(
     ``explanation=None`` and ``data`` with labels and a test split. With a ``gate`` the result
     carries a pass/fail/warn verdict, otherwise ``not_gated``. An explanation without rows is
     not measured: its value is NaN (failing every gate) with the reason in
-    ``details["undefined"]``. A check that raises propagates here; the runner records it.
+    ``details["undefined"]``. A check that raises propagates here; the runner records it. An
+    outcome that breaks the contract (:func:`~xaudit.contracts.outcome_problems`), or a check
+    that changed the explanation, raises :class:`~xaudit.errors.PluginError` naming the field.
     """
     host = host or default_host()
-    adapted = pack_inputs(host.adapt(model))
-    instance = host.check(name, params)
-    host.negotiate_check(name, adapted, params)
-    if explanation is None:
-        if data is None:
-            raise InputError(f"check {name!r}: pass an explanation to check, or, for a model "
-                             "check, data=Dataset(...) with labels and a test split")
-        dataset, names = data, data.feature_names
-    else:
-        rows = explanation.inputs if X is None else as_rows(X)
-        if background is None:  # method "auto" drew the background from the explained rows
-            background = recorded_background(explanation)
-        dataset = data or Dataset.from_arrays(
-            rows, feature_names=explanation.feature_names,
-            background=None if background is None else as_rows(background))
-        names = explanation.feature_names
-    counter = CountingModel(adapted, named_spec(adapted, names))
-    known = explanation is not None and explanation.method in host.explainers
-    instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter)
-        if explanation is not None and known else None,
-        reference=reference,
-        stochastic=explanation is not None and known
-        and host.explainers.get(explanation.method).stochastic,
-        baseline=baseline,
-        documentation=documentation,
-    )
-    started = time.perf_counter()
-    outcome = _outcome(instance, counter, explanation, dataset, rng_for(seed))
-    wall = time.perf_counter() - started
+    prepared = prepare_check(name, model, explanation, X, data=data, host=host,
+                             reference=reference, background=background, baseline=baseline,
+                             documentation=documentation, **params)
+    outcome, wall, modified = prepared.run(seed)
+    instance = prepared.instance
+    if outcome is None or modified:
+        raise _refusal(host.checks, name, type(instance).run, "an outcome", [MODIFIED])
+    problems = outcome_problems(outcome, None if explanation is None else explanation.n_rows)
+    if problems:
+        raise _refusal(host.checks, name, type(instance).run, "an outcome", problems)
     direction: Direction = type(instance).direction
     status: Status = "not_gated"
     if gate is not None:
@@ -331,23 +418,22 @@ def check(
         details=outcome.details,
         params=instance.params.model_dump(mode="json"),
         seed=seed,
-        model_calls=counter.calls,
+        model_calls=prepared.model.calls,
         wall_time_s=wall,
         handoff=outcome.handoff,
     )
 
 
-def _outcome(instance: Check, model: Model, explanation: Explanation | None, data: Dataset,
-             rng: np.random.Generator) -> CheckOutcome:
-    """A model check measures the model on ``data``; any other check runs on the explanation
-    (NaN, with the reason, for an explanation without rows)."""
-    if isinstance(instance, ModelCheck):
-        return instance.measure(model, data, rng)
-    if explanation is None:
-        raise InputError(f"check {instance.name!r} measures an explanation: pass one")
-    if not explanation.n_rows:
-        return CheckOutcome(float("nan"), np.empty(0), {"undefined": NO_ROWS})
-    return instance.run(model, explanation, data, rng)
+MODIFIED = ("the check changed the explanation it measures (its arrays are read-only while it "
+            "runs); work on a copy, e.g. np.abs(explanation.values) or values.copy()")
+
+
+def _refusal(registry: Registry[Any], name: str, method: Callable[..., Any], what: str,
+             problems: list[str]) -> PluginError:
+    """The error refusing what a plugin returned, blaming it at its method's definition."""
+    return registry.origin(name).error(
+        f"returned {what} from {registry.kind} {name!r} that breaks the contract: "
+        f"{'; '.join(problems)}", definition_site(method))
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,

@@ -71,9 +71,11 @@ class PluginError(XauditError):
 
 
 class UnknownNameError(XauditError):
-    """A method, check or adapter name is not registered; ``suggestions`` holds close names."""
+    """A method, check or adapter name is not registered; ``suggestions`` holds close names and
+    ``note`` says why it may be missing (a blocked plugin)."""
 
-    def __init__(self, kind: str, name: str, suggestions: Sequence[str], known: Sequence[str]):
+    def __init__(self, kind: str, name: str, suggestions: Sequence[str], known: Sequence[str],
+                 note: str = ""):
         self.kind = kind
         self.name = name
         self.suggestions = tuple(suggestions)
@@ -82,4 +84,4 @@ class UnknownNameError(XauditError):
             if self.suggestions
             else f"registered: {', '.join(sorted(known)) or 'none'}"
         )
-        super().__init__(f"unknown {kind} {name!r}; {hint}")
+        super().__init__(f"unknown {kind} {name!r}; {hint}" + (f" {note}" if note else ""))

@@ -9,10 +9,11 @@ register its adapters, explainers, checks and report sections.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +23,10 @@ import pluggy
 from pydantic import ValidationError
 
 from . import hookspecs
+from .blame import BLOCK_ENV, BLOCK_OPTION
 from .capabilities import refusal, unmet
 from .errors import InputError, ModelLoadError, PluginError
+from .loader import fill, load_plugins
 from .model import Model
 from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
 from .registry import PluginInfo, Registry
@@ -107,10 +110,7 @@ RENAMED_PLUGINS: dict[str, str] = {
 """Built-in plugin names before the family subpackages (0.1), accepted by the block list with a
 warning until the next release."""
 
-ENTRY_POINT_GROUP = "xaudit"
 AUTOLOAD_ENV = "XAUDIT_DISABLE_PLUGIN_AUTOLOAD"
-BLOCK_ENV = "XAUDIT_BLOCK_PLUGINS"
-
 T = TypeVar("T")
 P = TypeVar("P", bound=PluginParams)
 
@@ -122,6 +122,8 @@ class Host:
     pm: pluggy.PluginManager
     plugins: dict[str, PluginInfo]
     blocked: tuple[str, ...]
+    blocked_entry_points: dict[str, PluginInfo] = field(default_factory=dict)
+    """The blocked plugins that are installed, with the distribution holding each."""
     adapters: Registry[Adapter] = field(
         default_factory=lambda: Registry[Adapter]("adapter", Adapter)
     )
@@ -196,14 +198,15 @@ class Host:
         if needs:
             raise refusal(f"check {name!r}", needs, model)
 
+    def registries(self) -> dict[str, Registry[Any]]:
+        """The registries, by the hook that fills each."""
+        return {"xaudit_register_adapters": self.adapters,
+                "xaudit_register_explainers": self.explainers,
+                "xaudit_register_checks": self.checks,
+                "xaudit_register_report_sections": self.report_sections}
+
     def describe(self) -> list[dict[str, Any]]:
         """Every loaded plugin with its version and what it registered (for ``xaudit plugins``)."""
-        registries: dict[str, Registry[Any]] = {
-            "adapters": self.adapters,
-            "explainers": self.explainers,
-            "checks": self.checks,
-            "report_sections": self.report_sections,
-        }
         rows = []
         for info in self.plugins.values():
             row: dict[str, Any] = {
@@ -211,10 +214,30 @@ class Host:
                 "distribution": info.distribution,
                 "version": info.version,
             }
-            for key, registry in registries.items():
+            for hook, registry in self.registries().items():
+                key = hook.removeprefix("xaudit_register_")
                 row[key] = [n for n in registry.names() if registry.origin(n) == info]
             rows.append(row)
         return rows
+
+    def why_unknown(self, hook: str, name: str) -> str:
+        """Why ``name`` may be missing from the registry ``hook`` fills: a blocked plugin that
+        registers it (a built-in, asked directly; an installed plugin, by the name's prefix),
+        else the blocked plugins, if any."""
+        how = f"({BLOCK_OPTION} or {BLOCK_ENV})"
+        for plugin in self.blocked:
+            holder = (repr(plugin) if plugin in BUILTIN_PLUGINS
+                      and name in _builtin_names(plugin, hook) else None)
+            info = self.blocked_entry_points.get(plugin)
+            if holder is None and info is not None and name.split(".")[0] == plugin:
+                holder = f"{plugin!r} (distribution {info.distribution} {info.version})"
+            if holder is not None:
+                return (f"It is registered by plugin {holder}, which is blocked in this run "
+                        f"{how}; unblock it to use {name!r}.")
+        if not self.blocked:
+            return ""
+        return (f"Plugins blocked in this run {how}: {', '.join(self.blocked)}; if one of them "
+                f"registers {name!r}, unblock it.")
 
 
 def _describe_object(obj: object) -> str:
@@ -265,84 +288,23 @@ def create_host(
     ``block``: plugin names not to load, added to ``XAUDIT_BLOCK_PLUGINS``.
     ``autoload``: load the ``xaudit`` entry-point group; defaults to true unless
     ``XAUDIT_DISABLE_PLUGIN_AUTOLOAD`` is set to a non-empty value.
+    Raises :class:`~xaudit.errors.PluginError` naming the plugin, its distribution, the file
+    and line at fault and the option that blocks it (see :mod:`xaudit.loader`).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     blocked = tuple(dict.fromkeys(_current_name(n) for n in [*_env_list(BLOCK_ENV), *block]))
     for name in blocked:
         pm.set_blocked(name)
-    infos: dict[str, PluginInfo] = {}
-    for module_name in BUILTIN_PLUGINS:
-        if not pm.is_blocked(module_name):
-            _register(pm, infos, importlib.import_module(module_name), module_name,
-                      PluginInfo(module_name, "xaudit", __version__))
     if autoload is None:
         autoload = not os.environ.get(AUTOLOAD_ENV)
-    if autoload:
-        _load_entry_points(pm, infos)
-    for plugin in plugins:
-        name = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", repr(plugin))
-        if pm.is_blocked(name):
-            continue
-        obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
-        _register(pm, infos, obj, name, PluginInfo(name, "local", ""))
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(f"{infos.get(name, name)}: {exc}") from None
-    host = Host(pm=pm, plugins=infos, blocked=blocked)
-    _fill(pm, infos, "xaudit_register_adapters", host.adapters)
-    _fill(pm, infos, "xaudit_register_explainers", host.explainers)
-    _fill(pm, infos, "xaudit_register_checks", host.checks)
-    _fill(pm, infos, "xaudit_register_report_sections", host.report_sections)
+    loaded = load_plugins(pm, BUILTIN_PLUGINS, plugins, autoload, __version__)
+    host = Host(pm=pm, plugins=loaded.plugins, blocked=blocked,
+                blocked_entry_points=loaded.blocked)
+    for hook, registry in host.registries().items():
+        registry.why_unknown = functools.partial(host.why_unknown, hook)
+        fill(pm, loaded, hook, registry)
     return host
-
-
-def _register(
-    pm: pluggy.PluginManager, infos: dict[str, PluginInfo], obj: object, name: str,
-    info: PluginInfo,
-) -> None:
-    try:
-        pm.register(obj, name=name)
-    except (pluggy.PluginValidationError, ValueError) as exc:
-        raise PluginError(f"{info} cannot be registered: {exc}") from None
-    infos[name] = info
-
-
-def _load_entry_points(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
-    from importlib.metadata import distributions
-
-    for dist in distributions():
-        for ep in dist.entry_points:
-            if ep.group != ENTRY_POINT_GROUP or pm.is_blocked(ep.name) or ep.name in infos:
-                continue
-            info = PluginInfo(ep.name, dist.metadata["name"], dist.version)
-            try:
-                obj = ep.load()
-            except Exception as exc:
-                raise PluginError(f"{info} failed to import {ep.value!r}: {exc}") from exc
-            _register(pm, infos, obj, ep.name, info)
-
-
-def _fill(
-    pm: pluggy.PluginManager, infos: dict[str, PluginInfo], hook_name: str, registry: Registry[T]
-) -> None:
-    # Called per implementation, in registration order (built-ins first, so a third-party
-    # duplicate of a built-in name is the one refused), to attribute each class to its plugin.
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        info = infos.get(impl.plugin_name, PluginInfo(impl.plugin_name, "unknown", ""))
-        if impl.wrapper or impl.hookwrapper:
-            raise PluginError(f"{info}: {hook_name} cannot be a hook wrapper; add classes to "
-                              "the registry in a plain implementation")
-        caller: Callable[..., Any] = impl.function
-        with registry.adding_for(info):
-            try:
-                caller(**dict.fromkeys(impl.argnames, registry))
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"{info} failed in {hook_name}: {exc!r}") from exc
 
 
 @lru_cache(maxsize=1)
@@ -350,3 +312,15 @@ def default_host() -> Host:
     """The host the public API uses when none is given (created on first use)."""
     return create_host()
 
+
+
+@functools.cache
+def _builtin_names(module_name: str, hook: str) -> frozenset[str]:
+    """What the built-in plugin ``module_name`` registers through ``hook`` (asked only to
+    explain an unknown name while that plugin is blocked)."""
+    implementation = getattr(importlib.import_module(module_name), hook, None)
+    if implementation is None:
+        return frozenset()
+    scratch: Registry[Any] = Registry("scratch", object)
+    implementation(scratch)
+    return frozenset(scratch.names())

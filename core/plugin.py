@@ -61,10 +61,14 @@ class Adapter(ABC):
     """Turns a raw model object or a model reference into a :class:`~xaudit.model.Model`."""
 
     name: ClassVar[str]
+    """The name suites and ``xaudit.adapt(adapter=...)`` use: lower case, dotted."""
     summary: ClassVar[str] = ""
+    """One line for ``xaudit plugins``."""
     priority: ClassVar[int] = 0
     """Adapters with a higher priority are asked first when claiming an object."""
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+    """The pydantic model of the adapter's options (``extra="forbid"``), given to
+    :meth:`load` validated."""
 
     @classmethod
     @abstractmethod
@@ -85,22 +89,34 @@ class Explainer(ABC):
     """
 
     name: ClassVar[str]
+    """The name suites (``method:``) and ``xaudit.explain`` use: lower case, dotted, prefixed
+    with the plugin's name (``mine.method``)."""
     summary: ClassVar[str] = ""
+    """One line for ``xaudit plugins`` and the report's methods table."""
     description: ClassVar[str] = ""
     """The definition paragraph the report prints for this method: what it computes, in plain
     text, about this method only. The report reads this attribute and never the module's
     docstring, so a filed report changes only when the declared description does."""
     paper: ClassVar[str] = ""
+    """The reference(s) the method implements, printed in the report."""
     limitations: ClassVar[tuple[str, ...]] = ()
+    """Sentences printed next to the method's results in the report."""
     Params: ClassVar[type[PluginParams]] = PluginParams
+    """The pydantic model of the parameters (``extra="forbid"``); the instance is
+    ``self.params``."""
     requires: ClassVar[frozenset[str]] = frozenset()
     """Model capabilities needed (see :class:`~xaudit.model.Capability`)."""
     modalities: ClassVar[frozenset[str]] = frozenset({"tabular"})
+    """Input modalities handled: ``tabular``, ``image``, ``text``, ``sequence``, ``other``."""
     needs_background: ClassVar[bool] = False
+    """Refuse to run without background rows."""
     stochastic: ClassVar[bool] = False
+    """The result depends on ``rng`` (checks such as ``stability`` read this)."""
     additive: ClassVar[bool] = False
     """Whether attributions sum to the output minus the base value (local accuracy)."""
     default_target: ClassVar[str] = "all"
+    """The outputs explained when the suite gives no ``target``: ``"all"``, ``"predicted"``,
+    an index, a name or a list."""
     finds_predicted: ClassVar[bool] = False
     """Whether :meth:`explain` accepts pending ``"predicted"`` targets
     (:attr:`~xaudit.targets.TargetSelection.pending`) and fills their indices from its own
@@ -112,8 +128,9 @@ class Explainer(ABC):
     conformance_opt_outs: ClassVar[Mapping[str, str]] = {}
     """Conformance-kit cases (:data:`xaudit.testing.EXPLAINER_CASES`) that cannot apply to this
     method, each with the reason why: the kit reports them as skipped with that reason. Naming
-    a case the kit does not have is an error; opt out only where the case, not the method, is
-    what does not fit (a global measurement has no per-row output slots, say)."""
+    a case the kit does not have, or giving no reason, fails the kit's ``class_is_well_formed``
+    case; opt out only where the case, not the method, is what does not fit (a global
+    measurement has no per-row output slots, say)."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params
@@ -201,18 +218,27 @@ class Check(ABC):
     """A faithfulness or sanity measurement on an explanation; a suite may gate on its value."""
 
     name: ClassVar[str]
+    """The name suites (``check:``) and ``xaudit.check`` use."""
     summary: ClassVar[str] = ""
+    """One line for ``xaudit plugins`` and the report."""
     description: ClassVar[str] = ""
     """The definition paragraph the report prints for this check: what it measures and which
     way is better, in plain text, about this check only (never the module's docstring)."""
     paper: ClassVar[str] = ""
+    """The reference(s) the measure comes from."""
     Params: ClassVar[type[PluginParams]] = PluginParams
+    """The pydantic model of the parameters (``extra="forbid"``)."""
     direction: ClassVar[Direction]
     """Which way is better: ``"lower"`` (an error) or ``"higher"`` (a score)."""
     requires: ClassVar[frozenset[str]] = frozenset()
+    """Model capabilities needed; refused before any work when missing (see :meth:`unmet`)."""
     context: CheckContext | None = None
     """Set by :func:`xaudit.check` before :meth:`run`: re-explaining and a reference explanation
     (optional; checks that only read the explanation ignore it)."""
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {}
+    """Check-kit cases (:data:`xaudit.testing.CHECK_CASES`) that cannot apply to this check,
+    each with the reason why (a robustness measure does not prefer exact attributions, say):
+    the kit skips them with that reason."""
 
     def __init__(self, params: PluginParams) -> None:
         self.params = params
@@ -278,10 +304,17 @@ class ReportSection(ABC):
     """A section of the audit report, rendered from a template with :meth:`context`."""
 
     name: ClassVar[str]
+    """The section's registered name."""
     title: ClassVar[str]
+    """The section's heading in the report."""
     order: ClassVar[int] = 100
+    """Sections are laid out by increasing order (the built-ins use 10 to 140)."""
     template: ClassVar[str]
-    """Template file name, looked up in user, plugin and built-in template folders."""
+    """Template file name, looked up in the user's folder, then the plugin's (a
+    ``templates/`` folder next to the module defining the class, or the folder the class names
+    in ``template_dir``), then the built-in ones. It renders the section's body only (the
+    report adds the heading and the page) with ``ctx`` (what :meth:`context` returned),
+    ``section`` and ``report``; every value is escaped. Ship it as package data."""
 
     @abstractmethod
     def context(self, result: AuditResult) -> dict[str, Any] | None:

@@ -7,11 +7,12 @@ names and malformed classes with a message naming the offending plugin.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from .blame import definition_site, plugin_error
 from .errors import PluginError, UnknownNameError
 from .plugin import class_problems
 
@@ -25,10 +26,17 @@ class PluginInfo:
     name: str
     distribution: str
     version: str
+    home: str | None = field(default=None, compare=False)
+    """The folder of the plugin's module, where the blame for a failure is looked for."""
 
     def __str__(self) -> str:
         version = f" {self.version}" if self.version else ""
         return f"plugin {self.name!r} (distribution {self.distribution}{version})"
+
+    def error(self, what: str, site: str | None = None) -> PluginError:
+        """A :class:`PluginError` blaming this plugin for ``what`` (at ``site``), with the
+        option that blocks it (see :mod:`xaudit.blame`)."""
+        return plugin_error(self, self.name, what, site)
 
 
 class Registry(Generic[T]):
@@ -40,6 +48,8 @@ class Registry(Generic[T]):
         self._classes: dict[str, type[T]] = {}
         self._origins: dict[str, PluginInfo] = {}
         self._current: PluginInfo | None = None
+        self.why_unknown: Callable[[str], str] | None = None
+        """Set by the host: a sentence on why a name is missing (its plugin is blocked)."""
 
     @contextmanager
     def adding_for(self, plugin: PluginInfo) -> Iterator[Registry[T]]:
@@ -55,23 +65,31 @@ class Registry(Generic[T]):
         origin = self._current or PluginInfo("<direct>", "unknown", "")
         problems = class_problems(cls, self.base)
         if problems:
-            raise PluginError(f"{origin} registered a malformed {self.kind}: {'; '.join(problems)}")
+            raise origin.error(f"registered a malformed {self.kind}: {'; '.join(problems)}",
+                               definition_site(cls))
         name: str = cls.name  # type: ignore[attr-defined]
         if name in self._classes:
-            raise PluginError(
-                f"{origin} registered {self.kind} {name!r}, which {self._origins[name]} "
-                "already registered; rename one of them or block a plugin"
-            )
+            raise origin.error(
+                f"registered {self.kind} {name!r}, which {self._origins[name]} already "
+                f"registered (plugins register in this order: built-ins, then installed "
+                f"distributions by name, then plugins given with -p); rename one of them",
+                definition_site(cls))
         self._classes[name] = cls
         self._origins[name] = origin
         return cls
 
     def get(self, name: str) -> type[T]:
-        """The class registered as ``name``, or :class:`UnknownNameError` with suggestions."""
+        """The class registered as ``name``, or :meth:`unknown`'s error."""
         try:
             return self._classes[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self.suggest(name), self.names()) from None
+            raise self.unknown(name) from None
+
+    def unknown(self, name: str) -> UnknownNameError:
+        """The error for a ``name`` nobody registered: close names, and a blocked plugin that
+        may hold it."""
+        note = self.why_unknown(name) if self.why_unknown is not None else ""
+        return UnknownNameError(self.kind, name, self.suggest(name), self.names(), note=note)
 
     def suggest(self, name: str) -> list[str]:
         """Registered names close to ``name``."""

@@ -61,7 +61,7 @@ from .plugin import BaselineCheck
 from .probe import probe_model
 from .provenance import environment, utc_now
 from .references import import_reference
-from .reports import write_outputs
+from .reports import WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
@@ -252,7 +252,7 @@ class Runner:
                 *result.handoff.statements, relative_gate_note(approved, spec.gate.threshold)))
         return result
 
-    def run_and_write(self, out_dir: Path) -> tuple[AuditResult, list[Path]]:
+    def run_and_write(self, out_dir: Path) -> tuple[AuditResult, WrittenOutputs]:
         """Run and write the results folder ``out_dir``; returns the result and the files.
 
         The folder is checked and locked before any work and replaced as a unit once every
@@ -267,7 +267,7 @@ class Runner:
             result = self.run()
             return result, self.write(result, folder)
 
-    def write(self, result: AuditResult, out: Path | OutputFolder) -> list[Path]:
+    def write(self, result: AuditResult, out: Path | OutputFolder) -> WrittenOutputs:
         """Write the suite's report formats (``results.json`` always) as the folder ``out``,
         with ``comparison.json`` when the run has a baseline."""
         if not isinstance(out, OutputFolder):
@@ -281,7 +281,9 @@ class Runner:
             compare(self.baseline.result, result, host=self.host,
                     feature_changes=self.baseline.feature_changes,
                     baseline_path=self.baseline.path, candidate_path=out.path)))]
-        return write_outputs(result, out, formats, host=self.host, options=options) + compared
+        written = write_outputs(result, out, formats, host=self.host, options=options)
+        written += compared  # in place: the failed report sections stay with the files
+        return written
 
     def _progress(self, items: list[Any], what: str) -> Any:
         # disable=None: tqdm shows bars on a terminal only, never in CI logs

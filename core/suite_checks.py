@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from .auto import AUTO
 from .data import FILE_SUFFIXES, SKLEARN_DATASETS
-from .errors import Problem, SuiteError, UnknownNameError
+from .errors import Problem, SuiteError
 from .host import Host
 from .plugin import AdapterOptions, Check, ModelCheck
 from .suite import (
@@ -248,9 +248,7 @@ def _report_problems(report: ReportSpec, base_dir: Path) -> list[Problem]:
 
 
 def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
-    registry = getattr(host, registry_name)
-    error = UnknownNameError(registry.kind, name, registry.suggest(name), registry.names())
-    return Problem(path, str(error))
+    return Problem(path, str(getattr(host, registry_name).unknown(name)))
 
 
 def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:

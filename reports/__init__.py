@@ -43,7 +43,8 @@ class _Report:
         results = results_file(result)
         self.options = options
         self.attachments = [results, suite_file(result)]
-        self.html = render_html(result, options, host, results)
+        page = render_html(result, options, host, results)
+        self.html, self.failed = page.html, page.failed
 
     def write(self, fmt: str, result: AuditResult, folder: OutputFolder) -> Path:
         """Write ``report.html`` or ``report.pdf``."""
@@ -56,9 +57,17 @@ class _Report:
                                                  self.attachments, run_time(result)))
 
 
+class WrittenOutputs(list[Path]):
+    """The files :func:`write_outputs` wrote, and the report sections that failed in them."""
+
+    failed_sections: tuple[str, ...] = ()
+    """One line per report section whose ``context`` or template raised (the report shows it
+    with its error); ``xaudit report`` lists them on stderr and exits 3."""
+
+
 def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequence[str], *,
                   options: ReportOptions | None = None, host: Host | None = None,
-                  keep: bool = False) -> list[Path]:
+                  keep: bool = False) -> WrittenOutputs:
     """Write ``result`` in each of ``formats`` as the folder ``out``; returns the files written.
 
     ``out`` is a folder, or an :class:`~xaudit.output_folder.OutputFolder` the caller opened
@@ -78,7 +87,7 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
     if not isinstance(out, OutputFolder):
         with OutputFolder(out, keep=keep) as folder:
             return write_outputs(result, folder, formats, options=options, host=host)
-    written: list[Path] = []
+    written = WrittenOutputs()
     report: _Report | None = None
     for fmt in dict.fromkeys(formats):
         if fmt in WRITERS:
@@ -90,5 +99,6 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
             report = _Report(result, options or ReportOptions.from_result(result),
                              host or default_host())
         written.append(report.write(fmt, result, out))
+        written.failed_sections = report.failed
     out.publish()
     return written

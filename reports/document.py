@@ -2,10 +2,10 @@
 
 The same page is written as ``report.html`` and laid out by WeasyPrint as ``report.pdf`` (its
 print style sheet gives the running header, page numbers and the table of contents' page
-numbers). A section whose ``context`` or template raises is shown with its error, and the error
-is logged as a warning on the ``xaudit`` logger (printed on stderr when logging is not
-configured), so it never passes silently; the rest of the report still renders. A page template
-(``report.html.j2``) that fails raises :class:`~xaudit.errors.InputError` naming it.
+numbers). A section whose ``context`` or template raises is shown with its error, listed in
+:attr:`RenderedPage.failed` and logged as a warning on the ``xaudit`` logger, so it never passes
+silently; the rest of the report still renders. A page template (``report.html.j2``) that
+fails raises :class:`~xaudit.errors.InputError` naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..plugin import ReportSection
 from ..results import AuditResult
 from ..safe_text import one_line
 from ..version import __version__
-from .embedding import Embedded, report_id, run_time
+from .embedding import Embedded, report_id, results_file, run_time
 from .fonts import font_faces
 from .options import ReportOptions, documentation_of
 from .section_base import NOT_APPLICABLE, ContextualSection, RenderContext
@@ -64,22 +64,24 @@ class SectionView:
         return self.reason is None and self.error is None
 
 
+@dataclass(frozen=True)
+class RenderedPage:
+    """The report page, and the sections that failed on it (each shown there with its error)."""
+
+    html: str
+    failed: tuple[str, ...] = ()
+    """One line per failed section: its name, the plugin that registered it, the error."""
+
+
 def render_html(result: AuditResult, options: ReportOptions, host: Host | None,
-                results: Embedded) -> str:
+                results: Embedded) -> RenderedPage:
     """The report page for ``result``; ``results`` is the ``results.json`` it presents."""
     classes = _section_classes(host)
     env = build_environment(options.template_dir, plugin_template_dirs(c for _, c in classes))
     documentation = documentation_of(result)
     context = RenderContext(result, options, documentation, host, results.sha256,
                             report_id(results.sha256))
-    views = _contexts(classes, result, context, host)
-    report = _report_meta(result, context, views)
-    for view in views:
-        if view.applicable:
-            view.body = _render_section(env, classes_by_name(classes)[view.name], view, report)
-        if view.error is not None:
-            LOGGER.warning("xaudit: warning: report section %r (%s) failed to render: %s",
-                           one_line(view.title), view.name, one_line(view.error))
+    views, report = render_sections(classes, result, context, env, host)
     try:
         page = env.get_template(PAGE_TEMPLATE).render(
             report=report, sections=views,
@@ -88,7 +90,40 @@ def render_html(result: AuditResult, options: ReportOptions, host: Host | None,
     except TemplateError as exc:
         raise InputError(f"the report page template {PAGE_TEMPLATE} failed: "
                          f"{_error_text(exc)}") from None
-    return page.replace(FONTS_PLACEHOLDER, font_faces(page), 1)
+    failed = tuple(one_line(f"section {v.name!r} ({_plugin(host, v.name)}): {v.error}")
+                   for v in views if v.error is not None)
+    return RenderedPage(page.replace(FONTS_PLACEHOLDER, font_faces(page), 1), failed)
+
+
+def render_sections(classes: list[tuple[str, type[ReportSection]]], result: AuditResult,
+                    context: RenderContext, env: Environment, host: Host | None,
+                    ) -> tuple[list[SectionView], dict[str, Any]]:
+    """The applicable sections' views with their bodies rendered, and the page's metadata.
+
+    A section whose ``context`` or template raises keeps the error in its view."""
+    views = _contexts(classes, result, context, host)
+    report = _report_meta(result, context, views)
+    for view in views:
+        if view.applicable:
+            view.body = _render_section(env, classes_by_name(classes)[view.name], view, report)
+        if view.error is not None:
+            LOGGER.warning("xaudit: warning: report section %r (%s) failed to render: %s",
+                           one_line(view.title), view.name, one_line(view.error))
+    return views, report
+
+
+def render_section(cls: type[ReportSection], result: AuditResult,
+                   options: ReportOptions | None = None,
+                   host: Host | None = None) -> SectionView | None:
+    """One section of the report of ``result`` as the page would show it (its template found
+    as for a registered section), or ``None`` when it does not apply to this audit."""
+    options = options or ReportOptions()
+    env = build_environment(options.template_dir, plugin_template_dirs([cls]))
+    results = results_file(result)
+    context = RenderContext(result, options, documentation_of(result), host, results.sha256,
+                            report_id(results.sha256))
+    views, _ = render_sections([(cls.name, cls)], result, context, env, host)
+    return views[0] if views else None
 
 
 def classes_by_name(classes: list[tuple[str, type[ReportSection]]]) -> dict[
@@ -111,6 +146,12 @@ def _origin(host: Host | None, name: str) -> str:
     if host is None or name not in host.report_sections:
         return "xaudit"
     return host.report_sections.origin(name).name
+
+
+def _plugin(host: Host | None, name: str) -> str:
+    if host is None or name not in host.report_sections:
+        return "a built-in section"
+    return str(host.report_sections.origin(name))
 
 
 def _contexts(classes: list[tuple[str, type[ReportSection]]], result: AuditResult,

@@ -18,7 +18,7 @@ import pytest
 
 import xaudit
 from xaudit.testing import EXPLAINER_CASES, explainer_checks
-from xaudit.testing_fixtures import FIXTURE_KINDS, FixtureKind, fixture_kinds_for
+from xaudit.testing.fixtures import FIXTURE_KINDS, FixtureKind, fixture_kinds_for
 
 HOST = xaudit.create_host(autoload=False)
 

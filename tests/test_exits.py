@@ -101,7 +101,8 @@ def test_exit_in_a_report_section_is_shown_as_its_error(ws: Workspace,
     monkeypatch.setenv("XAUDIT_TEST_PAUSE", "section-exit")
     suite = ws.suite("section-exit", checks=[gate()], formats=["json", "html"])
     out = ws.root / "out"
-    assert status_of(["-p", ws.plugin, "run", "-q", str(suite), "--out", str(out)]) == 0
+    # a failed section, as for any exception there: listed on stderr, exit 3 (issue 18)
+    assert status_of(["-p", ws.plugin, "run", "-q", str(suite), "--out", str(out)]) == 3
     html = (out / "report.html").read_text()
     assert "SystemExit: 0" in html
     assert "Executive summary" in html  # the other sections rendered

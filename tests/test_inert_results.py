@@ -77,10 +77,12 @@ def test_hostile_section_template_is_shown_as_a_failed_section(
     folder, marker = hostile_folder(tmp_path, "section_model.html.j2")
     saved = tmp_path / "run"
     make_result(["a", "b"]).save(saved)
-    assert main(["report", str(saved), "--formats", "html", "--template-dir", str(folder)]) == 0
+    # a failed section is written with its error and fails the command (exit 3)
+    assert main(["report", str(saved), "--formats", "html", "--template-dir", str(folder)]) == 3
     page = (saved / "report.html").read_text()
     model = page[page.index('id="sec-model"'):page.index('id="sec-data"')]
     assert "SecurityError" in model
+    assert "xaudit: report section 'model'" in capsys.readouterr().err
     assert any("failed to render" in r.message and "SecurityError" in r.message
                for r in caplog.records)
     assert not marker.exists()

@@ -2,8 +2,8 @@
 
 setup.py computes the package list from the folders, so a new family subpackage cannot silently
 drop out of the wheel; this test builds the wheel (offline, with the environment's setuptools),
-checks that every module and report resource is in it, and imports every built-in plugin from
-the unpacked wheel in a fresh interpreter, never from the editable source.
+checks that every module, report resource and scaffold template is in it, and imports every
+built-in plugin from the unpacked wheel in a fresh interpreter, never from the editable source.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ FOLDERS = {"core": "xaudit", "adapters": "xaudit/adapters", "plugins": "xaudit/p
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", *FOLDERS)
 """What the build reads; copied to a scratch folder so that no stale ``build/`` folder of the
 working tree leaks into the wheel and no build output is left in the tree."""
-RESOURCES = ("reports/templates", "reports/static")
+RESOURCES = ("reports/templates", "reports/static", "core/scaffold/template")
 
 
 def expected_files() -> set[str]:
@@ -36,9 +36,10 @@ def expected_files() -> set[str]:
             if "__pycache__" not in path.parts:
                 found.add(f"{target}/{path.relative_to(ROOT / folder).as_posix()}")
     for resources in RESOURCES:
+        folder = resources.split("/")[0]
         for path in (ROOT / resources).rglob("*"):
-            if path.is_file():
-                found.add(f"xaudit/{path.relative_to(ROOT).as_posix()}")
+            if path.is_file() and "__pycache__" not in path.parts:
+                found.add(f"{FOLDERS[folder]}/{path.relative_to(ROOT / folder).as_posix()}")
     return found
 
 

@@ -44,7 +44,8 @@ above); the sensitivities draw ``rng.uniform(-radius, radius, (b, n_samples, *sh
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -243,6 +244,11 @@ class _Sensitivity(Check):
     params: SensitivityParams
     direction = "lower"
     reduce = "max"
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {
+        "direction_prefers_the_exact_explanation": (
+            "a robustness measure, not a faithfulness one: an explanation that ignores the "
+            "input does not change under noise, so it scores best"),
+    }
 
     def run(self, model: Model, explanation: Explanation, data: Dataset,
             rng: np.random.Generator) -> CheckOutcome:

@@ -23,6 +23,7 @@ caveat saying so is handed to the report in ``handoff.caveats``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -172,6 +173,9 @@ class AttentionRollout(Explainer):
     modalities = frozenset({"text", "sequence", "image", "other"})
     default_target = "predicted"
     gradient = False
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {
+        "outputs_are_told_apart": "attention flow does not depend on the output (by "
+                                  "definition: the same values for every slot)"}
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:

@@ -25,7 +25,8 @@ read like a tensor.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -152,6 +153,9 @@ class LayerActivations(LayerBase):
     limitations = ("Activations are not attributions: they do not depend on the target and "
                    "say nothing about the effect on the output.",)
     Params = LayerParams
+    conformance_opt_outs: ClassVar[Mapping[str, str]] = {
+        "outputs_are_told_apart": "activations do not depend on the output (by definition: "
+                                  "the same values for every slot)"}
 
     def explain(self, model: Model, X: np.ndarray, *, background: np.ndarray | None,
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:

@@ -12,10 +12,11 @@ implementation follows the later improvements, written from the papers:
   Sampling"), with the smallest and largest sizes enumerated exactly when the budget covers them
   (see :mod:`xaudit.plugins.shapley.kernel_design`);
 * the fit runs on pairs, on the odd part of the game (pairing cancels the even part, which
-  carries no Shapley value), with a cubic surrogate over the strongest features whose Shapley
-  values are exact in closed form (k-additive games, Pelegrina, Duarte and Grabisch 2023;
-  regression adjustment, Witter, Liu and Musco 2025): it removes most of the third-order part
-  of the sampling error (see :mod:`xaudit.plugins.shapley.kernel_fit`);
+  carries no Shapley value), jointly with a Gaussian-process surrogate of the interactions of
+  order three and more (a Walsh-kernel prior weighted by feature relevance, its scale chosen
+  by REML per row) whose Shapley values are exact in closed form: a regression adjustment
+  (Witter, Liu and Musco 2025) that stays consistent whatever the surrogate (see
+  :mod:`xaudit.plugins.shapley.kernel_gp`);
 * per-value standard errors from the stratified sandwich (delta-method) covariance over the
   sampled pairs.
 
@@ -48,7 +49,8 @@ from xaudit.plugins.shapley.game import (
     single_threaded_blas,
 )
 from xaudit.plugins.shapley.kernel_design import Design, draw_design, strata_sizes, total_pairs
-from xaudit.plugins.shapley.kernel_fit import default_cubic_features, fit
+from xaudit.plugins.shapley.kernel_fit import linear_fit, pairs_of, std_errors
+from xaudit.plugins.shapley.kernel_gp import gp_fit
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -59,25 +61,27 @@ class KernelParams(ShapleyParams):
     n_samples: int = Field(2048, ge=4, le=1_048_576)
     """Coalitions evaluated per explained row, besides the empty and the full coalition (each
     is the mean over the background). A budget covering every coalition gives exact values."""
-    surrogate: Literal["cubic", "linear"] = "cubic"
-    """``linear``: KernelSHAP's additive regression. ``cubic``: also fit the third-order terms
-    among the ``cubic_features`` strongest features and return the surrogate's exact Shapley
-    values (lower error for models with interactions; consistent either way)."""
-    cubic_features: int | None = Field(None, ge=0, le=100)
-    """Features whose triples enter the cubic surrogate; default: the most whose triples number
-    at most one per 8 coalition pairs (10 for 2,048 coalitions), 0 below 3."""
+    surrogate: Literal["gp", "linear"] = "gp"
+    """``linear``: KernelSHAP's additive regression. ``gp``: also fit a Gaussian-process
+    surrogate of the interactions (orders three and more, relevance-weighted, scale by REML)
+    and return the Shapley values of the fit, exact in closed form (lower error for models
+    with interactions; consistent either way)."""
     allocation: Literal["leverage", "kernel"] = "leverage"
     """How the budget is shared between coalition sizes: the same for every size (leverage
     scores) or in proportion to the Shapley-kernel mass."""
 
 
-def _cubic_features(params: KernelParams, design: Design) -> int:
-    if params.surrogate == "linear":
-        return 0
-    d = design.masks.shape[1]
-    if params.cubic_features is not None:
-        return int(min(params.cubic_features, d))
-    return default_cubic_features(design.masks.shape[0] // 2, d)
+def fit(design: Design, y: np.ndarray, delta: np.ndarray,
+        surrogate: Literal["gp", "linear"]) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Values and standard errors ``(d, k)`` of one row from ``y = v(S) - v(empty)`` ``(m, k)``
+    and ``delta = v(all) - v(empty)``, and the surrogate's scale (None: linear fit)."""
+    pairs = pairs_of(design, y, delta)
+    result = linear_fit(pairs)
+    if surrogate == "gp":
+        result = gp_fit(design, pairs, result) or result
+    phi = result.values
+    phi += (pairs.delta - phi.sum(0)) / phi.shape[0]  # efficiency holds; remove rounding drift
+    return phi, std_errors(design, result), result.scale
 
 
 class KernelShap(Explainer):
@@ -85,17 +89,17 @@ class KernelShap(Explainer):
 
     name = "shap.kernel"
     summary = ("KernelSHAP: paired stratified coalition sampling, exact efficiency constraint, "
-               "cubic surrogate, standard errors.")
+               "Gaussian-process surrogate of the interactions, standard errors.")
     description = (
         "Estimates the Shapley values of the marginal game (a coalition's features from the row, "
         "the others from the background rows, averaged) by a Shapley-kernel-weighted "
         "least-squares fit over sampled coalitions: paired coalitions, sizes stratified and "
         "sampled without replacement, the values constrained to add up to f(x) minus the base "
-        "value, and a cubic surrogate that removes most of the sampling error. Each value carries "
-        "a standard error from the fit.")
+        "value, and a Gaussian-process surrogate of the interactions that removes most of the "
+        "sampling error. Each value carries a standard error from the fit.")
     paper = ("Lundberg and Lee 2017; Covert and Lee 2021 (AISTATS); Musco and Witter 2025 "
-             "(ICLR); Pelegrina, Duarte and Grabisch 2023 (Artificial Intelligence); Witter, "
-             "Liu and Musco 2025")
+             "(ICLR); Witter, Liu and Musco 2025; Rasmussen and Williams 2006 (Gaussian "
+             "processes)")
     limitations = (
         "An estimate: the reported std_errors give its sampling error (a normal "
         "approximation; coverage is nominal for budgets of a few hundred coalitions or more).",
@@ -119,7 +123,7 @@ class KernelShap(Explainer):
         d, varying, players = game.n_features, prepared.varying, prepared.players
         planned = [2 * min(p.n_samples // 2, total_pairs(dv)) if dv >= 2 else 0
                    for dv in players]
-        cubic = [0] * n
+        scales: list[float | None] = [None] * n
         costs = [0] * n
         values = np.zeros((n, d, targets.n_slots))
         errors = np.zeros_like(values)
@@ -140,9 +144,9 @@ class KernelShap(Explainer):
                         values[r, varying[r]] = delta
                         continue
                     check_finite(results[r], self.name)
-                    cubic[r] = _cubic_features(p, design)
                     costs[r] = int(design.masks.shape[0])
-                    phi, se = fit(design, results[r][:, out] - base[out], delta, cubic[r])
+                    phi, se, scales[r] = fit(design, results[r][:, out] - base[out], delta,
+                                             p.surrogate)
                     values[r] = scatter_features(phi, varying[r])
                     errors[r] = scatter_features(se, varying[r])
         base_values = prepared.base_values(targets)
@@ -154,7 +158,8 @@ class KernelShap(Explainer):
                 "background": bg.metadata,
                 "model_rows": int(game.model_rows),
                 "coalitions_per_row": costs,
-                "cubic_features": cubic,
+                "surrogate": p.surrogate,
+                "surrogate_scale": scales,
                 "std_errors": "stratified sandwich (delta method) over sampled pairs, HC3",
             },
             handoff=Handoff(marginal=True),

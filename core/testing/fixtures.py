@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .host import create_host
-from .model import Modality, Model
-from .plugin import Explainer
+from ..host import create_host
+from ..model import Modality, Model
+from ..plugin import Explainer
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,9 @@ def _forest() -> Fixture:
 
 def _torch_fixture(name: str, network: str, X: np.ndarray, background: np.ndarray,
                    **params: Any) -> Fixture:
-    from . import testing_models
+    from . import networks
 
-    module = testing_models.seeded(getattr(testing_models, network), seed=0)
+    module = networks.seeded(getattr(networks, network), seed=0)
     model = _adapt(module, dtype="float64", feature_shape=list(X.shape[1:]))
     return Fixture(name, model, X, background, y=np.arange(X.shape[0]) % 2, params=params)
 

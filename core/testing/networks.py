@@ -1,6 +1,6 @@
 """Tiny torch networks behind the conformance kit's gradient, image and token fixtures.
 
-Imported by :mod:`xaudit.testing_fixtures` only when one of those fixtures is built, so the
+Imported by :mod:`xaudit.testing.fixtures` only when one of those fixtures is built, so the
 kit itself imports no framework. Every network uses smooth activations (``tanh``), so methods
 that are complete only in the limit of their quadrature (integrated gradients) are complete to
 rounding on them, and only operations DeepLIFT has rules for, so ``deeplift`` and
