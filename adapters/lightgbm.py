@@ -80,6 +80,7 @@ class LightGBMAdapter(Adapter):
     """LightGBM Boosters and scikit-learn-API models (LGBMClassifier, LGBMRegressor, ...)."""
 
     name = "lightgbm"
+    extra = "lightgbm"
     summary = "LightGBM Booster, LGBMClassifier, LGBMRegressor (tree_ensemble capability)."
     priority = 20
     Options = LightGBMOptions

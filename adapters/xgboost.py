@@ -79,6 +79,7 @@ class XGBoostAdapter(Adapter):
     """XGBoost Boosters and scikit-learn-API models (XGBClassifier, XGBRegressor, ...)."""
 
     name = "xgboost"
+    extra = "xgboost"
     summary = "XGBoost Booster, XGBClassifier, XGBRegressor (tree_ensemble capability)."
     priority = 20
     Options = XGBoostOptions

@@ -43,7 +43,7 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
 
 def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | None = None,
               out_dir: str | Path | None = None, quiet: bool = True,
-              baseline: str | Path | None = None) -> AuditResult:
+              baseline: str | Path | None = None, progress: bool = False) -> AuditResult:
     """Run a suite and return its result.
 
     ``suite`` is a suite file's path, a :class:`~xaudit.suite.Suite`, or a mapping with the
@@ -57,7 +57,8 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     any work and replaced as a unit when complete (see ``docs/reports.md``, "The output
     folder"), and the result's :attr:`~xaudit.AuditResult.files` lists the files written.
     ``baseline`` is the approved run's results folder that drift checks and relative gates
-    compare with (default: the suite's ``baseline:``).
+    compare with (default: the suite's ``baseline:``). ``progress=True`` (or ``quiet=False``)
+    shows which explainer or check runs, rows done and time left on stderr.
     """
     host = host or default_host()
     if isinstance(suite, Suite):
@@ -67,7 +68,8 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
         check_against_host(loaded, host, "suite mapping")
     else:
         loaded = load_suite(suite)
-    runner = Runner(loaded, host, quiet=quiet, baseline=approved_for(loaded, baseline))
+    runner = Runner(loaded, host, quiet=quiet and not progress,
+                    baseline=approved_for(loaded, baseline))
     if out_dir is None:
         return runner.run()
     result, written = runner.run_and_write(Path(out_dir))
@@ -86,12 +88,14 @@ def render(result: AuditResult | Explanation | CheckResult, out_dir: str | Path,
     ``result`` is an audit result, or a single explanation or check result: that is reported
     alone (overview, data, method, global and local explanations, the check with its verdict;
     see :mod:`xaudit.standalone`); give a check result's ``explanation`` to show it too, and
-    ``model`` to describe and fingerprint the model in the report. ``report.html`` and
-    ``report.pdf`` (PDF/A-3b with results.json and the suite attached) need the ``pdf``
-    extra. ``report_options`` override the suite's report block: ``pdf_variant``
-    (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``top_k``, ``local_rows``,
-    ``max_subjects``, and give ``template_dir``, which is never read from ``result`` (a saved
-    result is data: see :meth:`~xaudit.reports.options.ReportOptions.from_result`).
+    ``model`` to describe and fingerprint the model in the report. ``report.html`` needs
+    the ``html`` extra and ``report.pdf`` (PDF/A-3b with results.json and the suite attached)
+    the ``pdf`` extra; without them :class:`~xaudit.extras.MissingExtraError` names the extra
+    before anything is written. ``report_options`` override the suite's report block:
+    ``pdf_variant`` (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``top_k``,
+    ``local_rows``, ``max_subjects``, and give ``template_dir``, which is never read from
+    ``result`` (a saved result is data: see
+    :meth:`~xaudit.reports.options.ReportOptions.from_result`).
     """
     host = host or default_host()
     audit = result if isinstance(result, AuditResult) else standalone_result(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -39,6 +40,7 @@ from .safe_text import one_line, printable
 from .scaffold import names, new_plugin
 from .suite import Suite, parse_suite
 from .suite_checks import check_against_host, validate_suite
+from .version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +52,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="xaudit", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"xaudit {__version__}")
+    _add_verbosity(parser, argparse.SUPPRESS)
     parser.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE",
                         help="load MODULE as a plugin (repeatable); modules in the current "
                              "folder are found, as with python -m")
@@ -59,12 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-autoload", action="store_true",
                         help="skip entry-point plugins (as XAUDIT_DISABLE_PLUGIN_AUTOLOAD=1)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)  # -v/-q also after the subcommand
+    _add_verbosity(common, argparse.SUPPRESS)
 
-    run = sub.add_parser("run", help="run a suite and write its results")
+    run = sub.add_parser("run", parents=[common],
+                         help="run a suite and write its results")
     run.add_argument("suite", type=Path)
     run.add_argument("--out", type=Path, help="output folder (default: the suite's "
                      "report.out_dir, relative to the suite file)")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress, only the verdict")
     run.add_argument("--fail-on-warn", action="store_true", help="exit 1 when a gate warns")
     run.add_argument("--baseline", type=Path, metavar="DIR",
                      help="the approved run's results folder: drift checks and gates relative "
@@ -73,13 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compare with a baseline whose features differ (as the suite's "
                           "baseline.feature_changes: compare)")
 
-    validate = sub.add_parser("validate", help="check a suite without running it")
+    validate = sub.add_parser("validate", parents=[common],
+                              help="check a suite without running it")
     validate.add_argument("suite", type=Path)
 
-    plugins = sub.add_parser("plugins", help="list plugins and what they register")
+    plugins = sub.add_parser("plugins", parents=[common],
+                             help="list plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
-    explain = sub.add_parser("explain", help="one-off explanation of a model on a dataset")
+    explain = sub.add_parser("explain", parents=[common],
+                             help="one-off explanation of a model on a dataset")
     explain.add_argument("--model", required=True,
                          help="model file, or module:factory (called with the Dataset)")
     explain.add_argument("--data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME")
@@ -92,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--trust", action="store_true", help="allow pickle/joblib model files")
     explain.add_argument("--out", type=Path, default=Path("xaudit-explain"))
 
-    diff = sub.add_parser("diff", help="compare a saved run with the approved run's, "
-                          "without re-running anything")
+    diff = sub.add_parser("diff", parents=[common],
+                          help="compare a saved run with the approved run's, without "
+                               "re-running anything")
     diff.add_argument("baseline", type=Path, help="the approved run's results folder")
     diff.add_argument("candidate", type=Path, help="the results folder to compare with it")
     diff.add_argument("--out", type=Path, help="folder for comparison.json (default: the "
@@ -101,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--allow-feature-changes", action="store_true",
                       help="compare runs whose features differ")
 
-    report = sub.add_parser("report", help="re-render outputs from a saved results folder")
+    report = sub.add_parser("report", parents=[common],
+                            help="re-render outputs from a saved results folder")
     report.add_argument("results", type=Path)
     report.add_argument("--formats", default="html,pdf,md,junit",
                         help="comma-separated formats: html, pdf, md, junit, json "
@@ -119,12 +130,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="log more (-v: each step, -vv: debugging detail) on stderr")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="no progress and only errors logged; the verdict and the "
+                             "command's output are still printed")
+
+
+def configure_logging(verbose: int, quiet: int) -> None:
+    """Log records of the ``xaudit`` logger on stderr: warnings by default, ``-v`` info,
+    ``-vv`` debug, ``-q`` errors only. Nothing is configured for the Python API, where the
+    application decides (the library adds no handler but logging's last resort)."""
+    level = (logging.ERROR if quiet else logging.DEBUG if verbose >= 2 else
+             logging.INFO if verbose == 1 else logging.WARNING)
+    logger = logging.getLogger("xaudit")
+    logger.setLevel(level)
+    if not any(getattr(h, "xaudit_cli", False) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_PrintableFormatter("xaudit: %(levelname)s: %(message)s"))
+        handler.xaudit_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control and bidirectional characters shown as escapes: names and
+    messages from a suite, data or a model cannot rewrite the console."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is logged (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xaudit`` command; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors (4), --help (0): return, as documented
         return exc.code if isinstance(exc.code, int) else int(ExitCode.INVALID)
+    verbose, quiet = getattr(args, "verbose", 0), getattr(args, "quiet", 0)
+    configure_logging(verbose, quiet)
+    args.quiet = bool(quiet)
     if args.plugin and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m xaudit`` would: -p finds local modules
     try:
@@ -136,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler = {"run": _run, "validate": _validate, "plugins": _plugins,
                        "explain": _explain, "report": _report, "diff": _diff}[args.command]
             return handler(args, host)
+    except BrokenPipeError:  # the reader left (xaudit plugins | head): stop quietly
+        _silence_stdout()
+        return int(ExitCode.OK)
     except SuiteError as exc:
         print(f"xaudit: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
@@ -153,6 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException:  # an exit (sys.exit) from plugin code too: a crash, never exit 0
         print(printable(traceback.format_exc()), end="", file=sys.stderr)
         return int(ExitCode.CRASHED)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @contextmanager
@@ -181,7 +244,10 @@ def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: boo
     code = result.exit_code(fail_on_warn=fail_on_warn)
     if _list_failed_sections(written):
         code = ExitCode.CRASHED
-    _print_verdict(result, code, written)
+    try:
+        _print_verdict(result, code, written)
+    except BrokenPipeError:  # the verdict's reader left; the exit code still tells it
+        _silence_stdout()
     return int(code)
 
 
@@ -247,6 +313,8 @@ def _plugins(args: argparse.Namespace, host: Host) -> int:
         for kind in ("adapters", "explainers", "checks", "report_sections"):
             if row[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(row[kind])}")
+        for name, reason in row["unavailable"].items():
+            print(f"  cannot run here: {name} ({reason})")
     print(f"method auto: {RULE}")
     return int(ExitCode.OK)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .errors import InputError
+from .extras import import_from_extra, require_extra
 from .model import sha256_of_arrays
 from .npz import read_npz
 from .rowindex import RowIndex
@@ -169,7 +169,10 @@ def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
     digest = hashlib.sha256(content).hexdigest()
     if suffix == ".npz":
         return _read_npz(path, digest)
-    pandas = _import("pandas", "reading CSV or Parquet data")
+    pandas = import_from_extra("pandas", source_extra(source) or "data",
+                               f"reading the data file {given.name}")
+    if suffix == ".parquet":
+        require_extra("parquet", f"reading the data file {given.name}")
     if suffix == ".csv":
         if not content.strip():
             raise InputError(f"data source {source!r} is empty; a CSV file needs a header row "
@@ -179,9 +182,6 @@ def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
                              "text")
     try:
         frame = pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
-    except ImportError as exc:
-        raise InputError(f"reading {source!r} needs {exc.name or 'pyarrow'}: pip install "
-                         "'xaudit[parquet]'") from None
     except (ValueError, OSError) as exc:  # pandas' parser errors and pyarrow's are ValueErrors
         raise InputError(f"data source {source!r} cannot be read as {suffix[1:]}: "
                          f"{type(exc).__name__}: {exc}") from None
@@ -257,7 +257,7 @@ def _read_sklearn(name: str) -> RawTable:
             f"unknown scikit-learn dataset {name!r}; shipped ones are "
             f"{', '.join(SKLEARN_DATASETS)}"
         )
-    datasets = _import("sklearn.datasets", f"the dataset sklearn:{name}")
+    datasets = import_from_extra("sklearn.datasets", "sklearn", f"the dataset sklearn:{name}")
     bunch = getattr(datasets, f"load_{name}")()
     X = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target)
@@ -265,14 +265,12 @@ def _read_sklearn(name: str) -> RawTable:
     return RawTable(X, y, names, "target", sha256_of_arrays(X, y, extra=f"sklearn:{name}"))
 
 
-def _import(module: str, purpose: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InputError(
-            f"{purpose} needs the Python package {module.split('.')[0]!r}; "
-            "install it with: pip install 'xaudit[sklearn]'"
-        ) from None
+def source_extra(source: str) -> str | None:
+    """The extra that reading ``source`` needs (``None``: the core reads it)."""
+    if source.startswith("sklearn:"):
+        return "sklearn"
+    suffix = Path(source).suffix
+    return {".csv": "data", ".parquet": "parquet"}.get(suffix)
 
 
 def reshape_rows(table: RawTable, shape: Sequence[int]) -> RawTable:

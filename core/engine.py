@@ -15,6 +15,7 @@ import dataclasses
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from .host import Host, default_host
 from .model import InputSpec, Model
 from .multi_input import PackedModel, pack_inputs, pack_rows
 from .plugin import Baseline, Check, CheckContext, CheckOutcome, Direction, ModelCheck, Reexplain
+from .progress import Progress
 from .randomization import Randomization, RandomizedStage, offered, randomize
 from .registry import Registry
 from .results import CheckResult, ErrorInfo, Status
@@ -64,6 +66,7 @@ def explain(
     host: Host | None = None,
     y: Any = None,
     row_index: Sequence[Any] | RowIndex | None = None,
+    progress: bool = False,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
@@ -77,6 +80,8 @@ def explain(
     :meth:`Explanation.per_input` gives one attribution array per input.
     ``target`` selects outputs: ``"all"``, ``"predicted"``, an index or name, or a list; the
     method's default when ``None``. ``params`` are validated by the method's ``Params`` model.
+    ``progress=True`` shows the rows done and the time left on stderr while it runs (see
+    :mod:`xaudit.progress`).
     Raises :class:`~xaudit.errors.CapabilityError` before any work if the model lacks what the
     method needs, and :class:`~xaudit.errors.PluginError` naming the field when the explainer
     returns an attribution that breaks the contract
@@ -125,9 +130,12 @@ def explain(
     if explainer.needs_labels:
         extra["y"] = _labels(method, y, rows.shape[0])
     started = time.perf_counter()
-    attribution = explainer.explain(
-        adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
-    )
+    shown: AbstractContextManager[None] = (
+        Progress().task(method, rows.shape[0]) if progress else nullcontext())
+    with shown:
+        attribution = explainer.explain(
+            adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
+        )
     wall = time.perf_counter() - started
     problems = attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots)
     if problems:

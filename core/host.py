@@ -26,6 +26,7 @@ from . import hookspecs
 from .blame import BLOCK_ENV, BLOCK_OPTION
 from .capabilities import refusal, unmet
 from .errors import InputError, ModelLoadError, PluginError
+from .extras import unavailable_reason
 from .loader import fill, load_plugins
 from .model import Model
 from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
@@ -206,7 +207,8 @@ class Host:
                 "xaudit_register_report_sections": self.report_sections}
 
     def describe(self) -> list[dict[str, Any]]:
-        """Every loaded plugin with its version and what it registered (for ``xaudit plugins``)."""
+        """Every loaded plugin with its version, what it registered and, under ``unavailable``,
+        which of its adapters and explainers cannot run here and why (for ``xaudit plugins``)."""
         rows = []
         for info in self.plugins.values():
             row: dict[str, Any] = {
@@ -217,6 +219,9 @@ class Host:
             for hook, registry in self.registries().items():
                 key = hook.removeprefix("xaudit_register_")
                 row[key] = [n for n in registry.names() if registry.origin(n) == info]
+            row["unavailable"] = {
+                name: reason for key in ("adapters", "explainers") for name in row[key]
+                if (reason := unavailable_reason(getattr(self, key).get(name).extra))}
             rows.append(row)
         return rows
 

@@ -69,6 +69,9 @@ class Adapter(ABC):
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
     """The pydantic model of the adapter's options (``extra="forbid"``), given to
     :meth:`load` validated."""
+    extra: ClassVar[str | None] = None
+    """The xaudit extra (``pip install 'xaudit[EXTRA]'``) this adapter needs; ``xaudit plugins``
+    and ``validate`` say so when it is not installed (see :mod:`xaudit.extras`)."""
 
     @classmethod
     @abstractmethod
@@ -106,6 +109,8 @@ class Explainer(ABC):
     ``self.params``."""
     requires: ClassVar[frozenset[str]] = frozenset()
     """Model capabilities needed (see :class:`~xaudit.model.Capability`)."""
+    extra: ClassVar[str | None] = None
+    """The xaudit extra this explainer's own code needs (see :attr:`Adapter.extra`)."""
     modalities: ClassVar[frozenset[str]] = frozenset({"tabular"})
     """Input modalities handled: ``tabular``, ``image``, ``text``, ``sequence``, ``other``."""
     needs_background: ClassVar[bool] = False

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .auto import AUTO, choose_method
 from .baseline import (
@@ -59,6 +57,7 @@ from .multi_input import pack_inputs
 from .output_folder import OutputFolder, same_folder
 from .plugin import BaselineCheck
 from .probe import probe_model
+from .progress import Progress
 from .provenance import environment, utc_now
 from .references import import_reference
 from .reports import WrittenOutputs, write_outputs
@@ -70,7 +69,7 @@ from .suite import BackgroundSpec, DataSpec, ModelSpec, RowsSpec, Suite, in_memo
 from .suite_checks import check_against_host, documentation_problems
 from .targets import resolve_targets
 
-LOGGER = logging.getLogger("xaudit")
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -161,31 +160,40 @@ class Runner:
         timings: dict[str, Any] = {**prepared.timings, "explainers": {}, "checks": {}}
         explanations: dict[str, Explanation] = {}
         errors: dict[str, ErrorInfo] = {}
-        for spec in self._progress(suite.explainers, "explainers"):
+        progress = None if self.quiet else Progress()
+        n_rows = len(dataset.X_explain)
+        for i, spec in enumerate(suite.explainers):
             seed = derive_seed(suite.seed, "explainers", spec.id)
             seeds["explainers"][spec.id] = seed
+            label = f"[explainer {i + 1}/{len(suite.explainers)}] {spec.id} ({spec.method})"
+            LOG.info("%s: explaining %d rows, seed %d", label, n_rows, seed)
             try:
-                explanations[spec.id] = explain(
-                    model, dataset.X_explain, spec.method, background=dataset.background,
-                    seed=seed, target=spec.target, feature_names=dataset.feature_names,
-                    host=self.host,
-                    y=None if dataset.y is None else dataset.y[dataset.explain_rows],
-                    row_index=None if dataset.row_index is None else (
-                        dataset.row_index.take(dataset.explain_rows)),
-                    **spec.params,
-                )
+                with _task(progress, label, n_rows):
+                    explanations[spec.id] = explain(
+                        model, dataset.X_explain, spec.method, background=dataset.background,
+                        seed=seed, target=spec.target, feature_names=dataset.feature_names,
+                        host=self.host,
+                        y=None if dataset.y is None else dataset.y[dataset.explain_rows],
+                        row_index=None if dataset.row_index is None else (
+                            dataset.row_index.take(dataset.explain_rows)),
+                        **spec.params,
+                    )
                 timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
                 errors[spec.id] = error_info(exc)
-                self._log(f"explainer {spec.id} ({spec.method}) crashed: {errors[spec.id]}")
+                LOG.warning("%s", one_line(f"explainer {spec.id} ({spec.method}) crashed: "
+                                           f"{errors[spec.id]}"))
         checks: list[CheckResult] = []
-        for spec in self._progress(suite.checks, "checks"):
-            seed = derive_seed(suite.seed, "checks", spec.key)
-            seeds["checks"][spec.key] = seed
-            checks.append(self._check(spec, model, dataset, explanations, errors, seed))
-            timings["checks"][spec.key] = checks[-1].wall_time_s
+        for j, check_spec in enumerate(suite.checks):
+            seed = derive_seed(suite.seed, "checks", check_spec.key)
+            seeds["checks"][check_spec.key] = seed
+            label = f"[check {j + 1}/{len(suite.checks)}] {check_spec.key} ({check_spec.check})"
+            with _task(progress, label, n_rows):
+                checks.append(self._check(check_spec, model, dataset, explanations, errors, seed))
+            LOG.info("%s: %s", label, checks[-1].status)
+            timings["checks"][check_spec.key] = checks[-1].wall_time_s
         timings["total_s"] = time.perf_counter() - clock
         provenance = {
             **environment(self.host),
@@ -285,14 +293,10 @@ class Runner:
         written += compared  # in place: the failed report sections stay with the files
         return written
 
-    def _progress(self, items: list[Any], what: str) -> Any:
-        # disable=None: tqdm shows bars on a terminal only, never in CI logs
-        return tqdm(items, desc=what, disable=True if self.quiet or not items else None,
-                    file=sys.stderr, leave=False)
 
-    def _log(self, message: str) -> None:
-        if not self.quiet:
-            tqdm.write(one_line(message), file=sys.stderr)
+def _task(progress: Progress | None, label: str, rows: int) -> AbstractContextManager[None]:
+    """The progress task ``label`` (nothing when progress is off)."""
+    return nullcontext() if progress is None else progress.task(label, rows)
 
 
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
@@ -338,7 +342,7 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
                     f"{chosen.size} rows; all {chosen.size} are used")
             sampling[name]["n_used"] = int(chosen.size)
             sampling.setdefault("notes", []).append(note)
-            LOGGER.warning("xaudit: warning: %s", note)
+            LOG.warning("%s", note)
     return Dataset(
         X=table.X, y=table.y, feature_names=table.feature_names,
         source=spec.source or str(in_memory(spec.X if spec.frame is None else spec.frame)),

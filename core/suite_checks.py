@@ -16,7 +16,6 @@ reveal another. Nothing here imports a model factory or reads a data file's cont
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from .auto import AUTO
-from .data import FILE_SUFFIXES, SKLEARN_DATASETS
+from .data import FILE_SUFFIXES, SKLEARN_DATASETS, source_extra
 from .errors import Problem, SuiteError
+from .extras import MODEL_FILE_EXTRAS, REPORT_EXTRAS, unavailable_reason
 from .host import Host
 from .plugin import AdapterOptions, Check, ModelCheck
 from .suite import (
@@ -193,11 +193,16 @@ def _model_problems(spec: ModelSpec, base_dir: Path, host: Host) -> list[Problem
     if adapter is not None:
         options = {k: v for k, v in spec.options.items() if k not in switches}
         problems += _param_problems(adapter.Options, options, "model.options")
+    if spec.adapter in host.adapters:
+        problems += _install_problems("model.adapter", host.adapters.get(spec.adapter).extra)
+    if spec.path is not None:
+        problems += _install_problems("model.path", MODEL_FILE_EXTRAS.get(Path(spec.path).suffix))
     return problems
 
 
 def _data_problems(spec: DataSpec, base_dir: Path) -> list[Problem]:
-    """A data file that does not exist or has a type no reader takes (in-memory data: none)."""
+    """A data file that does not exist or has a type no reader takes, and the extra that
+    reading the source needs when it is not installed (in-memory data: none)."""
     source = spec.source
     if source is None:
         return []
@@ -206,14 +211,20 @@ def _data_problems(spec: DataSpec, base_dir: Path) -> list[Problem]:
         if name not in SKLEARN_DATASETS:
             return [Problem("data.source", f"unknown scikit-learn dataset {name!r}; shipped "
                             f"ones are {', '.join(SKLEARN_DATASETS)}")]
-        return []
+        return _install_problems("data.source", source_extra(source))
     if Path(source).suffix not in FILE_SUFFIXES:
         return [Problem("data.source", f"unsupported file type "
                         f"{Path(source).suffix or '(none)'}; use {', '.join(FILE_SUFFIXES)} "
                         "or sklearn:NAME")]
     if not (base_dir / source).is_file():
         return [Problem("data.source", f"file {source} does not exist")]
-    return []
+    return _install_problems("data.source", source_extra(source))
+
+
+def _install_problems(path: str, extra: str | None) -> list[Problem]:
+    """The optional install ``extra`` when it is missing here (``None``: the core does it)."""
+    reason = unavailable_reason(extra)
+    return [Problem(path, f"{reason}: pip install 'xaudit[{extra}]'")] if reason else []
 
 
 def _gate_problems(gate: GateSpec, declared: str, path: str) -> list[Problem]:
@@ -229,18 +240,14 @@ def _gate_problems(gate: GateSpec, declared: str, path: str) -> list[Problem]:
                     "value beyond warn_threshold warns); as written it never warns")]
 
 
-REPORT_DEPENDENCIES = {"html": ("matplotlib",), "pdf": ("matplotlib", "weasyprint")}
-
-
 def _report_problems(report: ReportSpec, base_dir: Path) -> list[Problem]:
     """Formats whose libraries are missing, and a template folder that does not exist."""
     problems = []
     for i, fmt in enumerate(report.formats):
-        needed = REPORT_DEPENDENCIES.get(fmt, ())
-        missing = [m for m in needed if importlib.util.find_spec(m) is None]
-        if missing:
-            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} needs {', '.join(missing)}: "
-                                    "pip install 'xaudit[pdf]', or leave the format out"))
+        reason = unavailable_reason(REPORT_EXTRAS.get(fmt))
+        if reason:
+            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
+                                    f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))
     folder = report.template_dir
     if folder is not None and not (base_dir / folder).is_dir():
         problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..extras import REPORT_EXTRAS, require_extra
 from ..output_folder import OutputFolder
 from ..results import ARRAYS_FILE, AuditResult
 from .junit import JUNIT_FILE, junit_bytes
@@ -84,6 +85,9 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
     if unknown:
         raise InputError(f"unknown report format(s) {', '.join(unknown)}; "
                          f"available: {', '.join(FORMATS)}")
+    for fmt in formats:
+        if fmt in REPORT_EXTRAS:
+            require_extra(REPORT_EXTRAS[fmt], f"the {fmt} report")
     if not isinstance(out, OutputFolder):
         with OutputFolder(out, keep=keep) as folder:
             return write_outputs(result, folder, formats, options=options, host=host)

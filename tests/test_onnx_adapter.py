@@ -342,6 +342,9 @@ def test_unsupported_operator_refuses_gradients_by_name() -> None:
                                rtol=1e-5)
     with pytest.raises(CapabilityError, match="not support: Det"):
         model.torch_forward(*model.to_tensors(matrices))
+    # the refusal of a gradient method quotes the converter's reason
+    with pytest.raises(CapabilityError, match=r"capability 'gradients' \(not available: .*Det"):
+        xaudit.explain(model, matrices, method="gradient.saliency")
 
 
 def test_channel_first_graph_and_fixed_batch() -> None:

@@ -268,7 +268,8 @@ def test_every_register_hook_is_called_with_its_registry() -> None:
     row = next(r for r in host.describe() if r["name"] == "probe_plugin")
     assert row == {"name": "probe_plugin", "distribution": "local", "version": "",
                    "adapters": ["probe.adapter"], "explainers": ["probe.explainer"],
-                   "checks": ["probe.check"], "report_sections": ["probe.section"]}
+                   "checks": ["probe.check"], "report_sections": ["probe.section"],
+                   "unavailable": {}}
     # what was registered is what the API uses
     assert host.adapt(ProbeThing()).adapter == "probe.adapter"
     X = np.arange(6.0).reshape(2, 3)
@@ -394,7 +395,8 @@ def test_entry_point_plugin_is_discovered(example_site: Path) -> None:
     assert host.checks.origin(EXAMPLE_CHECK) == info
     assert {"name": "example", "distribution": EXAMPLE_DIST, "version": "0.1", "adapters": [],
             "explainers": [EXAMPLE_EXPLAINER], "checks": [EXAMPLE_CHECK],
-            "report_sections": ["example.sparsity_overview"]} in host.describe()
+            "report_sections": ["example.sparsity_overview"],
+            "unavailable": {}} in host.describe()
 
 
 def test_cli_plugins_json_lists_entry_point_plugin(example_site: Path) -> None:

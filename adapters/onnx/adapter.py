@@ -32,7 +32,7 @@ from pathlib import Path
 
 from xaudit.adapters.onnx.options import ONNX_SUFFIX, OnnxOptions
 from xaudit.adapters.onnx.setup import load_onnx_model
-from xaudit.errors import ModelLoadError
+from xaudit.extras import require_extra
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Adapter, AdapterOptions
@@ -43,6 +43,7 @@ class OnnxAdapter(Adapter):
     """ONNX files and ``onnx.ModelProto`` objects, served by onnxruntime."""
 
     name = "onnx"
+    extra = "onnx"
     summary = ("ONNX models (.onnx files, onnx.ModelProto), e.g. exported from Keras; "
                "onnxruntime predictions, gradients through a checked torch conversion.")
     priority = 20
@@ -63,12 +64,7 @@ class OnnxAdapter(Adapter):
     def load(cls, obj: object, options: AdapterOptions) -> Model:
         """Adapt a ModelProto or load a ``.onnx`` file; see the module docstring."""
         assert isinstance(options, OnnxOptions)
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise ModelLoadError("the onnx adapter needs onnx and onnxruntime: pip install "
-                                 "'xaudit[onnx]'") from None
+        require_extra("onnx", "the onnx adapter")
         return load_onnx_model(obj, options, cls.name)
 
 

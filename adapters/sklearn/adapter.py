@@ -117,6 +117,7 @@ class SklearnAdapter(Adapter):
     """Fitted scikit-learn estimators, Pipelines, and ``.skops`` / trusted pickle files."""
 
     name = "sklearn"
+    extra = "sklearn"
     summary = "scikit-learn estimators and Pipelines; .skops files; pickle/joblib with trust."
     priority = 10
     Options = SklearnOptions

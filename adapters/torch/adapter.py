@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 from xaudit.adapters.torch.options import TORCH_SUFFIXES, TorchOptions
-from xaudit.errors import ModelLoadError
+from xaudit.extras import require_extra
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Adapter, AdapterOptions
@@ -46,6 +46,7 @@ class TorchAdapter(Adapter):
     """PyTorch modules, state dicts with a factory, TorchScript and torch.export archives."""
 
     name = "torch"
+    extra = "torch"
     summary = ("PyTorch nn.Module, state dict + factory (weights_only), TorchScript, "
                "torch.export (.pt2).")
     priority = 20
@@ -70,11 +71,7 @@ class TorchAdapter(Adapter):
     def load(cls, obj: object, options: AdapterOptions) -> Model:
         """Adapt a module or load one from a file; see the module docstring for the routes."""
         assert isinstance(options, TorchOptions)
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise ModelLoadError("the torch adapter needs PyTorch: pip install "
-                                 "'xaudit[torch]'") from None
+        require_extra("torch", "the torch adapter")
         from xaudit.adapters.torch.setup import load_torch_model
 
         return load_torch_model(obj, options, cls.name)

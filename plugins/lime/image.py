@@ -90,6 +90,7 @@ class LimeImage(Explainer):
     """Local weighted linear surrogates over the presence of superpixels."""
 
     name = "lime.image"
+    extra = "image"
     summary = "LIME for images: superpixel weights of a local linear surrogate, as pixel maps."
     description = (
         "Cuts each image into superpixels and samples images in which superpixels are switched "

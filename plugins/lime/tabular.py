@@ -40,6 +40,7 @@ from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins._support.stability import stability_over_seeds
 from xaudit.plugins.lime.common import LimeFitParams, fit_local, kernel
 from xaudit.plugins.lime.tabular_sampling import Discretizer, Stats, draw, fit_stats, represent
+from xaudit.progress import rows_done
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -108,6 +109,7 @@ class LimeTabular(Explainer):
             raise InputError("lime.tabular needs a background of at least 2 training rows")
         n, d = X.shape
         cat = _categorical_indices(p.categorical_features, model, d)
+        _refuse_text_in_continuous(np.concatenate([np.asarray(background), X]), cat, model)
         stats = fit_stats(np.asarray(background), cat, p.discretizer, model)
         width = p.kernel_width or 0.75 * np.sqrt(d)
         S = p.n_samples
@@ -152,6 +154,7 @@ class LimeTabular(Explainer):
                 fit = fit_local(rep, Y, kernel(dist, width), p)
                 values[r], base[r], r2[r] = fit.coef, fit.intercept, fit.r2
                 local[r], outputs[r], selected[r] = fit.local_prediction, Y[0], fit.selected
+            rows_done(len(block))
         stability = None
         if p.stability_runs > 1:
             child = LimeTabular(p.model_copy(update={"stability_runs": 0}))
@@ -175,6 +178,32 @@ def _categorical_indices(given: list[int | str], model: Model, d: int) -> np.nda
     found = resolve_features(list(given), model.input_spec.feature_names, d,
                              "categorical feature")
     return np.asarray(sorted(set(found)), dtype=np.int64)
+
+
+def _refuse_text_in_continuous(rows: np.ndarray, cat: np.ndarray, model: Model) -> None:
+    """An :class:`InputError` naming the first column outside ``categorical_features`` whose
+    values are not numbers (LIME samples those from a normal distribution)."""
+    if rows.dtype != object and rows.dtype.kind not in "USO":
+        return
+    names = model.input_spec.feature_names
+    for column in np.setdiff1d(np.arange(rows.shape[1]), cat):
+        try:
+            np.asarray(rows[:, column], dtype=np.float64)
+        except (TypeError, ValueError):
+            name = names[column] if names else f"x{column}"
+            example = next(v for v in rows[:, column] if not _is_number(v))
+            raise InputError(
+                f"lime.tabular: feature {name!r} holds text ({example!r}) but is not in "
+                "categorical_features; list it there (by name or index) so it is sampled "
+                "from its observed values") from None
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _conditions(x: np.ndarray, st: Stats, model: Model, d: int) -> list[str]:

@@ -51,6 +51,7 @@ from xaudit.plugins.shapley.game import (
 from xaudit.plugins.shapley.kernel_design import Design, draw_design, strata_sizes, total_pairs
 from xaudit.plugins.shapley.kernel_fit import linear_fit, pairs_of, std_errors
 from xaudit.plugins.shapley.kernel_gp import gp_fit
+from xaudit.progress import rows_done
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -149,6 +150,7 @@ class KernelShap(Explainer):
                                              p.surrogate)
                     values[r] = scatter_features(phi, varying[r])
                     errors[r] = scatter_features(se, varying[r])
+            rows_done(len(group))
         base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),

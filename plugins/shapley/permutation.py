@@ -44,6 +44,7 @@ from xaudit.plugins.shapley.game import (
     sampled_groups,
     scatter_features,
 )
+from xaudit.progress import rows_done
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -177,6 +178,7 @@ class PermutationShapley(Explainer):
                 if not enumerates(players[r], pairs[r]):  # all orders: exact, error 0
                     errors[r] = scatter_features(
                         pair_means.std(0, ddof=1) / np.sqrt(pairs[r]), varying[r])
+            rows_done(len(group))
         base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),
