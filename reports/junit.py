@@ -1,4 +1,9 @@
-"""``junit.xml``: one test case per check, so CI systems show each gate as a test."""
+"""``junit.xml``: one test case per check, so CI systems show each gate as a test.
+
+Every attribute and text passes through :func:`~xaudit.safe_text.printable`, so a control
+character in a suite name, an id, a feature name or an exception message is written as a
+visible escape and the document stays well-formed XML 1.0.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import io
 import xml.etree.ElementTree as ET
 
 from ..results import AuditResult
+from ..safe_text import printable
 from .analysis import errors
 
 JUNIT_FILE = "junit.xml"
@@ -48,6 +54,10 @@ def junit_tree(result: AuditResult) -> ET.ElementTree[ET.Element[str]]:
             out.text = f"WARNING {check.verdict()}"
     suites = ET.Element("testsuites")
     suites.append(suite)
+    for node in suites.iter():
+        node.attrib = {key: printable(value) for key, value in node.attrib.items()}
+        if node.text is not None:
+            node.text = printable(node.text)
     return ET.ElementTree(suites)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..results import AuditResult
+from ..safe_text import one_line
 from .analysis import errors, explanations
 from .verdict import VERDICTS
 
@@ -13,8 +14,18 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
 def md_escape(text: object) -> str:
-    """``text`` with Markdown and HTML metacharacters escaped, on one line."""
-    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """``text`` on one line, its Markdown and HTML metacharacters escaped and its control and
+    bidirectional characters shown as escapes (:func:`~xaudit.safe_text.one_line`)."""
+    return _SPECIAL.sub(r"\\\1", one_line(text))
+
+
+def md_code(text: object) -> str:
+    """``text`` on one line as a Markdown code span (shown literally): fenced by one backtick
+    more than its longest run of backticks, padded when it starts or ends with one."""
+    line = one_line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", line)), default=0) + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
 
 
 def summary_markdown(result: AuditResult) -> str:
@@ -24,9 +35,9 @@ def summary_markdown(result: AuditResult) -> str:
     lines = [
         f"# xaudit: {md_escape(result.suite_name)}: {verdict}",
         "",
-        f"Model `{md_escape(result.model.get('name', '?'))}` "
+        f"Model {md_code(result.model.get('name', '?'))} "
         f"({md_escape(result.model.get('adapter', '?'))}), data "
-        f"`{md_escape(result.data.get('source', '?'))}`, exit code {int(code)}.",
+        f"{md_code(result.data.get('source', '?'))}, exit code {int(code)}.",
         "",
         "| check | explainer | value | gate | verdict |",
         "|---|---|---|---|---|",
@@ -45,6 +56,6 @@ def summary_markdown(result: AuditResult) -> str:
     for key, error in errors(result):
         lines.append(f"| {md_escape(key)} | crashed: {md_escape(error)} | - | - |")
     hashes = result.provenance.get("hashes", {})
-    lines += ["", "SHA-256: " + ", ".join(f"{k} `{v[:16]}`" for k, v in sorted(hashes.items())),
-              ""]
+    lines += ["", "SHA-256: " + ", ".join(f"{md_escape(k)} {md_code(str(v)[:16])}"
+                                          for k, v in sorted(hashes.items())), ""]
     return "\n".join(lines)
