@@ -25,7 +25,8 @@ from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult
 from .runner import Runner
 from .standalone import standalone_result
-from .suite import Suite, check_against_host, load_suite, parse_suite
+from .suite import Suite, load_suite, parse_suite
+from .suite_checks import check_against_host
 
 __all__ = ["CountingModel", "adapt", "check", "error_info", "explain", "from_shap",
            "gate_status", "named_spec", "render", "run_suite"]
@@ -67,7 +68,7 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     if isinstance(suite, Suite):
         loaded = suite
     elif isinstance(suite, Mapping):
-        loaded = parse_suite(dict(suite), "suite mapping", Path.cwd())
+        loaded = parse_suite(dict(suite), "suite mapping", Path.cwd(), objects_allowed=True)
         check_against_host(loaded, host, "suite mapping")
     else:
         loaded = load_suite(suite)
@@ -97,8 +98,10 @@ def render(result: AuditResult | Explanation | CheckResult, out_dir: str | Path,
     the ``html`` extra and ``report.pdf`` (PDF/A-3b with results.json and the suite attached)
     the ``pdf`` extra; without them :class:`~xaudit.extras.MissingExtraError` names the extra
     before anything is written. ``report_options`` override the suite's report block:
-    ``pdf_variant`` (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``),
-    ``template_dir``, ``top_k``, ``local_rows``, ``max_subjects``.
+    ``pdf_variant`` (``"pdf/a-3b"``, ``"pdf/a-3a"``, ``"pdf/ua-1"``, ``"plain"``), ``top_k``,
+    ``local_rows``, ``max_subjects``, and give ``template_dir``, which is never read from
+    ``result`` (a saved result is data: see
+    :meth:`~xaudit.reports.options.ReportOptions.from_result`).
     """
     host = host or default_host()
     audit = result if isinstance(result, AuditResult) else standalone_result(

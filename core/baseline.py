@@ -27,6 +27,7 @@ import numpy as np
 from .errors import InputError
 from .plugin import Baseline, BaselineCheck, Check
 from .results import RESULTS_FILE, AuditResult
+from .safe_text import one_line
 from .suite import CheckSpec, GateSpec, Suite
 
 NO_BASELINE = "this run has none (pass --baseline DIR or set baseline: in the suite)"
@@ -157,7 +158,7 @@ def suite_mismatches(approved: ApprovedRun, suite: Suite, methods: Mapping[str, 
 
 def refusal(path: Path, problems: Sequence[str]) -> InputError:
     """The error that refuses a comparison with the baseline in ``path``, naming each problem."""
-    lines = "\n".join(f"  - {p}" for p in problems)
+    lines = "\n".join(f"  - {one_line(p)}" for p in problems)  # names from a received folder
     return InputError(f"baseline {path} cannot be compared with this run:\n{lines}")
 
 

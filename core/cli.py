@@ -41,9 +41,11 @@ from .reports import FORMATS, WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult
 from .runner import Runner
+from .safe_text import one_line, printable
 from .scaffold import names, new_plugin
 from .signing import generate_keypair, load_private_key
-from .suite import check_against_host, load_suite, parse_suite
+from .suite import parse_suite
+from .suite_checks import check_against_host, validate_suite
 from .verdict import policy_note
 from .verify import verify_folder
 from .version import __version__
@@ -187,9 +189,17 @@ def configure_logging(verbose: int, quiet: int) -> None:
     logger.setLevel(level)
     if not any(getattr(h, "xaudit_cli", False) for h in logger.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("xaudit: %(levelname)s: %(message)s"))
+        handler.setFormatter(_PrintableFormatter("xaudit: %(levelname)s: %(message)s"))
         handler.xaudit_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control and bidirectional characters shown as escapes: names and
+    messages from a suite, data or a model cannot rewrite the console."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -226,13 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return int(ExitCode.OK)
     except SuiteError as exc:
-        print(f"xaudit: {exc}", file=sys.stderr)
+        print(f"xaudit: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
     except WriteError as exc:
-        print(f"xaudit: error: {exc}", file=sys.stderr)
+        print(f"xaudit: error: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.CRASHED)
     except XauditError as exc:
-        print(f"xaudit: error: {exc}", file=sys.stderr)
+        print(f"xaudit: error: {printable(exc)}", file=sys.stderr)
         return int(ExitCode.INVALID)
     except KeyboardInterrupt as exc:
         print(f"xaudit: interrupted{f' by {exc}' if str(exc) else ''}; nothing unfinished was "
@@ -240,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BaseException:  # an exit (sys.exit) from plugin code too: a crash, never exit 0
-        traceback.print_exc()
+        print(printable(traceback.format_exc()), end="", file=sys.stderr)
         return int(ExitCode.CRASHED)
 
 
@@ -293,7 +303,9 @@ def _list_failed_sections(written: WrittenOutputs) -> bool:
 
 
 def _run(args: argparse.Namespace, host: Host) -> int:
-    suite = load_suite(args.suite)
+    # --formats replaces the suite's formats: their extras are checked with the formats used,
+    # when the runner prepares (before any work), not with the ones it replaces
+    suite = validate_suite(args.suite, host, dependencies=args.formats is None)
     if args.fail_on_warn:
         suite.gate_policy = suite.gate_policy.model_copy(update={"fail_on_warn": True})
     if args.formats is not None:
@@ -349,31 +361,32 @@ def _diff(args: argparse.Namespace, host: Host) -> int:
 
 
 def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> None:
+    """One line per check and crash, then the verdict; names and messages on one line each,
+    their control characters shown as escapes (a name cannot forge a line of the verdict)."""
     for check in result.checks:
         note = policy_note(check.status, result.gate_policy)
-        print(f"{check.verdict()}: {note}" if note else check.verdict())
+        print(one_line(f"{check.verdict()}: {note}" if note else check.verdict()))
     for key, error in result.explainer_errors.items():
-        print(f"explainer {key}: error: {error}")
+        print(one_line(f"explainer {key}: error: {error}"))
     counts = result.counts()
-    print(f"{result.suite_name}: {code.name} (exit {int(code)}); "
+    print(f"{one_line(result.suite_name)}: {code.name} (exit {int(code)}); "
           f"{counts['checks_pass']} passed, {counts['checks_fail']} failed, "
           f"{counts['checks_warn']} warned, "
           f"{counts['checks_error'] + counts['explainers_crashed']} crashed")
     if written:
-        print(f"results written to {written[0].parent}")
+        print(f"results written to {one_line(written[0].parent)}")
 
 
 def _validate(args: argparse.Namespace, host: Host) -> int:
     code = ExitCode.OK
     for path in args.suites:
         try:
-            suite = load_suite(path)
-            check_against_host(suite, host, str(path), not args.no_dependency_check)
+            suite = validate_suite(path, host, dependencies=not args.no_dependency_check)
         except SuiteError as exc:
-            print(f"xaudit: {exc}", file=sys.stderr)
+            print(f"xaudit: {printable(exc)}", file=sys.stderr)
             code = ExitCode.INVALID
             continue
-        print(f"{path}: valid ({len(suite.explainers)} explainer(s), "
+        print(f"{printable(path)}: valid ({len(suite.explainers)} explainer(s), "
               f"{len(suite.checks)} check(s))")
     return int(code)
 
@@ -416,7 +429,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
     check_against_host(suite, host, "command line")
     result, _ = Runner(suite, host, quiet=True).run_and_write(args.out)
     if "explanation" in result.explainer_errors:
-        print(f"xaudit: explainer crashed: {result.explainer_errors['explanation']}",
+        print(f"xaudit: explainer crashed: {printable(result.explainer_errors['explanation'])}",
               file=sys.stderr)
         return int(ExitCode.CRASHED)
     explanation = result.explanations["explanation"]
@@ -425,7 +438,7 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
     order = np.argsort(-importance.sum(axis=1))
     for i in order[:20]:
         cells = "  ".join(f"{v:.4g}" for v in importance[i])
-        print(f"  {explanation.feature_names[i]:<30} {cells}")
+        print(f"  {one_line(explanation.feature_names[i]):<30} {cells}")
     print(f"results written to {args.out}")
     return int(ExitCode.OK)
 
@@ -442,8 +455,7 @@ def _report(args: argparse.Namespace, host: Host) -> int:
         result = AuditResult.load(args.results)
         options = None
         if {"html", "pdf"} & set(formats):
-            options = ReportOptions.from_result(result, Path.cwd(),
-                                                pdf_variant=args.pdf_variant,
+            options = ReportOptions.from_result(result, pdf_variant=args.pdf_variant,
                                                 template_dir=args.template_dir)
         written = write_outputs(result, folder, formats, options=options, host=host,
                                 sign_key=args.sign_key)

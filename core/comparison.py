@@ -27,6 +27,7 @@ from .manifest import write_manifest
 from .output_folder import OutputFolder
 from .plugin import Baseline, BaselineCheck, Direction
 from .results import AuditResult, CheckResult
+from .safe_text import one_line
 
 COMPARISON_FILE = "comparison.json"
 NARROW = 0.5
@@ -122,38 +123,41 @@ class Comparison:
         }
 
     def lines(self) -> list[str]:
-        """The comparison as text, for the terminal."""
-        out = [f"xaudit diff: {self.candidate['suite_name']}",
-               f"  baseline   {self.baseline['path']}  model {_short(self.baseline)}",
-               f"  candidate  {self.candidate['path']}  model {_short(self.candidate)}",
+        """The comparison as text, for the terminal. Both runs are received data: every name,
+        path, reason and statement is shown on one line with unsafe characters escaped
+        (:func:`~xaudit.safe_text.one_line`)."""
+        t = one_line
+        out = [f"xaudit diff: {t(self.candidate['suite_name'])}",
+               f"  baseline   {t(self.baseline['path'])}  model {_short(self.baseline)}",
+               f"  candidate  {t(self.candidate['path'])}  model {_short(self.candidate)}",
                "  data: " + ("the same (drift compares the same explained rows)"
                              if self.same_data else "different (drift compares distributions)")]
         if self.features_added or self.features_missing:
-            out.append(f"  features new: {', '.join(self.features_added) or 'none'}; "
-                       f"missing: {', '.join(self.features_missing) or 'none'}")
+            out.append(f"  features new: {t(', '.join(self.features_added)) or 'none'}; "
+                       f"missing: {t(', '.join(self.features_missing)) or 'none'}")
         for key, reason in self.not_compared.items():
-            out.append(f"  {key}: not compared: {reason}")
+            out.append(f"  {t(key)}: not compared: {t(reason)}")
         for finding in self.drift:
             value = "error" if finding.value is None else f"{finding.value:.4g}"
             better = "lower" if finding.direction == "lower" else "higher"
-            out.append(f"  {finding.check}@{finding.explainer}: {value} ({better} is better)"
-                       + (f": {finding.error}" if finding.error else ""))
-            out += [f"      {s}" for s in finding.statements]
+            out.append(f"  {t(finding.check)}@{t(finding.explainer)}: {value} ({better} is "
+                       "better)" + (f": {t(finding.error)}" if finding.error else ""))
+            out += [f"      {t(s)}" for s in finding.statements]
         if self.gates:
             out.append("  gates: value (margin) in the approved run -> now")
         for gate in self.gates:
-            out.append(f"  {gate.name}: {_cell(gate.value_before, gate.margin_before)} -> "
+            out.append(f"  {t(gate.name)}: {_cell(gate.value_before, gate.margin_before)} -> "
                        f"{_cell(gate.value_after, gate.margin_after)}"
                        + ("  NARROWER" if gate.narrowed else ""))
             statement = gate.statement()
             if statement:
-                out.append(f"      {statement}")
+                out.append(f"      {t(statement)}")
         return out
 
 
 def _short(identity: dict[str, Any]) -> str:
-    return f"{str(identity.get('model_sha256') or '?')[:12]}, data " \
-           f"{str(identity.get('data_sha256') or '?')[:12]}"
+    return f"{one_line(str(identity.get('model_sha256') or '?')[:12])}, data " \
+           f"{one_line(str(identity.get('data_sha256') or '?')[:12])}"
 
 
 def _cell(value: float | None, margin: float | None) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 from .errors import InputError
 from .extras import import_from_extra, require_extra
 from .model import sha256_of_arrays
+from .npz import read_npz
 from .rowindex import RowIndex
 from .tables import as_rows
 
@@ -144,25 +145,46 @@ def read_table(spec: DataSpec, base_dir: Path) -> RawTable:
 
 
 def read_source(source: str, base_dir: Path, target: str | None) -> RawTable:
-    """Read ``source`` (relative paths resolve against ``base_dir``)."""
+    """Read ``source`` (relative paths resolve against ``base_dir``).
+
+    The file type follows the name as given (a ``data.csv`` symbolic link to a file without a
+    suffix is read as CSV). A file that cannot be read as its type raises :class:`InputError`
+    saying what is wrong: an empty or binary CSV, a Parquet file that is not one, an NPZ that
+    is not a zip archive or holds object arrays. Nullable columns (pandas' ``Int64``,
+    ``Float64``, ``boolean``) are read with ``NA`` as NaN (:func:`~xaudit.tables.as_rows`).
+    """
     if source.startswith("sklearn:"):
         return _read_sklearn(source.removeprefix("sklearn:"))
-    path = (base_dir / source).resolve()
-    if path.suffix not in FILE_SUFFIXES:
+    given = base_dir / source
+    suffix = given.suffix
+    if suffix not in FILE_SUFFIXES:
         raise InputError(
-            f"data source {source!r}: unsupported file type {path.suffix or '(none)'}; "
+            f"data source {source!r}: unsupported file type {suffix or '(none)'}; "
             f"use {', '.join(FILE_SUFFIXES)} or sklearn:<{'|'.join(SKLEARN_DATASETS)}>"
         )
+    path = given.resolve()
     if not path.is_file():
         raise InputError(f"data source {source!r}: file {path} does not exist")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if path.suffix == ".npz":
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if suffix == ".npz":
         return _read_npz(path, digest)
     pandas = import_from_extra("pandas", source_extra(source) or "data",
-                               f"reading the data file {path.name}")
-    if path.suffix == ".parquet":
-        require_extra("parquet", f"reading the data file {path.name}")
-    frame = pandas.read_csv(path) if path.suffix == ".csv" else pandas.read_parquet(path)
+                               f"reading the data file {given.name}")
+    if suffix == ".parquet":
+        require_extra("parquet", f"reading the data file {given.name}")
+    if suffix == ".csv":
+        if not content.strip():
+            raise InputError(f"data source {source!r} is empty; a CSV file needs a header row "
+                             "and at least one row of data")
+        if b"\x00" in content:
+            raise InputError(f"data source {source!r} is binary (it holds NUL bytes), not CSV "
+                             "text")
+    try:
+        frame = pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+    except (ValueError, OSError) as exc:  # pandas' parser errors and pyarrow's are ValueErrors
+        raise InputError(f"data source {source!r} cannot be read as {suffix[1:]}: "
+                         f"{type(exc).__name__}: {exc}") from None
     return _from_frame(frame, target, f"data source {source!r}", digest)
 
 
@@ -202,6 +224,10 @@ def frame_sha256(frame: Any) -> str:
 
 
 def _from_frame(frame: Any, target: str | None, what: str, digest: str) -> RawTable:
+    """The rows of ``frame`` (``what`` names it in errors), nullable columns as NaN
+    (:func:`~xaudit.tables.as_rows`); ``target`` is taken out as the labels."""
+    if frame.shape[0] == 0:
+        raise InputError(f"{what} has no rows")
     y = None
     if target is not None:
         if target not in frame.columns:
@@ -209,20 +235,17 @@ def _from_frame(frame: Any, target: str | None, what: str, digest: str) -> RawTa
                 f"{what} has no target column {target!r}; columns are "
                 f"{', '.join(map(str, frame.columns))}"
             )
-        y = frame.pop(target).to_numpy()
-    X = frame.to_numpy()
-    if all(kind in "biuf" for kind in frame.dtypes.map(lambda d: d.kind)):
-        X = X.astype(np.float64)
-    return RawTable(X, y, tuple(map(str, frame.columns)), target, digest)
+        y = as_rows(frame.pop(target))
+    return RawTable(as_rows(frame), y, tuple(map(str, frame.columns)), target, digest)
 
 
 def _read_npz(path: Path, digest: str) -> RawTable:
-    with np.load(path, allow_pickle=False) as archive:
-        if "X" not in archive.files:
-            raise InputError(f"{path}: an NPZ data file needs an array named 'X'")
-        X = archive["X"]
-        y = archive["y"] if "y" in archive.files else None
-        names = archive["feature_names"].tolist() if "feature_names" in archive.files else None
+    arrays = read_npz(path)
+    if "X" not in arrays:
+        raise InputError(f"{path}: an NPZ data file needs an array named 'X'")
+    X = arrays["X"]
+    y = arrays.get("y")
+    names = arrays["feature_names"].tolist() if "feature_names" in arrays else None
     return RawTable(
         X, y, tuple(map(str, names or default_feature_names(X.shape[1:]))), "y", digest
     )

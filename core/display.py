@@ -4,8 +4,9 @@ Jupyter calls ``_repr_html_`` on the last value of a cell; :class:`~xaudit.Expla
 :class:`~xaudit.CheckResult` and :class:`~xaudit.AuditResult` answer with the HTML built here,
 from the report's own Jinja2 environment (:func:`xaudit.reports.templating.build_environment`:
 autoescaping, the report's number filters), so every string that comes from data, a model or
-a plugin is escaped exactly as in ``report.html``. The figures are small inline SVGs drawn by
-the templates, without matplotlib.
+a plugin is escaped exactly as in ``report.html``, in the same sandbox: templates call no
+method of a result (numbers such as the mean base value are computed here). The figures are
+small inline SVGs drawn by the templates, without matplotlib.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def explanation_html(explanation: Explanation) -> str:
     return _render(
         "notebook_explanation.html.j2", e=explanation, top=top, rest=len(ranked) - len(top),
         largest=largest, choice=explanation.metadata.get(CHOICE_KEY),
+        mean_base=None if explanation.base_values is None else float(
+            np.mean(explanation.base_values)),
         shape=" × ".join(str(s) for s in explanation.values.shape))
 
 

@@ -42,6 +42,10 @@ class PluginParams(BaseModel):
 class AdapterOptions(PluginParams):
     """Options every adapter accepts; adapters extend this with their own fields."""
 
+    security_switches: ClassVar[frozenset[str]] = frozenset({"trust"})
+    """Options that allow something unsafe. A suite sets them only through their own field
+    (``model.trust``), never in ``model.options``, which validation refuses to carry them."""
+
     trust: bool = False
     """Allow formats that can run code when loaded (pickle, joblib). Off by default."""
     task: Literal["classification", "regression", "other"] | None = None

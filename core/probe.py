@@ -14,7 +14,8 @@ def probe_model(model: Model, X: np.ndarray) -> None:
     """Refuse a model that cannot take ``X`` or answers the same rows differently twice.
 
     Raises :class:`InputError` naming the problem: a feature-count or shape mismatch between
-    the data and the model, non-finite outputs, or outputs that change between two calls on
+    the data and the model, a model that raises on the first rows (naming the error),
+    non-finite outputs, or outputs that change between two calls on
     the same rows (dropout left active, an unseeded sampler), which would make every
     explanation irreproducible.
     """
@@ -28,8 +29,13 @@ def probe_model(model: Model, X: np.ndarray) -> None:
         raise InputError(f"the data has {what} (model {model.name!r}); select the model's "
                          "features with data.features, in the order it was trained on")
     rows = np.asarray(X)[:PROBE_ROWS]
-    first = model.predict(rows)
-    second = model.predict(rows)
+    try:
+        first = model.predict(rows)
+        second = model.predict(rows)
+    except Exception as exc:
+        raise InputError(f"model {model.name!r} raised {type(exc).__name__} on the explained "
+                         f"rows: {exc}; check that the data and the model belong together "
+                         "(features, their order and their types)") from exc
     # A tolerance, not equality: GPU kernels may reorder sums between calls.
     if not np.allclose(first, second, rtol=1e-5, atol=1e-6):
         gap = float(np.max(np.abs(first - second)))

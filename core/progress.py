@@ -19,6 +19,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from .safe_text import one_line
+
 _ACTIVE: ContextVar[Progress | None] = ContextVar("xaudit_progress", default=None)
 
 
@@ -82,6 +84,7 @@ class Progress:
         return float(self.clock())
 
     def _write(self, text: str, final: bool) -> None:
+        text = one_line(text)  # ids and method names from the suite cannot forge lines
         if self.tty:
             self.stream.write(f"\r\033[K{text}" + ("\n" if final else ""))
         else:

@@ -10,7 +10,9 @@ one place that imports them, with one search order:
    ``near``, so two suites in two folders each get their own;
 2. then ``sys.path``, as a plain ``import`` would (installed packages, the working directory).
 
-``near`` is on ``sys.path`` only while the module is imported.
+``near`` is on ``sys.path`` only while the module is imported. A module that cannot be
+imported (not found, a syntax error, named with its file and line, or an exception raised by its
+own code) raises :class:`~xaudit.errors.ModelLoadError`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def import_reference(reference: str, near: Path | None = None, what: str = "fact
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
         raise ModelLoadError(f"{what} {reference!r} cannot be imported: {exc}") from exc
+    except SyntaxError as exc:
+        raise ModelLoadError(f"{what} {reference!r} cannot be imported: {exc.filename}, line "
+                             f"{exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # the module's own code raised while it was imported
+        raise ModelLoadError(f"{what} {reference!r}: importing module {module_name!r} raised "
+                             f"{type(exc).__name__}: {exc}") from exc
     return found
 
 

@@ -14,11 +14,13 @@ import numpy as np
 from pydantic import ValidationError
 
 from .display import audit_html, check_html
-from .errors import InputError
+from .errors import AttributionError, InputError
 from .exitcodes import ExitCode
 from .explanation import Explanation
 from .handoff import CheckHandoff, from_record, to_record
+from .npz import read_npz
 from .output_folder import FolderReader, OutputFolder
+from .results_schema import check_document, read_json
 from .verdict import VERDICTS, GatePolicy, decide
 
 Status = Literal["pass", "fail", "warn", "error", "not_gated"]
@@ -213,14 +215,15 @@ class AuditResult:
     def load(cls, out_dir: str | Path) -> AuditResult:
         """Read back what :meth:`save` wrote (schema version :data:`SCHEMA_VERSION` only).
 
-        Raises :class:`~xaudit.errors.InputError` for another schema version, naming both, for
-        a malformed hand-off, naming the field, and for a missing file or a symbolic link in
-        the folder (:class:`~xaudit.output_folder.FolderReader`: no link inside is followed).
+        Raises :class:`~xaudit.errors.InputError` for a missing file, a symbolic link in the
+        folder (:class:`~xaudit.output_folder.FolderReader`: no link inside is followed), a file
+        that is not what ``save`` writes (:mod:`xaudit.results_schema`, :mod:`xaudit.npz`),
+        another schema version (naming both), and a malformed hand-off (naming the field).
         """
         out = Path(out_dir)
         with FolderReader(out) as folder:
             with folder.open(RESULTS_FILE) as handle:
-                document = from_json(handle.read().decode("utf-8"))
+                document = _decode(read_json(handle.read(), out / RESULTS_FILE))
             version = document.get("schema_version")
             if version != SCHEMA_VERSION:
                 raise InputError(
@@ -228,25 +231,32 @@ class AuditResult:
                     f"reads version {SCHEMA_VERSION} only (version 2 stores the typed report "
                     "hand-offs that version 1 left under string keys). Run the suite again to "
                     "write it in version 2, or render it with the xaudit release that wrote it")
-            with folder.open(ARRAYS_FILE) as handle, np.load(handle, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
+            check_document(document, out / RESULTS_FILE)
+            with folder.open(ARRAYS_FILE) as handle:
+                arrays = read_npz(out / ARRAYS_FILE, handle)
         explanations = {}
         for key, record in document["explanations"].items():
             prefix = f"explanations/{key}/"
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
-            explanations[key] = Explanation.from_record(record, named)
+            try:
+                explanations[key] = Explanation.from_record(record, named)
+            except (KeyError, IndexError, TypeError, ValueError,
+                    AttributionError) as exc:  # arrays missing, bad, or not finite
+                raise InputError(f"{out}: explanation {key!r} cannot be rebuilt from "
+                                 f"{ARRAYS_FILE}: {type(exc).__name__}: {exc}") from None
         checks = []
         for record in document["checks"]:
-            error = record.pop("error")
-            record.pop("passed")
+            error = record.pop("error", None)
+            record.pop("passed", None)
+            record.pop("values", None)  # the values are in arrays.npz
             prefix = f"checks/{record['name']}/"
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
-            handoff = from_record(CheckHandoff, record.pop("handoff"), named,
+            handoff = from_record(CheckHandoff, record.pop("handoff", {}), named,
                                   f"{record['name']}: handoff")
             checks.append(CheckResult(
-                **record,
+                **_known(CheckResult, record),
                 values=named.get("values"),
-                error=None if error is None else ErrorInfo(**error),
+                error=None if error is None else _error(error),
                 handoff=handoff,
             ))
         return cls(
@@ -255,10 +265,10 @@ class AuditResult:
             model=document["model"],
             data=document["data"],
             explanations=explanations,
-            explainer_errors={k: ErrorInfo(**v) for k, v in document["explainer_errors"].items()},
+            explainer_errors={k: _error(v) for k, v in document["explainer_errors"].items()},
             checks=checks,
             provenance=document["provenance"],
-            suite_text=document["suite_text"],
+            suite_text=document.get("suite_text", ""),
             gate_policy=_policy(document.get("gate_policy") or {}, out),
         )
 
@@ -282,6 +292,18 @@ def from_json(text: str) -> Any:
     return _decode(json.loads(text))
 
 
+def _known(cls: type, record: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a saved record that are fields of the dataclass ``cls`` (a record written
+    by a later release may hold more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in record.items() if k in names}
+
+
+def _error(record: dict[str, Any]) -> ErrorInfo:
+    """An error record read back."""
+    return ErrorInfo(**_known(ErrorInfo, record))
+
+
 NONFINITE_KEY = "$float"
 """results.json stores NaN and infinities as ``{"$float": "nan" | "inf" | "-inf"}``."""
 
@@ -302,7 +324,7 @@ def _encode(obj: Any) -> Any:
 
 def _decode(obj: Any) -> Any:
     if isinstance(obj, dict):
-        if set(obj) == {NONFINITE_KEY}:
+        if set(obj) == {NONFINITE_KEY} and obj[NONFINITE_KEY] in ("nan", "inf", "-inf"):
             return float(obj[NONFINITE_KEY])
         return {k: _decode(v) for k, v in obj.items()}
     if isinstance(obj, list):

@@ -62,9 +62,20 @@ from .progress import Progress
 from .provenance import environment, utc_now
 from .references import import_reference
 from .reports import WrittenOutputs, write_outputs
+from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult, ErrorInfo
+from .safe_text import one_line
 from .seeding import derive_seed, rng_for
-from .suite import DataSpec, ExplainerSpec, ModelSpec, Suite, check_against_host, in_memory
+from .suite import (
+    BackgroundSpec,
+    DataSpec,
+    ExplainerSpec,
+    ModelSpec,
+    RowsSpec,
+    Suite,
+    in_memory,
+)
+from .suite_checks import check_against_host, documentation_problems
 from .targets import resolve_targets
 
 LOG = logging.getLogger(__name__)
@@ -103,7 +114,8 @@ class Runner:
         with _field("model"), _refused("predict on the explained rows raised", InputError):
             probe_model(model, dataset.X_explain)
         finished = time.perf_counter()
-        problems = []
+        problems = documentation_problems(self.suite.documentation, dataset.feature_names,
+                                          model.output_names)
         for i, spec in enumerate(self.suite.explainers):
             if spec.target is None or not model.output_names:
                 continue  # an unbound callable learns its outputs on the first call
@@ -181,8 +193,8 @@ class Runner:
                 raise
             except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
                 errors[spec.id] = error_info(exc)
-                LOG.warning("explainer %s (%s) crashed: %s", spec.id, spec.method,
-                            errors[spec.id])
+                LOG.warning("%s", one_line(f"explainer {spec.id} ({spec.method}) crashed: "
+                                           f"{errors[spec.id]}"))
         checks: list[CheckResult] = []
         for j, check_spec in enumerate(suite.checks):
             seed = derive_seed(suite.seed, "checks", check_spec.key)
@@ -308,12 +320,15 @@ class Runner:
             with OutputFolder(out) as folder:
                 return self.write(result, folder, sign_key=sign_key)
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
+        options = None
+        if {"html", "pdf"} & set(formats):
+            options = ReportOptions.for_suite(result, self.suite)
         compared = [] if self.baseline is None else [out.write(COMPARISON_FILE, comparison_json(
             compare(self.baseline.result, result, host=self.host,
                     feature_changes=self.baseline.feature_changes,
                     baseline_path=self.baseline.path, candidate_path=out.path)))]
-        written = write_outputs(result, out, formats, host=self.host,
-                                base_dir=self.suite.base_dir, sign_key=sign_key)
+        written = write_outputs(result, out, formats, host=self.host, options=options,
+                                sign_key=sign_key)
         written += compared  # in place: the failed report sections stay with the files
         return written
 
@@ -324,7 +339,10 @@ def _task(progress: Progress | None, label: str, rows: int) -> AbstractContextMa
 
 
 def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
-    """Read the data source and choose split, explained rows and background, all seeded."""
+    """Read the data source and choose split, explained rows and background, all seeded.
+
+    An ``n`` above the rows of its pool takes the whole pool: the sampling record says so
+    (``n_used``, ``notes``) and a warning is logged on the ``xaudit`` logger."""
     with _field("data.source"):
         table = read_table(spec, base_dir)
     with _field("data.features"):
@@ -347,25 +365,36 @@ def build_dataset(spec: DataSpec, seed: int, base_dir: Path) -> Dataset:
         pools[spec.background.pool], None, spec.background.n, spec.background.method,
         rng_for(derive_seed(seed, "data", "background")), "data.background",
     )
+    sampling: dict[str, Any] = {
+        "split": spec.split.model_dump(),
+        "explain": spec.explain.model_dump(by_alias=True),
+        "background": {**spec.background.model_dump(by_alias=True),
+                       "rows": background_rows.tolist()},
+    }
+    drawn: list[tuple[str, RowsSpec | BackgroundSpec, np.ndarray]] = [
+        ("background", spec.background, background_rows)]
+    if spec.explain.rows is None:  # explicit rows are used as listed
+        drawn.insert(0, ("explain", spec.explain, explain_rows))
+    for name, rows_spec, chosen in drawn:
+        if rows_spec.n is not None and chosen.size < rows_spec.n:
+            note = (f"data.{name}.n is {rows_spec.n} but the {rows_spec.pool!r} pool has "
+                    f"{chosen.size} rows; all {chosen.size} are used")
+            sampling[name]["n_used"] = int(chosen.size)
+            sampling.setdefault("notes", []).append(note)
+            LOG.warning("%s", note)
     return Dataset(
         X=table.X, y=table.y, feature_names=table.feature_names,
         source=spec.source or str(in_memory(spec.X if spec.frame is None else spec.frame)),
         fingerprint=table.fingerprint, train_rows=train, test_rows=test,
         explain_rows=explain_rows, background=table.X[background_rows],
         categorical=tuple(spec.categorical), target_name=table.target_name,
-        row_index=table.row_index,
-        sampling={
-            "split": spec.split.model_dump(),
-            "explain": spec.explain.model_dump(by_alias=True),
-            "background": {**spec.background.model_dump(by_alias=True),
-                           "rows": background_rows.tolist()},
-        },
+        row_index=table.row_index, sampling=sampling,
     )
 
 
 def load_model(spec: ModelSpec, dataset: Dataset, base_dir: Path, host: Host) -> Model:
     """Build or read the model the suite names and adapt it."""
-    options: dict[str, Any] = {"trust": spec.trust, **spec.options}
+    options: dict[str, Any] = {**spec.options, "trust": spec.trust}  # options cannot grant trust
     if dataset.categorical and "categories" not in options:
         options["categories"] = categories_of(dataset)
     if spec.task is not None:

@@ -87,7 +87,7 @@ def _data(exp: Explanation) -> dict[str, Any]:
                                    else exp.inputs),
         "shape": list(exp.inputs.shape),
         "feature_names": list(exp.feature_names),
-        "n_train": given, "n_test": given,
+        "n_train": None, "n_test": None,  # no split: the caller gave the rows
         "explain_rows": list(range(exp.n_rows)),
         "n_background": 0 if background is None else int(background.shape[0]),
         "sampling": {"split": {"test_size": given},

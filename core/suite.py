@@ -3,17 +3,24 @@
 Validation happens in two passes, and every problem is reported with its path, e.g.
 ``explainers[2].params.n_samples: Input should be greater than 0``: first the schema below,
 then each explainer's and check's parameters against that plugin's own ``Params`` model and the
-references between sections (an unknown method gets the closest registered names).
+references between sections (:mod:`xaudit.suite_checks`; an unknown method gets the closest
+registered names). Types are strict, as in a JSON document: ``seed: true`` and
+``threshold: "1e-6"`` are refused rather than coerced. The YAML itself is read within bounds
+(size, depth, alias expansion) and with duplicate keys refused (:mod:`xaudit.safe_yaml`). A suite
+built in Python (a mapping given to :func:`xaudit.run_suite`) is validated the same way; only
+there may the model and the data be in-memory objects (:data:`IN_MEMORY_FIELDS`).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+import json
+from collections import Counter
+from pathlib import Path, PurePath
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-import yaml
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,24 +28,31 @@ from pydantic import (
     PlainSerializer,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
 
-from .auto import AUTO
-from .data import source_extra
 from .errors import Problem, SuiteError
-from .extras import MODEL_FILE_EXTRAS, REPORT_EXTRAS, unavailable_reason
-from .host import Host
-from .plugin import ModelCheck
+from .safe_yaml import MAX_BYTES, MAX_DEPTH, load_yaml
 from .targets import Target
 from .verdict import GatePolicy
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
     """Base of the suite's sections: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _unique(names: list[str] | None) -> list[str] | None:
+    repeated = sorted(n for n, count in Counter(names or ()).items() if count > 1)
+    if repeated:
+        raise ValueError(f"{', '.join(map(repr, repeated))} listed more than once; "
+                         "list each name once")
+    return names
 
 
 def in_memory(value: Any) -> str | None:
@@ -90,7 +104,13 @@ class ModelSpec(WithObjects):
     task: Literal["classification", "regression", "other"] | None = None
     output_names: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    """Adapter-specific options, validated by the adapter."""
+    """Adapter-specific options, validated against the adapter's ``Options``. Security switches
+    (``trust``) are refused here: only ``model.trust`` allows code-running formats."""
+
+    @field_validator("output_names")
+    @classmethod
+    def _unique_outputs(cls, names: list[str] | None) -> list[str] | None:
+        return _unique(names)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -113,7 +133,7 @@ class SplitSpec(Strict):
 class RowsSpec(Strict):
     """Which rows are explained: explicit ``rows`` or ``n`` rows drawn from a pool."""
 
-    rows: list[int] | None = None
+    rows: list[Annotated[int, Field(ge=0, lt=2**63)]] | None = None
     n: int | None = Field(20, gt=0)
     pool: Literal["test", "train", "all"] = Field("test", alias="from")
     method: Literal["random", "first"] = "random"
@@ -155,6 +175,11 @@ class DataSpec(WithObjects):
     explain: RowsSpec = Field(default_factory=RowsSpec)
     background: BackgroundSpec = Field(default_factory=BackgroundSpec)
 
+    @field_validator("features", "categorical")
+    @classmethod
+    def _unique_names(cls, names: list[str] | None) -> list[str] | None:
+        return _unique(names)
+
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
         given = [name for name, value in (("source", self.source), ("frame", self.frame),
@@ -190,10 +215,11 @@ class GateSpec(Strict):
     ``severity: warn`` a failure only warns.
     """
 
-    threshold: float
+    threshold: float = Field(allow_inf_nan=False)
     direction: Literal["lower", "higher"] | None = None
     """Defaults to the check's own declared direction."""
-    warn_threshold: float | None = None
+    warn_threshold: float | None = Field(None, allow_inf_nan=False)
+    """Must lie on the better side of ``threshold`` (below it when lower is better)."""
     severity: Literal["fail", "warn"] = "fail"
     relative_to: Literal["baseline"] | None = None
     """``baseline``: ``threshold`` and ``warn_threshold`` are offsets from the approved run's
@@ -237,7 +263,7 @@ class ReportSpec(Strict):
     """Features shown by name in charts and tables; the rest are aggregated."""
     local_rows: int = Field(3, ge=0, le=50)
     """Explained rows that get a waterfall chart in the local-explanations section."""
-    max_subjects: int = Field(50, ge=0)
+    max_subjects: int = Field(50, ge=0, le=10_000)
     """Explained rows that get a plain-language paragraph."""
 
 
@@ -263,7 +289,7 @@ class DecisionSpec(Strict):
     output: str | int = 0
     """The output (name or index) the decision is taken on."""
     adverse: Literal["above", "below"] = "above"
-    threshold: float
+    threshold: float = Field(allow_inf_nan=False)
     """The output is adverse when strictly above (or below) this value."""
 
 
@@ -287,7 +313,8 @@ class DocumentationSpec(Strict):
 
 
 class BaselineSpec(Strict):
-    """The approved run a governance run compares with: a results folder ``xaudit run`` wrote."""
+    """The approved run a governance run compares with: a results folder ``xaudit run`` wrote,
+    read as data (:meth:`~xaudit.results.AuditResult.load`), never run."""
 
     path: str
     """The folder, relative to the suite file (``xaudit run --baseline DIR`` overrides it)."""
@@ -351,16 +378,112 @@ def _schema_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
     return problems
 
 
+def _json_ready(value: object, path: str, problems: list[Problem], depth: int = 0) -> Any:
+    """``value`` in JSON's types (YAML dates as ISO text); anything else is a problem, and so is
+    nesting deeper than YAML's bound (a mapping built in Python may even contain itself)."""
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        problems.append(Problem(path, f"nested deeper than {MAX_DEPTH} levels"))
+        return None
+    if isinstance(value, dict):
+        ready = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                problems.append(Problem(where, f"key {key!r} is a {type(key).__name__}, not "
+                                        f"text; quote it ('{key}')"))
+                continue
+            ready[key] = _json_ready(item, where, problems, depth + 1)
+        return ready
+    if isinstance(value, list | tuple):
+        return [_json_ready(item, f"{path}[{i}]", problems, depth + 1)
+                for i, item in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime.date):  # a YAML timestamp (a datetime is a date too)
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    problems.append(Problem(path, f"a value of type {type(value).__name__} cannot be used; "
+                            "write text, a number, true/false, a list or a mapping"))
+    return None
+
+
+def strict_validate(schema: type[M], data: object,
+                    path: str = "") -> tuple[M | None, list[Problem]]:
+    """``data`` validated by ``schema`` with strict types, as a JSON document is: ``true`` is not
+    a number and ``"1e-6"`` is not a float (YAML's ``1e-6`` is, see :mod:`xaudit.safe_yaml`).
+
+    Returns the model, or ``None`` and every problem with its path under ``path``.
+    """
+    problems: list[Problem] = []
+    ready = _json_ready(data, path, problems)
+    if problems:
+        return None, problems
+    try:
+        return schema.model_validate_json(json.dumps(ready), strict=True), []
+    except ValidationError as exc:
+        return None, _schema_problems(exc, path)
+
+
+IN_MEMORY_FIELDS: dict[str, type[WithObjects]] = {"model": ModelSpec, "data": DataSpec}
+"""The sections whose :attr:`~WithObjects.OBJECTS` may hold in-memory objects: in a suite built
+in Python only, never in a suite file."""
+
+_SET_ASIDE = "(an in-memory object)"
+_FILE_FIELD = {"model": "model.path (a file is loaded only as model.trust allows)",
+               "data": "data.source"}
+
+
+def _set_objects_aside(data: dict[str, Any], objects_allowed: bool
+                       ) -> tuple[dict[str, Any], dict[tuple[str, str], Any], list[Problem]]:
+    """``data`` with each in-memory object replaced by a placeholder text, so that everything
+    else is validated with strict types; the objects by (section, field name); and, where
+    objects are not allowed (a suite file), a problem for each one written (and for a path or
+    text given as an object)."""
+    ready, objects, problems = dict(data), {}, []
+    for section, spec in IN_MEMORY_FIELDS.items():
+        part = ready.get(section)
+        if not isinstance(part, dict):
+            continue
+        part = ready[section] = dict(part)
+        for name in spec.OBJECTS:
+            for key in dict.fromkeys((spec.model_fields[name].alias or name, name)):
+                if part.get(key) is None:
+                    continue
+                if objects_allowed and isinstance(part[key], str | PurePath):
+                    problems.append(Problem(f"{section}.{key}", "give an object here, not a "
+                                            f"path or text; name a file in {_FILE_FIELD[section]}"))
+                elif objects_allowed:
+                    objects[section, name] = part[key]
+                    part[key] = _SET_ASIDE
+                else:
+                    problems.append(Problem(f"{section}.{key}", "in-memory objects are given "
+                                            "only in a suite built in Python (a mapping passed "
+                                            "to xaudit.run_suite); a suite file names its model "
+                                            "by path or factory and its data by source"))
+                    del part[key]
+    return ready, objects, problems
+
+
 def parse_suite(data: object, source: str = "suite", base_dir: Path | None = None,
-                text: str = "") -> Suite:
-    """Schema-validate ``data`` (a mapping parsed from YAML) into a :class:`Suite`."""
+                text: str = "", *, objects_allowed: bool = False) -> Suite:
+    """Schema-validate ``data`` (a mapping parsed from YAML) into a :class:`Suite`, with strict
+    types (:func:`strict_validate`); raises :class:`SuiteError` listing every problem.
+
+    ``objects_allowed`` (a suite built in Python): ``model.object``, ``data.frame``,
+    ``data.X`` and ``data.y`` may hold objects, which are kept as given (everything else is
+    validated as in a file); otherwise they are refused."""
     if not isinstance(data, dict):
         raise SuiteError([Problem("", f"a suite must be a mapping, got {type(data).__name__}")],
                          source)
-    try:
-        suite = Suite.model_validate(data)
-    except ValidationError as exc:
-        raise SuiteError(_schema_problems(exc), source) from None
+    ready, objects, problems = _set_objects_aside(data, objects_allowed)
+    suite, schema_problems = strict_validate(Suite, ready)
+    if suite is None or problems:
+        raise SuiteError([*problems, *schema_problems], source)
+    for (section, name), obj in objects.items():
+        setattr(getattr(suite, section), name, obj)
     suite.base_dir = base_dir or Path(".")
     suite.text = text
     canonical = text or suite.model_dump_json()
@@ -369,133 +492,21 @@ def parse_suite(data: object, source: str = "suite", base_dir: Path | None = Non
 
 
 def load_suite(path: str | Path) -> Suite:
-    """Read and schema-validate a suite file."""
+    """Read and schema-validate a suite file (YAML within the bounds of
+    :mod:`xaudit.safe_yaml`); :func:`xaudit.suite_checks.validate_suite` adds the plugin pass."""
+    return parse_suite(*read_suite(path))
+
+
+def read_suite(path: str | Path) -> tuple[object, str, Path, str]:
+    """The parsed YAML of a suite file, its name, its folder and its text: the arguments of
+    :func:`parse_suite` (which hashes the text: the file's bytes, as it is UTF-8)."""
     path = Path(path)
+    if path.is_dir():
+        raise SuiteError([Problem("", f"{path} is a folder, not a suite file; give the path of "
+                                  "the suite's YAML file")], str(path))
     if not path.is_file():
         raise SuiteError([Problem("", f"suite file {path} does not exist")], str(path))
-    raw = path.read_bytes()
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise SuiteError([Problem("", f"not valid YAML: {exc}")], str(path)) from None
-    suite = parse_suite(data, str(path), path.resolve().parent, raw.decode("utf-8", "replace"))
-    suite.sha256 = hashlib.sha256(raw).hexdigest()
-    return suite
-
-
-def check_against_host(suite: Suite, host: Host, source: str = "suite",
-                       dependencies: bool = True) -> None:
-    """Second pass: plugin names, plugin params, references and files; raises SuiteError.
-
-    With ``dependencies`` the extras the data source, the model and the report formats need
-    must be installed too (a pre-commit hook validating suites it does not run passes
-    ``False``).
-    """
-    problems: list[Problem] = []
-    if suite.model.adapter != "auto" and suite.model.adapter not in host.adapters:
-        problems.append(_unknown("model.adapter", host, "adapters", suite.model.adapter))
-    if suite.model.path is not None and not (suite.base_dir / suite.model.path).exists():
-        problems.append(Problem("model.path", f"file {suite.model.path} does not exist"))
-    data_source = suite.data.source
-    if data_source is not None and not data_source.startswith("sklearn:") and not (
-            suite.base_dir / data_source).is_file():
-        problems.append(Problem("data.source", f"file {data_source} does not exist"))
-    ids: dict[str, int] = {}
-    for i, spec in enumerate(suite.explainers):
-        where = f"explainers[{i}]"
-        if spec.id in ids:
-            problems.append(Problem(f"{where}.id", f"duplicate id {spec.id!r} "
-                                    f"(also explainers[{ids[spec.id]}])"))
-        ids.setdefault(spec.id, i)
-        if spec.method == AUTO:
-            if spec.params:
-                problems.append(Problem(f"{where}.params", "method 'auto' takes no parameters; "
-                                        "name the method to set them"))
-            continue
-        if spec.method not in host.explainers:
-            problems.append(_unknown(f"{where}.method", host, "explainers", spec.method))
-            continue
-        problems += _param_problems(host.explainers.get(spec.method).Params, spec.params,
-                                    f"{where}.params")
-    keys: set[str] = set()
-    for j, check in enumerate(suite.checks):
-        where = f"checks[{j}]"
-        if check.key in keys:
-            problems.append(Problem(f"{where}.id", f"duplicate check id {check.key!r}; give "
-                                    "each of them its own id"))
-        keys.add(check.key)
-        if check.explainer is not None and check.explainer not in ids:
-            problems.append(Problem(f"{where}.explainer", f"no explainer has id "
-                                    f"{check.explainer!r}; ids are {', '.join(ids) or 'none'}"))
-        if check.reference is not None and check.reference not in ids:
-            problems.append(Problem(f"{where}.reference", f"no explainer has id "
-                                    f"{check.reference!r}; ids are {', '.join(ids) or 'none'}"))
-        if check.check not in host.checks:
-            problems.append(_unknown(f"{where}.check", host, "checks", check.check))
-            continue
-        problems += _subject_problems(check, host, ids, where)
-        problems += _param_problems(host.checks.get(check.check).Params, check.params,
-                                    f"{where}.params")
-    if dependencies:
-        problems += _install_problems(suite, host)
-    problems += _report_problems(suite, dependencies)
-    if problems:
-        raise SuiteError(problems, source)
-
-
-def _subject_problems(check: CheckSpec, host: Host, ids: dict[str, int],
-                      where: str) -> list[Problem]:
-    """A model check names no explainer; every other check names one."""
-    model_check = issubclass(host.checks.get(check.check), ModelCheck)
-    if model_check and check.explainer is not None:
-        return [Problem(f"{where}.explainer", f"{check.check} measures the model on held-out "
-                        "rows, not an explanation: remove 'explainer'")]
-    if not model_check and check.explainer is None:
-        return [Problem(f"{where}.explainer", f"{check.check} checks an explanation: name the "
-                        f"explainer whose output it measures (ids are "
-                        f"{', '.join(ids) or 'none'})")]
-    return []
-
-
-def _report_problems(suite: Suite, dependencies: bool = True) -> list[Problem]:
-    """Formats whose extras are missing (with ``dependencies``), and a template folder that
-    does not exist."""
-    problems = []
-    for i, fmt in enumerate(suite.report.formats):
-        reason = unavailable_reason(REPORT_EXTRAS.get(fmt)) if dependencies else ""
-        if reason:
-            problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
-                                    f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))
-    folder = suite.report.template_dir
-    if folder is not None and not (suite.base_dir / folder).is_dir():
-        problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))
-    return problems
-
-
-def _install_problems(suite: Suite, host: Host) -> list[Problem]:
-    """The data source's and the model's optional installs that are missing here."""
-    source = suite.data.source
-    needs: list[tuple[str, str | None]] = [("data.source",
-                                            source_extra(source) if source else None)]
-    if suite.model.adapter in host.adapters:
-        needs.append(("model.adapter", host.adapters.get(suite.model.adapter).extra))
-    if suite.model.path is not None:
-        needs.append(("model.path", MODEL_FILE_EXTRAS.get(Path(suite.model.path).suffix)))
-    problems = []
-    for path, extra in needs:
-        reason = unavailable_reason(extra)
-        if reason:
-            problems.append(Problem(path, f"{reason}: pip install 'xaudit[{extra}]'"))
-    return problems
-
-
-def _unknown(path: str, host: Host, registry_name: str, name: str) -> Problem:
-    return Problem(path, str(getattr(host, registry_name).unknown(name)))
-
-
-def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) -> list[Problem]:
-    try:
-        schema.model_validate(params)
-    except ValidationError as exc:
-        return _schema_problems(exc, path)
-    return []
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_BYTES + 1)
+    data = load_yaml(raw, str(path))
+    return data, str(path), path.resolve().parent, raw.decode("utf-8")

@@ -24,12 +24,14 @@ def as_rows(X: Any) -> np.ndarray:
     as ``np.asarray`` does."""
     if isinstance(X, np.ndarray):
         return X
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None:  # a Series has one dtype
-        dtypes = [getattr(X, "dtype", None)] if hasattr(X, "to_numpy") else None
-    if dtypes is None or not hasattr(X, "to_numpy"):
+    if not hasattr(X, "to_numpy"):
         return np.asarray(X)
-    kinds = list(dtypes)
+    if getattr(X, "ndim", None) == 1:  # a Series: one dtype (its ``dtypes`` is that dtype)
+        kinds = [getattr(X, "dtype", None)]
+    elif getattr(X, "dtypes", None) is not None:
+        kinds = list(X.dtypes)
+    else:
+        return np.asarray(X)
     if all(isinstance(kind, np.dtype) for kind in kinds):
         return np.asarray(X)
     numeric = all(getattr(kind, "kind", "O") in "fiub" for kind in kinds)

@@ -69,8 +69,7 @@ class WrittenOutputs(list[Path]):
 
 def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequence[str], *,
                   options: ReportOptions | None = None, host: Host | None = None,
-                  base_dir: Path | None = None, keep: bool = False,
-                  sign_key: Path | None = None) -> WrittenOutputs:
+                  keep: bool = False, sign_key: Path | None = None) -> WrittenOutputs:
     """Write ``result`` in each of ``formats`` as the folder ``out``; returns the files written.
 
     ``out`` is a folder, or an :class:`~xaudit.output_folder.OutputFolder` the caller opened
@@ -78,12 +77,12 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
     unit when every file is written: it then holds exactly these files, plus, with ``keep``
     (a folder path only), the files it held before that were not written again. Until then
     the previous folder stays as it was, also when writing fails or is interrupted.
-    ``options`` default to the suite's ``report`` block (``template_dir`` relative to
-    ``base_dir``); ``host`` supplies the report sections and the plugin descriptions (the
-    default host when ``None``). The PDF embeds ``results.json`` byte for byte as
-    :meth:`AuditResult.save` writes it. ``manifest.json`` is written last, with the SHA-256 of
-    every file written (and of the files carried with ``keep``, as the previous manifest
-    recorded them), signed with the Ed25519 key file ``sign_key`` when given
+    ``options`` default to the saved suite's ``report`` block, without a template folder
+    (:meth:`ReportOptions.from_result`); ``host`` supplies the report sections and the plugin
+    descriptions (the default host when ``None``). The PDF embeds ``results.json`` byte for
+    byte as :meth:`AuditResult.save` writes it. ``manifest.json`` is written last, with the
+    SHA-256 of every file written (and of the files carried with ``keep``, as the previous
+    manifest recorded them), signed with the Ed25519 key file ``sign_key`` when given
     (:mod:`xaudit.manifest`).
     """
     unknown = [f for f in formats if f not in FORMATS]
@@ -96,7 +95,7 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
     if not isinstance(out, OutputFolder):
         with OutputFolder(out, keep=keep) as folder:
             return write_outputs(result, folder, formats, options=options, host=host,
-                                 base_dir=base_dir, sign_key=sign_key)
+                                 sign_key=sign_key)
     written = WrittenOutputs()
     report: _Report | None = None
     for fmt in dict.fromkeys(formats):
@@ -106,7 +105,7 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
         if report is None:
             from ..host import default_host
 
-            report = _Report(result, options or ReportOptions.from_result(result, base_dir),
+            report = _Report(result, options or ReportOptions.from_result(result),
                              host or default_host())
         written.append(report.write(fmt, result, out))
         written.failed_sections = report.failed

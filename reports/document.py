@@ -2,22 +2,27 @@
 
 The same page is written as ``report.html`` and laid out by WeasyPrint as ``report.pdf`` (its
 print style sheet gives the running header, page numbers and the table of contents' page
-numbers). A section whose ``context`` or template raises is shown with its error and listed in
-:attr:`RenderedPage.failed`; the rest of the report still renders.
+numbers). A section whose ``context`` or template raises is shown with its error, listed in
+:attr:`RenderedPage.failed` and logged as a warning on the ``xaudit`` logger, so it never passes
+silently; the rest of the report still renders. A page template (``report.html.j2``) that
+fails raises :class:`~xaudit.errors.InputError` naming it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment
+from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
+from ..errors import InputError
 from ..plugin import ReportSection
 from ..results import AuditResult
+from ..safe_text import one_line
 from ..version import __version__
 from .embedding import Embedded, report_id, results_file, run_time
 from .fonts import font_faces
@@ -30,6 +35,8 @@ if TYPE_CHECKING:
     from ..host import Host
 
 FONTS_PLACEHOLDER = "/*xaudit:font-faces*/"
+PAGE_TEMPLATE = "report.html.j2"
+LOGGER = logging.getLogger("xaudit")
 
 
 @dataclass
@@ -75,10 +82,15 @@ def render_html(result: AuditResult, options: ReportOptions, host: Host | None,
     context = RenderContext(result, options, documentation, host, results.sha256,
                             report_id(results.sha256))
     views, report = render_sections(classes, result, context, env, host)
-    page = env.get_template("report.html.j2").render(
-        report=report, sections=views, css=Markup((STATIC / "report.css").read_text()),  # noqa: S704
-        font_faces=Markup(FONTS_PLACEHOLDER))  # noqa: S704
-    failed = tuple(f"section {v.name!r} ({_plugin(host, v.name)}): {v.error}"
+    try:
+        page = env.get_template(PAGE_TEMPLATE).render(
+            report=report, sections=views,
+            css=Markup((STATIC / "report.css").read_text()),  # noqa: S704
+            font_faces=Markup(FONTS_PLACEHOLDER))  # noqa: S704
+    except TemplateError as exc:
+        raise InputError(f"the report page template {PAGE_TEMPLATE} failed: "
+                         f"{_error_text(exc)}") from None
+    failed = tuple(one_line(f"section {v.name!r} ({_plugin(host, v.name)}): {v.error}")
                    for v in views if v.error is not None)
     return RenderedPage(page.replace(FONTS_PLACEHOLDER, font_faces(page), 1), failed)
 
@@ -94,6 +106,9 @@ def render_sections(classes: list[tuple[str, type[ReportSection]]], result: Audi
     for view in views:
         if view.applicable:
             view.body = _render_section(env, classes_by_name(classes)[view.name], view, report)
+        if view.error is not None:
+            LOGGER.warning("xaudit: warning: report section %r (%s) failed to render: %s",
+                           one_line(view.title), view.name, one_line(view.error))
     return views, report
 
 

@@ -5,6 +5,10 @@ Every figure is drawn on a private :class:`~matplotlib.figure.Figure` (no pyplot
 for inlining: no XML prolog, no namespace URLs, and element ids prefixed by a digest of the
 figure so that several figures can share one HTML document. The same data give the same bytes.
 
+Labels come from data and models: they are drawn as literal text (no mathtext) and, as the SVG is
+inlined, any control or bidirectional character left in them is shown as an escape
+(:func:`~xaudit.safe_text.printable`).
+
 Colours: attributions that push the output up are red, those that push it down are blue
 (the diverging ColorBrewer RdBu ends), aggregates grey.
 """
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from markupsafe import Markup
+
+from ..safe_text import printable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,7 +58,10 @@ _RC: Any = {  # matplotlib types rc keys as Literals; these are all valid
     "axes.titlesize": 10.0,
     "axes.titleweight": "bold",
     "path.simplify": True,
+    "text.parse_math": False,
 }
+"""``text.parse_math`` off: every label is literal text, never TeX (``cost ($)`` stays as
+written, ``$\\frac{$`` cannot break a figure)."""
 _ID = re.compile(r'\bid="([^"]+)"')
 _STYLE = re.compile(r'\sstyle="([^"]*)"')
 
@@ -68,7 +77,9 @@ def _presentation_attributes(match: re.Match[str]) -> str:
 
 
 def short(name: str, limit: int = LABEL_CHARS) -> str:
-    """``name`` cut to ``limit`` characters with an ellipsis (tables show it in full)."""
+    """``name`` as a label (:func:`~xaudit.safe_text.printable`), cut to ``limit`` characters
+    with an ellipsis (tables show it in full)."""
+    name = printable(name)
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
@@ -91,7 +102,7 @@ def to_svg(fig: Figure) -> Markup:
     with matplotlib.rc_context(_RC):
         fig.savefig(buffer, format="svg", dpi=RASTER_DPI,
                     metadata={"Date": None, "Creator": None})
-    text = buffer.getvalue()
+    text = printable(buffer.getvalue())
     text = text[text.index("<svg"):]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", text)
@@ -119,7 +130,7 @@ def bar_chart(labels: Sequence[str], values: np.ndarray, errors: np.ndarray | No
         ax.barh(y, values, xerr=errors, color=colors or [MAGNITUDE] * n,
                 error_kw={"ecolor": "#333333", "capsize": 2, "elinewidth": 0.8})
         ax.set_yticks(y, [short(label) for label in labels])
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(printable(xlabel))
         ax.axvline(0, color="#333333", linewidth=0.6)
         return to_svg(fig)
 
@@ -147,7 +158,7 @@ def beeswarm(names: Sequence[str], values: np.ndarray, colours: np.ndarray | Non
                                     linewidths=0, rasterized=True)
         ax.set_yticks(np.arange(n_features)[::-1], [short(n) for n in names])
         ax.axvline(0, color="#333333", linewidth=0.6)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(printable(xlabel))
         if colours is not None and not np.all(np.isnan(colours)):
             bar = fig.colorbar(points, ax=ax, ticks=[0, 1], aspect=30, pad=0.01)
             bar.ax.set_yticklabels(["low", "high"])
@@ -173,7 +184,7 @@ def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str) -> Markup:
         ax.scatter(x, y, s=10, c=list(colours), linewidths=0, rasterized=True)
         ax.axhline(0, color="#333333", linewidth=0.6)
         ax.set_xlabel(short(xlabel, 40))
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(printable(ylabel))
         return to_svg(fig)
 
 
@@ -188,7 +199,7 @@ def waterfall(base: float, labels: Sequence[str], contributions: np.ndarray, xla
     n = len(labels)
     with figure(6.2, 1.0 + 0.24 * (n + 2)) as (fig, ax):
         rows = [f"base value = {base:.4g}", *[short(label, 44) for label in labels],
-                f"{end_label} = {base + float(np.sum(contributions)):.4g}"]
+                f"{printable(end_label)} = {base + float(np.sum(contributions)):.4g}"]
         y = np.arange(len(rows))[::-1]
         position = base
         positions = [base]
@@ -209,7 +220,7 @@ def waterfall(base: float, labels: Sequence[str], contributions: np.ndarray, xla
         ax.axvline(position, color="#1a1a1a", linewidth=0.7, linestyle=":")
         ax.set_xlim(low - pad, high + pad)
         ax.set_yticks(y, rows)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(printable(xlabel))
         return to_svg(fig)
 
 
@@ -280,7 +291,7 @@ def histogram(values: np.ndarray, xlabel: str, threshold: float | None) -> Marku
             ax.axvline(threshold, color=POSITIVE, linestyle="--", linewidth=1.0,
                        label=f"threshold {threshold:g}")
             ax.legend(frameon=False, fontsize=7)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(printable(xlabel))
         ax.set_ylabel("rows")
         return to_svg(fig)
 

@@ -4,6 +4,10 @@ The verdict is the run's (:mod:`xaudit.verdict`): a gate that warned under
 ``gate_policy.fail_on_warn`` is a ``<failure>`` here, as it failed the run. The test suite's
 ``<properties>`` identify what was audited (model, data and suite SHA-256, suite name, xaudit
 version) and state the verdict, so a CI system's test view shows them beside the gates.
+
+Every attribute and text passes through :func:`~xaudit.safe_text.printable`, so a control
+character in a suite name, an id, a feature name or an exception message is written as a
+visible escape and the document stays well-formed XML 1.0.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import io
 import xml.etree.ElementTree as ET
 
 from ..results import AuditResult, CheckResult
+from ..safe_text import printable
 from ..verdict import VERDICTS, fails_run, policy_note
 from .analysis import errors
 
@@ -80,6 +85,10 @@ def junit_tree(result: AuditResult) -> ET.ElementTree[ET.Element[str]]:
             out.text = f"WARNING {check.verdict()}\n{_statements(check)}".rstrip()
     suites = ET.Element("testsuites")
     suites.append(suite)
+    for node in suites.iter():
+        node.attrib = {key: printable(value) for key, value in node.attrib.items()}
+        if node.text is not None:
+            node.text = printable(node.text)
     return ET.ElementTree(suites)
 
 

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..results import AuditResult
+from ..safe_text import one_line
 from ..verdict import policy_note
 from .analysis import errors, explanations, is_attribution, is_tabular
 from .verdict import verdict
@@ -31,8 +32,18 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
 def md_escape(text: object) -> str:
-    """``text`` with Markdown and HTML metacharacters escaped, on one line."""
-    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """``text`` on one line, its Markdown and HTML metacharacters escaped and its control and
+    bidirectional characters shown as escapes (:func:`~xaudit.safe_text.one_line`)."""
+    return _SPECIAL.sub(r"\\\1", one_line(text))
+
+
+def md_code(text: object) -> str:
+    """``text`` on one line as a Markdown code span (shown literally): fenced by one backtick
+    more than its longest run of backticks, padded when it starts or ends with one."""
+    line = one_line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", line)), default=0) + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
 
 
 def summary_markdown(result: AuditResult) -> str:
@@ -43,9 +54,9 @@ def summary_markdown(result: AuditResult) -> str:
     lines = [
         f"# xaudit: {md_escape(result.suite_name)}: {verdict(result)}",
         "",
-        f"Model `{md_escape(result.model.get('name', '?'))}` "
+        f"Model {md_code(result.model.get('name', '?'))} "
         f"({md_escape(result.model.get('adapter', '?'))}), data "
-        f"`{md_escape(result.data.get('source', '?'))}`, exit code {int(code)}.{policy}",
+        f"{md_code(result.data.get('source', '?'))}, exit code {int(code)}.{policy}",
         "",
         f"Full report and results: [report.html, report.pdf, results.json]({REPORT_URL})",
         "",
@@ -75,8 +86,8 @@ def summary_markdown(result: AuditResult) -> str:
     for key, error in errors(result):
         lines.append(f"| {md_escape(key)} | crashed: {md_escape(error)} | - | - |")
     hashes = result.provenance.get("hashes", {})
-    lines += ["", "SHA-256: " + ", ".join(f"{k} `{v[:16]}`" for k, v in sorted(hashes.items())),
-              ""]
+    lines += ["", "SHA-256: " + ", ".join(f"{md_escape(k)} {md_code(str(v)[:16])}"
+                                          for k, v in sorted(hashes.items())), ""]
     return "\n".join(lines)
 
 
@@ -99,7 +110,7 @@ def _top_features(result: AuditResult) -> list[str]:
         if not np.isfinite(total) or total <= 0:
             continue
         order = np.lexsort((np.arange(scores.size), -scores))[:TOP_FEATURES]
-        named = ", ".join(f"`{md_escape(explanation.feature_names[i])}` "
+        named = ", ".join(f"{md_escape(explanation.feature_names[i])} "
                           f"{100 * scores[i] / total:.0f}%" for i in order)
         lines.append(f"- {md_escape(key)}: {named}")
     if not lines:

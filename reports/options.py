@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError
 from ..results import AuditResult
-from ..suite import DocumentationSpec, PdfVariant, ReportSpec
+from ..suite import DocumentationSpec, PdfVariant, ReportSpec, Suite
 
 PDF_VARIANTS: tuple[str, ...] = get_args(PdfVariant)
 
@@ -26,19 +26,19 @@ class ReportOptions:
     max_subjects: int = 50
 
     @classmethod
-    def from_result(cls, result: AuditResult, base_dir: Path | None = None,
-                    **overrides: Any) -> ReportOptions:
-        """Options saved with the suite, ``template_dir`` resolved against ``base_dir``."""
+    def from_result(cls, result: AuditResult, **overrides: Any) -> ReportOptions:
+        """The layout options saved with the suite (``pdf_variant``, ``top_k``, ``local_rows``,
+        ``max_subjects``), each overridable.
+
+        ``template_dir`` is never read from the result: a results folder is data, and a
+        template folder named in it could come from anyone. It comes only from ``overrides``
+        (``--template-dir``, or the suite the user runs, see :meth:`for_suite`).
+        """
         try:
             spec = ReportSpec.model_validate(result.suite.get("report") or {})
         except ValidationError as exc:
             raise InputError(f"saved suite has an invalid report block: {exc}") from None
-        folder = None
-        if spec.template_dir is not None:
-            folder = Path(spec.template_dir)
-            if base_dir is not None and not folder.is_absolute():
-                folder = base_dir / folder
-        options = cls(pdf_variant=spec.pdf_variant, template_dir=folder, top_k=spec.top_k,
+        options = cls(pdf_variant=spec.pdf_variant, top_k=spec.top_k,
                       local_rows=spec.local_rows, max_subjects=spec.max_subjects)
         given = {k: v for k, v in overrides.items() if v is not None}
         if "template_dir" in given:
@@ -50,6 +50,14 @@ class ReportOptions:
         if options.template_dir is not None and not options.template_dir.is_dir():
             raise InputError(f"template folder {options.template_dir} does not exist")
         return options
+
+    @classmethod
+    def for_suite(cls, result: AuditResult, suite: Suite) -> ReportOptions:
+        """Options for a run of ``suite``: its ``report.template_dir`` resolved against the
+        suite file's folder (never the working directory)."""
+        folder = suite.report.template_dir
+        return cls.from_result(result, template_dir=None if folder is None else
+                               suite.base_dir / folder)
 
 
 def documentation_of(result: AuditResult) -> DocumentationSpec | None:

@@ -245,6 +245,32 @@ def test_an_older_results_schema_or_a_missing_folder_is_refused(
     assert main(["diff", str(old), str(approved)]) == 4
 
 
+def test_a_received_baseline_is_read_as_inert_schema_checked_data(
+        ws: Workspace, approved: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A baseline is a results folder from someone else: read by the reader ``xaudit report``
+    uses (schema-checked, no link inside followed), refused (exit 4) before any work."""
+    suite = str(ws.suite("approved"))
+    out = ws.root / "refused"
+    forged = ws.root / "forged"
+    shutil.copytree(approved, forged)
+    document = json.loads((forged / "results.json").read_text())
+    document["checks"][0]["value"] = {"$float": "__import__('os')"}
+    (forged / "results.json").write_text(json.dumps(document))
+    err = _refused(["run", "-q", suite, "--out", str(out), "--baseline", str(forged)],
+                   capsys, out)
+    assert f"baseline {forged}" in err
+    assert "checks.0.value" in err
+    assert "Traceback" not in err
+    linked = ws.root / "linked"
+    linked.mkdir()
+    (linked / "arrays.npz").write_bytes((approved / "arrays.npz").read_bytes())
+    (linked / "results.json").symlink_to(approved / "results.json")
+    err = _refused(["run", "-q", suite, "--out", str(out), "--baseline", str(linked)],
+                   capsys, out)
+    assert f"baseline {linked}" in err
+    assert "link" in err
+
+
 def test_diff_writes_the_comparison_without_rerunning(
         ws: Workspace, approved: Path, capsys: pytest.CaptureFixture[str]) -> None:
     candidate = ws.root / "candidate"

@@ -256,7 +256,8 @@ def test_refusals_say_what_to_change(regression: tuple[Ridge, Dataset],
 
 
 def test_a_suite_names_a_performance_check_without_an_explainer(tmp_path: Any) -> None:
-    from xaudit.suite import check_against_host, parse_suite
+    from xaudit.suite import parse_suite
+    from xaudit.suite_checks import check_against_host
 
     def suite(check: dict[str, Any]) -> Any:
         return parse_suite({"name": "s", "model": {"factory": "m:f"},

@@ -99,3 +99,38 @@ def test_arrays_and_invalid_mappings(ridge: Ridge, frame: pd.DataFrame) -> None:
         xaudit.run_suite(_suite(ridge, {"frame": X}))
     with pytest.raises(xaudit.InputError, match="no target column 'label'"):
         xaudit.run_suite(_suite(ridge, {"frame": frame, "target": "label"}))
+
+
+def _problems(suite: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(xaudit.SuiteError) as caught:
+        xaudit.run_suite(suite)
+    return {p.path: p.message for p in caught.value.problems}
+
+
+def test_a_suite_mapping_is_validated_as_strictly_as_a_file(ridge: Ridge,
+                                                            frame: pd.DataFrame) -> None:
+    """The mapping's types are JSON's, as a suite file's are (no coercion), bounds hold, and
+    an object field holds an object: a path there would skip the checks on model.path."""
+    data = {"frame": frame, "target": "progression"}
+    suite = _suite(ridge, data)
+    assert "valid integer" in _problems({**suite, "seed": True})["seed"]
+    coerced = _suite(ridge, data)
+    coerced["checks"][0]["gate"]["threshold"] = "1e-6"
+    assert "valid number" in _problems(coerced)["checks[0].gate.threshold"]
+    coerced["checks"][0]["gate"]["threshold"] = float("nan")
+    assert "finite number" in _problems(coerced)["checks[0].gate.threshold"]
+    huge = _suite(ridge, data)
+    huge["report"]["max_subjects"] = 10**9
+    assert "10000" in _problems(huge)["report.max_subjects"]
+    assert "not a path" in _problems(_suite("model.skops", data))["model.object"]
+    assert "not a path" in _problems(_suite(ridge, {"frame": "data.csv"}))["data.frame"]
+    nested: dict[str, Any] = {}
+    nested["inner"] = nested  # a mapping built in Python may contain itself
+    problems = _problems({**suite, "documentation": {"reason_codes": nested}})
+    assert any("nested deeper than" in message for message in problems.values())
+    unknown = _problems({**suite, "data": {**data, "rows": 3}})
+    assert unknown["data.rows"] == "unknown field (not allowed here)"
+    numpy_typed = _suite(ridge, data)
+    numpy_typed["seed"] = np.int64(5)  # numpy scalars are numbers, as in a file
+    numpy_typed["checks"][0]["gate"]["threshold"] = np.float64(1e-6)
+    assert xaudit.run_suite(numpy_typed).exit_code() == 0

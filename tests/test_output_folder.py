@@ -305,14 +305,15 @@ def test_a_lock_left_by_a_dead_process_is_taken(ws: Workspace, previous: Path) -
 
 def test_what_a_killed_run_left_is_recovered_by_the_next(ws: Workspace, previous: Path) -> None:
     """A run killed between the two renames left the previous folder aside and none in place:
-    the next run into the folder puts it back first, here one refused for its inputs."""
+    the next run into the folder puts it back first, here one whose model is refused while
+    it is prepared (a suite refused by validation does not reach the folder at all)."""
     before = snapshot(previous)
     aside = previous.parent / f".{previous.name}.xaudit-0123456789ab.previous"
     previous.rename(aside)
     unfinished = previous.parent / f".{previous.name}.xaudit-ba9876543210.incomplete"
     unfinished.mkdir()
     (unfinished / ".results.json.part").write_text("{")
-    invalid = ws.suite("invalid", data={"source": "missing.csv"})
+    invalid = ws.suite("invalid", factory="exits")
     assert run(ws, invalid, previous) == 4
     assert snapshot(previous) == before
     assert leftovers(previous) == []

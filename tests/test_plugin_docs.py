@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 import xaudit
 from xaudit.host import Host
-from xaudit.suite import Suite, check_against_host, parse_suite
+from xaudit.suite import Suite, parse_suite
+from xaudit.suite_checks import check_against_host
 from xaudit.testing import explainer_checks
 
 ROOT = Path(__file__).resolve().parent.parent

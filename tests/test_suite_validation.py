@@ -23,7 +23,9 @@ import yaml
 from xaudit.cli import main
 from xaudit.errors import SuiteError, XauditError
 from xaudit.host import Host, create_host
-from xaudit.suite import check_against_host, load_suite
+from xaudit.results import AuditResult
+from xaudit.suite import load_suite
+from xaudit.suite_checks import check_against_host
 
 MODELS = '''\
 """Factories for the validation tests (trained in milliseconds)."""
@@ -99,9 +101,31 @@ def _drop(*keys: str | int) -> Callable[[dict[str, Any]], None]:
     return apply
 
 
+def _set_all(*edits: tuple[Any, ...]) -> Callable[[dict[str, Any]], None]:
+    def apply(suite: dict[str, Any]) -> None:
+        for *keys, value in edits:
+            _set(*keys, value=value)(suite)
+
+    return apply
+
+
+def _model_file_with_options(suite: dict[str, Any]) -> str:
+    """A ``.skops`` file (the sklearn adapter, by its suffix) with an option it refuses; the
+    file exists (written next to the suite by ``write_case``)."""
+    del suite["model"]["factory"]
+    suite["model"]["path"] = "model.skops"
+    suite["model"]["options"] = {"output": "logits"}
+    return yaml.safe_dump(suite, sort_keys=False)
+
+
 def _model_path_only(suite: dict[str, Any]) -> None:
     del suite["model"]["factory"]
     suite["model"]["path"] = "models/missing.skops"
+
+
+def _rename_explainer(suite: dict[str, Any]) -> None:
+    """An id with a space, which the check follows (so only the id's pattern is wrong)."""
+    suite["explainers"][0]["id"] = suite["checks"][0]["explainer"] = "my explainer"
 
 
 def _duplicate_explainer(suite: dict[str, Any]) -> None:
@@ -145,7 +169,7 @@ CASES = [
     Case("explainer_param_not_a_choice",
          _set("explainers", 0, "params", value={"baseline": "median"}),
          "explainers[0].params.baseline", "Input should be 'background', 'mean' or 'zero'"),
-    Case("explainer_id_bad_characters", _set("explainers", 0, "id", value="my explainer"),
+    Case("explainer_id_bad_characters", _rename_explainer,
          "explainers[0].id", "String should match pattern"),
     Case("duplicate_explainer_ids", _duplicate_explainer, "explainers[1].id",
          "duplicate id 'abl' (also explainers[0])"),
@@ -172,10 +196,37 @@ CASES = [
          "data.explain.from", "Input should be 'test', 'train' or 'all'"),
     Case("unknown_report_format", _set("report", "formats", value=["json", "pdff"]),
          "report.formats[1]", "Input should be 'json', 'html', 'pdf', 'md' or 'junit'"),
+    Case("trust_in_model_options", _set("model", "options", value={"trust": True}),
+         "model.options.trust", "'trust' is a security switch and cannot be set in options"),
+    Case("options_against_the_named_adapter", _set_all(
+        ("model", "adapter", "sklearn"), ("model", "options", {"outptu": "proba"})),
+         "model.options.outptu", "unknown field (not allowed here)"),
+    Case("options_against_the_adapter_of_the_file_suffix", _model_file_with_options,
+         "model.options.output", "Input should be"),
+    Case("duplicated_features", _set("data", "features", value=["age", "bmi", "age"]),
+         "data.features", "'age' listed more than once"),
+    Case("warn_threshold_on_the_wrong_side",
+         _set("checks", 0, "gate", value={"threshold": 1e-8, "warn_threshold": 1e-6}),
+         "checks[0].gate.warn_threshold", "must be below the threshold 1e-08 when lower"),
+    Case("seed_is_a_boolean", _set("seed", value=True), "seed", "Input should be a valid integer"),
+    Case("threshold_is_text", lambda s: yaml.safe_dump(s, sort_keys=False).replace(
+        "threshold: 1.0e-08", "threshold: '1e-6'"),
+         "checks[0].gate.threshold", "Input should be a valid number"),
+    Case("threshold_is_not_finite", _set("checks", 0, "gate", "threshold", value=float("inf")),
+         "checks[0].gate.threshold", "Input should be a finite number"),
+    Case("duplicated_yaml_key", lambda s: yaml.safe_dump(s, sort_keys=False) + "seed: 2\n",
+         "seed", "key 'seed' is given twice"),
+    Case("unknown_sklearn_dataset", _set("data", "source", value="sklearn:diabetis"),
+         "data.source", "unknown scikit-learn dataset 'diabetis'"),
+    Case("unsupported_data_file_type", _set("data", "source", value="data.xlsx"),
+         "data.source", "unsupported file type .xlsx"),
+    Case("model_options_key_not_text", _set("model", "options", value={1: "x"}),
+         "model.options.1", "key 1 is a int, not text"),
 ]
 
 
 def write_case(case: Case, factory: str, folder: Path) -> Path:
+    (folder / "model.skops").write_bytes(b"")  # never read: validation stops before loading
     suite = base_suite(factory)
     raw = case.breaks(suite)
     text = raw if isinstance(raw, str) else yaml.safe_dump(suite, sort_keys=False)
@@ -320,3 +371,65 @@ def test_validate_reports_missing_data_file(tmp_path: Path, factory: str, host: 
     with pytest.raises(SuiteError) as caught:
         check_against_host(load_suite(path), host, str(path))
     assert [p.path for p in caught.value.problems] == ["data.source"]
+
+
+def test_schema_and_plugin_problems_are_reported_together(tmp_path: Path, factory: str,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """A schema problem no longer hides the plugin-parameter problems behind it."""
+    suite = base_suite(factory)
+    suite["seed"] = -1
+    suite["explainers"][0]["params"] = {"basline": "mean"}
+    suite["checks"][0]["params"] = {"agregate": "max"}
+    suite["model"]["options"] = {"trust": True}
+    path = tmp_path / "both.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["validate", str(path)]) == 4
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    for where in ("seed: ", "explainers[0].params.basline: ", "checks[0].params.agregate: ",
+                  "model.options.trust: "):
+        assert f"  {where}" in err
+
+
+def test_documentation_names_are_checked_before_any_work(tmp_path: Path, factory: str,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """Typos in the decision's output, reason codes and segments are exit 4 once data and model
+    are known; the explainer never runs (its crash would give exit 3)."""
+    suite = base_suite(factory)
+    suite["model"]["output_names"] = ["progression"]
+    suite["explainers"][0]["params"] = {"max_batch": 1}
+    suite["documentation"] = {
+        "decision": {"output": "progresion", "threshold": 150},
+        "reason_codes": {"bmi": "Body-mass index is high", "bim": "typo"},
+        "segments": ["sex", {"feature": "aeg", "bins": [0.0]}],
+    }
+    path = tmp_path / "doc.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["validate", str(path)]) == 0  # names need the data and the model
+    out = tmp_path / "out"
+    assert main(["run", "-q", str(path), "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "documentation.decision.output: unknown output 'progresion'; the model's outputs " \
+           "are 'progression'" in err
+    assert "documentation.reason_codes.bim: unknown feature 'bim'" in err
+    assert "documentation.segments[1].feature: unknown feature 'aeg'" in err
+    assert not out.exists()
+
+
+def test_explain_n_above_the_pool_is_reduced_and_said(tmp_path: Path, factory: str,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    suite = base_suite(factory)
+    suite["data"]["explain"] = {"n": 500, "from": "test"}
+    path = tmp_path / "many.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 0  # -q would log errors only
+    n_test = round(442 * 0.25)  # scikit-learn's diabetes data has 442 rows
+    note = (f"data.explain.n is 500 but the 'test' pool has {n_test} rows; all {n_test} are "
+            "used")
+    assert any(note in record.message for record in caplog.records)
+    sampling = AuditResult.load(out).data["sampling"]
+    assert sampling["explain"]["n_used"] == n_test
+    assert sampling["notes"] == [note]

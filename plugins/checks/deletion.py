@@ -62,7 +62,7 @@ from xaudit.registry import Registry
 class CurveParams(PluginParams):
     """Parameters of ``deletion`` and ``insertion``."""
 
-    steps: int = Field(20, ge=1)
+    steps: int = Field(20, ge=1, le=10_000)
     """Number of removal steps (the curve has ``steps + 1`` points)."""
     order: Literal["morf", "lerf"] = "morf"
     """Most-relevant-first or least-relevant-first."""
@@ -77,12 +77,12 @@ class CurveParams(PluginParams):
     """Units removed together: ``feature``, ``pixel`` (all channels), ``patch``, ``superpixel``."""
     patch_size: int = Field(4, ge=1)
     """Side of a square patch for ``grouping: patch``."""
-    n_segments: int = Field(50, ge=2)
+    n_segments: int = Field(50, ge=2, le=10_000)
     """Approximate number of superpixels for ``grouping: superpixel``."""
     channel_axis: ChannelAxis = "auto"
     """Where the channels of image rows are: ``auto`` (the model's recorded layout, else the
     row shape), ``first``, ``last``, ``none`` or an axis number (``0``, ``2``, ``-1``)."""
-    n_random: int = Field(1, ge=1)
+    n_random: int = Field(1, ge=1, le=1_000)
     """Random attributions drawn per row (their curves are averaged)."""
     normalize: bool = True
     """Divide each row's gain by the range its curves span, so rows weigh alike."""

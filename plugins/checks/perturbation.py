@@ -68,7 +68,7 @@ from xaudit.registry import Registry
 class FaithfulnessCorrelationParams(PluginParams):
     """Parameters of ``faithfulness_correlation``."""
 
-    n_runs: int = Field(100, ge=2)
+    n_runs: int = Field(100, ge=2, le=100_000)
     """Random subsets per row."""
     subset_size: int = Field(2, ge=1)
     """Features replaced per subset; below the number of features (refused otherwise)."""
@@ -154,7 +154,7 @@ class FaithfulnessCorrelation(Check):
 class InfidelityParams(PluginParams):
     """Parameters of ``infidelity``."""
 
-    n_samples: int = Field(50, ge=1)
+    n_samples: int = Field(50, ge=1, le=100_000)
     """Perturbations per row."""
     perturbation: Literal["gaussian", "subset"] = "gaussian"
     """``I`` is Gaussian noise, or ``x - fill`` on a random feature subset."""
@@ -229,7 +229,7 @@ class Infidelity(Check):
 class SensitivityParams(PluginParams):
     """Parameters of ``max_sensitivity`` and ``avg_sensitivity``."""
 
-    n_samples: int = Field(10, ge=1)
+    n_samples: int = Field(10, ge=1, le=10_000)
     """Perturbed copies per row (each is re-explained)."""
     radius: float = Field(0.02, gt=0)
     """Half-width of the uniform noise (an L-infinity ball)."""

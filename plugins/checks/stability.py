@@ -52,7 +52,7 @@ from xaudit.registry import Registry
 class StabilityParams(PluginParams):
     """Parameters of ``stability``."""
 
-    repeats: int = Field(4, ge=1)
+    repeats: int = Field(4, ge=1, le=1_000)
     """Extra runs with other seeds (the checked explanation is run 0)."""
     top_k: int = Field(10, ge=0)
     """Features compared (by mean absolute attribution); 0 compares all."""

@@ -70,7 +70,7 @@ class CounterfactualParams(PluginParams):
     than the row's predicted one."""
     target_range: tuple[float, float] | None = None
     """Regression: the interval ``[low, high]`` the first targeted output must reach."""
-    n_counterfactuals: int = Field(3, gt=0)
+    n_counterfactuals: int = Field(3, gt=0, le=100)
     """Counterfactuals per row (fewer when fewer distinct valid ones are found)."""
     immutable: list[Feature] = Field(default_factory=list)
     """Features that must not change."""
@@ -84,15 +84,15 @@ class CounterfactualParams(PluginParams):
     """Weight of the distance between chosen counterfactuals."""
     sparsify: bool = True
     """Revert each change the target does not need."""
-    population: int = Field(200, ge=4)
+    population: int = Field(200, ge=4, le=100_000)
     """Candidates per generation."""
-    generations: int = Field(40, gt=0)
+    generations: int = Field(40, gt=0, le=100_000)
     """Generations of the genetic search."""
     search: Literal["auto", "genetic", "gradient"] = "auto"
     """``gradient``: DiCE-style gradient descent through the model (needs a model with
     gradients); ``genetic``: the gradient-free search (any model); ``auto``: gradient where the
     model offers gradients, then genetic for rows where it found nothing."""
-    steps: int = Field(300, gt=0)
+    steps: int = Field(300, gt=0, le=100_000)
     """Optimiser steps of the gradient search."""
     learning_rate: float = Field(0.05, gt=0.0)
     """Adam step size of the gradient search, in units of each feature's MAD."""

@@ -93,7 +93,7 @@ class LayerParams(PluginParams):
 class PathParams(LayerParams):
     """Parameters of ``layer.conductance``."""
 
-    n_steps: int = Field(50, gt=1)
+    n_steps: int = Field(50, gt=1, le=100_000)
     """Points on the path from the baseline to the input."""
     path_method: PathMethod = "gausslegendre"
     """Integration points: Gauss-Legendre or a Riemann rule (as Captum's ``method``)."""

@@ -49,7 +49,7 @@ class NeuronConductanceParams(PluginParams):
     element: int | None = Field(None, ge=0)
     """For a layer returning a tuple of tensors: which tensor holds the unit (counting the
     tuple's tensors, ``None`` elements skipped); needed then, ignored for a single tensor."""
-    n_steps: int = Field(50, gt=1)
+    n_steps: int = Field(50, gt=1, le=100_000)
     """Points on the path from the baseline to the input."""
     path_method: PathMethod = "gausslegendre"
     """Integration points and weights. The trapezoid rule here has weights summing to one;

@@ -38,7 +38,7 @@ class ProbingParams(PluginParams):
     layers: list[str] | None = None
     """Layer names (``named_modules`` names) to probe; default every named layer that runs in
     the forward."""
-    cv: int = Field(5, ge=2)
+    cv: int = Field(5, ge=2, le=100)
     """Cross-validation folds (stratified for class labels)."""
     probe: Literal["auto", "logistic", "ridge"] = "auto"
     """``logistic`` for class labels, ``ridge`` for numeric ones; ``auto`` chooses by the

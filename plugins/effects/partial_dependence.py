@@ -63,7 +63,7 @@ class CurveParams(PluginParams):
     features: list[Feature] | None = None
     """Features (names or indices) to compute curves for; default all. The others get zero
     values and NaN curves."""
-    grid_resolution: int = Field(100, gt=1)
+    grid_resolution: int = Field(100, gt=1, le=10_000)
     """Points per grid (fewer for a feature with fewer unique values)."""
     percentiles: tuple[float, float] = (0.05, 0.95)
     """Lower and upper percentiles (in [0, 1]) of the reference rows bounding each grid."""
@@ -78,7 +78,7 @@ class PDPParams(CurveParams):
 
     pairs: list[tuple[Feature, Feature]] = Field(default_factory=list)
     """Feature pairs for 2-D partial dependence (``handoff.partial_dependence.pairs``)."""
-    pair_grid_resolution: int = Field(20, gt=1)
+    pair_grid_resolution: int = Field(20, gt=1, le=1_000)
     """Points per feature in a 2-D grid (the cost grows with its square)."""
     algorithm: Literal["auto", "brute", "recursion"] = "auto"
     """``recursion``: scikit-learn's tree traversal (DecisionTreeRegressor,

@@ -46,7 +46,7 @@ class PermutationImportanceParams(PluginParams):
     ``roc_auc``, ``neg_log_loss``, ...) or, from Python, a callable ``metric(y_true, outputs)``
     returning a score where higher is better (``outputs`` are the targeted model outputs,
     ``(n,)`` for one). Default: ``accuracy`` for classifiers, ``r2`` otherwise."""
-    n_repeats: int = Field(5, gt=0)
+    n_repeats: int = Field(5, gt=0, le=1_000)
     """Shuffles per feature; rows of the result."""
     max_samples: float = Field(1.0, gt=0.0, le=1.0)
     """Fraction of the explained rows drawn (without replacement) for each repeat."""

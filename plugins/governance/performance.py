@@ -42,8 +42,9 @@ class PerformanceParams(PluginParams):
 
     output: str | int | None = None
     """A regression model's output that is the prediction, when it has several."""
-    n_boot: int = Field(1000, ge=0)
-    """Bootstrap resamples for the confidence intervals (0: no interval)."""
+    n_boot: int = Field(1000, ge=0, le=10_000)
+    """Bootstrap resamples for the confidence intervals (0: no interval; at most 10,000, well
+    past the 1,000 or so that percentile intervals need: Efron and Tibshirani 1993)."""
     confidence: float = Field(0.95, gt=0, lt=1)
     """Level of the intervals."""
     segments: bool = True

@@ -44,7 +44,7 @@ from xaudit.targets import TargetSelection
 class GradientShapParams(PluginParams):
     """Parameters of ``shap.gradient``."""
 
-    n_samples: int = Field(50, ge=1)
+    n_samples: int = Field(50, ge=1, le=10_000)
     """(background row, path point) draws per explained row."""
     stdev: float = Field(0.0, ge=0)
     """Standard deviation of Gaussian noise added to the input before each draw (0: none)."""

@@ -56,7 +56,7 @@ class SmoothGradParams(PluginParams):
     base: Base = "saliency"
     """The attribution averaged over noisy inputs: saliency (gradient), input_x_gradient or
     integrated (Integrated Gradients from a zero baseline)."""
-    n_samples: int = Field(50, ge=2)
+    n_samples: int = Field(50, ge=2, le=10_000)
     """Noisy copies per row."""
     noise_level: float = Field(0.15, ge=0)
     """Noise standard deviation as a fraction of each row's range, max(x) - min(x)."""
@@ -66,7 +66,7 @@ class SmoothGradParams(PluginParams):
     """For base saliency: average |gradient| instead of the signed gradient."""
     path_method: PathMethod = "gausslegendre"
     """For base integrated: the path quadrature."""
-    n_steps: int = Field(20, ge=1)
+    n_steps: int = Field(20, ge=1, le=100_000)
     """For base integrated: points on each path."""
     max_batch: int = Field(1024, gt=0)
     """Most inputs (noisy copies, times path points for integrated) per forward/backward."""

@@ -29,7 +29,7 @@ Selection = Literal["auto", "forward", "lasso_path", "highest_weights", "none"]
 class LimeFitParams(PluginParams):
     """Parameters of the local surrogate shared by every LIME explainer."""
 
-    n_samples: int = Field(5000, ge=2)
+    n_samples: int = Field(5000, ge=2, le=1_000_000)
     """Perturbed samples per explained row (the first one is the row itself)."""
     num_features: int | None = Field(10, ge=1)
     """How many interpretable features the local model may use; ``None`` uses all."""

@@ -59,7 +59,7 @@ DEFAULT_SEGMENTER_PARAMS: dict[str, dict[str, Any]] = {
 class LimeImageParams(LimeFitParams):
     """Parameters of ``lime.image``."""
 
-    n_samples: int = Field(1000, ge=2)
+    n_samples: int = Field(1000, ge=2, le=100_000)
     """Perturbed images per explained image (the first is the image itself)."""
     num_features: int | None = Field(None, ge=1)
     """Superpixels the local model may use; ``None``: all of them."""

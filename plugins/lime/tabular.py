@@ -55,7 +55,7 @@ class LimeTabularParams(LimeFitParams):
     """Categorical features, by index or by the model's feature names."""
     sample_around_instance: bool = False
     """With ``discretizer: none``: centre the normal samples on the row, not the mean."""
-    stability_runs: int = Field(0, ge=0)
+    stability_runs: int = Field(0, ge=0, le=1_000)
     """With 2 or more: explain again ``stability_runs - 1`` times with seeds drawn from this
     explanation's generator and report, per row and output, the stability of the top
     ``stability_top_k`` features in ``metadata["stability"]`` (that many times the cost)."""

@@ -42,7 +42,7 @@ from xaudit.targets import TargetSelection
 class ShapleyParams(PluginParams):
     """Parameters every model-agnostic Shapley explainer shares."""
 
-    max_background: int = Field(100, gt=0)
+    max_background: int = Field(100, gt=0, le=100_000)
     """A background with more rows is summarised by seeded weighted k-means into this many
     centres (weights = cluster sizes); recorded in the explanation's metadata."""
     max_batch: int = Field(65_536, gt=0)

@@ -59,7 +59,7 @@ from xaudit.targets import TargetSelection
 class KernelParams(ShapleyParams):
     """Parameters of ``shap.kernel``."""
 
-    n_samples: int = Field(2048, ge=4)
+    n_samples: int = Field(2048, ge=4, le=1_048_576)
     """Coalitions evaluated per explained row, besides the empty and the full coalition (each
     is the mean over the background). A budget covering every coalition gives exact values."""
     surrogate: Literal["gp", "linear"] = "gp"

@@ -52,7 +52,7 @@ from xaudit.targets import TargetSelection
 class PermutationParams(ShapleyParams):
     """Parameters of ``shap.permutation``."""
 
-    n_samples: int = Field(2048, ge=2)
+    n_samples: int = Field(2048, ge=2, le=1_048_576)
     """Coalitions evaluated per explained row (each the mean over the background); an order of
     ``d`` varying features costs ``d - 1``; at least two antithetic pairs are always drawn."""
 
