@@ -99,6 +99,18 @@ def test_report_formats_without_their_extra(tmp_path: Path, fmt: str, hidden: st
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before
 
 
+def test_formats_option_checks_the_extras_of_the_formats_it_uses(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, "pdfsuite", "data.npz", ["pdf"])
+    kept = xaudit_without("weasyprint", "run", str(suite), "--out", "a", "--formats", "json,md",
+                          cwd=tmp_path)
+    assert kept.returncode == 5, kept.stderr  # ran (no gate): the PDF was replaced
+    assert (tmp_path / "a" / "summary.md").is_file()
+    refused = xaudit_without("fontTools", "run", str(suite), "--out", "b", "--formats", "html",
+                             cwd=tmp_path)
+    assert_refused(refused, "html", "report.formats[0]")
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize(("suffix", "extra", "hidden"),
                          [(".onnx", "onnx", "onnxruntime"), (".pt", "torch", "torch")])
 def test_model_files_without_their_adapter(tmp_path: Path, suffix: str, extra: str,
