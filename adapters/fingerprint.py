@@ -11,21 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xaudit.manifest import file_sha256 as file_sha256  # the one file digest, re-exported
+
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def state_sha256(obj: object) -> str:

@@ -123,6 +123,11 @@ def run(workloads: Sequence[Workload], title: str,
         print(f"  measured {workload.name}", flush=True)
     print_rows(rows, title)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump([asdict(r) for r in rows], handle, indent=2)
+        write_json(rows, args.json)
     return rows
+
+
+def write_json(rows: Sequence[Row], path: str) -> None:
+    """Write ``rows`` as a JSON list (what ``--json PATH`` asks for)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump([asdict(r) for r in rows], handle, indent=2)

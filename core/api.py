@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .baseline import approved_for
+from .cache import ExplanationCache
 from .engine import CountingModel, check, error_info, explain, gate_status, named_spec
 from .explanation import Explanation
 from .external import from_shap
@@ -43,7 +44,8 @@ def adapt(obj: object, *, adapter: str | None = None, host: Host | None = None,
 
 def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | None = None,
               out_dir: str | Path | None = None, quiet: bool = True,
-              baseline: str | Path | None = None, progress: bool = False) -> AuditResult:
+              baseline: str | Path | None = None, cache: str | Path | None = None,
+              progress: bool = False) -> AuditResult:
     """Run a suite and return its result.
 
     ``suite`` is a suite file's path, a :class:`~xaudit.suite.Suite`, or a mapping with the
@@ -52,13 +54,15 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     DataFrame (``data: {"frame": df, "target": "y"}``) or arrays (``data: {"X": X, "y": y}``).
     The provenance then hashes the objects: the model's fingerprint as for a file, the data
     over the frame's values, columns and index (or the arrays' bytes). With ``out_dir`` the
-    results are also written there (``results.json``, ``arrays.npz`` and the suite's report
-    formats, and ``comparison.json`` with a baseline): the folder is checked and locked before
-    any work and replaced as a unit when complete (see ``docs/reports.md``, "The output
-    folder"), and the result's :attr:`~xaudit.AuditResult.files` lists the files written.
-    ``baseline`` is the approved run's results folder that drift checks and relative gates
-    compare with (default: the suite's ``baseline:``). ``progress=True`` (or ``quiet=False``)
-    shows which explainer or check runs, rows done and time left on stderr.
+    results are also written there (``results.json``, ``arrays.npz``, the suite's report
+    formats, ``comparison.json`` with a baseline, and ``manifest.json``): the folder is checked
+    and locked before any work and replaced as a unit when complete (see ``docs/reports.md``,
+    "The output folder"), and the result's :attr:`~xaudit.AuditResult.files` lists the files
+    written. ``baseline`` is the approved run's results folder that drift checks and relative
+    gates compare with (default: the suite's ``baseline:``). With ``cache`` (a folder)
+    explanations whose inputs are unchanged are reused from it (:mod:`xaudit.cache`).
+    ``progress=True`` (or ``quiet=False``) shows which explainer or check runs, rows done and
+    time left on stderr.
     """
     host = host or default_host()
     if isinstance(suite, Suite):
@@ -69,7 +73,8 @@ def run_suite(suite: str | Path | Suite | Mapping[str, Any], *, host: Host | Non
     else:
         loaded = load_suite(suite)
     runner = Runner(loaded, host, quiet=quiet and not progress,
-                    baseline=approved_for(loaded, baseline))
+                    baseline=approved_for(loaded, baseline),
+                    cache=None if cache is None else ExplanationCache(cache))
     if out_dir is None:
         return runner.run()
     result, written = runner.run_and_write(Path(out_dir))
@@ -82,8 +87,9 @@ def render(result: AuditResult | Explanation | CheckResult, out_dir: str | Path,
            host: Host | None = None, explanation: Explanation | None = None,
            model: Any = None, **report_options: Any) -> list[Path]:
     """Write ``result`` in the given formats as the folder ``out_dir``; returns the files
-    written. The folder is replaced as a unit: it then holds exactly these files (so an audit
-    result's :attr:`~xaudit.AuditResult.files` forgets what it listed in that folder before).
+    written. The folder is replaced as a unit: it then holds exactly these files and their
+    ``manifest.json`` (the last path returned; so an audit result's
+    :attr:`~xaudit.AuditResult.files` forgets what it listed in that folder before).
 
     ``result`` is an audit result, or a single explanation or check result: that is reported
     alone (overview, data, method, global and local explanations, the check with its verdict;

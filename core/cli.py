@@ -1,10 +1,12 @@
-"""The ``xaudit`` command line: run, validate, explain, report, diff and plugins.
+"""The ``xaudit`` command line: run, validate, explain, report, diff, verify, keygen and
+plugins.
 
 Exit codes follow pytest's (see :class:`~xaudit.exitcodes.ExitCode`): 0 every gate passed,
-1 a gate failed, 2 interrupted (SIGINT, SIGTERM: nothing published), 3 something crashed
-(results still written, or nothing published when writing them failed), 4 invalid suite,
-inputs, output folder or usage (nothing run), 5 no gate evaluated. An exit (``sys.exit``) from
-user or plugin code never ends the command with its code: it is an error like any other.
+1 a gate failed (``verify``: a file changed), 2 interrupted (SIGINT, SIGTERM: nothing
+published), 3 something crashed (results still written, or nothing published when writing
+them failed), 4 invalid suite, inputs, output folder or usage (nothing run), 5 no gate
+evaluated. An exit (``sys.exit``) from user or plugin code never ends the command with its
+code: it is an error like any other.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -27,19 +30,24 @@ import numpy as np
 
 from .auto import RULE
 from .baseline import approved_for, load_approved, load_results
+from .cache import CACHE_ENV, ExplanationCache
 from .comparison import compare, write_comparison
 from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
 from .host import Host, create_host
+from .integrations.mlflow import log_audit, require_mlflow
 from .output_folder import OutputFolder, same_folder
-from .reports import WrittenOutputs, write_outputs
+from .reports import FORMATS, WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
 from .results import AuditResult
 from .runner import Runner
 from .safe_text import one_line, printable
 from .scaffold import names, new_plugin
-from .suite import Suite, parse_suite
+from .signing import generate_keypair, load_private_key
+from .suite import parse_suite
 from .suite_checks import check_against_host, validate_suite
+from .verdict import policy_note
+from .verify import verify_folder
 from .version import __version__
 
 
@@ -71,7 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", type=Path)
     run.add_argument("--out", type=Path, help="output folder (default: the suite's "
                      "report.out_dir, relative to the suite file)")
-    run.add_argument("--fail-on-warn", action="store_true", help="exit 1 when a gate warns")
+    run.add_argument("--fail-on-warn", action="store_true",
+                     help="a gate that warns fails the run (exit 1); recorded with the results, "
+                          "so every output states the same verdict (suite: gate_policy)")
+    run.add_argument("--formats", help="comma-separated outputs instead of the suite's "
+                     "report.formats: html, pdf, md, junit, json (results.json and arrays.npz "
+                     "are always written)")
+    run.add_argument("--cache", type=Path, metavar="DIR",
+                     help=f"reuse explanations whose inputs are unchanged (default: "
+                          f"${CACHE_ENV} when set)")
+    run.add_argument("--no-cache", action="store_true", help=f"ignore ${CACHE_ENV}")
+    run.add_argument("--sign-key", type=Path, metavar="KEY",
+                     help="sign manifest.json with this Ed25519 private key (xaudit keygen)")
+    run.add_argument("--mlflow", action="store_true",
+                     help="log gate values, verdict, hashes and the results folder to MLflow "
+                          "(the active run, or a new one on $MLFLOW_TRACKING_URI)")
+    run.add_argument("--mlflow-uri", metavar="URI",
+                     help="MLflow tracking URI (implies --mlflow)")
     run.add_argument("--baseline", type=Path, metavar="DIR",
                      help="the approved run's results folder: drift checks and gates relative "
                           "to the baseline compare with it (default: the suite's baseline:)")
@@ -80,8 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "baseline.feature_changes: compare)")
 
     validate = sub.add_parser("validate", parents=[common],
-                              help="check a suite without running it")
-    validate.add_argument("suite", type=Path)
+                              help="check suites without running them")
+    validate.add_argument("suites", type=Path, nargs="+", metavar="suite")
+    validate.add_argument("--no-dependency-check", action="store_true",
+                          help="do not require the extras the data, the model and the report "
+                               "formats need (for hooks that validate suites where they are "
+                               "not run)")
 
     plugins = sub.add_parser("plugins", parents=[common],
                              help="list plugins and what they register")
@@ -122,8 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PDF profile (default: the suite's report.pdf_variant, pdf/a-3b)")
     report.add_argument("--template-dir", type=Path,
                         help="folder of Jinja2 templates overriding the built-in ones")
+    report.add_argument("--sign-key", type=Path, metavar="KEY",
+                        help="sign the rewritten manifest.json with this Ed25519 private key")
 
-    scaffold = sub.add_parser("new-plugin", help="write a plugin package to start from")
+    verify = sub.add_parser("verify", parents=[common],
+                            help="check a results folder against its manifest.json")
+    verify.add_argument("folder", type=Path)
+    verify.add_argument("--public-key", type=Path, metavar="PUB",
+                        help="also require a valid manifest.sig by this Ed25519 public key")
+
+    keygen = sub.add_parser("keygen", parents=[common],
+                            help="create an Ed25519 key pair for --sign-key")
+    keygen.add_argument("key", type=Path, help="private key file to create (KEY.pub beside it)")
+
+    scaffold = sub.add_parser("new-plugin", parents=[common],
+                              help="write a plugin package to start from")
     scaffold.add_argument("name", help="the plugin's name (lower case; prefixes its methods)")
     scaffold.add_argument("--dir", type=Path, help="where to write it (default: "
                           "./xaudit-plugin-NAME); must not exist or be empty")
@@ -183,11 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "new-plugin":  # needs no host: a broken install must not stop it
             return _new_plugin(args)
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             host = create_host(plugins=args.plugin, block=args.block_plugin,
                                autoload=False if args.no_autoload else None)
             handler = {"run": _run, "validate": _validate, "plugins": _plugins,
-                       "explain": _explain, "report": _report, "diff": _diff}[args.command]
+                       "explain": _explain, "report": _report, "diff": _diff,
+                       "verify": _verify, "keygen": _keygen}[args.command]
             return handler(args, host)
     except BrokenPipeError:  # the reader left (xaudit plugins | head): stop quietly
         _silence_stdout()
@@ -209,6 +252,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException:  # an exit (sys.exit) from plugin code too: a crash, never exit 0
         print(printable(traceback.format_exc()), end="", file=sys.stderr)
         return int(ExitCode.CRASHED)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Python warnings (a bad cache entry, ...) as warnings of the ``xaudit`` logger, so
+    ``-q`` silences them like every other message but errors."""
+    logging.getLogger("xaudit").warning("%s", message)
+
+
+def _formats(text: str) -> list[str]:
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise InputError(f"--formats: unknown or no format(s) {', '.join(unknown)}; choose "
+                         f"from {', '.join(FORMATS)}")
+    return chosen
 
 
 def _silence_stdout() -> None:
@@ -236,21 +295,6 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _execute(suite: Suite, host: Host, out: Path, quiet: bool, fail_on_warn: bool,
-             baseline: Path | None = None, allow_feature_changes: bool = False) -> int:
-    runner = Runner(suite, host, quiet=quiet,
-                    baseline=approved_for(suite, baseline, allow_feature_changes))
-    result, written = runner.run_and_write(out)
-    code = result.exit_code(fail_on_warn=fail_on_warn)
-    if _list_failed_sections(written):
-        code = ExitCode.CRASHED
-    try:
-        _print_verdict(result, code, written)
-    except BrokenPipeError:  # the verdict's reader left; the exit code still tells it
-        _silence_stdout()
-    return int(code)
-
-
 def _list_failed_sections(written: WrittenOutputs) -> bool:
     """Print the report sections that failed to stderr; whether there were any."""
     for line in written.failed_sections:
@@ -259,10 +303,46 @@ def _list_failed_sections(written: WrittenOutputs) -> bool:
 
 
 def _run(args: argparse.Namespace, host: Host) -> int:
-    suite = validate_suite(args.suite, host)
+    # --formats replaces the suite's formats: their extras are checked with the formats used,
+    # when the runner prepares (before any work), not with the ones it replaces
+    suite = validate_suite(args.suite, host, dependencies=args.formats is None)
+    if args.fail_on_warn:
+        suite.gate_policy = suite.gate_policy.model_copy(update={"fail_on_warn": True})
+    if args.formats is not None:
+        suite.report = suite.report.model_copy(update={"formats": _formats(args.formats)})
+    if args.sign_key is not None:
+        load_private_key(args.sign_key)  # a bad key is refused before anything runs
+    mlflow = args.mlflow or args.mlflow_uri is not None
+    if mlflow:
+        require_mlflow()
+    folder = None if args.no_cache else args.cache or os.environ.get(CACHE_ENV) or None
     out = args.out or suite.base_dir / suite.report.out_dir
-    return _execute(suite, host, out, args.quiet, args.fail_on_warn, args.baseline,
-                    args.allow_feature_changes)
+    runner = Runner(suite, host, quiet=args.quiet,
+                    baseline=approved_for(suite, args.baseline, args.allow_feature_changes),
+                    cache=None if folder is None else ExplanationCache(folder))
+    result, written = runner.run_and_write(out, sign_key=args.sign_key)
+    code = result.exit_code()
+    if _list_failed_sections(written):
+        code = ExitCode.CRASHED
+    _print_to_reader(lambda: _print_verdict(result, code, written))
+    if mlflow:
+        try:
+            run_id = log_audit(result, written[0].parent, tracking_uri=args.mlflow_uri)
+        except Exception as exc:  # the audit ran; say what failed and exit as a crash
+            print(f"xaudit: logging to MLflow failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return int(ExitCode.CRASHED)
+        _print_to_reader(lambda: print(f"logged to MLflow run {run_id}"))
+    return int(code)
+
+
+def _print_to_reader(say: Callable[[], None]) -> None:
+    """Run ``say`` (printing to stdout); a reader that left (a closed pipe) silences stdout
+    instead of changing the exit code, which still tells the verdict."""
+    try:
+        say()
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 def _diff(args: argparse.Namespace, host: Host) -> int:
@@ -284,7 +364,8 @@ def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> 
     """One line per check and crash, then the verdict; names and messages on one line each,
     their control characters shown as escapes (a name cannot forge a line of the verdict)."""
     for check in result.checks:
-        print(one_line(check.verdict()))
+        note = policy_note(check.status, result.gate_policy)
+        print(one_line(f"{check.verdict()}: {note}" if note else check.verdict()))
     for key, error in result.explainer_errors.items():
         print(one_line(f"explainer {key}: error: {error}"))
     counts = result.counts()
@@ -297,10 +378,17 @@ def _print_verdict(result: AuditResult, code: ExitCode, written: list[Path]) -> 
 
 
 def _validate(args: argparse.Namespace, host: Host) -> int:
-    suite = validate_suite(args.suite, host)
-    print(f"{printable(args.suite)}: valid ({len(suite.explainers)} explainer(s), "
-          f"{len(suite.checks)} check(s))")
-    return int(ExitCode.OK)
+    code = ExitCode.OK
+    for path in args.suites:
+        try:
+            suite = validate_suite(path, host, dependencies=not args.no_dependency_check)
+        except SuiteError as exc:
+            print(f"xaudit: {printable(exc)}", file=sys.stderr)
+            code = ExitCode.INVALID
+            continue
+        print(f"{printable(path)}: valid ({len(suite.explainers)} explainer(s), "
+              f"{len(suite.checks)} check(s))")
+    return int(code)
 
 
 def _plugins(args: argparse.Namespace, host: Host) -> int:
@@ -356,7 +444,9 @@ def _explain(args: argparse.Namespace, host: Host) -> int:
 
 
 def _report(args: argparse.Namespace, host: Host) -> int:
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    formats = _formats(args.formats)
+    if args.sign_key is not None:
+        load_private_key(args.sign_key)
     out = args.out or args.results
     in_place = os.path.realpath(out) == os.path.realpath(args.results)
     # In place, the folder is locked before it is read, so no run replaces it meanwhile, and
@@ -367,7 +457,8 @@ def _report(args: argparse.Namespace, host: Host) -> int:
         if {"html", "pdf"} & set(formats):
             options = ReportOptions.from_result(result, pdf_variant=args.pdf_variant,
                                                 template_dir=args.template_dir)
-        written = write_outputs(result, folder, formats, options=options, host=host)
+        written = write_outputs(result, folder, formats, options=options, host=host,
+                                sign_key=args.sign_key)
     for path in written:
         print(path)
     return int(ExitCode.CRASHED if _list_failed_sections(written) else ExitCode.OK)
@@ -378,6 +469,26 @@ def _new_plugin(args: argparse.Namespace) -> int:
     for path in new_plugin(args.name, folder):
         print(path)
     print(f"next: pip install -e '{folder}[test]' && pytest {folder}")
+    return int(ExitCode.OK)
+
+
+def _verify(args: argparse.Namespace, host: Host) -> int:
+    found = verify_folder(args.folder, args.public_key)
+    for finding in found.findings:
+        print(f"CHANGED {finding}")
+    signature = f"signature {found.signature}"
+    if found.ok:
+        print(f"{args.folder}: verified ({len(found.checked)} file(s) match manifest.json; "
+              f"{signature})")
+        return int(ExitCode.OK)
+    print(f"{args.folder}: NOT verified: {len(found.findings)} problem(s); {signature}")
+    return int(ExitCode.GATE_FAILED)
+
+
+def _keygen(args: argparse.Namespace, host: Host) -> int:
+    private, public = generate_keypair(args.key)
+    print(f"private key (keep secret; give to --sign-key): {private}")
+    print(f"public key (share; give to xaudit verify --public-key): {public}")
     return int(ExitCode.OK)
 
 

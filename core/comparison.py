@@ -23,6 +23,7 @@ import numpy as np
 from .baseline import mismatches, refusal, shared_rows
 from .errors import XauditError
 from .host import Host, validate_params
+from .manifest import write_manifest
 from .output_folder import OutputFolder
 from .plugin import Baseline, BaselineCheck, Direction
 from .results import AuditResult, CheckResult
@@ -267,10 +268,12 @@ def comparison_json(comparison: Comparison) -> bytes:
 
 def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
     """Add ``comparison.json`` to the results folder ``out_dir`` (created when missing), keeping
-    the files it holds; the folder is replaced as a unit
-    (:class:`~xaudit.output_folder.OutputFolder`). Returns the file's path."""
+    the files it holds, and list it in the folder's ``manifest.json`` (the files kept stay
+    listed with their recorded digests; :func:`~xaudit.manifest.write_manifest`); the folder is
+    replaced as a unit (:class:`~xaudit.output_folder.OutputFolder`). Returns the file's path."""
     with OutputFolder(out_dir, keep=True) as folder:
         path = folder.write(COMPARISON_FILE, comparison_json(comparison))
+        write_manifest(folder)
         folder.publish()
     return path
 

@@ -28,6 +28,9 @@ EXTRAS: Mapping[str, tuple[str, ...]] = {
     "pdf": ("matplotlib", "fontTools", "weasyprint"),
     "image": ("skimage",),
     "dask": ("dask",),
+    "mlflow": ("mlflow",),
+    "sign": ("cryptography",),
+    "verify": ("pypdf", "cryptography"),
 }
 """Extra name -> the import names it makes available."""
 

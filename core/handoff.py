@@ -87,6 +87,24 @@ def _text(record: object, name: str) -> None:
                          f"got {value!r}")
 
 
+def _strings(record: object, name: str) -> tuple[Any, ...]:
+    """Field ``name`` as a tuple, refusing one string where a tuple of strings belongs."""
+    value = getattr(record, name)
+    if isinstance(value, str):
+        raise InputError(f"{type(record).__name__}.{name} must be a tuple of strings, not one "
+                         "string")
+    return tuple(value)
+
+
+def _sentences(record: object, name: str) -> None:
+    """Field ``name`` as a tuple of non-empty strings (set back on the record)."""
+    _set(record, name, _strings(record, name))
+    for sentence in getattr(record, name):
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise InputError(f"{type(record).__name__}.{name} holds {sentence!r}, not a "
+                             "sentence")
+
+
 def _shape(owner: str, array: np.ndarray, expected: tuple[int, ...]) -> None:
     if array.shape != expected:
         raise InputError(f"{owner} shaped {array.shape}, expected {expected}")
@@ -356,14 +374,8 @@ class Handoff(_Record):
             _floats(self, "outputs", 2)
         if self.tokens is not None:
             _set(self, "tokens", tuple(tuple(str(t) for t in row) for row in self.tokens))
-        for name in ("caveats", "inexact_ops"):
-            if isinstance(getattr(self, name), str):
-                raise InputError(f"Handoff.{name} must be a tuple of strings, not one string")
-        _set(self, "caveats", tuple(self.caveats))
-        _set(self, "inexact_ops", tuple(sorted(set(self.inexact_ops))))
-        for caveat in self.caveats:
-            if not isinstance(caveat, str) or not caveat.strip():
-                raise InputError(f"Handoff.caveats holds {caveat!r}, not a sentence")
+        _sentences(self, "caveats")
+        _set(self, "inexact_ops", tuple(sorted(set(_strings(self, "inexact_ops")))))
 
     def validate(self, n: int, k: int, feature_shape: tuple[int, ...]) -> None:
         """Raise :class:`~xaudit.errors.InputError` unless every field fits values shaped
@@ -400,14 +412,7 @@ class CheckHandoff(_Record):
 
     def __post_init__(self) -> None:
         _set(self, "curves", tuple(self.curves))
-        given: object = self.statements  # a str is a tuple of characters to the type checker
-        if isinstance(given, str):
-            raise InputError("CheckHandoff.statements must be a tuple of sentences, not one "
-                             "string")
-        _set(self, "statements", tuple(self.statements))
-        for statement in self.statements:
-            if not isinstance(statement, str) or not statement.strip():
-                raise InputError(f"CheckHandoff.statements holds {statement!r}, not a sentence")
+        _sentences(self, "statements")
 
 
 # --- results.json + arrays.npz --------------------------------------------------------------

@@ -23,6 +23,7 @@ even while a run replaces it. POSIX only.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -40,7 +41,8 @@ from .errors import InputError, OutputError, WriteError
 from .folder_lock import FolderLock
 
 FOLDER_FILES = frozenset({"results.json", "arrays.npz", "report.html", "report.pdf",
-                          "summary.md", "junit.xml", "comparison.json"})
+                          "summary.md", "junit.xml", "comparison.json", "manifest.json",
+                          "manifest.sig"})
 """The names a results folder holds; a folder holding anything else is not replaced."""
 _CHUNK = 1 << 20
 
@@ -89,8 +91,10 @@ class OutputFolder:
     Entering checks the location, takes the lock, cleans up after killed runs and creates the
     staging folder; with ``keep`` it starts as a copy of the regular files the folder holds (a
     report re-rendered in place keeps the results and the formats it does not write again).
-    :meth:`write` adds a file, :meth:`publish` replaces the folder. Leaving without publishing
-    (an exception, an interrupt) removes the staging folder: the target is left as it was.
+    :meth:`write` adds a file (its SHA-256 kept in :attr:`written`, for ``manifest.json``),
+    :meth:`remove` drops a carried one, :meth:`publish` replaces the folder. Leaving without
+    publishing (an exception, an interrupt) removes the staging folder: the target is left as
+    it was.
     Errors: :class:`~xaudit.errors.OutputError` when the location cannot be used (entering),
     :class:`~xaudit.errors.WriteError` when writing fails (a full disk).
     """
@@ -100,6 +104,8 @@ class OutputFolder:
         """The folder; absolute, with links resolved, once entered."""
         self.keep = keep
         self.published = False
+        self.written: dict[str, str] = {}
+        """The SHA-256 hex digest of each file :meth:`write` wrote (carried files excluded)."""
         self._lock: FolderLock | None = None
         self._staging: Path | None = None
         self._fd: int | None = None
@@ -137,7 +143,20 @@ class OutputFolder:
         if name not in FOLDER_FILES:
             raise ValueError(f"{name!r} is not a file of a results folder")
         self._write(name, (data,))
+        self.written[name] = hashlib.sha256(data).hexdigest()
         return self.path / name
+
+    def remove(self, name: str) -> None:
+        """Drop the file ``name`` from what will be published (a carried file gone stale)."""
+        if self._fd is None:
+            raise RuntimeError("remove() outside the OutputFolder's with block")
+        self.written.pop(name, None)
+        try:
+            os.unlink(name, dir_fd=self._fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(self._failure(f"removing {name}", exc)) from exc
 
     def publish(self) -> None:
         """Replace the folder by what was written: rename the old one aside, the new one in,
@@ -259,6 +278,11 @@ class FolderReader:
         with os.scandir(self._fd) as entries:
             return sorted(e.name for e in entries
                           if e.name in FOLDER_FILES and e.is_file(follow_symlinks=False))
+
+    def entries(self) -> list[str]:
+        """Every entry of the folder, of any kind (links and folders too), sorted."""
+        with os.scandir(self._fd) as entries:
+            return sorted(e.name for e in entries)
 
     def open(self, name: str) -> BinaryIO:
         """The regular file ``name`` of the folder, open for reading."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from .display import audit_html, check_html
 from .errors import AttributionError, InputError
@@ -20,6 +21,7 @@ from .handoff import CheckHandoff, from_record, to_record
 from .npz import read_npz
 from .output_folder import FolderReader, OutputFolder
 from .results_schema import check_document, read_json
+from .verdict import VERDICTS, GatePolicy, decide
 
 Status = Literal["pass", "fail", "warn", "error", "not_gated"]
 RESULTS_FILE = "results.json"
@@ -87,7 +89,9 @@ class CheckResult:
             measured = "SKIPPED" if self.value is None else f"NOT_GATED value {value}"
             return f"{self.name}: {measured}: {self.skipped}"
         relation = "<=" if self.direction == "lower" else ">="
-        gate = f" (gate: {relation} {self.threshold:g})" if self.threshold is not None else ""
+        gate = ""
+        if self.threshold is not None:
+            gate = f" (gate: {relation} {self.threshold:g}{self._warning(relation)})"
         why = self.details.get("undefined")
         findings = ": " + " ".join(self.handoff.statements) if self.handoff.statements else ""
         return f"{self.name}: {self.status.upper()} value {value}{gate}" + (
@@ -96,6 +100,17 @@ class CheckResult:
     def _repr_html_(self) -> str:
         """Jupyter's rich display: value, gate, verdict and what the check measures."""
         return check_html(self)
+
+    def _warning(self, relation: str) -> str:
+        """For a warned gate, the threshold the value crossed: the warning threshold, or the
+        gate's own under ``severity: warn``."""
+        if self.status != "warn" or self.threshold is None:
+            return ""
+        value = math.nan if self.value is None else self.value
+        within = value <= self.threshold if self.direction == "lower" else value >= self.threshold
+        if within and self.warn_threshold is not None:
+            return f"; warning threshold {relation} {self.warn_threshold:g} crossed"
+        return "; crossed, and severity: warn makes it a warning"
 
 
 @dataclass
@@ -111,6 +126,9 @@ class AuditResult:
     checks: list[CheckResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     suite_text: str = ""
+    gate_policy: GatePolicy = field(default_factory=GatePolicy)
+    """The verdict policy the run was decided under (suite ``gate_policy``, ``--fail-on-warn``);
+    saved, so a re-rendered report states the same verdict."""
     files: list[Path] = field(default_factory=list, compare=False)
     """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
     this session (not saved: a results folder is where they are)."""
@@ -119,16 +137,11 @@ class AuditResult:
         """Jupyter's rich display: verdict, counts, the checks and links to written files."""
         return audit_html(self, self.files)
 
-    def exit_code(self, fail_on_warn: bool = False) -> ExitCode:
-        """Exit status: a crash (3) before a failed gate (1) before no gate evaluated (5)."""
-        statuses = [c.status for c in self.checks]
-        if self.explainer_errors or "error" in statuses:
-            return ExitCode.CRASHED
-        if "fail" in statuses or (fail_on_warn and "warn" in statuses):
-            return ExitCode.GATE_FAILED
-        if not any(s in ("pass", "warn") for s in statuses):
-            return ExitCode.NO_GATES
-        return ExitCode.OK
+    def exit_code(self) -> ExitCode:
+        """Exit status under :attr:`gate_policy`: a crash (3) before a failed gate (1) before
+        no gate evaluated (5); see :func:`xaudit.verdict.decide`."""
+        return decide((c.status for c in self.checks), bool(self.explainer_errors),
+                      self.gate_policy)
 
     def counts(self) -> dict[str, int]:
         """How many explainers and checks ran, failed, warned and crashed."""
@@ -184,6 +197,8 @@ class AuditResult:
             "schema_version": SCHEMA_VERSION,
             "suite_name": self.suite_name,
             "exit_code": int(self.exit_code()),
+            "verdict": VERDICTS[self.exit_code()],
+            "gate_policy": self.gate_policy.model_dump(mode="json"),
             "counts": self.counts(),
             "suite": self.suite,
             "suite_text": self.suite_text,
@@ -194,9 +209,7 @@ class AuditResult:
             "checks": checks,
             "provenance": self.provenance,
         }
-        text = json.dumps(_encode(document), indent=2, sort_keys=True, default=_json_default,
-                          allow_nan=False) + "\n"
-        return text.encode("utf-8"), arrays
+        return to_json(document).encode("utf-8"), arrays
 
     @classmethod
     def load(cls, out_dir: str | Path) -> AuditResult:
@@ -256,7 +269,27 @@ class AuditResult:
             checks=checks,
             provenance=document["provenance"],
             suite_text=document.get("suite_text", ""),
+            gate_policy=_policy(document.get("gate_policy") or {}, out),
         )
+
+
+def _policy(record: dict[str, Any], out: Path) -> GatePolicy:
+    try:
+        return GatePolicy.model_validate(record)
+    except ValidationError as exc:
+        raise InputError(f"{out / RESULTS_FILE}: invalid gate_policy: {exc}") from None
+
+
+def to_json(document: Any) -> str:
+    """``document`` as ``results.json`` stores it: indented, sorted keys, NaN and infinities
+    as ``{"$float": ...}`` (:data:`NONFINITE_KEY`), numpy scalars and arrays as lists."""
+    return json.dumps(_encode(document), indent=2, sort_keys=True, default=_json_default,
+                      allow_nan=False) + "\n"
+
+
+def from_json(text: str) -> Any:
+    """Inverse of :func:`to_json`."""
+    return _decode(json.loads(text))
 
 
 def _known(cls: type, record: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from .baseline import (
     skip_reason,
     suite_mismatches,
 )
+from .cache import ExplanationCache, explanation_key
 from .comparison import COMPARISON_FILE, compare, comparison_json
 from .data import (
     Dataset,
@@ -65,7 +66,15 @@ from .reports.options import ReportOptions
 from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
 from .seeding import derive_seed, rng_for
-from .suite import BackgroundSpec, DataSpec, ModelSpec, RowsSpec, Suite, in_memory
+from .suite import (
+    BackgroundSpec,
+    DataSpec,
+    ExplainerSpec,
+    ModelSpec,
+    RowsSpec,
+    Suite,
+    in_memory,
+)
 from .suite_checks import check_against_host, documentation_problems
 from .targets import resolve_targets
 
@@ -86,11 +95,14 @@ class Runner:
     else with the suite's ``baseline:`` if it names one."""
 
     def __init__(self, suite: Suite, host: Host, quiet: bool = True,
-                 baseline: ApprovedRun | None = None) -> None:
+                 baseline: ApprovedRun | None = None,
+                 cache: ExplanationCache | None = None) -> None:
         self.suite = suite
         self.host = host
         self.quiet = quiet
         self.baseline = baseline
+        self.cache = cache
+        """Reuses explanations whose inputs are unchanged (:mod:`xaudit.cache`)."""
 
     def prepare(self) -> Prepared:
         """Validate and load everything; raises an :class:`XauditError` when invalid."""
@@ -160,6 +172,7 @@ class Runner:
         timings: dict[str, Any] = {**prepared.timings, "explainers": {}, "checks": {}}
         explanations: dict[str, Explanation] = {}
         errors: dict[str, ErrorInfo] = {}
+        cached: dict[str, Any] = {}
         progress = None if self.quiet else Progress()
         n_rows = len(dataset.X_explain)
         for i, spec in enumerate(suite.explainers):
@@ -169,16 +182,13 @@ class Runner:
             LOG.info("%s: explaining %d rows, seed %d", label, n_rows, seed)
             try:
                 with _task(progress, label, n_rows):
-                    explanations[spec.id] = explain(
-                        model, dataset.X_explain, spec.method, background=dataset.background,
-                        seed=seed, target=spec.target, feature_names=dataset.feature_names,
-                        host=self.host,
-                        y=None if dataset.y is None else dataset.y[dataset.explain_rows],
-                        row_index=None if dataset.row_index is None else (
-                            dataset.row_index.take(dataset.explain_rows)),
-                        **spec.params,
-                    )
-                timings["explainers"][spec.id] = explanations[spec.id].wall_time_s
+                    explanations[spec.id], record = self._explain(spec, model, dataset, seed)
+                timings["explainers"][spec.id] = (record["seconds"] if record and record["hit"]
+                                                  else explanations[spec.id].wall_time_s)
+                if record:
+                    cached[spec.id] = record
+                    LOG.info("%s: cache %s, key %s", label,
+                             "hit" if record["hit"] else "miss", record["key"])
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
@@ -201,6 +211,8 @@ class Runner:
                        "data": dataset.fingerprint},
             "seeds": seeds,
             "timings": timings,
+            **({"cache": {"folder": str(self.cache.folder), "explainers": cached}}
+               if self.cache is not None else {}),
             "started_at": started_at,
             "finished_at": utc_now(),
             **({"baseline": self.baseline.describe()} if self.baseline else {}),
@@ -215,7 +227,29 @@ class Runner:
             checks=checks,
             provenance=provenance,
             suite_text=suite.text,
+            gate_policy=suite.gate_policy,
         )
+
+    def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset,
+                 seed: int) -> tuple[Explanation, dict[str, Any] | None]:
+        """One explainer's explanation, through the cache when there is one (then with the
+        cache's provenance record)."""
+        labels = None if dataset.y is None else dataset.y[dataset.explain_rows]
+        rows = None if dataset.row_index is None else dataset.row_index.take(dataset.explain_rows)
+
+        def compute() -> Explanation:
+            return explain(model, dataset.X_explain, spec.method, background=dataset.background,
+                           seed=seed, target=spec.target, feature_names=dataset.feature_names,
+                           host=self.host, y=labels, row_index=rows, **spec.params)
+
+        if self.cache is None:
+            return compute(), None
+        # "auto" is keyed by the method it chooses for this model (its rule may change)
+        method = choose_method(model, self.host).method if spec.method == AUTO else spec.method
+        key = explanation_key(self.host, model, dataset.X_explain, dataset.background, labels,
+                              dataset.feature_names, method, spec.params, spec.target, seed,
+                              row_index=rows, requested=spec.method)
+        return self.cache.explain(key, compute)
 
     def _check(self, spec: Any, model: Model, dataset: Dataset,
                explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
@@ -260,27 +294,31 @@ class Runner:
                 *result.handoff.statements, relative_gate_note(approved, spec.gate.threshold)))
         return result
 
-    def run_and_write(self, out_dir: Path) -> tuple[AuditResult, WrittenOutputs]:
+    def run_and_write(self, out_dir: Path,
+                      sign_key: Path | None = None) -> tuple[AuditResult, WrittenOutputs]:
         """Run and write the results folder ``out_dir``; returns the result and the files.
 
         The folder is checked and locked before any work and replaced as a unit once every
         file is written (:class:`~xaudit.output_folder.OutputFolder`); a run that fails or is
         interrupted leaves it as it was. The baseline's folder is refused: a run never
-        replaces the approved run it is compared with.
+        replaces the approved run it is compared with. ``manifest.json`` is signed with
+        ``sign_key`` when given (:mod:`xaudit.manifest`).
         """
         if self.baseline is not None and same_folder(out_dir, self.baseline.path):
             raise OutputError(f"the output folder {out_dir} is the baseline's; a run never "
                               "replaces the approved run it compares with: give another --out")
         with OutputFolder(out_dir) as folder:
             result = self.run()
-            return result, self.write(result, folder)
+            return result, self.write(result, folder, sign_key=sign_key)
 
-    def write(self, result: AuditResult, out: Path | OutputFolder) -> WrittenOutputs:
+    def write(self, result: AuditResult, out: Path | OutputFolder,
+              sign_key: Path | None = None) -> WrittenOutputs:
         """Write the suite's report formats (``results.json`` always) as the folder ``out``,
-        with ``comparison.json`` when the run has a baseline."""
+        with ``comparison.json`` when the run has a baseline, and ``manifest.json`` last
+        (signed with ``sign_key`` when given)."""
         if not isinstance(out, OutputFolder):
             with OutputFolder(out) as folder:
-                return self.write(result, folder)
+                return self.write(result, folder, sign_key=sign_key)
         formats = list(dict.fromkeys(["json", *self.suite.report.formats]))
         options = None
         if {"html", "pdf"} & set(formats):
@@ -289,7 +327,8 @@ class Runner:
             compare(self.baseline.result, result, host=self.host,
                     feature_changes=self.baseline.feature_changes,
                     baseline_path=self.baseline.path, candidate_path=out.path)))]
-        written = write_outputs(result, out, formats, host=self.host, options=options)
+        written = write_outputs(result, out, formats, host=self.host, options=options,
+                                sign_key=sign_key)
         written += compared  # in place: the failed report sections stay with the files
         return written
 

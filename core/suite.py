@@ -36,6 +36,7 @@ from pydantic import (
 from .errors import Problem, SuiteError
 from .safe_yaml import MAX_BYTES, MAX_DEPTH, load_yaml
 from .targets import Target
+from .verdict import GatePolicy
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -339,6 +340,8 @@ class Suite(Strict):
     explainers: list[ExplainerSpec] = Field(min_length=1)
     checks: list[CheckSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    gate_policy: GatePolicy = Field(default_factory=GatePolicy)
+    """How gate statuses decide the run (``fail_on_warn``); recorded with the results."""
     documentation: DocumentationSpec | None = None
     baseline: BaselineSpec | None = None
     """The approved run drift checks and relative gates compare with (a path, or a mapping)."""

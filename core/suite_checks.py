@@ -44,18 +44,19 @@ from .suite import (
 )
 
 
-def validate_suite(path: str | Path, host: Host) -> Suite:
+def validate_suite(path: str | Path, host: Host, dependencies: bool = True) -> Suite:
     """The suite in the file ``path``, checked by the schema and against ``host``; raises
-    :class:`SuiteError` listing the problems of both passes."""
+    :class:`SuiteError` listing the problems of both passes. ``dependencies`` as for
+    :func:`check_against_host`."""
     data, source, base_dir, text = read_suite(path)
     try:
         suite = parse_suite(data, source, base_dir, text)
     except SuiteError as exc:
         if not isinstance(data, dict):
             raise
-        more = _host_problems(_Parts.of_raw(data, base_dir), host)
+        more = _host_problems(_Parts.of_raw(data, base_dir), host, dependencies)
         raise SuiteError([*exc.problems, *more], source) from None
-    check_against_host(suite, host, source)
+    check_against_host(suite, host, source, dependencies)
     return suite
 
 
@@ -104,20 +105,26 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def check_against_host(suite: Suite, host: Host, source: str = "suite") -> None:
+def check_against_host(suite: Suite, host: Host, source: str = "suite",
+                       dependencies: bool = True) -> None:
     """Second pass: plugin names, plugin and adapter params, references, gates and files;
-    raises :class:`SuiteError` listing every problem."""
-    problems = _host_problems(_Parts.of_suite(suite), host)
+    raises :class:`SuiteError` listing every problem.
+
+    With ``dependencies`` the extras the data source, the model and the report formats need
+    must be installed too (a pre-commit hook validating suites it does not run passes
+    ``False``).
+    """
+    problems = _host_problems(_Parts.of_suite(suite), host, dependencies)
     if problems:
         raise SuiteError(problems, source)
 
 
-def _host_problems(parts: _Parts, host: Host) -> list[Problem]:
+def _host_problems(parts: _Parts, host: Host, dependencies: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     if parts.model is not None:
-        problems += _model_problems(parts.model, parts.base_dir, host)
+        problems += _model_problems(parts.model, parts.base_dir, host, dependencies)
     if parts.data is not None:
-        problems += _data_problems(parts.data, parts.base_dir)
+        problems += _data_problems(parts.data, parts.base_dir, dependencies)
     ids: dict[str, int] = {}
     for i, spec in parts.explainers:
         where = f"explainers[{i}]"
@@ -157,7 +164,7 @@ def _host_problems(parts: _Parts, host: Host) -> list[Problem]:
         if check.gate is not None:
             problems += _gate_problems(check.gate, cls.direction, f"{where}.gate")
     if parts.report is not None:
-        problems += _report_problems(parts.report, parts.base_dir)
+        problems += _report_problems(parts.report, parts.base_dir, dependencies)
     return problems
 
 
@@ -174,7 +181,8 @@ def _subject_problems(check: CheckSpec, cls: type[Check], known: str,
     return []
 
 
-def _model_problems(spec: ModelSpec, base_dir: Path, host: Host) -> list[Problem]:
+def _model_problems(spec: ModelSpec, base_dir: Path, host: Host,
+                    dependencies: bool) -> list[Problem]:
     """The adapter's name, the model file, and ``options`` against the adapter's Options."""
     problems = []
     if spec.adapter != "auto" and spec.adapter not in host.adapters:
@@ -193,16 +201,17 @@ def _model_problems(spec: ModelSpec, base_dir: Path, host: Host) -> list[Problem
     if adapter is not None:
         options = {k: v for k, v in spec.options.items() if k not in switches}
         problems += _param_problems(adapter.Options, options, "model.options")
-    if spec.adapter in host.adapters:
+    if spec.adapter in host.adapters and dependencies:
         problems += _install_problems("model.adapter", host.adapters.get(spec.adapter).extra)
-    if spec.path is not None:
+    if spec.path is not None and dependencies:
         problems += _install_problems("model.path", MODEL_FILE_EXTRAS.get(Path(spec.path).suffix))
     return problems
 
 
-def _data_problems(spec: DataSpec, base_dir: Path) -> list[Problem]:
-    """A data file that does not exist or has a type no reader takes, and the extra that
-    reading the source needs when it is not installed (in-memory data: none)."""
+def _data_problems(spec: DataSpec, base_dir: Path, dependencies: bool) -> list[Problem]:
+    """A data file that does not exist or has a type no reader takes, and (with
+    ``dependencies``) the extra that reading the source needs when it is not installed
+    (in-memory data: none)."""
     source = spec.source
     if source is None:
         return []
@@ -211,14 +220,14 @@ def _data_problems(spec: DataSpec, base_dir: Path) -> list[Problem]:
         if name not in SKLEARN_DATASETS:
             return [Problem("data.source", f"unknown scikit-learn dataset {name!r}; shipped "
                             f"ones are {', '.join(SKLEARN_DATASETS)}")]
-        return _install_problems("data.source", source_extra(source))
+        return _install_problems("data.source", source_extra(source) if dependencies else None)
     if Path(source).suffix not in FILE_SUFFIXES:
         return [Problem("data.source", f"unsupported file type "
                         f"{Path(source).suffix or '(none)'}; use {', '.join(FILE_SUFFIXES)} "
                         "or sklearn:NAME")]
     if not (base_dir / source).is_file():
         return [Problem("data.source", f"file {source} does not exist")]
-    return _install_problems("data.source", source_extra(source))
+    return _install_problems("data.source", source_extra(source) if dependencies else None)
 
 
 def _install_problems(path: str, extra: str | None) -> list[Problem]:
@@ -240,11 +249,12 @@ def _gate_problems(gate: GateSpec, declared: str, path: str) -> list[Problem]:
                     "value beyond warn_threshold warns); as written it never warns")]
 
 
-def _report_problems(report: ReportSpec, base_dir: Path) -> list[Problem]:
-    """Formats whose libraries are missing, and a template folder that does not exist."""
+def _report_problems(report: ReportSpec, base_dir: Path, dependencies: bool) -> list[Problem]:
+    """Formats whose extras are missing (with ``dependencies``), and a template folder that
+    does not exist."""
     problems = []
     for i, fmt in enumerate(report.formats):
-        reason = unavailable_reason(REPORT_EXTRAS.get(fmt))
+        reason = unavailable_reason(REPORT_EXTRAS.get(fmt)) if dependencies else ""
         if reason:
             problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
                                     f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..extras import REPORT_EXTRAS, require_extra
+from ..manifest import write_manifest
 from ..output_folder import OutputFolder
 from ..results import ARRAYS_FILE, AuditResult
 from .junit import JUNIT_FILE, junit_bytes
@@ -68,7 +69,7 @@ class WrittenOutputs(list[Path]):
 
 def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequence[str], *,
                   options: ReportOptions | None = None, host: Host | None = None,
-                  keep: bool = False) -> WrittenOutputs:
+                  keep: bool = False, sign_key: Path | None = None) -> WrittenOutputs:
     """Write ``result`` in each of ``formats`` as the folder ``out``; returns the files written.
 
     ``out`` is a folder, or an :class:`~xaudit.output_folder.OutputFolder` the caller opened
@@ -79,7 +80,10 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
     ``options`` default to the saved suite's ``report`` block, without a template folder
     (:meth:`ReportOptions.from_result`); ``host`` supplies the report sections and the plugin
     descriptions (the default host when ``None``). The PDF embeds ``results.json`` byte for
-    byte as :meth:`AuditResult.save` writes it.
+    byte as :meth:`AuditResult.save` writes it. ``manifest.json`` is written last, with the
+    SHA-256 of every file written (and of the files carried with ``keep``, as the previous
+    manifest recorded them), signed with the Ed25519 key file ``sign_key`` when given
+    (:mod:`xaudit.manifest`).
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -90,7 +94,8 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
             require_extra(REPORT_EXTRAS[fmt], f"the {fmt} report")
     if not isinstance(out, OutputFolder):
         with OutputFolder(out, keep=keep) as folder:
-            return write_outputs(result, folder, formats, options=options, host=host)
+            return write_outputs(result, folder, formats, options=options, host=host,
+                                 sign_key=sign_key)
     written = WrittenOutputs()
     report: _Report | None = None
     for fmt in dict.fromkeys(formats):
@@ -104,5 +109,6 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
                              host or default_host())
         written.append(report.write(fmt, result, out))
         written.failed_sections = report.failed
+    written += write_manifest(out, sign_key=sign_key)
     out.publish()
     return written

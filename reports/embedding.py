@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..extras import require_extra
 from ..results import RESULTS_FILE, AuditResult
 
 
@@ -54,3 +56,21 @@ def report_id(results_sha256: str) -> str:
     """A short identifier of the report, derived from the results it presents."""
     return f"XA-{results_sha256[:12].upper()}"
 
+
+
+def attached(pdf: bytes, name: str) -> bytes | None:
+    """The bytes of the file ``name`` attached to the PDF whose bytes are ``pdf``, ``None``
+    when it has none.
+
+    Reads with pypdf (the ``verify`` extra: :class:`~xaudit.extras.MissingExtraError`
+    without it); a file that is not a readable PDF raises :class:`ValueError`.
+    """
+    require_extra("verify", "reading the files attached to report.pdf")
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        found = PdfReader(io.BytesIO(pdf)).attachments.get(name)
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a readable PDF: {exc}") from None
+    return found[0] if found else None

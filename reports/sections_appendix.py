@@ -18,7 +18,8 @@ class ReproducibilitySection(ContextualSection):
     template = "section_reproducibility.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Seeds, versions, plugins, platform, command, suite text, hashes, timings."""
+        """Seeds, versions, plugins, platform, command, suite text, hashes, timings, the
+        explanations reused from the cache and the gate policy."""
         p = result.provenance
         hashes = dict(p.get("hashes") or {})
         hashes["results.json (embedded in the PDF)"] = self.render.results_sha256
@@ -31,6 +32,10 @@ class ReproducibilitySection(ContextualSection):
             "blocked": p.get("blocked_plugins") or [],
             "hashes": sorted(hashes.items()),
             "timings": _flat_timings(p.get("timings") or {}),
+            "cached": sorted((k, v.get("key", "")) for k, v in
+                             ((p.get("cache") or {}).get("explainers") or {}).items()
+                             if v.get("hit")),
+            "fail_on_warn": result.gate_policy.fail_on_warn,
             "suite_text": suite_text,
             "suite_is_yaml": bool(result.suite_text),
         }

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..results import AuditResult
+from ..verdict import policy_note
 from .analysis import (
     errors,
     explanations,
@@ -64,9 +65,11 @@ class SummarySection(ContextualSection):
             "relation": "≤" if c.direction == "lower" else "≥",
             "direction": "lower is better" if c.direction == "lower" else "higher is better",
             "status": c.status, "error": None if c.error is None else str(c.error),
+            "note": policy_note(c.status, result.gate_policy),
         } for c in result.checks]
         return {
             "verdict": verdict(result),
+            "fail_on_warn": result.gate_policy.fail_on_warn,
             "exit_code": int(result.exit_code()),
             "counts": result.counts(),
             "checks": checks,

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from ..exitcodes import ExitCode
 from ..results import AuditResult
-
-VERDICTS = {
-    ExitCode.OK: "PASSED", ExitCode.GATE_FAILED: "FAILED", ExitCode.CRASHED: "CRASHED",
-    ExitCode.NO_GATES: "NO GATES EVALUATED", ExitCode.INVALID: "INVALID",
-}
+from ..verdict import VERDICTS
 
 
 def verdict(result: AuditResult) -> str:
-    """``PASSED``, ``FAILED``, ``CRASHED`` or ``NO GATES EVALUATED``, from the exit code."""
+    """``PASSED``, ``FAILED``, ``CRASHED`` or ``NO GATES EVALUATED``: the exit code under the
+    result's recorded gate policy (:mod:`xaudit.verdict`), in words."""
     return VERDICTS[result.exit_code()]

@@ -450,7 +450,7 @@ def test_report_rerenders_from_saved_results(ws: Workspace,
     capsys.readouterr()
     assert main(["report", str(out), "--formats", "md,junit"]) == 0
     listed = capsys.readouterr().out.split()
-    assert sorted(Path(p).name for p in listed) == ["junit.xml", "summary.md"]
+    assert sorted(Path(p).name for p in listed) == ["junit.xml", "manifest.json", "summary.md"]
     case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
     assert case is not None
     assert case.find("failure") is not None
@@ -459,7 +459,7 @@ def test_report_rerenders_from_saved_results(ws: Workspace,
     assert "FAILED" in summary
     elsewhere = ws.root / "elsewhere"
     assert main(["report", str(out), "--formats", "junit", "--out", str(elsewhere)]) == 0
-    assert [p.name for p in elsewhere.iterdir()] == ["junit.xml"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["junit.xml", "manifest.json"]
     assert main(["report", str(out), "--formats", "pdff"]) == 4
 
 

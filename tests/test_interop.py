@@ -140,7 +140,8 @@ def test_shaps_own_explanation_is_checked_and_reported(tmp_path: object) -> None
         xaudit.check("stability", model, exp)
     written = xaudit.render(result, tmp_path, formats=("json", "html"), explanation=exp,
                             model=model)
-    assert {p.name for p in written} == {"results.json", "arrays.npz", "report.html"}
+    assert {p.name for p in written} == {"results.json", "arrays.npz", "report.html",
+                                         "manifest.json"}
     assert AuditResult.load(tmp_path).explanations["external.shap"].method == "external.shap"
 
 

@@ -99,6 +99,18 @@ def test_report_formats_without_their_extra(tmp_path: Path, fmt: str, hidden: st
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before
 
 
+def test_formats_option_checks_the_extras_of_the_formats_it_uses(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, "pdfsuite", "data.npz", ["pdf"])
+    kept = xaudit_without("weasyprint", "run", str(suite), "--out", "a", "--formats", "json,md",
+                          cwd=tmp_path)
+    assert kept.returncode == 5, kept.stderr  # ran (no gate): the PDF was replaced
+    assert (tmp_path / "a" / "summary.md").is_file()
+    refused = xaudit_without("fontTools", "run", str(suite), "--out", "b", "--formats", "html",
+                             cwd=tmp_path)
+    assert_refused(refused, "html", "report.formats[0]")
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize(("suffix", "extra", "hidden"),
                          [(".onnx", "onnx", "onnxruntime"), (".pt", "torch", "torch")])
 def test_model_files_without_their_adapter(tmp_path: Path, suffix: str, extra: str,
@@ -108,6 +120,22 @@ def test_model_files_without_their_adapter(tmp_path: Path, suffix: str, extra: s
                         model={"path": f"model{suffix}"})
     assert_refused(xaudit_without(hidden, "run", str(suite), cwd=tmp_path), extra,
                    "model.path")
+
+
+def test_mlflow_signing_and_verify_without_their_extra(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, "gov", "data.npz", ["json"])
+    (tmp_path / "some.key").write_text("not read: refused before loading")
+    out = tmp_path / "out"
+    assert_refused(xaudit_without("mlflow", "run", str(suite), "--out", str(out), "--mlflow",
+                                  cwd=tmp_path), "mlflow", "MLflow")
+    assert_refused(xaudit_without("cryptography", "run", str(suite), "--out", str(out),
+                                  "--sign-key", "some.key", cwd=tmp_path), "sign", "cryptography")
+    assert not out.exists()  # refused before the run
+    assert_refused(xaudit_without("cryptography", "keygen", "new.key", cwd=tmp_path), "sign")
+    assert not (tmp_path / "new.key").exists()
+    assert main(["run", "-q", str(suite), "--out", str(out)]) == 5  # no gate
+    assert main(["verify", "-q", str(out)]) == 0  # verifiable with the extra installed
+    assert_refused(xaudit_without("pypdf", "verify", str(out), cwd=tmp_path), "verify", "pypdf")
 
 
 def test_plugins_says_which_adapters_cannot_run(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_audit_result_lists_checks_and_links_written_files(tmp_path: Path) -> No
         "report": {"formats": ["json", "md"]}}, out_dir=tmp_path)
     html = audit._repr_html_()
     assert audit.files == [tmp_path / name for name in ("results.json", "arrays.npz",
-                                                         "summary.md")]
+                                                         "summary.md", "manifest.json")]
     assert f'href="{tmp_path / "summary.md"}"' in html
     assert "verdict <strong>OK</strong> (exit 0)" in html
     assert "1 passed, 0 failed, 0 warned, 1 not gated, 0 crashed" in html
@@ -132,7 +132,7 @@ def test_render_writes_a_report_of_one_explanation(
     model, _, exp = linear
     written = xaudit.render(exp, tmp_path, formats=("json", "html", "md"), model=model)
     assert [p.name for p in written] == ["results.json", "arrays.npz", "report.html",
-                                        "summary.md"]
+                                        "summary.md", "manifest.json"]
     back = AuditResult.load(tmp_path)
     np.testing.assert_array_equal(back.explanations["explanation"].values, exp.values)
     assert back.model["sha256"] == xaudit.adapt(model).fingerprint()

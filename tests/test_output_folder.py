@@ -41,6 +41,7 @@ from folder_support import (
 import xaudit
 from xaudit.comparison import COMPARISON_FILE
 from xaudit.errors import InputError, OutputError
+from xaudit.manifest import MANIFEST_FILE, SIGNATURE_FILE
 from xaudit.output_folder import FOLDER_FILES, FolderReader, OutputFolder
 from xaudit.reports import HTML_FILE, PDF_FILE
 from xaudit.reports.junit import JUNIT_FILE
@@ -73,7 +74,7 @@ def previous(ws: Workspace) -> Path:
 
 def test_folder_files_are_every_format_file() -> None:
     assert {RESULTS_FILE, ARRAYS_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE,
-            COMPARISON_FILE} == FOLDER_FILES
+            COMPARISON_FILE, MANIFEST_FILE, SIGNATURE_FILE} == FOLDER_FILES
 
 
 # --- one run, one folder ------------------------------------------------------------------------
@@ -83,7 +84,8 @@ def test_rerun_with_fewer_formats_leaves_nothing_of_the_first_run(ws: Workspace,
                                                                    previous: Path) -> None:
     assert "PASSED" in (previous / SUMMARY_FILE).read_text()
     assert run(ws, ws.failing(formats=["json"]), previous) == 1
-    assert sorted(p.name for p in previous.iterdir()) == [ARRAYS_FILE, RESULTS_FILE]
+    assert sorted(p.name for p in previous.iterdir()) == [ARRAYS_FILE, MANIFEST_FILE,
+                                                          RESULTS_FILE]
     assert json.loads((previous / RESULTS_FILE).read_text())["exit_code"] == 1
     assert leftovers(previous) == []
 
@@ -121,7 +123,8 @@ def test_report_in_place_keeps_the_results_and_renders_the_same_bytes(
     before = {p.name: p.read_bytes() for p in previous.iterdir()}
     (previous / JUNIT_FILE).unlink()
     assert status_of(["report", str(previous), "--formats", "junit"]) == 0
-    assert capsys.readouterr().out.split() == [str(previous / JUNIT_FILE)]
+    assert capsys.readouterr().out.split() == [str(previous / JUNIT_FILE),
+                                               str(previous / MANIFEST_FILE)]
     assert {p.name: p.read_bytes() for p in previous.iterdir()} == before
     ET.parse(previous / JUNIT_FILE)  # well-formed, as written by the run
 
@@ -130,7 +133,7 @@ def test_report_elsewhere_replaces_that_folder(ws: Workspace, previous: Path) ->
     elsewhere = ws.root / "elsewhere"
     assert run(ws, ws.failing(), elsewhere) == 1
     assert status_of(["report", str(previous), "--formats", "md", "--out", str(elsewhere)]) == 0
-    assert [p.name for p in elsewhere.iterdir()] == [SUMMARY_FILE]
+    assert sorted(p.name for p in elsewhere.iterdir()) == [MANIFEST_FILE, SUMMARY_FILE]
     assert (elsewhere / SUMMARY_FILE).read_bytes() == (previous / SUMMARY_FILE).read_bytes()
 
 

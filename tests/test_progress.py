@@ -110,7 +110,8 @@ def test_run_names_each_explainer_and_check_and_logs_with_v(
     logging.getLogger("xaudit").setLevel(logging.NOTSET)
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "plugins", "explain", "report"])
+@pytest.mark.parametrize("command", ["run", "validate", "plugins", "explain", "report", "diff",
+                                     "verify", "keygen", "new-plugin"])
 def test_every_command_takes_v_and_q(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "-q", "--help"]) == 0
     usage = capsys.readouterr().out

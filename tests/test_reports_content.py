@@ -252,7 +252,7 @@ def test_cli_report_rerenders_default_formats(tmp_path: Path,
     make_result(["a", "b"], n=4).save(saved)
     assert main(["report", str(saved), "--pdf-variant", "plain"]) == 0
     written = {Path(p).name for p in capsys.readouterr().out.split()}
-    assert written == {"report.html", "report.pdf", "summary.md", "junit.xml"}
+    assert written == {"report.html", "report.pdf", "summary.md", "junit.xml", "manifest.json"}
     assert main(["report", str(saved), "--template-dir", str(tmp_path / "missing")]) == 4
 
 

@@ -96,7 +96,8 @@ def assert_checks_equal(a: CheckResult, b: CheckResult) -> None:
 def test_example_passes_and_writes_its_files(example: Run) -> None:
     assert example.result.exit_code() == xaudit.ExitCode.OK
     assert {p.name for p in example.out.iterdir()} == {
-        "results.json", "arrays.npz", "summary.md", "junit.xml", "report.html", "report.pdf"}
+        "results.json", "arrays.npz", "summary.md", "junit.xml", "report.html", "report.pdf",
+        "manifest.json"}
 
 
 def test_every_explanation_array_round_trips(example: Run) -> None:

@@ -1,0 +1,1 @@
+"""Integrations with tools around an audit (experiment trackers), each an optional extra."""
