@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .feature_shares import BASELINE_SHARES, baseline_shares
 from .plugin import Baseline, BaselineCheck, Check
 from .results import RESULTS_FILE, AuditResult
 from .safe_text import one_line
@@ -54,6 +55,7 @@ class ApprovedRun:
             "data_sha256": self.result.data.get("sha256"),
             "started_at": self.result.provenance.get("started_at"),
             "feature_changes": "compare" if self.feature_changes else "refuse",
+            BASELINE_SHARES: baseline_shares(self.result),
         }
 
     def value(self, key: str) -> float | None:

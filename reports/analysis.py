@@ -41,11 +41,6 @@ def errors(result: AuditResult) -> list[tuple[str, ErrorInfo]]:
             if k in result.explainer_errors]
 
 
-def is_tabular(explanation: Explanation) -> bool:
-    """One named attribution per feature (as opposed to pixels or tokens)."""
-    return len(explanation.feature_shape) == 1 and len(explanation.feature_names) > 0
-
-
 def is_global(explanation: Explanation) -> bool:
     """Rows are repeats of a global measurement (e.g. permutation importance), not subjects."""
     return explanation.handoff.kind == "global"
@@ -67,15 +62,6 @@ def brief_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     if left:
         kept["in results.json only"] = ", ".join(left)
     return kept
-
-
-def is_attribution(explanation: Explanation) -> bool:
-    """Values attribute each explained row's output to its features (``handoff.kind``).
-
-    Global measurements (permutation importance), partial dependence effects and counterfactual
-    changes also fill ``values``, but ranking, waterfalls and reasons do not apply to them.
-    """
-    return explanation.handoff.kind == "attribution"
 
 
 @dataclass(frozen=True)

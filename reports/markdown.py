@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
+from ..feature_shares import approved_shares, feature_shares
 from ..results import AuditResult
 from ..safe_text import one_line
 from ..verdict import policy_note
-from .analysis import errors, explanations, is_attribution, is_tabular
+from .analysis import errors, explanations
 from .verdict import verdict
 
 SUMMARY_FILE = "summary.md"
@@ -100,19 +99,32 @@ def _findings(result: AuditResult) -> list[str]:
 
 def _top_features(result: AuditResult) -> list[str]:
     """Per tabular attribution explainer, the features holding the largest shares of mean
-    |attribution| (summed over outputs); nothing when no explainer attributes named features."""
+    |attribution| (summed over outputs), each with its change against the approved run when the
+    run had a baseline that ran the same method; nothing when no explainer attributes named
+    features."""
+    approved = approved_shares(result)
     lines = []
     for key, explanation in explanations(result):
-        if not (is_tabular(explanation) and is_attribution(explanation)):
+        shares = feature_shares(explanation)
+        if shares is None:
             continue
-        scores = np.abs(explanation.values).mean(axis=0).sum(axis=-1)
-        total = float(scores.sum())
-        if not np.isfinite(total) or total <= 0:
-            continue
-        order = np.lexsort((np.arange(scores.size), -scores))[:TOP_FEATURES]
-        named = ", ".join(f"{md_escape(explanation.feature_names[i])} "
-                          f"{100 * scores[i] / total:.0f}%" for i in order)
+        before = approved.get(key, {}).get(explanation.method)
+        top = sorted(shares, key=lambda name: -shares[name])[:TOP_FEATURES]  # ties: in order
+        named = ", ".join(f"{md_escape(name)} {100 * shares[name]:.0f}%"
+                          f"{_change(shares[name], before, name)}" for name in top)
         lines.append(f"- {md_escape(key)}: {named}")
     if not lines:
         return []
-    return ["", "## Top features (share of mean |attribution|)", "", *lines]
+    heading = "## Top features (share of mean |attribution|"
+    heading += "; change against the approved run)" if approved else ")"
+    return ["", heading, "", *lines]
+
+
+def _change(share: float, before: dict[str, float] | None, name: str) -> str:
+    """`` (+20 points; 33% in the approved run)``, or that the feature was absent there."""
+    if before is None:
+        return ""
+    if name not in before:
+        return " (absent in the approved run)"
+    points = 100 * (share - before[name])
+    return f" ({points:+.0f} points; {100 * before[name]:.0f}% in the approved run)"

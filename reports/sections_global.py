@@ -7,15 +7,14 @@ from typing import Any
 import numpy as np
 
 from ..explanation import Explanation
+from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..seeding import derive_seed
 from . import figures
 from .analysis import (
     bootstrap_importance,
     explanations,
-    is_attribution,
     is_global,
-    is_tabular,
     mean_abs,
     numeric_column,
     rank_top,

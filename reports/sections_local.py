@@ -7,18 +7,11 @@ from typing import Any
 import numpy as np
 
 from ..explanation import Explanation
+from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..suite import DecisionSpec, SegmentSpec
 from . import figures
-from .analysis import (
-    Outputs,
-    explanations,
-    is_attribution,
-    is_tabular,
-    outputs_of,
-    row_ids,
-    used_features,
-)
+from .analysis import Outputs, explanations, outputs_of, row_ids, used_features
 from .decisions import (
     Subject,
     decision_slots,

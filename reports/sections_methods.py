@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..feature_shares import is_tabular
 from ..results import AuditResult
 from .analysis import (
     brief_metadata,
@@ -13,7 +14,6 @@ from .analysis import (
     explainer_ids,
     explanations,
     is_global,
-    is_tabular,
     numeric_column,
 )
 from .section_base import ContextualSection

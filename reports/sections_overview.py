@@ -6,17 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..verdict import policy_note
-from .analysis import (
-    errors,
-    explanations,
-    is_attribution,
-    is_tabular,
-    mean_abs,
-    numeric_column,
-    rank_top,
-)
+from .analysis import errors, explanations, mean_abs, numeric_column, rank_top
 from .section_base import ContextualSection
 from .verdict import verdict
 

@@ -160,6 +160,57 @@ def test_a_candidate_is_gated_against_the_approved_run(ws: Workspace, approved: 
     assert "r2_vs_approved: FAIL" in stdout
 
 
+def _shares(result: AuditResult, key: str) -> dict[str, float]:
+    """Each feature's share of mean |attribution| (summed over outputs), computed here."""
+    explanation = result.explanations[key]
+    scores = np.abs(explanation.values).mean(axis=0).sum(axis=-1)
+    return dict(zip(explanation.feature_names, scores / scores.sum(), strict=True))
+
+
+def test_the_summary_shows_each_top_features_change_against_the_approved_run(
+        ws: Workspace, approved: Path) -> None:
+    out = ws.root / "candidate"
+    main(["run", "-q", str(ws.suite("candidate", "shuffled")), "--out", str(out),
+          "--baseline", str(approved)])
+    before = _shares(AuditResult.load(approved), "abl")
+    after = _shares(AuditResult.load(out), "abl")
+    top = sorted(after, key=lambda name: -after[name])[:5]
+    expected = "- abl: " + ", ".join(
+        f"{name} {100 * after[name]:.0f}% ({100 * (after[name] - before[name]):+.0f} points; "
+        f"{100 * before[name]:.0f}% in the approved run)" for name in top)
+    summary = (out / "summary.md").read_text()
+    assert "## Top features (share of mean |attribution|; change against the approved run)" in (
+        summary)
+    assert expected in summary.splitlines()
+    # the approved shares travel in results.json: a re-render writes the same lines
+    rendered = ws.root / "rendered"
+    assert main(["report", "-q", str(out), "--formats", "md", "--out", str(rendered)]) == 0
+    assert expected in (rendered / "summary.md").read_text().splitlines()
+    # without a baseline, shares only
+    plain = (approved / "summary.md").read_text()
+    assert "in the approved run" not in plain
+    assert "- abl: " + ", ".join(
+        f"{name} {100 * before[name]:.0f}%"
+        for name in sorted(before, key=lambda name: -before[name])[:5]) in plain.splitlines()
+
+
+def test_a_feature_absent_from_the_approved_run_is_named_so(ws: Workspace, approved: Path,
+                                                            tmp_path: Path) -> None:
+    """A hand-edited baseline record (received data): a feature it lacks reads as absent, and
+    entries that are not numbers are passed over, never trusted."""
+    from xaudit.reports.markdown import summary_markdown
+
+    result = AuditResult.load(approved)
+    shares = _shares(result, "abl")
+    top = max(shares, key=lambda name: shares[name])
+    recorded = {name: share for name, share in shares.items() if name != top}
+    recorded[next(iter(recorded))] = "0.5"  # not a number: dropped, so that feature is absent
+    result.provenance["baseline"] = {"attribution_shares": {"abl": {
+        result.explanations["abl"].method: recorded}}}
+    line = next(line for line in summary_markdown(result).splitlines() if line.startswith("- abl:"))
+    assert f"{top} {100 * shares[top]:.0f}% (absent in the approved run)" in line
+
+
 def test_the_approved_run_against_itself_shows_no_drift(ws: Workspace, approved: Path) -> None:
     out = ws.root / "again"
     assert main(["run", "-q", str(ws.suite("approved")), "--out", str(out), "--baseline",
