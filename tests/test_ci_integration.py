@@ -12,6 +12,7 @@ stood in for: Python is this interpreter, and an upload copies the folder.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -198,6 +199,29 @@ def test_github_action_reports_an_invalid_suite(workspace: Path) -> None:
     assert "wrote no summary.md (exit code 4)" in (workspace.parent / "step_summary.md").read_text()
 
 
+def approved_run(workspace: Path) -> str:
+    """The approved run's results folder, saved in the checkout as a team would keep it."""
+    code, _ = bash("xaudit run -q pass.yaml --out approved --formats json,md", workspace,
+                   base_env())
+    assert code == 0
+    return "approved"
+
+
+def test_github_action_compares_with_the_baseline_it_is_given(workspace: Path) -> None:
+    action = yaml.safe_load(ACTION.read_text())
+    job = GitHubJob(workspace, action_inputs(suite="pass.yaml", baseline=approved_run(workspace),
+                                             formats="json,md,junit"))
+    job.run(action)
+    assert job.outputs["audit"]["exit-code"] == "0"
+    folder = job.uploaded["xaudit-results"]
+    comparison = json.loads((folder / "comparison.json").read_text())
+    assert comparison["baseline"]["suite_name"] == "ci-gate"
+    shown = (workspace.parent / "step_summary.md").read_text()
+    assert "change against the approved run" in shown  # the same model: +0 points everywhere
+    assert "(+0 points;" in shown
+    assert "in the approved run)" in shown
+
+
 # --- GitLab: the CI template -----------------------------------------------------------------
 
 
@@ -230,6 +254,15 @@ def test_gitlab_template_publishes_junit_and_fails_with_the_exit_code(workspace:
         assert "{{REPORT_URL}}" not in printed
     assert log.read_text().splitlines() == ["-m pip install --disable-pip-version-check "
                                             "xaudit[sklearn]"] * 2
+    variables = {**{k: str(v) for k, v in job["variables"].items()},
+                 "XAUDIT_SUITE": "pass.yaml", "XAUDIT_OUT": "out-baseline",
+                 "XAUDIT_FORMATS": "json,md,junit", "XAUDIT_BASELINE": approved_run(workspace)}
+    env = base_env(CI="true", GITLAB_CI="true", CI_PROJECT_DIR=str(workspace),
+                   CI_JOB_URL="https://gl.test/acme/models/-/jobs/9", **variables)
+    code, printed = bash("\n".join(job["script"]), workspace, env)
+    assert code == 0
+    assert (workspace / "out-baseline" / "comparison.json").is_file()
+    assert "change against the approved run" in printed
 
 
 # --- pre-commit ------------------------------------------------------------------------------
