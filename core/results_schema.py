@@ -125,10 +125,32 @@ class SavedData(_Record):
     sampling: dict[str, Any] = {}
 
 
+class SavedCacheUse(_Record):
+    """Whether one explainer's result came from the explanation cache, and under which key."""
+
+    hit: bool
+    key: str
+
+
+class SavedCache(_Record):
+    """The explanation cache a run used (``--cache``), per explainer id."""
+
+    folder: str
+    explainers: dict[str, SavedCacheUse] = {}
+
+
+class SavedBaseline(_Record):
+    """The approved run a run was compared with (``--baseline``); what the reports read."""
+
+    attribution_shares: dict[str, dict[str, dict[str, float]]] = {}
+
+
 class SavedProvenance(_Record):
-    """Hashes, seeds, timings and dates (ISO 8601)."""
+    """Hashes, seeds, timings and dates (ISO 8601); the cache and the baseline, when used."""
 
     hashes: dict[str, str] = {}
+    cache: SavedCache | None = None
+    baseline: SavedBaseline | None = None
     seeds: dict[str, Any] = {}
     timings: dict[str, float | dict[str, float]] = {}
     started_at: str | None = None

@@ -212,6 +212,11 @@ BROKEN = {
                                       "checks.0.value"),
     "timing_not_a_number": (_edit("provenance.timings.total_s", "slow"), "total_s"),
     "bad_date": (_edit("provenance.finished_at", "yesterday"), "finished_at"),
+    "cache_not_a_record": (_edit("provenance.cache", "elsewhere"), "provenance.cache"),
+    "cache_hit_not_a_bool": (_edit("provenance.cache", {"folder": "c", "explainers": {
+        "abl": {"hit": "yes", "key": "k"}}}), "provenance.cache.explainers.abl.hit"),
+    "baseline_share_not_a_number": (_edit("provenance.baseline", {"attribution_shares": {
+        "abl": {"ablation": {"bmi": "most"}}}}), "attribution_shares"),
     "feature_names_not_text": (_edit("explanations.abl.feature_names", [1, 2]), "feature_names"),
     "explainers_not_a_mapping": (_edit("suite.explainers", ["x"]), "suite.explainers.0"),
     "unpaired_surrogate": (_write("results.json", b'{"schema_version": 2, "suite_name": '
