@@ -10,6 +10,9 @@ estimator's raw prediction.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -299,3 +302,21 @@ def test_interventional_leaf_tables_equal_pair_walk(name: str) -> None:
     tables = ti.shap_values(flat, rows, background, None, ti.plan(flat, 1, 1, method="tables"))
     pairs = ti.shap_values(flat, rows, background, None, ti.plan(flat, 1, 1, method="pairs"))
     _close(tables, pairs, rel=1e-12)
+
+
+def test_device_auto_does_not_import_torch_to_ask_for_a_gpu(tmp_path: Path) -> None:
+    """A fresh process explaining a tree ensemble never imports torch (issue 16's cold start):
+    ``device: auto`` asks for CUDA only when torch is already imported."""
+    code = (
+        "import sys\n"
+        "from sklearn.datasets import make_regression\n"
+        "from sklearn.ensemble import GradientBoostingRegressor\n"
+        "import xaudit\n"
+        "X, y = make_regression(n_samples=60, n_features=5, random_state=0)\n"
+        "m = GradientBoostingRegressor(n_estimators=5, random_state=0).fit(X, y)\n"
+        "e = xaudit.explain(m, X[:4], method='shap.tree')\n"
+        "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False", done.stdout

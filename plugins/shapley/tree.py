@@ -24,6 +24,7 @@ is explained for class 1 by the margin and for class 0 by its negation (probabil
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -57,8 +58,9 @@ class TreeShapParams(PluginParams):
     ``(n, d, d, k)`` (path-dependent only)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where path-dependent SHAP values run: ``cpu``, ``cuda`` (torch on a GPU) or ``auto``
-    (cuda when torch sees a CUDA device, else cpu). Interventional and interaction values
-    always run on the CPU (numba)."""
+    (cuda when torch is already imported, by a torch model say, and sees a CUDA device; else
+    cpu, without importing torch, which would cost seconds of every cold start). Interventional
+    and interaction values always run on the CPU (numba)."""
     backend: Literal["auto", "numba", "torch"] = "auto"
     """``numba``: the compiled CPU kernel; ``torch``: the dense quadrature form (on ``device``);
     ``auto``: torch on a GPU, numba on the CPU."""
@@ -272,7 +274,7 @@ def _pair_scale(ensemble: TreeEnsemble, raw_x: np.ndarray, raw_b: np.ndarray) ->
 
 def _backend(backend: str, device: str, mode: str, interactions: bool) -> tuple[str, str]:
     """The kernel (``numba`` or ``torch``) and device that compute the values."""
-    if device == "cuda" and not _cuda_available():
+    if device == "cuda" and not _cuda_available(ask=True):
         raise InputError("shap.tree device='cuda' but torch sees no CUDA device; use "
                          "device='cpu' or 'auto'")
     if mode == "interventional" or interactions:
@@ -301,8 +303,11 @@ def _numba() -> str:
     return "numba"
 
 
-def _cuda_available() -> bool:
-    if importlib.util.find_spec("torch") is None:
+def _cuda_available(ask: bool = False) -> bool:
+    """Whether torch sees a CUDA device. ``device: auto`` asks only a torch something else
+    already imported (a torch model, say): importing torch just to ask costs seconds of every
+    cold start; ``device: cuda`` (``ask``) imports it."""
+    if "torch" not in sys.modules and not (ask and importlib.util.find_spec("torch")):
         return False
     import torch
 
