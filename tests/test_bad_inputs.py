@@ -126,30 +126,23 @@ def test_a_csv_symlink_is_read_by_its_name(folder: tuple[Path, str],
     assert AuditResult.load(root / "out").data["feature_names"] == ["a", "b"]
 
 
-def test_a_factory_module_with_a_syntax_error_names_file_and_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    module = f"xaudit_syntax_{uuid.uuid4().hex}"
-    (tmp_path / f"{module}.py").write_text("import numpy\n\ndef f(data:\n    return 1\n")
+@pytest.mark.parametrize(("source", "expected"), [
+    ("import numpy\n\ndef f(data:\n    return 1\n", "{module}.py, line 3"),
+    ("raise RuntimeError('no GPU here')\n",
+     "importing module {module!r} raised RuntimeError: no GPU here"),
+], ids=["syntax_error_names_file_and_line", "raise_on_import"])
+def test_a_factory_module_that_does_not_import_is_invalid_input(
+        source: str, expected: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    module = f"xaudit_factory_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text(source)
     try:
         code, err = run(suite(tmp_path, {"factory": f"{module}:f"}, "sklearn:diabetes"),
                         capsys)
     finally:
         sys.modules.pop(module, None)
     assert code == 4
-    assert f"{module}.py, line 3" in err
-
-
-def test_a_factory_module_that_raises_on_import_is_invalid_input(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    module = f"xaudit_import_{uuid.uuid4().hex}"
-    (tmp_path / f"{module}.py").write_text("raise RuntimeError('no GPU here')\n")
-    try:
-        code, err = run(suite(tmp_path, {"factory": f"{module}:f"}, "sklearn:diabetes"),
-                        capsys)
-    finally:
-        sys.modules.pop(module, None)
-    assert code == 4
-    assert f"importing module {module!r} raised RuntimeError: no GPU here" in err
+    assert expected.format(module=module) in err
 
 
 def test_a_model_that_raises_on_the_explained_rows_is_found_at_the_probe(
