@@ -150,7 +150,7 @@ def beeswarm(names: Sequence[str], values: np.ndarray, colours: np.ndarray | Non
     the same horizontal bin, deterministically.
     """
     n_features = len(names)
-    with figure(HALF_WIDTH, 1.0 + 0.32 * max(n_features, 2)) as (fig, ax):
+    with figure(HALF_WIDTH, 0.9 + 0.25 * max(n_features, 2)) as (fig, ax):
         span = float(np.ptp(values)) or 1.0
         for j in range(n_features):
             x = values[:, j]
@@ -203,7 +203,7 @@ def waterfall(base: float, labels: Sequence[str], contributions: np.ndarray, xla
     stay visible next to a large base value.
     """
     n = len(labels)
-    with figure(HALF_WIDTH, 1.0 + 0.24 * (n + 2)) as (fig, ax):
+    with figure(HALF_WIDTH, 0.9 + 0.2 * (n + 2)) as (fig, ax):
         rows = [f"base value = {base:.4g}", *[short(label, 44) for label in labels],
                 f"{printable(end_label)} = {base + float(np.sum(contributions)):.4g}"]
         y = np.arange(len(rows))[::-1]

@@ -65,7 +65,7 @@ def text_of(svg: str) -> str:
 
 
 def areas_table(body: str) -> str:
-    start = body.index("Areas read off the curve above")
+    start = body.index("Areas read off the curve beside")
     return body[start:body.index("</table>", start)]
 
 
