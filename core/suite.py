@@ -24,9 +24,11 @@ import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    Tag,
     ValidationError,
     field_validator,
     model_serializer,
@@ -320,7 +322,19 @@ class DirectionalReason(Strict):
         return self
 
 
-ReasonCode = str | DirectionalReason
+def _reason_form(value: Any) -> str | None:
+    """Which form a reason code is written in (``None``: neither, one clear error). The tags
+    hold brackets so that problem paths leave them out, as they do pydantic's own steps."""
+    if isinstance(value, str):
+        return "[plain]"
+    return "[high/low]" if isinstance(value, dict | DirectionalReason) else None
+
+
+ReasonCode = Annotated[
+    Annotated[str, Tag("[plain]")] | Annotated[DirectionalReason, Tag("[high/low]")],
+    Discriminator(_reason_form, custom_error_type="reason_code",
+                  custom_error_message="write a statement, or a mapping with 'high' and/or "
+                                       "'low' statements")]
 """A plain statement (issued whatever the value's direction, which the report prints beside
 it) or statements per direction."""
 
