@@ -177,11 +177,12 @@ def missing_statement(name: str, code: ReasonCode | None, direction: Direction |
 
 
 def direction_text(reason: Reason) -> str:
-    """``above the background mean 0.0012`` and the like, for print beside a statement."""
+    """``above mean 0.0012`` and the like (the background mean), for print beside a
+    statement."""
     if reason.direction is None or reason.reference is None:
-        return "no background mean to compare with"
+        return "no mean to compare with"
     side = {"high": "above", "low": "below", "at": "equal to"}[reason.direction]
-    return f"{side} the background mean {reason.reference:.4g}"
+    return f"{side} mean {reason.reference:.4g}"
 
 
 def paragraph(e: Explanation, row: int, row_id: int, slot: int, outputs: Outputs | None,

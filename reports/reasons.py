@@ -207,9 +207,8 @@ def fit_problem(e: Explanation, row: int, slot: int, decision: DecisionSpec) -> 
     if np.isfinite(r2) and r2 >= decision.min_surrogate_r2:
         return None
     measured = f"{r2:.3g}" if np.isfinite(r2) else "undefined"
-    return (f"the local surrogate's R² is {measured}, under the floor "
-            f"{decision.min_surrogate_r2:g} (documentation.decision.min_surrogate_r2): it does "
-            "not describe the model around this subject")
+    return (f"local surrogate R² {measured} under the floor {decision.min_surrogate_r2:g} "
+            "(decision.min_surrogate_r2)")
 
 
 def noise_problem(e: Explanation, row: int, slot: int, feature: int,
@@ -223,9 +222,8 @@ def noise_problem(e: Explanation, row: int, slot: int, feature: int,
     se = float(e.std_errors[row, feature, slot])
     if abs(phi) >= decision.min_signal_to_error * se:
         return None
-    return (f"its attribution {phi:+.3g} is within {decision.min_signal_to_error:g} standard "
-            f"errors ({se:.3g}) of zero (documentation.decision.min_signal_to_error): "
-            "sampling noise could explain it")
+    return (f"attribution {phi:+.3g} within {decision.min_signal_to_error:g} standard errors "
+            f"({se:.3g}) of zero (decision.min_signal_to_error)")
 
 
 def corroborate(key: str, other: Explanation, row: int, slot: int, issued: list[Reason],

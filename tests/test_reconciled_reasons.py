@@ -161,7 +161,7 @@ def test_lime_reasons_under_the_r2_floor_are_withheld_with_why() -> None:
                 assert subject.reasons == []
                 assert len(subject.withheld) == 1
                 assert subject.withheld[0].feature is None
-                assert f"R² is {r2[row, 0]:.3g}, under the floor {floor:g}" in \
+                assert f"local surrogate R² {r2[row, 0]:.3g} under the floor {floor:g}" in \
                     subject.withheld[0].why
             else:
                 assert [r.feature for r in subject.reasons] == _brute_force_top(
