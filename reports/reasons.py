@@ -162,11 +162,12 @@ def reconcile(result: AuditResult, documentation: DocumentationSpec | None) -> R
         if problem:
             found.not_corroborating[key] = problem
         else:
-            others[key] = (other, decision_slots(other, model_outputs, decision))
+            other_slots = decision_slots(other, model_outputs, decision)
+            others[key] = (other, other_slots, _used_by_slot(other, other_slots))
     found.corroborators = list(others)
     codes = documentation.reason_codes if documentation is not None else {}
     references = result.data.get("background_means") or {}
-    used = {slot: used_features(e, slot) for slot in set(slots.tolist()) if slot >= 0}
+    used = _used_by_slot(e, slots)
     ids = row_ids(result, e.n_rows)
     for row, slot in enumerate(slots.tolist()):
         value = float(outputs.values[row, slot]) if slot >= 0 else float("nan")
@@ -192,7 +193,8 @@ def reconcile(result: AuditResult, documentation: DocumentationSpec | None) -> R
                 subject.reasons.append(reason)
         subject.corroboration = [
             corroborate(key, other, row, int(other_slots[row]), subject.reasons, decision,
-                        found.forbidden) for key, (other, other_slots) in others.items()]
+                        found.forbidden, other_used.get(int(other_slots[row])))
+            for key, (other, other_slots, other_used) in others.items()]
         found.subjects.append(subject)
     return found
 
@@ -227,15 +229,20 @@ def noise_problem(e: Explanation, row: int, slot: int, feature: int,
 
 
 def corroborate(key: str, other: Explanation, row: int, slot: int, issued: list[Reason],
-                decision: DecisionSpec, forbidden: list[str]) -> Corroboration:
-    """``other``'s top reasons for ``row`` against the ``issued`` ones."""
+                decision: DecisionSpec, forbidden: list[str],
+                used: np.ndarray | None = None) -> Corroboration:
+    """``other``'s top reasons for ``row`` against the ``issued`` ones; ``used`` is
+    :func:`~xaudit.reports.analysis.used_features` of ``other`` for ``slot`` (computed when
+    not given)."""
     if slot < 0:
         return Corroboration(key, (), (), "not usable", "the decision's output is not explained")
     misfit = fit_problem(other, row, slot, decision)
     if misfit:
         return Corroboration(key, (), (), "not usable", misfit)
+    if used is None:
+        used = used_features(other, slot)
     top = tuple(other.feature_names[i] for i in adverse_pushes(
-        other, row, slot, decision, used_features(other, slot), forbidden)[:MAX_REASONS])
+        other, row, slot, decision, used, forbidden)[:MAX_REASONS])
     if not issued:
         return Corroboration(key, top, (), "not usable", "no reason was issued to compare")
     missing = tuple(r.feature for r in issued if r.feature not in top)
@@ -274,6 +281,11 @@ def _primary(result: AuditResult, local: list[tuple[str, Explanation]],
     if local:
         return local[0][0], "default: the first local attribution explainer", ""
     return None, "", "no explainer gives local attributions of named features"
+
+
+def _used_by_slot(e: Explanation, slots: np.ndarray) -> dict[int, np.ndarray]:
+    """:func:`~xaudit.reports.analysis.used_features` of each output slot decisions use."""
+    return {slot: used_features(e, slot) for slot in set(slots.tolist()) if slot >= 0}
 
 
 def _cannot_corroborate(primary: Explanation, other: Explanation) -> str | None:
