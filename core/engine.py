@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from .suite import DocumentationSpec, GateSpec
 from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
+if TYPE_CHECKING:
+    from .executor import Executor
+
 
 def explain(
     model: object,
@@ -67,6 +70,7 @@ def explain(
     y: Any = None,
     row_index: Sequence[Any] | RowIndex | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
@@ -93,6 +97,8 @@ def explain(
     A model that does not fix its row shape (a callable, a torch module whose first layer is a
     convolution) takes it from ``X``. ``row_index`` labels the rows (default: ``X.index`` for
     a pandas DataFrame); the explanation keeps the labels as :attr:`Explanation.row_index`.
+    ``executor`` (:mod:`xaudit.executor`) explains the rows of a row-parallel method
+    (``row_parallel``) in chunks, here or on a cluster; a global method ignores it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
@@ -109,6 +115,7 @@ def explain(
     explainer = host.explainer(method, params)
     host.negotiate(method, adapted)
     spec = named_spec(adapted, names)
+    shipped = adapted  # what an executor sends to its workers, with the names given apart
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
@@ -133,9 +140,14 @@ def explain(
     shown: AbstractContextManager[None] = (
         Progress().task(method, rows.shape[0]) if progress else nullcontext())
     with shown:
-        attribution = explainer.explain(
-            adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
-        )
+        attribution = None if executor is None or not type(explainer).row_parallel else (
+            executor.explain(method, explainer, shipped, rows, background=bg, targets=targets,
+                             seed=seed, extra=extra,
+                             input_spec=None if shipped is adapted else spec))
+        if attribution is None:
+            attribution = explainer.explain(
+                adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
+            )
     wall = time.perf_counter() - started
     problems = attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots)
     if problems:

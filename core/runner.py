@@ -51,6 +51,7 @@ from .errors import (
     SuiteError,
     XauditError,
 )
+from .executor import Executor, open_executor
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
@@ -69,6 +70,7 @@ from .seeding import derive_seed, rng_for
 from .suite import (
     BackgroundSpec,
     DataSpec,
+    ExecutionSpec,
     ExplainerSpec,
     ModelSpec,
     RowsSpec,
@@ -175,26 +177,32 @@ class Runner:
         cached: dict[str, Any] = {}
         progress = None if self.quiet else Progress()
         n_rows = len(dataset.X_explain)
-        for i, spec in enumerate(suite.explainers):
-            seed = derive_seed(suite.seed, "explainers", spec.id)
-            seeds["explainers"][spec.id] = seed
-            label = f"[explainer {i + 1}/{len(suite.explainers)}] {spec.id} ({spec.method})"
-            LOG.info("%s: explaining %d rows, seed %d", label, n_rows, seed)
-            try:
-                with _task(progress, label, n_rows):
-                    explanations[spec.id], record = self._explain(spec, model, dataset, seed)
-                timings["explainers"][spec.id] = (record["seconds"] if record and record["hit"]
-                                                  else explanations[spec.id].wall_time_s)
-                if record:
-                    cached[spec.id] = record
-                    LOG.info("%s: cache %s, key %s", label,
-                             "hit" if record["hit"] else "miss", record["key"])
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
-                errors[spec.id] = error_info(exc)
-                LOG.warning("%s", one_line(f"explainer {spec.id} ({spec.method}) crashed: "
-                                           f"{errors[spec.id]}"))
+        with open_executor(suite.execution) as executor:
+            execution: dict[str, Any] = {**executor.describe(), "chunks": {}}
+            for i, spec in enumerate(suite.explainers):
+                seed = derive_seed(suite.seed, "explainers", spec.id)
+                seeds["explainers"][spec.id] = seed
+                label = f"[explainer {i + 1}/{len(suite.explainers)}] {spec.id} ({spec.method})"
+                LOG.info("%s: explaining %d rows, seed %d", label, n_rows, seed)
+                try:
+                    with _task(progress, label, n_rows):
+                        explanations[spec.id], record = self._explain(spec, model, dataset, seed,
+                                                                           executor)
+                    timings["explainers"][spec.id] = (record["seconds"] if record and record["hit"]
+                                                      else explanations[spec.id].wall_time_s)
+                    if record:
+                        cached[spec.id] = record
+                        LOG.info("%s: cache %s, key %s", label,
+                                 "hit" if record["hit"] else "miss", record["key"])
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
+                    errors[spec.id] = error_info(exc)
+                    LOG.warning("%s", one_line(f"explainer {spec.id} ({spec.method}) crashed: "
+                                               f"{errors[spec.id]}"))
+                chunks = executor.take_records()
+                if chunks:
+                    execution["chunks"][spec.id] = [chunk.to_dict() for chunk in chunks]
         checks: list[CheckResult] = []
         for j, check_spec in enumerate(suite.checks):
             seed = derive_seed(suite.seed, "checks", check_spec.key)
@@ -216,6 +224,7 @@ class Runner:
             "started_at": started_at,
             "finished_at": utc_now(),
             **({"baseline": self.baseline.describe()} if self.baseline else {}),
+            **({"execution": execution} if suite.execution != ExecutionSpec() else {}),
         }
         return AuditResult(
             suite_name=suite.name,
@@ -230,8 +239,8 @@ class Runner:
             gate_policy=suite.gate_policy,
         )
 
-    def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset,
-                 seed: int) -> tuple[Explanation, dict[str, Any] | None]:
+    def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset, seed: int,
+                 executor: Executor) -> tuple[Explanation, dict[str, Any] | None]:
         """One explainer's explanation, through the cache when there is one (then with the
         cache's provenance record)."""
         labels = None if dataset.y is None else dataset.y[dataset.explain_rows]
@@ -240,7 +249,8 @@ class Runner:
         def compute() -> Explanation:
             return explain(model, dataset.X_explain, spec.method, background=dataset.background,
                            seed=seed, target=spec.target, feature_names=dataset.feature_names,
-                           host=self.host, y=labels, row_index=rows, **spec.params)
+                           host=self.host, y=labels, row_index=rows, executor=executor,
+                           **spec.params)
 
         if self.cache is None:
             return compute(), None
@@ -248,7 +258,8 @@ class Runner:
         method = choose_method(model, self.host).method if spec.method == AUTO else spec.method
         key = explanation_key(self.host, model, dataset.X_explain, dataset.background, labels,
                               dataset.feature_names, method, spec.params, spec.target, seed,
-                              row_index=rows, requested=spec.method)
+                              row_index=rows, requested=spec.method,
+                              chunk_rows=executor.chunk_size)
         return self.cache.explain(key, compute)
 
     def _check(self, spec: Any, model: Model, dataset: Dataset,
