@@ -33,11 +33,9 @@ from .chunking import (
 )
 from .errors import XauditError
 from .explanation import Attribution
-from .extras import import_from_extra
 from .model import InputSpec, Model
 from .plugin import Explainer
 from .progress import rows_done, rows_hidden
-from .suite import DEFAULT_CHUNK_ROWS, ExecutionSpec
 from .targets import TargetSelection
 
 
@@ -150,17 +148,4 @@ class LocalExecutor(Executor):
                     raise ChunkError(method, task.start, task.start + task.rows.shape[0], n,
                                      attempt + 1, exc) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def open_executor(spec: ExecutionSpec) -> Executor:
-    """The executor ``spec`` names; raises
-    :class:`~xaudit.extras.MissingExtraError` (exit 4) when ``engine: dask`` is asked for
-    without ``xaudit[dask]`` installed."""
-    if spec.engine == "local":
-        return LocalExecutor(spec.chunk_rows, spec.retries)
-    import_from_extra("distributed", "dask", "execution.engine: dask")
-    from .dask_executor import DaskExecutor
-
-    return DaskExecutor(spec.address, spec.chunk_rows or DEFAULT_CHUNK_ROWS, spec.retries,
-                        spec.n_workers)
 

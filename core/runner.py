@@ -51,7 +51,8 @@ from .errors import (
     SuiteError,
     XauditError,
 )
-from .executor import Executor, open_executor
+from .execution import open_executor
+from .executor import Executor
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model

@@ -87,7 +87,8 @@ def test_local_and_cluster_runs_give_bit_identical_arrays(tmp_path: Path, cluste
                                                           data: Any) -> None:
     here = xaudit.run_suite(suite(data, {"chunk_rows": CHUNK}), out_dir=tmp_path / "here")
     there = xaudit.run_suite(suite(data, on_cluster(cluster)), out_dir=tmp_path / "there")
-    assert not here.explainer_errors and not there.explainer_errors
+    assert not here.explainer_errors
+    assert not there.explainer_errors
     assert_same_arrays(tmp_path / "here", tmp_path / "there")
     # the stochastic methods did draw per chunk: rows 40:80 recomputed alone, with the
     # documented stream, are the cluster's rows 40:80
@@ -104,7 +105,7 @@ def test_local_and_cluster_runs_give_bit_identical_arrays(tmp_path: Path, cluste
     # where and how long each chunk ran is recorded, chunk by chunk in row order
     chunks = there.provenance["execution"]["chunks"]["kernel"]
     assert [c["rows"] for c in chunks] == [[0, 40], [40, 80], [80, 120]]
-    workers = {w for w in cluster.scheduler_info["workers"]}
+    workers = set(cluster.scheduler_info["workers"])
     assert {c["worker"] for c in chunks} <= workers
     assert all(c["seconds"] > 0 for c in chunks)
 
@@ -133,6 +134,7 @@ def test_a_killed_worker_has_its_chunk_rerun_with_the_same_numbers(
     assert not killed.explainer_errors
     clean = xaudit.run_suite(suite(data, {"chunk_rows": CHUNK}, explainers), host=host,
                              out_dir=tmp_path / "clean")  # the marker exists: no death here
+    assert not clean.explainer_errors
     assert_same_arrays(tmp_path / "killed", tmp_path / "clean")
     assert killed.explanations["dies"].values.shape == (N_ROWS, 5, 1)
 
