@@ -337,6 +337,7 @@ def prepare_check(name: str, model: object, explanation: Explanation | None, X: 
                   reference: Explanation | None = None, background: Any = None,
                   baseline: Baseline | None = None,
                   documentation: DocumentationSpec | None = None,
+                  executor: Executor | None = None,
                   **params: Any) -> CheckRun:
     """The check ``name`` with validated ``params``, negotiated with ``model`` and given its
     context (see :func:`check` for the arguments)."""
@@ -360,7 +361,7 @@ def prepare_check(name: str, model: object, explanation: Explanation | None, X: 
     counter = CountingModel(adapted, named_spec(adapted, names))
     known = explanation is not None and explanation.method in host.explainers
     instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter)
+        reexplain=_reexplainer(host, explanation, dataset.background, counter, executor)
         if explanation is not None and known else None,
         reference=None if reference is None else read_only(reference),
         stochastic=explanation is not None and known
@@ -387,6 +388,7 @@ def check(
     background: Any = None,
     baseline: Baseline | None = None,
     documentation: DocumentationSpec | None = None,
+    executor: Executor | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the check ``name`` on ``explanation`` of ``model``.
@@ -409,6 +411,7 @@ def check(
     """
     host = host or default_host()
     prepared = prepare_check(name, model, explanation, X, data=data, host=host,
+                             executor=executor,
                              reference=reference, background=background, baseline=baseline,
                              documentation=documentation, **params)
     outcome, wall, modified = prepared.run(seed)
@@ -457,8 +460,10 @@ def _refusal(registry: Registry[Any], name: str, method: Callable[..., Any], wha
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,
-                 default_model: Model) -> Reexplain:
-    """Re-run ``explanation``'s method and params on other rows or another model."""
+                 default_model: CountingModel, executor: Executor | None = None) -> Reexplain:
+    """Re-run ``explanation``'s method and params on other rows or another model; a
+    row-parallel method's rows go through ``executor`` when given (their model calls are then
+    made by the executor and not counted in the check's ``model_calls``)."""
 
     def reexplain(X: np.ndarray, target_indices: np.ndarray, *, model: Model | None = None,
                   seed: int | None = None) -> np.ndarray:
@@ -470,9 +475,16 @@ def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | 
                              "pass background=... (or data=) to xaudit.check")
         indices = np.asarray(target_indices, dtype=np.int64)
         targets = TargetSelection(indices, explanation.output_names)
-        attribution = explainer.explain(
-            used, np.asarray(X), background=background, targets=targets,
-            rng=rng_for(explanation.seed if seed is None else seed))
+        chosen_seed = explanation.seed if seed is None else seed
+        attribution = None if executor is None or not type(explainer).row_parallel else (
+            executor.explain(explanation.method, explainer,
+                             default_model._model if model is None else used, np.asarray(X),
+                             background=background, targets=targets, seed=chosen_seed,
+                             extra={}, input_spec=default_model.input_spec if model is None
+                             else None, ship_once=model is None))
+        if attribution is None:
+            attribution = explainer.explain(used, np.asarray(X), background=background,
+                                            targets=targets, rng=rng_for(chosen_seed))
         return np.asarray(attribution.values, dtype=np.float64)
 
     return reexplain

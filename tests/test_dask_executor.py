@@ -49,7 +49,8 @@ def data() -> tuple[np.ndarray, np.ndarray, Any]:
 
 
 def suite(data: tuple[np.ndarray, np.ndarray, Any], execution: dict[str, Any],
-          explainers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+          explainers: list[dict[str, Any]] | None = None,
+          checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     X, y, forest = data
     return {
         "name": "scale", "seed": 11, "model": {"object": forest},
@@ -61,6 +62,7 @@ def suite(data: tuple[np.ndarray, np.ndarray, Any], execution: dict[str, Any],
             {"id": "kernel", "method": "shap.kernel", "params": {"n_samples": 64}},
             {"id": "lime", "method": "lime.tabular", "params": {"n_samples": 100}},
         ],
+        "checks": checks or [],
         "report": {"formats": ["json"]},
         "execution": execution,
     }
@@ -85,11 +87,18 @@ def on_cluster(cluster: Any) -> dict[str, Any]:
 
 def test_local_and_cluster_runs_give_bit_identical_arrays(tmp_path: Path, cluster: Any,
                                                           data: Any) -> None:
-    here = xaudit.run_suite(suite(data, {"chunk_rows": CHUNK}), out_dir=tmp_path / "here")
-    there = xaudit.run_suite(suite(data, on_cluster(cluster)), out_dir=tmp_path / "there")
+    stability = [{"check": "stability", "explainer": "kernel", "params": {"repeats": 2}}]
+    here = xaudit.run_suite(suite(data, {"chunk_rows": CHUNK}, checks=stability),
+                            out_dir=tmp_path / "here")
+    there = xaudit.run_suite(suite(data, on_cluster(cluster), checks=stability),
+                             out_dir=tmp_path / "there")
     assert not here.explainer_errors
     assert not there.explainer_errors
     assert_same_arrays(tmp_path / "here", tmp_path / "there")
+    # the check's re-explanations ran in chunks on the cluster too, with the same numbers
+    assert there.checks[0].status == "not_gated"
+    assert there.checks[0].value == here.checks[0].value
+    assert len(there.provenance["execution"]["check_chunks"]["stability@kernel"]) == 2 * 3
     # the stochastic methods did draw per chunk: rows 40:80 recomputed alone, with the
     # documented stream, are the cluster's rows 40:80
     X, _, forest = data
