@@ -65,6 +65,7 @@ from .provenance import environment, utc_now
 from .references import import_reference
 from .reports import WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
+from .reports.reasons import reconcile
 from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
 from .seeding import derive_seed, rng_for
@@ -221,7 +222,7 @@ class Runner:
             **({"baseline": self.baseline.describe()} if self.baseline else {}),
             **({"execution": execution} if suite.execution != ExecutionSpec() else {}),
         }
-        return AuditResult(
+        result = AuditResult(
             suite_name=suite.name,
             suite=suite.model_dump(mode="json", by_alias=True),
             model=describe_model(model),
@@ -233,6 +234,8 @@ class Runner:
             suite_text=suite.text,
             gate_policy=suite.gate_policy,
         )
+        result.decisions = reconcile(result, suite.documentation).record()
+        return result
 
     def _run_explainer(self, i: int, spec: ExplainerSpec, model: Model, dataset: Dataset,
                        executor: Executor, progress: Progress | None, ledger: _Ledger) -> None:
