@@ -55,6 +55,10 @@ def peak_rss_mib(executor: DaskExecutor) -> list[float]:
     return [round(kib / 1024, 1) for kib in peaks.values()]
 
 
+def max_abs(a: Any, b: Any) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
 def started(n_workers: int, chunk_rows: int) -> tuple[DaskExecutor, float]:
     begin = time.perf_counter()
     executor = DaskExecutor(None, chunk_rows, n_workers=n_workers)
@@ -103,9 +107,9 @@ def main() -> None:
     print(f"identity, {len(sample)} rows, 2 workers vs local engine (chunk_rows "
           f"{args.chunk_rows}): {'bit-identical' if identical else 'DIFFERENT'}")
 
-    def tree_extra(_: Any, __: Any) -> dict[str, Any]:
-        return {"peak_rss_mib_2w": peak_rss_mib(two), "peak_rss_mib_1w": peak_rss_mib(one),
-                "identical_20k": identical}
+    def tree_extra(_: Any, __: Any) -> dict[str, float]:
+        return {"peak_rss_mib_per_worker_2w": max(peak_rss_mib(two)),
+                "peak_rss_mib_1w": max(peak_rss_mib(one)), "identical_20k": float(identical)}
 
     def with_chunk(executor: DaskExecutor, rows: int) -> DaskExecutor:
         executor.chunk_rows = rows
@@ -117,18 +121,20 @@ def main() -> None:
                  f"chunk {args.chunk_rows}", lambda: tree(with_chunk(two, args.chunk_rows),
                                                           rows_tree),
                  lambda: tree(with_chunk(one, args.chunk_rows), rows_tree), "1 worker",
-                 target_ratio=TARGET, extra=tree_extra, repeats=args.repeats, warmup=False),
+                 target_ratio=TARGET, extra=tree_extra, repeats=args.repeats, warmup=False,
+                 error=max_abs, error_label="max|2w-1w|"),
         Workload(f"shap.kernel MLP 16 feat, bg {BACKGROUND}, {args.kernel_rows} rows, "
                  f"chunk {kernel_chunk}", lambda: kernel(with_chunk(two, kernel_chunk)),
                  lambda: kernel(with_chunk(one, kernel_chunk)), "1 worker",
-                 target_ratio=TARGET, repeats=args.repeats, warmup=False),
+                 target_ratio=TARGET, repeats=args.repeats, warmup=False, error=max_abs,
+                 error_label="max|2w-1w|"),
         Workload("shap.tree 100 rows: 2-worker cluster vs local (overhead)",
                  lambda: tree(with_chunk(two, args.chunk_rows), X[:100]),
                  lambda: tree(None, X[:100]), "local, no executor",
                  repeats=max(3, args.repeats)),
     ]
     try:
-        run(workloads)
+        run(workloads, "xaudit on Dask: 2 worker processes against 1")
     finally:
         for executor in clusters.values():
             executor.close()
