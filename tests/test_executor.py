@@ -82,3 +82,18 @@ def test_a_local_chunk_failing_twice_names_its_rows(tmp_path: Path) -> None:
                        marker=str(attempts), row_value=18.0)  # row 6's first feature
     assert (failed.value.start, failed.value.stop) == (4, 8)
     assert attempts.read_text().count("attempt") == 2
+
+
+def test_progress_counts_rows_as_chunks_finish() -> None:
+    import io
+
+    from xaudit.progress import Progress
+
+    stream = io.StringIO()
+    X = np.arange(30.0).reshape(10, 3)
+    model = xaudit.adapt(lambda rows: rows.sum(axis=1), feature_shape=[3])
+    with Progress(stream=stream, tty=False, interval=0.0).task("abl", 10):
+        xaudit.explain(model, X, "ablation", background=X[:2], executor=LocalExecutor(4))
+    counts = [line.split(": ")[2].split(" rows")[0] for line in stream.getvalue().splitlines()
+              if " rows," in line]
+    assert counts == ["4/10", "8/10", "10/10"]  # one step per chunk, none from inside one
