@@ -124,6 +124,28 @@ def group_abs_means(values: np.ndarray, slot: int, groups: np.ndarray,
     return sums / np.maximum(counts, 1.0)[:, None]
 
 
+def bootstrap_abs_means(values: np.ndarray, slot: int, n_boot: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Mean |attribution| per feature for output ``slot`` on ``n_boot`` resamples of the rows
+    (with replacement): ``(n_boot, features)``.
+
+    Resample ``b`` draws ``rng.integers(0, n, size=n)``, the same numbers as row ``b`` of one
+    ``(n_boot, n)`` draw; its row counts weight each block of rows, so memory is the counts
+    (``n_boot x n`` small integers) and one block, never the ``n_boot x n x features`` gather.
+    """
+    n = int(values.shape[0])
+    counts = np.empty((n_boot, n), dtype=np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32)
+    for b in range(n_boot):
+        counts[b] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+    sums: np.ndarray | None = None
+    for rows in row_blocks(values):
+        part = counts[:, rows].astype(np.float64) @ np.abs(_rows(values, rows, slot))
+        sums = part if sums is None else sums + part
+    if sums is None:
+        return np.zeros((n_boot, 0))
+    return sums / max(n, 1)
+
+
 def sample_rows(n: int, limit: int) -> np.ndarray:
     """Up to ``limit`` row numbers of ``n``, sorted: all rows when ``n <= limit``, else a
     uniform sample without replacement drawn with :data:`SAMPLE_SEED`."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..explanation import Explanation
 from ..results import AuditResult, ErrorInfo
-from ..streaming import abs_max, abs_mean_se, row_totals
+from ..streaming import abs_max, abs_mean_se, bootstrap_abs_means, row_totals
 
 
 def explainer_ids(result: AuditResult) -> list[str]:
@@ -155,10 +155,7 @@ def row_ids(result: AuditResult, n: int) -> list[int]:
 def bootstrap_importance(explanation: Explanation, slot: int, n_boot: int,
                          rng: np.random.Generator) -> np.ndarray:
     """Mean |attribution| per feature on ``n_boot`` resamples of the rows: ``(n_boot, d)``."""
-    values = np.abs(explanation.values[..., slot].reshape(explanation.n_rows, -1))
-    n = values.shape[0]
-    draws = rng.integers(0, n, size=(n_boot, n))
-    return np.asarray(values[draws].mean(axis=1))
+    return bootstrap_abs_means(explanation.values, slot, n_boot, rng)
 
 
 def ranks_of(scores: np.ndarray) -> np.ndarray:

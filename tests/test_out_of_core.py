@@ -82,6 +82,13 @@ def test_subgroup_means_equal_numpy_per_group(values: np.ndarray) -> None:
         np.testing.assert_allclose(found[g], expected, rtol=1e-13)
 
 
+@pytest.mark.usefixtures("small_blocks")
+def test_bootstrap_means_equal_numpy_on_the_same_resamples(values: np.ndarray) -> None:
+    found = streaming.bootstrap_abs_means(values, 2, 30, np.random.default_rng(8))
+    draws = np.random.default_rng(8).integers(0, ROWS, size=(30, ROWS))
+    np.testing.assert_allclose(found, np.abs(values[..., 2])[draws].mean(axis=1), rtol=1e-12)
+
+
 def test_one_row_has_zero_standard_error(values: np.ndarray) -> None:
     mean, se = streaming.abs_mean_se(values[:1], 0)
     np.testing.assert_array_equal(mean, np.abs(values[0, :, 0]))
