@@ -34,7 +34,7 @@ each)."""
 
 def work(flat: FlatEnsemble, n_rows: int, n_leaves: int) -> int:
     """The size of the dense computation: ``rows x leaves x slots x quadrature nodes``."""
-    return n_rows * n_leaves * max(1, flat.max_depth) * quadrature(flat.max_depth)[0].shape[0]
+    return int(n_rows * n_leaves * max(1, flat.max_depth) * quadrature(flat.max_depth)[0].size)
 
 
 def shap_values(flat: FlatEnsemble, X: np.ndarray, paths: LeafPaths) -> np.ndarray:
