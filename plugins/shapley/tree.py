@@ -97,9 +97,9 @@ class TreeShap(Explainer):
         "backend='auto' picks numpy or numba by the size of the whole call, so the same row "
         "explained in a small and in a large call can differ in the last bits (about 1e-15 "
         "relative); set backend='numba' for bit-identical values across call sizes.",
-        "In a long-lived process that explains many small batches, numba (once loaded) is a "
-        "few times faster per batch than the numpy form that backend='auto' picks for them; "
-        "set backend='numba' there.",
+        "In a long-lived process that explains many small batches, numba (once loaded) is "
+        "faster per batch than the numpy form that backend='auto' picks for them (1.7x at 40 "
+        "rows of a 100-tree ensemble, more for larger batches); set backend='numba' there.",
         "model_output='probability' rescales each (row, background row) pair linearly, as shap "
         "does: exact local accuracy, but not the Shapley values of the transformed game.",
         "Interaction values are path-dependent only and cost about d times the SHAP values.",
