@@ -24,9 +24,11 @@ import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    Tag,
     ValidationError,
     field_validator,
     model_serializer,
@@ -207,6 +209,44 @@ class ExplainerSpec(Strict):
     """Which outputs to explain; the method's default when omitted."""
 
 
+class ExecutionSpec(Strict):
+    """Where the rows of row-parallel explainers are explained (see ``docs/scale-out.md``).
+
+    ``local`` (the default) explains in this process; ``dask`` hands row chunks to a
+    ``dask.distributed`` cluster: the scheduler at ``address``, or a local cluster of
+    ``n_workers`` processes that the run starts and stops. ``chunk_rows`` fixes the chunks, and
+    with them the numbers: each chunk draws from its own stream, derived from the explainer's
+    seed and the chunk's rows (:func:`~xaudit.seeding.chunk_rng`), so any engine and any number
+    of workers give bit-identical results for the same ``chunk_rows``. Unset, the local engine
+    explains all rows in one call (one stream) and the dask engine uses
+    :data:`DEFAULT_CHUNK_ROWS`.
+    """
+
+    engine: Literal["local", "dask"] = "local"
+    address: str | None = Field(None, min_length=1)
+    """A running scheduler (``tcp://host:8786``); only with ``engine: dask``."""
+    chunk_rows: int | None = Field(None, ge=1)
+    n_workers: int | None = Field(None, ge=1)
+    """Worker processes of the local cluster started when no ``address`` is given."""
+    retries: int = Field(1, ge=0, le=10)
+    """Extra attempts of a chunk that raised (a chunk lost with its worker is rescheduled by
+    the engine itself); a chunk failing every attempt crashes its explainer."""
+
+    @model_validator(mode="after")
+    def _dask_only(self) -> ExecutionSpec:
+        for name in ("address", "n_workers"):
+            if self.engine == "local" and getattr(self, name) is not None:
+                raise ValueError(f"{name} is set but engine is 'local'; set engine: dask")
+        if self.address is not None and self.n_workers is not None:
+            raise ValueError("give address (an existing scheduler) or n_workers (a local "
+                             "cluster), not both")
+        return self
+
+
+DEFAULT_CHUNK_ROWS = 10_000
+"""Rows per chunk on the dask engine when the suite does not set ``execution.chunk_rows``."""
+
+
 class GateSpec(Strict):
     """Pass/fail rule for a check's value.
 
@@ -291,6 +331,50 @@ class DecisionSpec(Strict):
     adverse: Literal["above", "below"] = "above"
     threshold: float = Field(allow_inf_nan=False)
     """The output is adverse when strictly above (or below) this value."""
+    primary_explainer: str | None = None
+    """The explainer id whose attributions issue the adverse-action reasons; the other local
+    explainers corroborate them. Default: the first explainer in suite order whose method is
+    additive (SHAP: attributions sum to the output), else the first local attribution
+    explainer."""
+    min_surrogate_r2: float = Field(0.5, ge=0.0, le=1.0)
+    """Reasons from a local surrogate (LIME) whose weighted R² on its samples is below this
+    are withheld: the surrogate does not describe the model around that subject."""
+    min_signal_to_error: float = Field(2.0, ge=0.0, allow_inf_nan=False)
+    """A sampled attribution (``shap.kernel``, ``shap.permutation``: any explainer recording
+    standard errors) smaller than this many of its standard errors is withheld as a reason:
+    it cannot be told from zero (2 is about 95% two-sided under a normal error)."""
+
+
+class DirectionalReason(Strict):
+    """Adverse-action statements that depend on the feature's value: ``high`` when it is above
+    the reference (the background mean), ``low`` when below. A direction left out issues no
+    statement for values on that side."""
+
+    high: str | None = Field(None, min_length=1)
+    low: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _some_statement(self) -> DirectionalReason:
+        if self.high is None and self.low is None:
+            raise ValueError("give a 'high' or a 'low' statement (or both)")
+        return self
+
+
+def _reason_form(value: Any) -> str | None:
+    """Which form a reason code is written in (``None``: neither, one clear error). The tags
+    hold brackets so that problem paths leave them out, as they do pydantic's own steps."""
+    if isinstance(value, str):
+        return "[plain]"
+    return "[high/low]" if isinstance(value, dict | DirectionalReason) else None
+
+
+ReasonCode = Annotated[
+    Annotated[str, Tag("[plain]")] | Annotated[DirectionalReason, Tag("[high/low]")],
+    Discriminator(_reason_form, custom_error_type="reason_code",
+                  custom_error_message="write a statement, or a mapping with 'high' and/or "
+                                       "'low' statements")]
+"""A plain statement (issued whatever the value's direction, which the report prints beside
+it) or statements per direction."""
 
 
 class DocumentationSpec(Strict):
@@ -308,8 +392,10 @@ class DocumentationSpec(Strict):
     approved_by: Person | None = None
     segments: list[str | SegmentSpec] = Field(default_factory=list)
     decision: DecisionSpec | None = None
-    reason_codes: dict[str, str] = Field(default_factory=dict)
-    """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
+    reason_codes: dict[str, ReasonCode] = Field(default_factory=dict)
+    """Feature name -> adverse-action statement: ``bmi: Body-mass index`` (issued for any
+    value) or ``s1: {high: Total serum cholesterol is high, low: ...}`` (issued only on the
+    side of the background mean the subject's value is on)."""
 
 
 class BaselineSpec(Strict):
@@ -345,6 +431,8 @@ class Suite(Strict):
     documentation: DocumentationSpec | None = None
     baseline: BaselineSpec | None = None
     """The approved run drift checks and relative gates compare with (a path, or a mapping)."""
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    """Where row-parallel explainers run: this process, or a Dask cluster."""
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Folder relative paths resolve against (the suite file's folder)."""

@@ -1,4 +1,5 @@
-"""Section 7: local explanations, adverse-action reasons, subjects in words, segments."""
+"""Section 7: reconciled adverse-action reasons, local explanations, subjects in words,
+segments."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..suite import DecisionSpec, SegmentSpec
 from . import figures
-from .analysis import Outputs, explanations, outputs_of, row_ids, used_features
+from .analysis import Outputs, explanations, outputs_of, row_ids
 from .decisions import (
     Subject,
+    counterfactual_changes,
     decision_slots,
+    direction_text,
     is_adverse,
     paragraph,
-    principal_reasons,
     segment_labels,
+    segment_order,
     value_text,
 )
+from .reasons import Reconciled, reconcile
 from .section_base import ContextualSection
 
 
@@ -33,7 +37,8 @@ class LocalSection(ContextualSection):
     template = "section_local.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
+        """Reconciled reasons; per explainer waterfalls, surrogate fit, counterfactuals,
+        paragraphs and segments."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
                   if is_tabular(e) and (is_attribution(e)
@@ -43,6 +48,8 @@ class LocalSection(ContextualSection):
         codes = doc.reason_codes if doc else {}
         names = set().union(*(set(e.feature_names) for e in result.explanations.values()))
         return {"blocks": blocks, "decision": doc.decision if doc else None,
+                "reasons": _reasons_view(reconcile(result, doc),
+                                         self.render.options.max_subjects),
                 "unknown_codes": sorted(set(codes) - names),
                 "max_subjects": self.render.options.max_subjects}
 
@@ -64,7 +71,7 @@ class LocalSection(ContextualSection):
                 "row_id": ids[row], "output": e.output_names[slot],
                 "figure": _waterfall(e, row, slot, options.top_k, outputs),
                 "r2": None if fit is None else float(fit.r2[row, slot]),
-                "counterfactuals": _counterfactuals(e, row),
+                "counterfactuals": counterfactual_changes(e, row),
             })
         subjects = self._subjects(e, ids, slots, outputs, decision)
         return {
@@ -72,26 +79,18 @@ class LocalSection(ContextualSection):
             "waterfalls": waterfalls,
             "outputs_source": None if outputs is None else outputs.source,
             "subjects": subjects[: options.max_subjects], "n_subjects": len(subjects),
-            "decision_reason": _decision_reason(decision, outputs, slots),
             "segments": self._segments(key, e, result, outputs, subjects),
         }
 
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
-        """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
-        ids = row_ids(result, e.n_rows)
-        counterfactuals = e.handoff.counterfactuals
-        reasons = counterfactuals.reasons if counterfactuals else ((),) * e.n_rows
-        found = [{"row_id": ids[row], "tables": tables, "reasons": [
-                    {"feature": r.feature, "from": value_text(r.before),
-                     "to": value_text(r.after), "effect": r.effect} for r in reasons[row]]}
-                 for row in range(e.n_rows) if (tables := _counterfactuals(e, row))]
-        limit = self.render.options.max_subjects
+        """How many rows have a verified counterfactual; the tables are in the technical
+        appendix (:class:`~xaudit.reports.sections_details.DetailsSection`)."""
+        n_found = sum(1 for row in range(e.n_rows) if counterfactual_changes(e, row))
         return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
-                "found": found[:limit], "n_found": len(found), "limit": limit}
+                "n_found": n_found}
 
     def _subjects(self, e: Explanation, ids: list[int], slots: np.ndarray,
                   outputs: Outputs | None, decision: DecisionSpec | None) -> list[Subject]:
-        codes = self.render.documentation.reason_codes if self.render.documentation else {}
         subjects = []
         for row in range(e.n_rows):
             slot = int(slots[row])
@@ -100,9 +99,6 @@ class LocalSection(ContextualSection):
             adverse = is_adverse(value, decision) if usable and value is not None \
                 and decision is not None else None
             subject = Subject(row, ids[row], value, adverse)
-            if adverse and decision is not None:
-                subject.reasons = principal_reasons(e, row, slot, decision,
-                                                    used_features(e, slot), codes)
             subject.paragraph = paragraph(e, row, ids[row], max(slot, 0), outputs,
                                           decision if usable else None, adverse)
             subjects.append(subject)
@@ -124,8 +120,8 @@ class LocalSection(ContextualSection):
             categorical = spec.feature in (result.data.get("categorical") or [])
             labels = segment_labels(column, spec.bins, categorical)
             tables.append({"feature": spec.feature, "missing": None,
-                           "groups": _segment_groups(key, e, result, labels, outputs,
-                                                     subjects)})
+                           "groups": _segment_groups(key, e, result, labels, column,
+                                                     outputs, subjects)})
         return tables
 
 
@@ -144,42 +140,29 @@ def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | N
                              f"{e.output_names[slot]} (output units)", end)
 
 
-def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[dict[str, Any]]:
-    """The changed features and distance of each verified counterfactual among the first
-    ``limit`` of ``row`` (``handoff.counterfactuals``)."""
-    found = e.handoff.counterfactuals
-    if found is None:
-        return []
-    tables = []
-    for candidate, valid, distance in zip(found.rows[row][:limit], found.valid[row][:limit],
-                                          found.distances[row][:limit], strict=True):
-        changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
-                    "to": value_text(candidate[i])}
-                   for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
-        if valid and changes:
-            tables.append({"changes": changes, "distance": float(distance)})
-    return tables
-
-
-def _decision_reason(decision: DecisionSpec | None, outputs: Outputs | None,
-                     slots: np.ndarray) -> str | None:
-    if decision is None:
-        return "the documentation block defines no decision rule (documentation.decision)"
-    if outputs is None:
-        return ("the model outputs of the explained rows are unknown: the explainer stores "
-                "none, and its attributions are not shown to add up to them")
-    if np.all(slots < 0):
-        return f"the decision's output {decision.output!r} was not explained"
-    return None
+def _reasons_view(found: Reconciled, limit: int) -> dict[str, Any]:
+    """The reconciled reasons as the template prints them: the first ``limit`` adverse
+    subjects, each reason with its value's direction, withheld reasons and disagreements."""
+    subjects = [{
+        "row_id": s.row_id, "output": s.output, "flagged": s.flagged,
+        "reasons": [{"statement": r.statement, "coded": r.coded, "feature": r.feature,
+                     "value": r.value, "contribution": r.contribution,
+                     "against": direction_text(r)} for r in s.reasons],
+        "withheld": s.withheld,
+        "corroboration": s.corroboration,
+    } for s in found.subjects[:limit]]
+    return {"found": found, "subjects": subjects, "n_subjects": len(found.subjects),
+            "limit": limit}
 
 
 def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],
-                    outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
+                    column: np.ndarray, outputs: Outputs | None,
+                    subjects: list[Subject]) -> list[dict[str, Any]]:
     groups = []
     label_array = np.asarray(labels, dtype=object)
     per_row_checks = [c for c in result.checks if c.explainer == key and c.values is not None
                       and c.values.shape[:1] == (e.n_rows,)]
-    for label in sorted(set(labels)):
+    for label in segment_order(labels, column):
         rows = np.flatnonzero(label_array == label)
         scores = np.abs(e.values[rows, ..., 0].reshape(rows.size, -1)).mean(axis=0)
         top = np.lexsort((np.arange(scores.size), -scores))[:3]
