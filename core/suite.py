@@ -305,6 +305,10 @@ class ReportSpec(Strict):
     """Explained rows that get a waterfall chart in the local-explanations section."""
     max_subjects: int = Field(50, ge=0, le=10_000)
     """Explained rows that get a plain-language paragraph."""
+    out_of_core_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Attribution arrays estimated over this many MiB (rows x features x outputs x 8 bytes)
+    are saved chunk by chunk to ``arrays.zarr.zip`` instead of ``arrays.npz``, and summarised
+    by streaming (needs the ``dask`` extra); ``None``: always in ``arrays.npz``."""
 
 
 class Person(Strict):

@@ -263,14 +263,18 @@ def _gate_problems(gate: GateSpec, declared: str, path: str) -> list[Problem]:
 
 
 def _report_problems(report: ReportSpec, base_dir: Path, dependencies: bool) -> list[Problem]:
-    """Formats whose extras are missing (with ``dependencies``), and a template folder that
-    does not exist."""
+    """Formats whose extras are missing (with ``dependencies``), an out-of-core bound without
+    the ``dask`` extra (Zarr), and a template folder that does not exist."""
     problems = []
     for i, fmt in enumerate(report.formats):
         reason = unavailable_reason(REPORT_EXTRAS.get(fmt)) if dependencies else ""
         if reason:
             problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
                                     f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))
+    reason = unavailable_reason("dask") if dependencies and report.out_of_core_mb else ""
+    if reason:
+        problems.append(Problem("report.out_of_core_mb", f"storing attributions out of core "
+                                f"{reason}: pip install 'xaudit[dask]', or remove the bound"))
     folder = report.template_dir
     if folder is not None and not (base_dir / folder).is_dir():
         problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))

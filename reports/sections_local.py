@@ -10,6 +10,7 @@ import numpy as np
 from ..explanation import Explanation
 from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
+from ..streaming import group_abs_means
 from ..suite import DecisionSpec, SegmentSpec
 from . import figures
 from .analysis import Outputs, explanations, outputs_of, row_ids
@@ -162,9 +163,12 @@ def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[
     label_array = np.asarray(labels, dtype=object)
     per_row_checks = [c for c in result.checks if c.explainer == key and c.values is not None
                       and c.values.shape[:1] == (e.n_rows,)]
-    for label in segment_order(labels, column):
+    names = segment_order(labels, column)
+    number = {name: i for i, name in enumerate(names)}
+    codes = np.array([number[label] for label in labels], dtype=np.int64)
+    group_scores = group_abs_means(e.values, 0, codes, len(names))
+    for label, scores in zip(names, group_scores, strict=True):
         rows = np.flatnonzero(label_array == label)
-        scores = np.abs(e.values[rows, ..., 0].reshape(rows.size, -1)).mean(axis=0)
         top = np.lexsort((np.arange(scores.size), -scores))[:3]
         adverse = [bool(subjects[r].adverse) for r in rows if subjects[r].adverse is not None]
         groups.append({
