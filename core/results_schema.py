@@ -109,6 +109,46 @@ class SavedModel(_Record):
     input_spec: dict[str, Any] | None = None
 
 
+class SavedPool(_Record):
+    """One feature over one pool of rows (:class:`~xaudit.representativeness.PoolSummary`)."""
+
+    rows: int
+    missing: int
+    mean: float | None = None
+    sd: float | None = None
+    quantiles: list[float] = []
+    shares: dict[str, float] = {}
+
+
+class SavedComparison(_Record):
+    """Two pools of one feature compared (:class:`~xaudit.representativeness.Comparison`)."""
+
+    first: str
+    second: str
+    test: Literal["ks", "chi2"]
+    statistic: float | None = None
+    p_value: float | None = None
+    distance: float | None = None
+
+
+class SavedFeatureRepresentativeness(_Record):
+    """One feature's pools and comparisons."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    pools: dict[str, SavedPool]
+    comparisons: list[SavedComparison] = []
+
+
+class SavedRepresentativeness(_Record):
+    """The training, test and explained rows side by side, or why they are not."""
+
+    skipped: str | None = None
+    pools: list[str] = []
+    quantiles: list[float] = []
+    features: list[SavedFeatureRepresentativeness] = []
+
+
 class SavedData(_Record):
     """What the report reads of the data's description."""
 
@@ -123,6 +163,7 @@ class SavedData(_Record):
     n_background: int = 0
     explain_rows: list[int] = []
     sampling: dict[str, Any] = {}
+    representativeness: SavedRepresentativeness | None = None
 
 
 class SavedCacheUse(_Record):

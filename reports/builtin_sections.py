@@ -7,21 +7,23 @@ from ..plugin import ReportSection
 from ..registry import Registry
 from .sections_appendix import RegulatorySection, ReproducibilitySection, SignoffSection
 from .sections_checks import FaithfulnessSection
+from .sections_fairness import FairnessSection
 from .sections_global import GlobalSection, StabilitySection
 from .sections_local import LocalSection
 from .sections_media import MediaSection
 from .sections_methods import LimitationsSection, MethodsSection
-from .sections_overview import CoverSection, DataSection, ModelSection, SummarySection
+from .sections_model import DataSection, ModelSection
+from .sections_overview import CoverSection, SummarySection
 
 SECTIONS: tuple[type[ReportSection], ...] = (
     CoverSection, SummarySection, ModelSection, DataSection, MethodsSection, GlobalSection,
-    LocalSection, MediaSection, FaithfulnessSection, StabilitySection, LimitationsSection,
-    ReproducibilitySection, SignoffSection, RegulatorySection,
+    LocalSection, FairnessSection, MediaSection, FaithfulnessSection, StabilitySection,
+    LimitationsSection, ReproducibilitySection, SignoffSection, RegulatorySection,
 )
 
 
 @hookimpl
 def xaudit_register_report_sections(registry: Registry[ReportSection]) -> None:
-    """Register the fourteen sections of the audit report."""
+    """Register the fifteen sections of the audit report."""
     for section in SECTIONS:
         registry.add(section)

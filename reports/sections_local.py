@@ -1,4 +1,5 @@
-"""Section 7: local explanations, adverse-action reasons, subjects in words, segments."""
+"""Section 7: local explanations, adverse-action reasons, subjects in words (segments are in
+:mod:`xaudit.reports.sections_fairness`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from ..explanation import Explanation
 from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
-from ..suite import DecisionSpec, SegmentSpec
+from ..suite import DecisionSpec
 from . import figures
 from .analysis import Outputs, explanations, outputs_of, row_ids, used_features
 from .decisions import (
@@ -18,7 +19,6 @@ from .decisions import (
     is_adverse,
     paragraph,
     principal_reasons,
-    segment_labels,
     value_text,
 )
 from .section_base import ContextualSection
@@ -33,7 +33,7 @@ class LocalSection(ContextualSection):
     template = "section_local.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
+        """Waterfalls, surrogate fit, counterfactuals, reasons and paragraphs."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
                   if is_tabular(e) and (is_attribution(e)
@@ -73,7 +73,6 @@ class LocalSection(ContextualSection):
             "outputs_source": None if outputs is None else outputs.source,
             "subjects": subjects[: options.max_subjects], "n_subjects": len(subjects),
             "decision_reason": _decision_reason(decision, outputs, slots),
-            "segments": self._segments(key, e, result, outputs, subjects),
         }
 
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
@@ -107,26 +106,6 @@ class LocalSection(ContextualSection):
                                           decision if usable else None, adverse)
             subjects.append(subject)
         return subjects
-
-    def _segments(self, key: str, e: Explanation, result: AuditResult,
-                  outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
-        doc = self.render.documentation
-        if doc is None:
-            return []
-        tables: list[dict[str, Any]] = []
-        for item in doc.segments:
-            spec = SegmentSpec(feature=item) if isinstance(item, str) else item
-            if spec.feature not in e.feature_names:
-                tables.append({"feature": spec.feature, "groups": [],
-                               "missing": f"{spec.feature} is not a feature of {e.method}"})
-                continue
-            column = e.inputs[:, e.feature_names.index(spec.feature)]
-            categorical = spec.feature in (result.data.get("categorical") or [])
-            labels = segment_labels(column, spec.bins, categorical)
-            tables.append({"feature": spec.feature, "missing": None,
-                           "groups": _segment_groups(key, e, result, labels, outputs,
-                                                     subjects)})
-        return tables
 
 
 def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | None) -> Any:
@@ -171,25 +150,3 @@ def _decision_reason(decision: DecisionSpec | None, outputs: Outputs | None,
     if np.all(slots < 0):
         return f"the decision's output {decision.output!r} was not explained"
     return None
-
-
-def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],
-                    outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
-    groups = []
-    label_array = np.asarray(labels, dtype=object)
-    per_row_checks = [c for c in result.checks if c.explainer == key and c.values is not None
-                      and c.values.shape[:1] == (e.n_rows,)]
-    for label in sorted(set(labels)):
-        rows = np.flatnonzero(label_array == label)
-        scores = np.abs(e.values[rows, ..., 0].reshape(rows.size, -1)).mean(axis=0)
-        top = np.lexsort((np.arange(scores.size), -scores))[:3]
-        adverse = [bool(subjects[r].adverse) for r in rows if subjects[r].adverse is not None]
-        groups.append({
-            "label": label, "n": int(rows.size),
-            "mean_output": None if outputs is None else float(outputs.values[rows, 0].mean()),
-            "adverse_share": float(np.mean(adverse)) if adverse else None,
-            "top": [e.feature_names[i] for i in top],
-            "checks": [{"name": c.name, "mean": float(np.nanmean(
-                np.asarray(c.values, dtype=np.float64)[rows]))} for c in per_row_checks],
-        })
-    return groups

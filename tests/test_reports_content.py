@@ -101,8 +101,8 @@ def test_every_section_says_why_it_is_empty(tmp_path: Path) -> None:
     page = render_html(result, tmp_path)
     assert "could not be rendered" not in page
     sections = re.findall(r'<section id="sec-([a-z-]+)"', page)
-    assert len(sections) == 14
-    for name in ("global", "local", "media", "faithfulness", "stability"):
+    assert len(sections) == 15
+    for name in ("global", "local", "fairness", "media", "faithfulness", "stability"):
         body = page[page.index(f'id="sec-{name}"'):]
         body = body[:body.index("</section>")]
         assert "Not applicable: " in body, name
