@@ -1,27 +1,25 @@
-"""The model's held-out performance as plain data, read from the ``performance.*`` checks.
+"""The model's held-out performance as plain data, read from the checks' typed hand-off.
 
 The model section, the fairness evidence and any later summary read the same records: each
-``performance.<metric>`` check's value, interval and per-segment groups (the check's details,
-:mod:`xaudit.plugins.governance.performance`), with group labels shown through the
-documentation's ``value_labels`` and in natural order (:mod:`xaudit.reports.segments`).
+check that hands over a :class:`~xaudit.handoff.MetricEstimate` (the ``performance.*`` checks,
+:mod:`xaudit.plugins.governance.performance`), with its gate status, and its segment groups
+named through the documentation's ``value_labels`` and listed in natural order
+(:mod:`xaudit.reports.segments`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..handoff import MetricEstimate
 from ..results import AuditResult, CheckResult
 from .segments import group_order, shown_value
-
-PERFORMANCE_PREFIX = "performance."
-"""The registered names of the model-performance checks start with this."""
 
 
 @dataclass(frozen=True)
 class GroupFigure:
-    """A metric on one segment group: its label as shown, rows, value and interval."""
+    """A metric on one segment group: its label as shown, its code, rows, value, interval."""
 
     label: str
     code: str
@@ -42,45 +40,31 @@ class PerformanceFigure:
     value: float | None
     ci_low: float | None
     ci_high: float | None
-    ci_level: float | None
-    rows: int | None
+    ci_level: float
+    rows: int
     status: str
     segments: dict[str, list[GroupFigure]] = field(default_factory=dict)
     """Feature -> its groups in natural order."""
 
 
-def is_performance(check: CheckResult) -> bool:
-    """Whether ``check`` is one of the ``performance.*`` model checks."""
-    return check.check.startswith(PERFORMANCE_PREFIX)
-
-
 def performance_figures(result: AuditResult,
                         value_labels: Mapping[str, Mapping[str, str]] | None = None,
                         ) -> list[PerformanceFigure]:
-    """Every ``performance.*`` check's figures, in suite order."""
+    """The figure of every check that hands one over, in suite order."""
     labels = value_labels or {}
-    return [_figure(c, labels) for c in result.checks if is_performance(c)]
+    return [_figure(c, c.handoff.performance, labels) for c in result.checks
+            if c.handoff.performance is not None]
 
 
-def _figure(check: CheckResult, labels: Mapping[str, Mapping[str, str]]) -> PerformanceFigure:
-    details = check.details or {}
+def _figure(check: CheckResult, estimate: MetricEstimate,
+            labels: Mapping[str, Mapping[str, str]]) -> PerformanceFigure:
     segments: dict[str, list[GroupFigure]] = {}
-    for table in details.get("segments") or []:
-        feature = str(table.get("feature", ""))
-        groups = {str(g.get("label")): g for g in table.get("groups") or []}
-        segments[feature] = [
-            GroupFigure(shown_value(labels.get(feature), code), code, int(g.get("rows", 0)),
-                        _number(g.get("value")), _number(g.get("ci_low")),
-                        _number(g.get("ci_high")), bool(g.get("too_small")))
+    for segment in estimate.segments:
+        groups = {g.label: g for g in segment.groups}
+        segments[segment.feature] = [
+            GroupFigure(shown_value(labels.get(segment.feature), code), code, g.rows, g.value,
+                        g.ci_low, g.ci_high, g.too_small)
             for code in group_order(groups) for g in (groups[code],)]
-    return PerformanceFigure(
-        check.check, check.name, str(details.get("label", check.check)),
-        _number(details.get("overall", check.value)), _number(details.get("ci_low")),
-        _number(details.get("ci_high")), _number(details.get("ci_level")),
-        None if details.get("rows") is None else int(details["rows"]), check.status, segments)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if value == value else None  # NaN: undefined
+    return PerformanceFigure(check.check, check.name, estimate.label, estimate.value,
+                             estimate.ci_low, estimate.ci_high, estimate.level, estimate.rows,
+                             check.status, segments)
