@@ -8,7 +8,8 @@ training against test rows:
 - numeric features: the two-sample Kolmogorov-Smirnov statistic ``D = sup |F_1(x) - F_2(x)|``
   (Kolmogorov 1933, Smirnov 1948) and its two-sided p-value, computed by
   ``scipy.stats.ks_2samp`` (imported when a run reaches this point, never when the host is
-  created; exact for small samples, asymptotic for large ones);
+  created; exact for small samples, asymptotic once the product of the two sample sizes
+  passes :data:`EXACT_PAIRS`);
 - categorical features (declared ``categorical``, text, or six or fewer distinct numbers, the
   rule :func:`xaudit.reports.decisions.segment_labels` uses for segments): the total-variation
   distance ``TV = 1/2 sum_c |p_1(c) - p_2(c)|`` between the category shares and Pearson's
@@ -38,6 +39,9 @@ MAX_DISTINCT_CODES = 6
 """A numeric feature with this many distinct values or fewer is treated as categorical."""
 MAX_CATEGORIES = 12
 """Categories listed per pool (the most frequent in the training rows); all are tested."""
+EXACT_PAIRS = 1_000_000
+"""KS p-values are exact (scipy's ``auto``) up to this product of the two sample sizes, and
+asymptotic beyond it (the exact computation grows with the product)."""
 MAX_TESTED_CATEGORIES = 50
 """A feature with more categories (free text, identifiers) is summarised but not tested."""
 MISSING_TEXT = ("", "nan", "None")
@@ -171,7 +175,7 @@ def _ks(samples: Mapping[str, np.ndarray], first: str, second: str) -> Compariso
         return Comparison(first, second, "ks", None, None, None)
     from scipy.stats import ks_2samp  # lazily: never when the host is created
 
-    found = ks_2samp(a, b)
+    found = ks_2samp(a, b, method="auto" if a.size * b.size <= EXACT_PAIRS else "asymp")
     return Comparison(first, second, "ks", float(found.statistic), float(found.pvalue),
                       float(found.statistic))
 

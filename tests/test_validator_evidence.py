@@ -174,6 +174,50 @@ def test_torch_summary_counts_parameters() -> None:
     assert layers["1"].parameters == 0
 
 
+def test_booster_parameters_from_saved_configuration_and_params() -> None:
+    import json
+
+    xgb = pytest.importorskip("xgboost")
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = X[:, 0] + rng.normal(size=80)
+    booster = xgb.train({"max_depth": 2, "eta": 0.3}, xgb.DMatrix(X, y), 3)
+    record = xaudit.adapt(booster).hyperparameters()
+    config = json.loads(booster.save_config())
+    values = {p.name: p.value for p in record.parameters}
+    assert values["learner.gradient_booster.tree_train_param.max_depth"] == repr(
+        config["learner"]["gradient_booster"]["tree_train_param"]["max_depth"])
+    assert record.facts["trees"] == "3"
+    model = lgb.train({"num_leaves": 5, "verbose": -1, "objective": "regression"},
+                      lgb.Dataset(X, y), 4)
+    record = xaudit.adapt(model).hyperparameters()
+    assert {p.name: p.value for p in record.parameters} == {
+        k: repr(v) for k, v in model.params.items()}
+    assert record.facts["trees"] == str(model.num_trees())
+
+
+def test_onnx_graph_facts_from_the_proto() -> None:
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import helper, numpy_helper
+
+    weights = np.arange(6, dtype=np.float32).reshape(3, 2)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Relu", ["m"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, ["n", 3])],
+                              [helper.make_tensor_value_info("y", 1, ["n", 2])],
+                              initializer=[numpy_helper.from_array(weights, "w")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    proto.ir_version = 8
+    onnx.checker.check_model(proto)
+    facts = xaudit.adapt(proto).hyperparameters().facts
+    assert facts["opset"] == "15"
+    assert facts["nodes"] == str(len(proto.graph.node))
+    assert facts["initializers"] == str(len(proto.graph.initializer))
+    assert facts["inputs"] == "x"
+    assert facts["outputs"] == "y"
+
+
 def test_model_section_shows_hyperparameters_documentation_and_performance() -> None:
     result = make_result(["a", "b"], documentation={
         "version": "2.1", "training_procedure": "Ridge fitted once.",
