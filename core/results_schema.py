@@ -98,6 +98,35 @@ class SavedSuite(_Record):
     documentation: dict[str, Any] | None = None
 
 
+class SavedParameter(_Record):
+    """One hyperparameter (:class:`~xaudit.hyperparameters.Parameter`)."""
+
+    name: str
+    value: str
+    default: str | None = None
+    changed: bool | None = None
+
+
+class SavedLayer(_Record):
+    """One leaf module (:class:`~xaudit.hyperparameters.Layer`)."""
+
+    name: str
+    kind: str
+    parameters: int
+    trainable: int
+
+
+class SavedHyperparameters(_Record):
+    """What the model said about how it is built, or why it said nothing."""
+
+    unavailable: str | None = None
+    family: str = ""
+    kind: str = ""
+    parameters: list[SavedParameter] = []
+    layers: list[SavedLayer] = []
+    facts: dict[str, str] = {}
+
+
 class SavedModel(_Record):
     """What the report reads of the model's description."""
 
@@ -107,6 +136,7 @@ class SavedModel(_Record):
     output_names: list[str] | None = None
     capabilities: list[str] = []
     input_spec: dict[str, Any] | None = None
+    hyperparameters: SavedHyperparameters | None = None
 
 
 class SavedPool(_Record):
