@@ -8,6 +8,7 @@ from typing import Any
 from ..results import AuditResult
 from ..verdict import policy_note
 from .analysis import errors
+from .plain_language import check_meanings, plain_summary
 from .section_base import ContextualSection
 from .verdict import verdict
 
@@ -41,7 +42,7 @@ class CoverSection(ContextualSection):
 
 
 class SummarySection(ContextualSection):
-    """Every gate and what ran."""
+    """The audit in plain words, then every gate and what ran."""
 
     name = "summary"
     title = "Executive summary"
@@ -49,7 +50,8 @@ class SummarySection(ContextualSection):
     template = "section_summary.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Gates with value, threshold, direction and verdict; counts; crashes."""
+        """Plain-language paragraphs (:func:`~xaudit.reports.plain_language.plain_summary`);
+        gates with value, threshold, direction and verdict; counts; crashes."""
         checks = [{
             "name": c.name, "check": c.check, "explainer": c.explainer, "value": c.value,
             "threshold": c.threshold, "warn_threshold": c.warn_threshold,
@@ -59,6 +61,8 @@ class SummarySection(ContextualSection):
             "note": policy_note(c.status, result.gate_policy),
         } for c in result.checks]
         return {
+            "plain": plain_summary(result, self.render.documentation,
+                                   check_meanings(self.render.host)),
             "verdict": verdict(result),
             "fail_on_warn": result.gate_policy.fail_on_warn,
             "exit_code": int(result.exit_code()),
