@@ -15,6 +15,7 @@ from . import figures
 from .analysis import Outputs, explanations, outputs_of, row_ids
 from .decisions import (
     Subject,
+    counterfactual_changes,
     decision_slots,
     direction_text,
     is_adverse,
@@ -68,7 +69,7 @@ class LocalSection(ContextualSection):
                 "row_id": ids[row], "output": e.output_names[slot],
                 "figure": _waterfall(e, row, slot, options.top_k, outputs),
                 "r2": None if fit is None else float(fit.r2[row, slot]),
-                "counterfactuals": _counterfactuals(e, row),
+                "counterfactuals": counterfactual_changes(e, row),
             })
         subjects = self._subjects(e, ids, slots, outputs, decision)
         return {
@@ -79,17 +80,11 @@ class LocalSection(ContextualSection):
         }
 
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
-        """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
-        ids = row_ids(result, e.n_rows)
-        counterfactuals = e.handoff.counterfactuals
-        reasons = counterfactuals.reasons if counterfactuals else ((),) * e.n_rows
-        found = [{"row_id": ids[row], "tables": tables, "reasons": [
-                    {"feature": r.feature, "from": value_text(r.before),
-                     "to": value_text(r.after), "effect": r.effect} for r in reasons[row]]}
-                 for row in range(e.n_rows) if (tables := _counterfactuals(e, row))]
-        limit = self.render.options.max_subjects
+        """How many rows have a verified counterfactual; the tables are in the technical
+        appendix (:class:`~xaudit.reports.sections_details.DetailsSection`)."""
+        n_found = sum(1 for row in range(e.n_rows) if counterfactual_changes(e, row))
         return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
-                "found": found[:limit], "n_found": len(found), "limit": limit}
+                "n_found": n_found}
 
     def _subjects(self, e: Explanation, ids: list[int], slots: np.ndarray,
                   outputs: Outputs | None, decision: DecisionSpec | None) -> list[Subject]:
@@ -120,23 +115,6 @@ def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | N
     end = "model output" if outputs is not None else "base value + sum"
     return figures.waterfall(base, labels, np.asarray(contributions),
                              f"{e.output_names[slot]} (output units)", end)
-
-
-def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[dict[str, Any]]:
-    """The changed features and distance of each verified counterfactual among the first
-    ``limit`` of ``row`` (``handoff.counterfactuals``)."""
-    found = e.handoff.counterfactuals
-    if found is None:
-        return []
-    tables = []
-    for candidate, valid, distance in zip(found.rows[row][:limit], found.valid[row][:limit],
-                                          found.distances[row][:limit], strict=True):
-        changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
-                    "to": value_text(candidate[i])}
-                   for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
-        if valid and changes:
-            tables.append({"changes": changes, "distance": float(distance)})
-    return tables
 
 
 def _reasons_view(found: Reconciled, limit: int) -> dict[str, Any]:
