@@ -101,6 +101,35 @@ class SavedSuite(_Record):
     documentation: dict[str, Any] | None = None
 
 
+class SavedParameter(_Record):
+    """One hyperparameter (:class:`~xaudit.hyperparameters.Parameter`)."""
+
+    name: str
+    value: str
+    default: str | None = None
+    changed: bool | None = None
+
+
+class SavedLayer(_Record):
+    """One leaf module (:class:`~xaudit.hyperparameters.Layer`)."""
+
+    name: str
+    kind: str
+    parameters: int
+    trainable: int
+
+
+class SavedHyperparameters(_Record):
+    """What the model said about how it is built, or why it said nothing."""
+
+    unavailable: str | None = None
+    family: str = ""
+    kind: str = ""
+    parameters: list[SavedParameter] = []
+    layers: list[SavedLayer] = []
+    facts: dict[str, str] = {}
+
+
 class SavedModel(_Record):
     """What the report reads of the model's description."""
 
@@ -110,6 +139,47 @@ class SavedModel(_Record):
     output_names: list[str] | None = None
     capabilities: list[str] = []
     input_spec: dict[str, Any] | None = None
+    hyperparameters: SavedHyperparameters | None = None
+
+
+class SavedPool(_Record):
+    """One feature over one pool of rows (:class:`~xaudit.representativeness.PoolSummary`)."""
+
+    rows: int
+    missing: int
+    mean: float | None = None
+    sd: float | None = None
+    quantiles: list[float] = []
+    shares: dict[str, float] = {}
+
+
+class SavedComparison(_Record):
+    """Two pools of one feature compared (:class:`~xaudit.representativeness.Comparison`)."""
+
+    first: str
+    second: str
+    test: Literal["ks", "chi2"]
+    statistic: float | None = None
+    p_value: float | None = None
+    distance: float | None = None
+
+
+class SavedFeatureRepresentativeness(_Record):
+    """One feature's pools and comparisons."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    pools: dict[str, SavedPool]
+    comparisons: list[SavedComparison] = []
+
+
+class SavedRepresentativeness(_Record):
+    """The training, test and explained rows side by side, or why they are not."""
+
+    skipped: str | None = None
+    pools: list[str] = []
+    quantiles: list[float] = []
+    features: list[SavedFeatureRepresentativeness] = []
 
 
 class SavedData(_Record):
@@ -128,6 +198,7 @@ class SavedData(_Record):
     """Per numeric feature, the background mean adverse-action directions are judged by."""
     explain_rows: list[int] = []
     sampling: dict[str, Any] = {}
+    representativeness: SavedRepresentativeness | None = None
 
 
 class SavedCacheUse(_Record):

@@ -325,6 +325,12 @@ class SegmentSpec(Strict):
     feature: str
     bins: list[float] | None = None
     """Bin edges for a numeric feature; quartiles of the explained rows when omitted."""
+    reference: str | None = None
+    """The group adverse-outcome rates are compared with (its label as the report writes it:
+    the value label, a category, or a bin such as ``[-0.05, 0.05)``); the largest group when
+    omitted."""
+    min_group: int = Field(30, ge=1)
+    """Groups with fewer rows are flagged as too small to conclude from."""
 
 
 class DecisionSpec(Strict):
@@ -400,6 +406,19 @@ class DocumentationSpec(Strict):
     """Feature name -> adverse-action statement: ``bmi: Body-mass index`` (issued for any
     value) or ``s1: {high: Total serum cholesterol is high, low: ...}`` (issued only on the
     side of the background mean the subject's value is on)."""
+    version: str = ""
+    """The model's version as the owner names it (release, registry version)."""
+    training_procedure: str = ""
+    """How the model was trained: algorithm, data split, tuning, stopping."""
+    data_lineage: str = ""
+    """Where the training data come from and what was done to them before training."""
+    limitations: list[str] = Field(default_factory=list)
+    """Known limitations of the model, one statement each."""
+    value_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Feature name -> {coded value: label}, e.g. ``sex: {"-0.04464": code 1}``; the reports
+    show the label instead of the code. Codes are text (quote numbers in YAML); a numeric code
+    matches values within a relative tolerance of 1e-3 (codes printed to four or five
+    significant digits match the stored floats)."""
 
 
 class BaselineSpec(Strict):

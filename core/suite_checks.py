@@ -292,7 +292,7 @@ def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) 
 def documentation_problems(doc: DocumentationSpec | None, features: Sequence[str],
                            outputs: Sequence[str]) -> list[Problem]:
     """Names in the ``documentation`` block that the data or the model do not have: the
-    decision's output, reason-code features and segment features (checked once data and model
+    decision's output, reason-code, value-label and segment features (checked once data and model
     are loaded, before any work; a typo would otherwise print "Not applicable")."""
     if doc is None:
         return []
@@ -310,6 +310,10 @@ def documentation_problems(doc: DocumentationSpec | None, features: Sequence[str
     for name in doc.reason_codes:
         if name not in known:
             problems.append(Problem(f"documentation.reason_codes.{name}", f"unknown feature "
+                                    f"{name!r}; the data's features are {_names(features)}"))
+    for name in doc.value_labels:
+        if name not in known:
+            problems.append(Problem(f"documentation.value_labels.{name}", f"unknown feature "
                                     f"{name!r}; the data's features are {_names(features)}"))
     for i, segment in enumerate(doc.segments):
         name = segment if isinstance(segment, str) else segment.feature

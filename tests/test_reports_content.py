@@ -103,7 +103,7 @@ def test_every_section_says_why_it_is_empty(tmp_path: Path) -> None:
     assert "could not be rendered" not in page
     sections = re.findall(r'<section id="sec-([a-z-]+)"', page)
     assert len(sections) == len(SECTIONS)
-    for name in ("global", "local", "media", "faithfulness", "stability", "glossary"):
+    for name in ("global", "local", "media", "faithfulness", "stability", "glossary", "fairness"):
         body = page[page.index(f'id="sec-{name}"'):]
         body = body[:body.index("</section>")]
         assert "Not applicable: " in body, name
@@ -169,8 +169,9 @@ def test_documentation_drives_reasons_segments_and_signoff(tmp_path: Path) -> No
     assert local.count('<td class="num">', local.index('class="reasons'),
                        local.index("</table>")) == 2 * adverse  # row and output per subject
     assert "Reason A &lt;applies&gt;" in local
-    assert "Explained rows by a" in local
-    assert "[-5, 0)" in local
+    fairness = page[page.index('id="sec-fairness"'):page.index('id="sec-media"')]
+    assert "Adverse outcomes by a" in fairness
+    assert fairness.index("<td>[-5, 0)</td>") < fairness.index("<td>[0, 5]</td>")
     assert "ghost" in local  # a reason code for an unknown feature is pointed out
     signoff = page[page.index('id="sec-signoff"'):page.index('id="sec-regulatory"')]
     assert "Ada" in signoff
