@@ -245,7 +245,7 @@ def test_a_run_over_the_bound_writes_zarr_and_its_reports_render(ws: Workspace) 
     np.testing.assert_array_equal(a.values, b.values)
     html = (out_of_core / "report.html").read_text()
     assert "Global explanations" in html
-    assert "<caption>Explained rows by sex</caption>" in html  # subgroup statistics
+    assert "<caption>Performance and attributions by sex</caption>" in html  # per-group means
     summary = (out_of_core / "summary.md").read_text()
     top = max(feature_shares(b).items(), key=lambda item: item[1])[0]  # type: ignore[union-attr]
     assert top in summary
