@@ -28,6 +28,7 @@ from pydantic import (
     PlainSerializer,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -303,13 +304,28 @@ class DocumentationSpec(Strict):
     inventory_id: str = ""
     risk_tier: str = ""
     status: Literal["draft", "approved", "rejected"] = "draft"
+    """``approved`` only with a complete ``approved_by`` (name, role and ISO date)."""
     prepared_by: Person | None = None
     reviewed_by: Person | None = None
-    approved_by: Person | None = None
+    approved_by: Person | None = Field(None, validate_default=True)
     segments: list[str | SegmentSpec] = Field(default_factory=list)
     decision: DecisionSpec | None = None
     reason_codes: dict[str, str] = Field(default_factory=dict)
     """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
+
+    @field_validator("approved_by")
+    @classmethod
+    def _approval_is_signed(cls, person: Person | None, info: ValidationInfo) -> Person | None:
+        """``status: approved`` is refused unless the approver is named with role and date."""
+        if info.data.get("status") != "approved":
+            return person
+        gaps = ["the approved_by entry"] if person is None else [
+            part for part, value in (("name", person.name.strip()), ("role", person.role.strip()),
+                                     ("date", person.date)) if not value]
+        if gaps:
+            raise ValueError(f"status: approved needs an approver with name, role and date "
+                             f"(an ISO date, e.g. 2025-03-31); missing: {', '.join(gaps)}")
+        return person
 
 
 class BaselineSpec(Strict):
