@@ -247,14 +247,16 @@ class CheckSpec(Strict):
                            else f"{self.check}@{self.explainer}")
 
 
-ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
+ReportFormat = Literal["json", "html", "pdf", "md", "junit", "model_card"]
 PdfVariant = Literal["pdf/a-3b", "pdf/a-3a", "pdf/ua-1", "plain"]
 
 
 class ReportSpec(Strict):
     """Which outputs to write, where, and how the HTML/PDF report is laid out."""
 
-    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit"])
+    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit",
+                                                 "model_card"])
+    """``model_card`` writes ``model_card.md`` and ``model_card.json`` (Mitchell et al. 2019)."""
     out_dir: str = "xaudit-results"
     pdf_variant: PdfVariant = "pdf/a-3b"
     """PDF/A-3b (archival, the default), PDF/A-3a (archival and tagged), PDF/UA-1, or plain."""

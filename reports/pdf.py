@@ -8,6 +8,9 @@ Reproducibility: every date comes from the run, not the clock. The page's
 ``dcterms.created``/``modified`` give the document dates, attachments get the same date, and
 ``SOURCE_DATE_EPOCH`` is set while rendering so that font subsetting stamps fonts with it too.
 The PDF identifier is a digest of the content. The same results give the same bytes.
+
+The sign-off's signature boxes become empty signature fields that PDF readers can sign
+(:mod:`xaudit.reports.signature_fields`), appended as one incremental update.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from .embedding import Embedded
+from .signature_fields import add_signature_fields, signature_places
 
 VARIANTS: dict[str, str | None] = {
     "pdf/a-3b": "pdf/a-3b",
@@ -70,4 +74,4 @@ def render_pdf(html: str, variant: str, attachments: list[Embedded], when: datet
     with source_date_epoch(when):
         document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
         data: bytes = document.write_pdf(**options)
-    return data
+    return add_signature_fields(data, signature_places(document))

@@ -10,6 +10,7 @@ from .regulatory import assess_all
 from .regulatory_evidence import check_kinds, gather_evidence
 from .regulatory_items import ITEMS
 from .section_base import ContextualSection
+from .signature_fields import SIGNATURE_ROLES
 
 
 class ReproducibilitySection(ContextualSection):
@@ -64,11 +65,12 @@ class SignoffSection(ContextualSection):
     template = "section_signoff.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """The three roles, filled from the documentation block or left blank."""
+        """The three roles (key, label, person), filled from the documentation block or left
+        blank; each role's signature box becomes a signature field in the PDF
+        (:mod:`xaudit.reports.signature_fields`)."""
         doc = self.render.documentation
-        roles = [("Prepared by", doc.prepared_by if doc else None),
-                 ("Reviewed by (independent validator)", doc.reviewed_by if doc else None),
-                 ("Approved by", doc.approved_by if doc else None)]
+        roles = [(key, label, getattr(doc, key) if doc else None)
+                 for key, label in SIGNATURE_ROLES]
         return {"roles": roles, "status": doc.status if doc else "draft"}
 
 
