@@ -10,7 +10,9 @@ Reproducibility: every date comes from the run, not the clock. The page's
 The PDF identifier is a digest of the content. The same results give the same bytes.
 
 The sign-off's signature boxes become empty signature fields that PDF readers can sign
-(:mod:`xaudit.reports.signature_fields`), appended as one incremental update.
+(:mod:`xaudit.reports.signature_fields`), appended as one incremental update, in the
+untagged variants (:data:`SIGNABLE_VARIANTS`): the tagged ones (PDF/A-3a, PDF/UA-1) would need
+each widget in the structure tree, which the fields do not yet join.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ VARIANTS: dict[str, str | None] = {
     "plain": None,
 }
 RELATIONSHIP = "Data"
+SIGNABLE_VARIANTS = frozenset({"pdf/a-3b", "plain"})
+"""The variants whose sign-off gets signature fields."""
 
 
 @contextmanager
@@ -74,4 +78,6 @@ def render_pdf(html: str, variant: str, attachments: list[Embedded], when: datet
     with source_date_epoch(when):
         document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
         data: bytes = document.write_pdf(**options)
+    if variant not in SIGNABLE_VARIANTS:
+        return data
     return add_signature_fields(data, signature_places(document))
