@@ -203,6 +203,16 @@ def test_approval_needs_name_role_and_date(approver: dict[str, str] | None,
     parse_suite(suite)
 
 
+def test_unsigned_approval_exits_4_naming_the_field(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: s\nmodel: {factory: 'm:f'}\ndata: {source: 'sklearn:diabetes'}\n"
+                     "explainers: [{id: a, method: ablation}]\n"
+                     "documentation: {status: approved, approved_by: {name: Grace}}\n")
+    assert main(["validate", "--no-dependency-check", str(suite)]) == 4
+    assert "documentation.approved_by" in capsys.readouterr().err
+
+
 def test_user_template_extends_the_builtin_one(tmp_path: Path) -> None:
     folder = tmp_path / "templates"
     folder.mkdir()
