@@ -72,6 +72,7 @@ class TreeShap(Explainer):
     """Exact Shapley values of tree ensembles (path-dependent or interventional)."""
 
     name = "shap.tree"
+    row_parallel = True
     summary = "Exact TreeSHAP: path-dependent or interventional, with interaction values."
     description = (
         "Exact Shapley values of a tree ensemble, computed along the trees' paths: path-dependent "
