@@ -42,7 +42,7 @@ from .folder_lock import FolderLock
 
 FOLDER_FILES = frozenset({"results.json", "arrays.npz", "arrays.zarr.zip", "report.html",
                           "report.pdf", "summary.md", "junit.xml", "comparison.json",
-                          "manifest.json", "manifest.sig"})
+                          "manifest.json", "manifest.sig", "model_card.md", "model_card.json"})
 """The names a results folder holds; a folder holding anything else is not replaced."""
 _CHUNK = 1 << 20
 

@@ -30,6 +30,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -286,14 +287,16 @@ class CheckSpec(Strict):
                            else f"{self.check}@{self.explainer}")
 
 
-ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
+ReportFormat = Literal["json", "html", "pdf", "md", "junit", "model_card"]
 PdfVariant = Literal["pdf/a-3b", "pdf/a-3a", "pdf/ua-1", "plain"]
 
 
 class ReportSpec(Strict):
     """Which outputs to write, where, and how the HTML/PDF report is laid out."""
 
-    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit"])
+    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit",
+                                                 "model_card"])
+    """``model_card`` writes ``model_card.md`` and ``model_card.json`` (Mitchell et al. 2019)."""
     out_dir: str = "xaudit-results"
     pdf_variant: PdfVariant = "pdf/a-3b"
     """PDF/A-3b (archival, the default), PDF/A-3a (archival and tagged), PDF/UA-1, or plain."""
@@ -397,9 +400,10 @@ class DocumentationSpec(Strict):
     inventory_id: str = ""
     risk_tier: str = ""
     status: Literal["draft", "approved", "rejected"] = "draft"
+    """``approved`` only with a complete ``approved_by`` (name, role and ISO date)."""
     prepared_by: Person | None = None
     reviewed_by: Person | None = None
-    approved_by: Person | None = None
+    approved_by: Person | None = Field(None, validate_default=True)
     segments: list[str | SegmentSpec] = Field(default_factory=list)
     decision: DecisionSpec | None = None
     reason_codes: dict[str, ReasonCode] = Field(default_factory=dict)
@@ -419,6 +423,20 @@ class DocumentationSpec(Strict):
     show the label instead of the code. Codes are text (quote numbers in YAML); a numeric code
     matches values within a relative tolerance of 1e-3 (codes printed to four or five
     significant digits match the stored floats)."""
+
+    @field_validator("approved_by")
+    @classmethod
+    def _approval_is_signed(cls, person: Person | None, info: ValidationInfo) -> Person | None:
+        """``status: approved`` is refused unless the approver is named with role and date."""
+        if info.data.get("status") != "approved":
+            return person
+        gaps = ["the approved_by entry"] if person is None else [
+            part for part, value in (("name", person.name.strip()), ("role", person.role.strip()),
+                                     ("date", person.date)) if not value]
+        if gaps:
+            raise ValueError(f"status: approved needs an approver with name, role and date "
+                             f"(an ISO date, e.g. 2025-03-31); missing: {', '.join(gaps)}")
+        return person
 
 
 class BaselineSpec(Strict):
