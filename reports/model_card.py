@@ -21,6 +21,7 @@ from ..results import AuditResult, CheckResult
 from ..safe_text import printable
 from ..suite import DocumentationSpec
 from .analysis import errors
+from .evidence import performance_figures
 from .markdown import md_escape
 from .regulatory_evidence import SIGNOFF_ROLES, CheckKind
 
@@ -61,6 +62,7 @@ def model_card(result: AuditResult, doc: DocumentationSpec | None,
     model, data, provenance = result.model, result.data, result.provenance
     performance = [c for c in result.checks if kinds.get(c.check) == "model"]
     others = [c for c in result.checks if kinds.get(c.check) != "model"]
+    figures = {f.name: f for f in performance_figures(result, doc.value_labels if doc else None)}
     segments = [item if isinstance(item, str) else item.feature
                 for item in (doc.segments if doc else [])]
     people = {role: (None if person is None else {
@@ -78,7 +80,7 @@ def model_card(result: AuditResult, doc: DocumentationSpec | None,
             "task": _text(model.get("task")),
             "inputs": list(model.get("input_spec", {}).get("feature_names") or []),
             "outputs": list(model.get("output_names") or []),
-            "version": NOT_DOCUMENTED,
+            "version": _text(doc and doc.version),
             "owner": _text(doc and doc.owner), "contact": _text(doc and doc.contact),
             "inventory_id": _text(doc and doc.inventory_id),
             "risk_tier": _text(doc and doc.risk_tier),
@@ -96,16 +98,16 @@ def model_card(result: AuditResult, doc: DocumentationSpec | None,
         },
         "factors": {
             "relevant_factors": segments or NOT_DOCUMENTED,
-            "evaluation_factors": sorted({s["feature"] for c in performance
-                                          for s in c.details.get("segments") or []
-                                          if s.get("groups")}) or NOT_DOCUMENTED,
+            "evaluation_factors": sorted({feature for f in figures.values()
+                                          for feature, groups in f.segments.items() if groups})
+            or NOT_DOCUMENTED,
         },
         "metrics": {
-            "performance": [{**_gate(c), "metric": _text(c.details.get("label")),
-                             "ci_low": _number(c.details.get("ci_low")),
-                             "ci_high": _number(c.details.get("ci_high")),
-                             "ci_level": _number(c.details.get("ci_level"))}
-                            for c in performance] or NOT_DOCUMENTED,
+            "performance": [{**_gate(c), "metric": _text(f.label),
+                             "ci_low": _number(f.ci_low), "ci_high": _number(f.ci_high),
+                             "ci_level": _number(f.ci_level)}
+                            for c in performance for f in (figures.get(c.name),)
+                            if f is not None] or NOT_DOCUMENTED,
             "decision_threshold": NOT_DOCUMENTED if decision is None else {
                 "output": decision.output, "adverse": decision.adverse,
                 "threshold": decision.threshold},
@@ -121,19 +123,21 @@ def model_card(result: AuditResult, doc: DocumentationSpec | None,
         "training_data": {
             "source": _text(data.get("source")), "sha256": _text(data.get("sha256")),
             "rows": data.get("n_train") or NOT_DOCUMENTED,
-            "lineage": NOT_DOCUMENTED,
+            "procedure": _text(doc and doc.training_procedure),
+            "lineage": _text(doc and doc.data_lineage),
         },
         "quantitative_analyses": {
-            "per_group": [{"check": c.name, "feature": s["feature"], "group": str(g["label"]),
-                           "rows": g.get("rows"), "value": _number(g.get("value")),
-                           "ci_low": _number(g.get("ci_low")),
-                           "ci_high": _number(g.get("ci_high")),
-                           "too_small": bool(g.get("too_small"))}
-                          for c in performance for s in c.details.get("segments") or []
-                          for g in s.get("groups") or []] or NOT_DOCUMENTED,
+            "per_group": [{"check": f.name, "feature": feature, "group": g.label,
+                           "rows": g.rows, "value": _number(g.value),
+                           "ci_low": _number(g.ci_low), "ci_high": _number(g.ci_high),
+                           "too_small": g.too_small}
+                          for f in figures.values() for feature, groups in f.segments.items()
+                          for g in groups] or NOT_DOCUMENTED,
         },
         "ethical_considerations": {"considerations": NOT_DOCUMENTED},
         "caveats_and_recommendations": {
+            "limitations": list(doc.limitations) if doc and doc.limitations
+            else NOT_DOCUMENTED,
             "gates_not_passed": [_gate(c) for c in result.checks
                                  if c.status in ("fail", "warn", "error")],
             "explainers_that_crashed": [f"{key}: {error}" for key, error in errors(result)],

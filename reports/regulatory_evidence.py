@@ -63,9 +63,9 @@ def gather_evidence(result: AuditResult, doc: DocumentationSpec | None,
     for check in result.checks:
         by_kind[kinds.get(check.check, "explanation")].append(check)
     performance = [c for c in by_kind["model"] if _measured(c)]
-    grouped = [c for c in performance
-               if any(math.isfinite(float(g.get("value", math.nan)))
-                      for s in c.details.get("segments") or [] for g in s.get("groups") or [])]
+    grouped = [c for c in performance if c.handoff.performance is not None
+               and any(g.value is not None and math.isfinite(g.value)
+                       for s in c.handoff.performance.segments for g in s.groups)]
     attributions = [e for e in result.explanations.values() if e.handoff.kind == "attribution"]
     signoff = [gap for role in SIGNOFF_ROLES
                for gap in person_gaps(role, getattr(doc, role) if doc else None)]

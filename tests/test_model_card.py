@@ -23,8 +23,12 @@ def write_card(result: AuditResult, out: Path) -> tuple[dict[str, Any], str]:
     return card, (out / "model_card.md").read_text(encoding="utf-8")
 
 
+MODEL_FACTS = {"version": "2.1", "training_procedure": "fitted once on the training rows",
+               "data_lineage": "extract of 2024-01-31", "limitations": ["one study only"]}
+
+
 def test_fields_come_from_the_suite_and_results(tmp_path: Path) -> None:
-    result = make_result(["a", "b", "c"], n=10, documentation=FULL_DOCUMENTATION)
+    result = make_result(["a", "b", "c"], n=10, documentation=FULL_DOCUMENTATION | MODEL_FACTS)
     check = performance()
     result.checks.append(check)
     card, markdown = write_card(result, tmp_path)
@@ -56,6 +60,10 @@ def test_fields_come_from_the_suite_and_results(tmp_path: Path) -> None:
     assert card["training_data"]["rows"] == result.data["n_train"]
     assert card["evaluation_data"]["sha256"] == result.data["sha256"]
     assert "| b | 0 | 30 | 0.41 |" in markdown
+    assert details["version"] == MODEL_FACTS["version"]
+    assert card["training_data"]["procedure"] == MODEL_FACTS["training_procedure"]
+    assert card["training_data"]["lineage"] == MODEL_FACTS["data_lineage"]
+    assert card["caveats_and_recommendations"]["limitations"] == MODEL_FACTS["limitations"]
 
 
 def test_unknown_fields_say_not_documented(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from reports_support import make_result
 
 import xaudit
+from xaudit.handoff import CheckHandoff, GroupMetric, MetricEstimate, SegmentMetric
 from xaudit.host import default_host
 from xaudit.reports.options import documentation_of
 from xaudit.reports.regulatory import EVIDENCE, Assessment, Evidence, RegulatoryItem, assess
@@ -42,11 +43,17 @@ def _check(name: str, check: str, value: float, status: str = "pass",
 
 
 def performance(segments: bool = True, status: str = "pass") -> CheckResult:
+    """A held-out R² check as ``performance.r2`` hands it over: the figure in its typed hand-off
+    (what the report reads), the same numbers in its details."""
     groups = [{"label": "0", "rows": 30, "value": 0.41, "ci_low": 0.2, "ci_high": 0.6,
                "too_small": False}]
-    return _check("performance.r2", "performance.r2", 0.45, status, {
+    check = _check("performance.r2", "performance.r2", 0.45, status, {
         "metric": "r2", "overall": 0.45, "ci_low": 0.3, "ci_high": 0.55,
         "segments": [{"feature": "b", "groups": groups, "missing": None}] if segments else []})
+    figure = MetricEstimate("R²", 110, 0.45, 0.3, 0.55, 0.95, (
+        SegmentMetric("b", tuple(GroupMetric(**g) for g in groups)),) if segments else ())
+    check.handoff = CheckHandoff(performance=figure)
+    return check
 
 
 def drift() -> CheckResult:
