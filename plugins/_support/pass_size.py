@@ -42,6 +42,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from xaudit.batching import row_blocks
 
 FIRST_PROBE = 64
@@ -118,7 +120,7 @@ def memory_budget(like: Any) -> int:
     available RAM (1 GiB where the system does not say)."""
     torch = _torch_if_imported()
     device = getattr(like, "device", None)
-    if torch is not None and device is not None and device.type == "cuda":
+    if torch is not None and getattr(device, "type", None) == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free) // 2
     try:
@@ -277,6 +279,12 @@ def forward_rows(max_batch: int | None, point_shape: tuple[int, ...]) -> int:
     if max_batch is not None:
         return int(max_batch)
     return max(16, FORWARD_VALUE_BUDGET // max(1, math.prod(point_shape)))
+
+
+def predict_in_passes(model: Any, X: np.ndarray, plan: PassPlan) -> np.ndarray:
+    """``model.predict`` over the rows of ``X`` in the passes of ``plan``, concatenated."""
+    parts = [model.predict(X[rows]) for rows in plan.row_passes(X.shape[0])]
+    return np.concatenate(parts, axis=0)
 
 
 def plan_passes(model: Any, like: Any, point_shape: tuple[int, ...], max_batch: int | None,
