@@ -170,6 +170,9 @@ class PassPlan:
     kind: str = "backward"
     cache: PassSizeCache = LEARNT
     budget: int = 2**30
+    device: Any = None
+    """The device the passes run on; a CUDA device is synchronised before a probe pass's time
+    is read (its kernels run asynchronously)."""
     chosen: int | None = None
     timings: list[tuple[int, float]] = field(default_factory=list)
     memory: list[tuple[int, int]] = field(default_factory=list)
@@ -269,6 +272,8 @@ class PassPlan:
                     counter.pack, counter.unpack))
             started = time.perf_counter()
             yield rows, part
+            if torch is not None and getattr(self.device, "type", None) == "cuda":
+                torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - started
         self.record(points, seconds, counter.total if counter is not None else None)
 
@@ -301,4 +306,4 @@ def plan_passes(model: Any, like: Any, point_shape: tuple[int, ...], max_batch: 
     if learnt is not None:
         return PassPlan(fixed=learnt, key=key, cap=cap, kind=kind, cache=cache)
     return PassPlan(fixed=None, key=key, cap=cap, kind=kind, cache=cache,
-                    budget=memory_budget(like))
+                    budget=memory_budget(like), device=getattr(like, "device", None))
