@@ -89,6 +89,8 @@ class Dataset:
             "n_test": int(self.test_rows.size),
             "explain_rows": self.explain_rows.tolist(),
             "n_background": 0 if self.background is None else int(self.background.shape[0]),
+            "background_means": background_means(self.background, self.feature_names,
+                                                 self.categorical),
             "sampling": self.sampling,
         }
 
@@ -325,3 +327,36 @@ def choose_rows(
     if method == "first":
         return pool[:take]
     return np.sort(rng.choice(pool, size=take, replace=False))
+
+
+MAX_REFERENCE_FEATURES = 1000
+"""Tabular data with more columns (pixels, tokens) records no per-feature reference."""
+
+
+def background_means(background: np.ndarray | None, names: Sequence[str],
+                     categorical: Sequence[str] = ()) -> dict[str, float]:
+    """The mean of each numeric feature over the background rows: the reference an
+    adverse-action statement's direction is judged against (a value above it is ``high``).
+
+    The mean, not the median, because it is what additive attributions measure from: for a
+    linear model, interventional SHAP gives ``w_j (x_j - E[x_j])`` (Lundberg and Lee 2017), so a
+    feature pushes the output up exactly when its value is on the side of the background mean
+    its weight favours. Empty for non-tabular data (more than two axes, or more than
+    :data:`MAX_REFERENCE_FEATURES` columns) and without a background; categorical and
+    non-numeric columns are left out.
+    """
+    if background is None or background.ndim != 2 or len(names) != background.shape[1] \
+            or background.shape[1] > MAX_REFERENCE_FEATURES or background.shape[0] == 0:
+        return {}
+    means = {}
+    for j, name in enumerate(names):
+        if name in categorical:
+            continue
+        try:
+            column = np.asarray(background[:, j], dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        finite = column[np.isfinite(column)]
+        if finite.size:
+            means[name] = float(finite.mean())
+    return means

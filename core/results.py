@@ -129,6 +129,11 @@ class AuditResult:
     gate_policy: GatePolicy = field(default_factory=GatePolicy)
     """The verdict policy the run was decided under (suite ``gate_policy``, ``--fail-on-warn``);
     saved, so a re-rendered report states the same verdict."""
+    decisions: dict[str, Any] = field(default_factory=dict)
+    """The adverse-action reasons reconciled across explainers
+    (:meth:`xaudit.reports.reasons.Reconciled.record`): issued, withheld with why, and where
+    the corroborating explainers disagree. Written by the runner for readers of results.json;
+    a report recomputes them from the explanations, so a received folder's copy is inert."""
     files: list[Path] = field(default_factory=list, compare=False)
     """The files :func:`xaudit.run_suite` and :func:`xaudit.render` wrote for this result in
     this session (not saved: a results folder is where they are)."""
@@ -208,6 +213,7 @@ class AuditResult:
             "explainer_errors": {k: asdict(v) for k, v in self.explainer_errors.items()},
             "checks": checks,
             "provenance": self.provenance,
+            "decisions": self.decisions,
         }
         return to_json(document).encode("utf-8"), arrays
 
@@ -270,6 +276,7 @@ class AuditResult:
             provenance=document["provenance"],
             suite_text=document.get("suite_text", ""),
             gate_policy=_policy(document.get("gate_policy") or {}, out),
+            decisions=document.get("decisions") or {},
         )
 
 

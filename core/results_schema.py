@@ -121,6 +121,8 @@ class SavedData(_Record):
     n_test: int | None = 0
     """``None``: no split (rows given to :func:`xaudit.explain` by the caller)."""
     n_background: int = 0
+    background_means: dict[str, float] = {}
+    """Per numeric feature, the background mean adverse-action directions are judged by."""
     explain_rows: list[int] = []
     sampling: dict[str, Any] = {}
 
@@ -177,6 +179,8 @@ class SavedResults(_Record):
     explainer_errors: dict[str, SavedError]
     checks: list[SavedCheck]
     provenance: SavedProvenance
+    decisions: dict[str, Any] = {}
+    """Reconciled adverse-action reasons, kept as written (a report recomputes them)."""
 
 
 def read_json(content: bytes, path: Path) -> dict[str, Any]:

@@ -63,6 +63,7 @@ from .provenance import environment, utc_now
 from .references import import_reference
 from .reports import WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
+from .reports.reasons import reconcile
 from .results import AuditResult, CheckResult, ErrorInfo
 from .safe_text import one_line
 from .seeding import derive_seed, rng_for
@@ -217,7 +218,7 @@ class Runner:
             "finished_at": utc_now(),
             **({"baseline": self.baseline.describe()} if self.baseline else {}),
         }
-        return AuditResult(
+        result = AuditResult(
             suite_name=suite.name,
             suite=suite.model_dump(mode="json", by_alias=True),
             model=describe_model(model),
@@ -229,6 +230,8 @@ class Runner:
             suite_text=suite.text,
             gate_policy=suite.gate_policy,
         )
+        result.decisions = reconcile(result, suite.documentation).record()
+        return result
 
     def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset,
                  seed: int) -> tuple[Explanation, dict[str, Any] | None]:

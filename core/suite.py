@@ -24,9 +24,11 @@ import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    Tag,
     ValidationError,
     field_validator,
     model_serializer,
@@ -291,6 +293,50 @@ class DecisionSpec(Strict):
     adverse: Literal["above", "below"] = "above"
     threshold: float = Field(allow_inf_nan=False)
     """The output is adverse when strictly above (or below) this value."""
+    primary_explainer: str | None = None
+    """The explainer id whose attributions issue the adverse-action reasons; the other local
+    explainers corroborate them. Default: the first explainer in suite order whose method is
+    additive (SHAP: attributions sum to the output), else the first local attribution
+    explainer."""
+    min_surrogate_r2: float = Field(0.5, ge=0.0, le=1.0)
+    """Reasons from a local surrogate (LIME) whose weighted R² on its samples is below this
+    are withheld: the surrogate does not describe the model around that subject."""
+    min_signal_to_error: float = Field(2.0, ge=0.0, allow_inf_nan=False)
+    """A sampled attribution (``shap.kernel``, ``shap.permutation``: any explainer recording
+    standard errors) smaller than this many of its standard errors is withheld as a reason:
+    it cannot be told from zero (2 is about 95% two-sided under a normal error)."""
+
+
+class DirectionalReason(Strict):
+    """Adverse-action statements that depend on the feature's value: ``high`` when it is above
+    the reference (the background mean), ``low`` when below. A direction left out issues no
+    statement for values on that side."""
+
+    high: str | None = Field(None, min_length=1)
+    low: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _some_statement(self) -> DirectionalReason:
+        if self.high is None and self.low is None:
+            raise ValueError("give a 'high' or a 'low' statement (or both)")
+        return self
+
+
+def _reason_form(value: Any) -> str | None:
+    """Which form a reason code is written in (``None``: neither, one clear error). The tags
+    hold brackets so that problem paths leave them out, as they do pydantic's own steps."""
+    if isinstance(value, str):
+        return "[plain]"
+    return "[high/low]" if isinstance(value, dict | DirectionalReason) else None
+
+
+ReasonCode = Annotated[
+    Annotated[str, Tag("[plain]")] | Annotated[DirectionalReason, Tag("[high/low]")],
+    Discriminator(_reason_form, custom_error_type="reason_code",
+                  custom_error_message="write a statement, or a mapping with 'high' and/or "
+                                       "'low' statements")]
+"""A plain statement (issued whatever the value's direction, which the report prints beside
+it) or statements per direction."""
 
 
 class DocumentationSpec(Strict):
@@ -308,8 +354,10 @@ class DocumentationSpec(Strict):
     approved_by: Person | None = None
     segments: list[str | SegmentSpec] = Field(default_factory=list)
     decision: DecisionSpec | None = None
-    reason_codes: dict[str, str] = Field(default_factory=dict)
-    """Feature name -> adverse-action statement, e.g. ``bmi: Body-mass index too high``."""
+    reason_codes: dict[str, ReasonCode] = Field(default_factory=dict)
+    """Feature name -> adverse-action statement: ``bmi: Body-mass index`` (issued for any
+    value) or ``s1: {high: Total serum cholesterol is high, low: ...}`` (issued only on the
+    side of the background mean the subject's value is on)."""
 
 
 class BaselineSpec(Strict):

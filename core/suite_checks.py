@@ -73,18 +73,21 @@ class _Parts:
     ``None`` when the ``explainers`` section itself is unusable (references are not judged)."""
     checks: list[tuple[int, CheckSpec]] = field(default_factory=list)
     report: ReportSpec | None = None
+    documentation: DocumentationSpec | None = None
 
     @classmethod
     def of_suite(cls, suite: Suite) -> _Parts:
         return cls(suite.base_dir, suite.model, suite.data, list(enumerate(suite.explainers)),
                    [spec.id for spec in suite.explainers], list(enumerate(suite.checks)),
-                   suite.report)
+                   suite.report, suite.documentation)
 
     @classmethod
     def of_raw(cls, data: dict[str, Any], base_dir: Path) -> _Parts:
         parts = cls(base_dir, strict_validate(ModelSpec, data.get("model"))[0],
                     strict_validate(DataSpec, data.get("data"))[0],
-                    report=strict_validate(ReportSpec, data.get("report", {}))[0])
+                    report=strict_validate(ReportSpec, data.get("report", {}))[0],
+                    documentation=strict_validate(DocumentationSpec,
+                                                  data.get("documentation") or {})[0])
         entries = _list(data.get("explainers"))
         parts.explainer_ids = [] if entries else None
         for i, entry in enumerate(entries):
@@ -165,6 +168,11 @@ def _host_problems(parts: _Parts, host: Host, dependencies: bool = True) -> list
             problems += _gate_problems(check.gate, cls.direction, f"{where}.gate")
     if parts.report is not None:
         problems += _report_problems(parts.report, parts.base_dir, dependencies)
+    decision = parts.documentation.decision if parts.documentation else None
+    primary = decision.primary_explainer if decision else None
+    if primary is not None and ids_written is not None and primary not in ids_written:
+        problems.append(Problem("documentation.decision.primary_explainer", f"no explainer "
+                                f"has id {primary!r}; ids are {known}"))
     return problems
 
 

@@ -6,31 +6,47 @@ Principal reasons follow the practice of adverse-action notices under Regulation
 meaningful): the features whose attributions pushed the output furthest towards the adverse
 side, only among features the model actually uses (non-zero attribution somewhere), each mapped
 through the documentation's reason-code dictionary.
+
+A statement is chosen by the feature value's direction against the reference, the background
+mean (:func:`xaudit.data.background_means`): ``high`` above it, ``low`` below it; a directional
+code has no statement for a value on the other side, or exactly at the mean, or without a
+known reference, so a statement never contradicts the data. A plain (directionless) statement
+is issued for any value, with the measured direction printed beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from ..explanation import Explanation
-from ..suite import DecisionSpec
+from ..suite import DecisionSpec, ReasonCode
 from .analysis import Outputs, numeric_column
 
 MAX_REASONS = 4
 
 
+Direction = Literal["high", "low", "at"]
+
+
 @dataclass(frozen=True)
 class Reason:
-    """One principal reason: the feature, its value, its push, and the statement."""
+    """One principal reason: the feature, its value, its push, and the statement.
+
+    ``statement`` is the documented text issued, or a placeholder saying which statement is
+    missing (``coded`` is then false); ``direction`` is the value's side of ``reference`` (the
+    background mean), ``None`` when either is not a number."""
 
     feature: str
     value: str
     contribution: float
     statement: str
     coded: bool
+    direction: Direction | None = None
+    reference: float | None = None
 
 
 @dataclass
@@ -41,7 +57,6 @@ class Subject:
     row_id: int
     output: float | None
     adverse: bool | None
-    reasons: list[Reason] = field(default_factory=list)
     paragraph: str = ""
 
 
@@ -94,22 +109,80 @@ def is_adverse(value: float, decision: DecisionSpec) -> bool:
     return value < decision.threshold
 
 
-def principal_reasons(e: Explanation, row: int, slot: int, decision: DecisionSpec,
-                      used: np.ndarray, codes: dict[str, str]) -> list[Reason]:
-    """Up to four used features pushing row ``row`` furthest towards the adverse side."""
+def adverse_pushes(e: Explanation, row: int, slot: int, decision: DecisionSpec,
+                   used: np.ndarray, excluded: Collection[str] = ()) -> list[int]:
+    """Indices of the used features (not ``excluded``) pushing row ``row`` towards the adverse
+    side, furthest first (ties by feature order)."""
     sign = 1.0 if decision.adverse == "above" else -1.0
     push = sign * e.values[row, ..., slot].reshape(-1)
-    candidates = np.flatnonzero((push > 0) & used)
-    order = candidates[np.lexsort((candidates, -push[candidates]))][:MAX_REASONS]
+    allowed = np.array([name not in excluded for name in e.feature_names], dtype=bool)
+    candidates = np.flatnonzero((push > 0) & used & allowed)
+    return [int(i) for i in candidates[np.lexsort((candidates, -push[candidates]))]]
+
+
+def principal_reasons(e: Explanation, row: int, slot: int, decision: DecisionSpec,
+                      used: np.ndarray, codes: Mapping[str, ReasonCode],
+                      references: Mapping[str, float] | None = None,
+                      excluded: Collection[str] = ()) -> list[Reason]:
+    """Up to four used features (not ``excluded``) pushing row ``row`` furthest towards the
+    adverse side, each with the statement its direction against ``references`` allows."""
     reasons = []
-    for i in order:
+    for i in adverse_pushes(e, row, slot, decision, used, excluded)[:MAX_REASONS]:
         name = e.feature_names[i]
-        statement = codes.get(name)
+        reference = (references or {}).get(name)
+        direction = value_direction(e.inputs[row, i], reference)
+        statement = statement_for(codes.get(name), direction)
         reasons.append(Reason(name, value_text(e.inputs[row, i]),
                               float(e.values[row, i, slot]),
-                              statement or f"{name} (no reason code documented)",
-                              statement is not None))
+                              statement or missing_statement(name, codes.get(name), direction),
+                              statement is not None, direction, reference))
     return reasons
+
+
+def value_direction(value: object, reference: float | None) -> Direction | None:
+    """``high``/``low``/``at``: the side of ``reference`` a numeric ``value`` is on; ``None``
+    when either is not a number."""
+    if reference is None or isinstance(value, bool | str):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(number):
+        return None
+    return "high" if number > reference else "low" if number < reference else "at"
+
+
+def statement_for(code: ReasonCode | None, direction: Direction | None) -> str | None:
+    """The documented statement to issue: a plain one whatever the direction; a directional
+    one only for a value known to be on its side."""
+    if code is None or isinstance(code, str):
+        return code
+    if direction == "high":
+        return code.high
+    if direction == "low":
+        return code.low
+    return None
+
+
+def missing_statement(name: str, code: ReasonCode | None, direction: Direction | None) -> str:
+    """The placeholder printed where no documented statement can be issued, saying why."""
+    if code is None:
+        return f"{name} (no reason code documented)"
+    if direction in ("high", "low"):
+        return f"{name} (no statement documented for a {direction} value)"
+    if direction == "at":
+        return f"{name} (the value equals the background mean: neither high nor low)"
+    return f"{name} (direction unknown: no numeric value or background mean to compare)"
+
+
+def direction_text(reason: Reason) -> str:
+    """``above mean 0.0012`` and the like (the background mean), for print beside a
+    statement."""
+    if reason.direction is None or reason.reference is None:
+        return "no mean to compare with"
+    side = {"high": "above", "low": "below", "at": "equal to"}[reason.direction]
+    return f"{side} mean {reason.reference:.4g}"
 
 
 def paragraph(e: Explanation, row: int, row_id: int, slot: int, outputs: Outputs | None,

@@ -1,4 +1,5 @@
-"""Section 7: local explanations, adverse-action reasons, subjects in words, segments."""
+"""Section 7: reconciled adverse-action reasons, local explanations, subjects in words,
+segments."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..suite import DecisionSpec, SegmentSpec
 from . import figures
-from .analysis import Outputs, explanations, outputs_of, row_ids, used_features
+from .analysis import Outputs, explanations, outputs_of, row_ids
 from .decisions import (
     Subject,
     decision_slots,
+    direction_text,
     is_adverse,
     paragraph,
-    principal_reasons,
     segment_labels,
     value_text,
 )
+from .reasons import Reconciled, reconcile
 from .section_base import ContextualSection
 
 
@@ -33,7 +35,8 @@ class LocalSection(ContextualSection):
     template = "section_local.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Waterfalls, surrogate fit, counterfactuals, reasons, paragraphs and segments."""
+        """Reconciled reasons; per explainer waterfalls, surrogate fit, counterfactuals,
+        paragraphs and segments."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
                   if is_tabular(e) and (is_attribution(e)
@@ -43,6 +46,8 @@ class LocalSection(ContextualSection):
         codes = doc.reason_codes if doc else {}
         names = set().union(*(set(e.feature_names) for e in result.explanations.values()))
         return {"blocks": blocks, "decision": doc.decision if doc else None,
+                "reasons": _reasons_view(reconcile(result, doc),
+                                         self.render.options.max_subjects),
                 "unknown_codes": sorted(set(codes) - names),
                 "max_subjects": self.render.options.max_subjects}
 
@@ -72,7 +77,6 @@ class LocalSection(ContextualSection):
             "waterfalls": waterfalls,
             "outputs_source": None if outputs is None else outputs.source,
             "subjects": subjects[: options.max_subjects], "n_subjects": len(subjects),
-            "decision_reason": _decision_reason(decision, outputs, slots),
             "segments": self._segments(key, e, result, outputs, subjects),
         }
 
@@ -91,7 +95,6 @@ class LocalSection(ContextualSection):
 
     def _subjects(self, e: Explanation, ids: list[int], slots: np.ndarray,
                   outputs: Outputs | None, decision: DecisionSpec | None) -> list[Subject]:
-        codes = self.render.documentation.reason_codes if self.render.documentation else {}
         subjects = []
         for row in range(e.n_rows):
             slot = int(slots[row])
@@ -100,9 +103,6 @@ class LocalSection(ContextualSection):
             adverse = is_adverse(value, decision) if usable and value is not None \
                 and decision is not None else None
             subject = Subject(row, ids[row], value, adverse)
-            if adverse and decision is not None:
-                subject.reasons = principal_reasons(e, row, slot, decision,
-                                                    used_features(e, slot), codes)
             subject.paragraph = paragraph(e, row, ids[row], max(slot, 0), outputs,
                                           decision if usable else None, adverse)
             subjects.append(subject)
@@ -161,16 +161,19 @@ def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[dict[str,
     return tables
 
 
-def _decision_reason(decision: DecisionSpec | None, outputs: Outputs | None,
-                     slots: np.ndarray) -> str | None:
-    if decision is None:
-        return "the documentation block defines no decision rule (documentation.decision)"
-    if outputs is None:
-        return ("the model outputs of the explained rows are unknown: the explainer stores "
-                "none, and its attributions are not shown to add up to them")
-    if np.all(slots < 0):
-        return f"the decision's output {decision.output!r} was not explained"
-    return None
+def _reasons_view(found: Reconciled, limit: int) -> dict[str, Any]:
+    """The reconciled reasons as the template prints them: the first ``limit`` adverse
+    subjects, each reason with its value's direction, withheld reasons and disagreements."""
+    subjects = [{
+        "row_id": s.row_id, "output": s.output, "flagged": s.flagged,
+        "reasons": [{"statement": r.statement, "coded": r.coded, "feature": r.feature,
+                     "value": r.value, "contribution": r.contribution,
+                     "against": direction_text(r)} for r in s.reasons],
+        "withheld": s.withheld,
+        "corroboration": s.corroboration,
+    } for s in found.subjects[:limit]]
+    return {"found": found, "subjects": subjects, "n_subjects": len(found.subjects),
+            "limit": limit}
 
 
 def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],

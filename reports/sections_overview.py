@@ -10,6 +10,7 @@ from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..verdict import policy_note
 from .analysis import errors, explanations, mean_abs, numeric_column, rank_top
+from .plain_language import check_meanings, plain_summary
 from .section_base import ContextualSection
 from .verdict import verdict
 
@@ -43,7 +44,7 @@ class CoverSection(ContextualSection):
 
 
 class SummarySection(ContextualSection):
-    """Every gate and what ran."""
+    """The audit in plain words, then every gate and what ran."""
 
     name = "summary"
     title = "Executive summary"
@@ -51,7 +52,8 @@ class SummarySection(ContextualSection):
     template = "section_summary.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Gates with value, threshold, direction and verdict; counts; crashes."""
+        """Plain-language paragraphs (:func:`~xaudit.reports.plain_language.plain_summary`);
+        gates with value, threshold, direction and verdict; counts; crashes."""
         checks = [{
             "name": c.name, "check": c.check, "explainer": c.explainer, "value": c.value,
             "threshold": c.threshold, "warn_threshold": c.warn_threshold,
@@ -61,6 +63,8 @@ class SummarySection(ContextualSection):
             "note": policy_note(c.status, result.gate_policy),
         } for c in result.checks]
         return {
+            "plain": plain_summary(result, self.render.documentation,
+                                   check_meanings(self.render.host)),
             "verdict": verdict(result),
             "fail_on_warn": result.gate_policy.fail_on_warn,
             "exit_code": int(result.exit_code()),

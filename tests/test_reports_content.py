@@ -163,7 +163,10 @@ def test_documentation_drives_reasons_segments_and_signoff(tmp_path: Path) -> No
     local = page[page.index('id="sec-local"'):page.index('id="sec-media"')]
     explanation = result.explanations["abl"]
     outputs = explanation.values[..., 0].sum(axis=1) + 1.5
-    assert local.count("ADVERSE</span>") - local.count("NOT ADVERSE") == int((outputs > 1.5).sum())
+    adverse = int((outputs > 1.5).sum())
+    assert f"{adverse} of 10 explained subjects had an adverse decision" in local
+    assert local.count('<td class="num">', local.index('class="reasons"'),
+                       local.index("</table>")) == 2 * adverse  # row and output per subject
     assert "Reason A &lt;applies&gt;" in local
     assert "Explained rows by a" in local
     assert "[-5, 0)" in local

@@ -222,6 +222,18 @@ CASES = [
          "data.source", "unsupported file type .xlsx"),
     Case("model_options_key_not_text", _set("model", "options", value={1: "x"}),
          "model.options.1", "key 1 is a int, not text"),
+    Case("primary_explainer_unknown",
+         _set("documentation", value={"decision": {"threshold": 150.0,
+                                                   "primary_explainer": "treeshap"}}),
+         "documentation.decision.primary_explainer", "no explainer has id 'treeshap'; ids are abl"),
+    Case("directional_reason_code_misspelt",
+         _set("documentation", value={"reason_codes": {"bmi": {"hihg": "BMI is high"}}}),
+         "documentation.reason_codes.bmi.hihg", "unknown field (not allowed here)"),
+    Case("directional_reason_code_empty",
+         _set("documentation", value={"reason_codes": {"bmi": {}}}),
+         "documentation.reason_codes.bmi", "give a 'high' or a 'low' statement (or both)"),
+    Case("reason_code_not_text", _set("documentation", value={"reason_codes": {"bmi": 3}}),
+         "documentation.reason_codes.bmi", "write a statement, or a mapping with 'high'"),
 ]
 
 

@@ -129,8 +129,9 @@ class ReasonCodesComplete(Check):
     description = (
         "The principal reasons of every adverse decision under the suite's decision rule are "
         "looked up in the documented reason codes; the value is the number of features given "
-        "as a reason without a statement to send. Lower is better; a gate at 0 requires every "
-        "reason to be documented.")
+        "as a reason without a statement to send (a directional code needs the statement for "
+        "the side of the background mean the value is on). Lower is better; a gate at 0 "
+        "requires every reason to be documented.")
     paper = "Regulation B, 12 CFR 1002.9(b)(2) (statement of specific reasons)"
     direction = "lower"
 
@@ -138,12 +139,12 @@ class ReasonCodesComplete(Check):
             rng: np.random.Generator) -> CheckOutcome:
         """How many issued reasons lack a statement, naming them."""
         documentation = self.context.documentation if self.context else None
-        issued = issued_reasons(model, explanation, documentation, self.name)
-        codes = documentation.reason_codes if documentation is not None else {}
-        missing = {f: n for f, n in sorted(issued.counts.items()) if f not in codes}
-        statements = [f"{f} is given as a principal reason for {decisions(n)} but has no "
-                      "documented statement (documentation.reason_codes)."
-                      for f, n in missing.items()]
+        issued = issued_reasons(model, explanation, documentation, self.name,
+                                data.background)
+        missing = dict(sorted(issued.undocumented.items()))
+        statements = [f"{f} is given as a principal reason for {decisions(n)} without a "
+                      "documented statement for its value's direction "
+                      "(documentation.reason_codes)." for f, n in missing.items()]
         if not missing:
             statements = [f"Every reason issued ({len(issued.counts)} feature(s) over "
                           f"{decisions(issued.adverse)}) has a documented statement."]
