@@ -73,13 +73,15 @@ class CacheKey:
 def explanation_key(host: Host, model: Model, rows: np.ndarray, background: np.ndarray | None,
                     labels: np.ndarray | None, feature_names: Sequence[str], method: str,
                     params: dict[str, Any], target: Any, seed: int, *,
-                    row_index: RowIndex | None = None, requested: str | None = None) -> CacheKey:
+                    row_index: RowIndex | None = None, requested: str | None = None,
+                    chunk_rows: int | None = None) -> CacheKey:
     """The key of explaining ``rows`` of ``model`` with ``method``: see the module docstring.
 
     ``labels`` count only for a method that reads labels (``needs_labels``). ``row_index``
     (the rows' labels, which the explanation keeps) and ``requested`` (the method the suite
     named, ``"auto"`` for one chosen by rule; ``method`` is then the chosen one) are part of
-    the key too.
+    the key too, and so is ``chunk_rows`` (the executor's chunks, which fix the random
+    streams) for a row-parallel method explained in chunks.
     """
     cls = host.explainers.get(method)
     origin = host.explainers.origin(method)
@@ -108,6 +110,7 @@ def explanation_key(host: Host, model: Model, rows: np.ndarray, background: np.n
         "params": host.explainer(method, params).params.model_dump(mode="json"),
         "target": target,
         "seed": seed,
+        **({"chunk_rows": chunk_rows} if chunk_rows is not None and cls.row_parallel else {}),
     }
     components = from_json(to_json(raw))  # exactly what entry.json will hold
     canonical = json.dumps(components, sort_keys=True, separators=(",", ":"))

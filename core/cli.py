@@ -34,6 +34,7 @@ from .cache import CACHE_ENV, ExplanationCache
 from .comparison import compare, write_comparison
 from .errors import InputError, SuiteError, WriteError, XauditError
 from .exitcodes import ExitCode
+from .extras import require_extra
 from .host import Host, create_host
 from .integrations.mlflow import log_audit, require_mlflow
 from .output_folder import OutputFolder, same_folder
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the active run, or a new one on $MLFLOW_TRACKING_URI)")
     run.add_argument("--mlflow-uri", metavar="URI",
                      help="MLflow tracking URI (implies --mlflow)")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="explain row-parallel explainers on the Dask scheduler at ADDRESS "
+                     "(tcp://host:8786), overriding the suite's execution: (needs xaudit[dask])")
     run.add_argument("--baseline", type=Path, metavar="DIR",
                      help="the approved run's results folder: drift checks and gates relative "
                           "to the baseline compare with it (default: the suite's baseline:)")
@@ -310,6 +314,10 @@ def _run(args: argparse.Namespace, host: Host) -> int:
         suite.gate_policy = suite.gate_policy.model_copy(update={"fail_on_warn": True})
     if args.formats is not None:
         suite.report = suite.report.model_copy(update={"formats": _formats(args.formats)})
+    if args.scheduler is not None:
+        require_extra("dask", "--scheduler")
+        suite.execution = suite.execution.model_copy(
+            update={"engine": "dask", "address": args.scheduler, "n_workers": None})
     if args.sign_key is not None:
         load_private_key(args.sign_key)  # a bad key is refused before anything runs
     mlflow = args.mlflow or args.mlflow_uri is not None

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from .suite import DocumentationSpec, GateSpec
 from .tables import as_rows
 from .targets import Target, TargetSelection, pending_predicted, resolve_targets
 
+if TYPE_CHECKING:
+    from .executor import Executor
+
 
 def explain(
     model: object,
@@ -67,6 +70,7 @@ def explain(
     y: Any = None,
     row_index: Sequence[Any] | RowIndex | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain ``model`` on the rows of ``X`` with the registered ``method``.
@@ -93,6 +97,8 @@ def explain(
     A model that does not fix its row shape (a callable, a torch module whose first layer is a
     convolution) takes it from ``X``. ``row_index`` labels the rows (default: ``X.index`` for
     a pandas DataFrame); the explanation keeps the labels as :attr:`Explanation.row_index`.
+    ``executor`` (:mod:`xaudit.executor`) explains the rows of a row-parallel method
+    (``row_parallel``) in chunks, here or on a cluster; a global method ignores it.
     """
     host = host or default_host()
     adapted = pack_inputs(host.adapt(model))
@@ -109,6 +115,7 @@ def explain(
     explainer = host.explainer(method, params)
     host.negotiate(method, adapted)
     spec = named_spec(adapted, names)
+    shipped = adapted  # what an executor sends to its workers, with the names given apart
     if spec is not adapted.input_spec:  # the caller's names, for methods taking features by name
         adapted = CountingModel(adapted, spec)
     bg = None if background is None else (
@@ -133,9 +140,14 @@ def explain(
     shown: AbstractContextManager[None] = (
         Progress().task(method, rows.shape[0]) if progress else nullcontext())
     with shown:
-        attribution = explainer.explain(
-            adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
-        )
+        attribution = None if executor is None or not type(explainer).row_parallel else (
+            executor.explain(method, explainer, shipped, rows, background=bg, targets=targets,
+                             seed=seed, extra=extra,
+                             input_spec=None if shipped is adapted else spec))
+        if attribution is None:
+            attribution = explainer.explain(
+                adapted, rows, background=bg, targets=targets, rng=rng_for(seed), **extra
+            )
     wall = time.perf_counter() - started
     problems = attribution_problems(attribution, rows.shape[0], rows.shape[1:], targets.n_slots)
     if problems:
@@ -325,6 +337,7 @@ def prepare_check(name: str, model: object, explanation: Explanation | None, X: 
                   reference: Explanation | None = None, background: Any = None,
                   baseline: Baseline | None = None,
                   documentation: DocumentationSpec | None = None,
+                  executor: Executor | None = None,
                   **params: Any) -> CheckRun:
     """The check ``name`` with validated ``params``, negotiated with ``model`` and given its
     context (see :func:`check` for the arguments)."""
@@ -348,7 +361,7 @@ def prepare_check(name: str, model: object, explanation: Explanation | None, X: 
     counter = CountingModel(adapted, named_spec(adapted, names))
     known = explanation is not None and explanation.method in host.explainers
     instance.context = CheckContext(
-        reexplain=_reexplainer(host, explanation, dataset.background, counter)
+        reexplain=_reexplainer(host, explanation, dataset.background, counter, executor)
         if explanation is not None and known else None,
         reference=None if reference is None else read_only(reference),
         stochastic=explanation is not None and known
@@ -375,6 +388,7 @@ def check(
     background: Any = None,
     baseline: Baseline | None = None,
     documentation: DocumentationSpec | None = None,
+    executor: Executor | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the check ``name`` on ``explanation`` of ``model``.
@@ -397,6 +411,7 @@ def check(
     """
     host = host or default_host()
     prepared = prepare_check(name, model, explanation, X, data=data, host=host,
+                             executor=executor,
                              reference=reference, background=background, baseline=baseline,
                              documentation=documentation, **params)
     outcome, wall, modified = prepared.run(seed)
@@ -445,8 +460,10 @@ def _refusal(registry: Registry[Any], name: str, method: Callable[..., Any], wha
 
 
 def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | None,
-                 default_model: Model) -> Reexplain:
-    """Re-run ``explanation``'s method and params on other rows or another model."""
+                 default_model: CountingModel, executor: Executor | None = None) -> Reexplain:
+    """Re-run ``explanation``'s method and params on other rows or another model; a
+    row-parallel method's rows go through ``executor`` when given (their model calls are then
+    made by the executor and not counted in the check's ``model_calls``)."""
 
     def reexplain(X: np.ndarray, target_indices: np.ndarray, *, model: Model | None = None,
                   seed: int | None = None) -> np.ndarray:
@@ -458,9 +475,16 @@ def _reexplainer(host: Host, explanation: Explanation, background: np.ndarray | 
                              "pass background=... (or data=) to xaudit.check")
         indices = np.asarray(target_indices, dtype=np.int64)
         targets = TargetSelection(indices, explanation.output_names)
-        attribution = explainer.explain(
-            used, np.asarray(X), background=background, targets=targets,
-            rng=rng_for(explanation.seed if seed is None else seed))
+        chosen_seed = explanation.seed if seed is None else seed
+        attribution = None if executor is None or not type(explainer).row_parallel else (
+            executor.explain(explanation.method, explainer,
+                             default_model._model if model is None else used, np.asarray(X),
+                             background=background, targets=targets, seed=chosen_seed,
+                             extra={}, input_spec=default_model.input_spec if model is None
+                             else None, ship_once=model is None))
+        if attribution is None:
+            attribution = explainer.explain(used, np.asarray(X), background=background,
+                                            targets=targets, rng=rng_for(chosen_seed))
         return np.asarray(attribution.values, dtype=np.float64)
 
     return reexplain

@@ -126,6 +126,13 @@ class Explainer(ABC):
     """Whether :meth:`explain` accepts pending ``"predicted"`` targets
     (:attr:`~xaudit.targets.TargetSelection.pending`) and fills their indices from its own
     forward pass; the host then skips its own pass over the rows."""
+    row_parallel: ClassVar[bool] = False
+    """Whether each row's attribution depends on that row alone (with the model, background,
+    params and random stream), so the rows may be explained in chunks, on other processes or
+    machines, and joined (:mod:`xaudit.executor`): per-row arrays in ``values``,
+    ``base_values``, ``std_errors``, ``extras`` and the hand-off. ``False`` (the default, and
+    what global methods such as partial dependence declare): the explainer always gets all rows
+    in one call, in the runner's process."""
     needs_labels: ClassVar[bool] = False
     """Whether :meth:`explain` needs the labels of the rows of ``X``: the host then passes them
     as the keyword ``y`` (an array with one label per row) and refuses to run without them.

@@ -31,6 +31,17 @@ def rows_done(rows: int) -> None:
         progress.advance(rows)
 
 
+@contextmanager
+def rows_hidden() -> Iterator[None]:
+    """Ignore :func:`rows_done` inside the block: an executor reports a chunk's rows itself when
+    the chunk ends, in this process or on a worker."""
+    token = _ACTIVE.set(None)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
 @dataclass
 class Progress:
     """Status lines on ``stream`` (stderr by default); ``tty`` ``None``: ask the stream."""

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .errors import InputError
+from .result_store import StoredArray
 
 MAX_PROBLEMS = 10
 """Problems listed in the error before the rest are counted."""
@@ -66,7 +67,8 @@ class SavedCheck(_Record):
 
 
 class SavedExplanation(_Record):
-    """An explanation's record; its arrays are in ``arrays.npz``."""
+    """An explanation's record; its arrays are in ``arrays.npz``, except those ``stored`` out
+    of core, which point into ``arrays.zarr.zip`` (:mod:`xaudit.result_store`)."""
 
     method: str
     feature_names: list[str]
@@ -77,6 +79,7 @@ class SavedExplanation(_Record):
     metadata: dict[str, Any] = {}
     additive: bool = False
     handoff: dict[str, Any] = {}
+    stored: dict[Literal["values", "std_errors"], StoredArray] = {}
 
 
 class SavedExplainerSpec(_Record):

@@ -51,6 +51,8 @@ from .errors import (
     SuiteError,
     XauditError,
 )
+from .execution import open_executor
+from .executor import Executor
 from .explanation import Explanation
 from .host import Host
 from .model import Model, describe_model
@@ -70,6 +72,7 @@ from .seeding import derive_seed, rng_for
 from .suite import (
     BackgroundSpec,
     DataSpec,
+    ExecutionSpec,
     ExplainerSpec,
     ModelSpec,
     RowsSpec,
@@ -89,6 +92,17 @@ class Prepared:
     dataset: Dataset
     model: Model
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Ledger:
+    """What a run has produced so far: seeds, timings, explanations, crashes, cache records."""
+
+    seeds: dict[str, Any]
+    timings: dict[str, Any]
+    explanations: dict[str, Explanation] = field(default_factory=dict)
+    errors: dict[str, ErrorInfo] = field(default_factory=dict)
+    cached: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner:
@@ -169,42 +183,31 @@ class Runner:
         prepared = prepared or self.prepare()
         dataset, model = prepared.dataset, prepared.model
         suite = self.suite
-        seeds: dict[str, Any] = {"suite": suite.seed, "explainers": {}, "checks": {}}
-        timings: dict[str, Any] = {**prepared.timings, "explainers": {}, "checks": {}}
-        explanations: dict[str, Explanation] = {}
-        errors: dict[str, ErrorInfo] = {}
-        cached: dict[str, Any] = {}
+        ledger = _Ledger(seeds={"suite": suite.seed, "explainers": {}, "checks": {}},
+                         timings={**prepared.timings, "explainers": {}, "checks": {}})
+        seeds, timings, explanations = ledger.seeds, ledger.timings, ledger.explanations
         progress = None if self.quiet else Progress()
         n_rows = len(dataset.X_explain)
-        for i, spec in enumerate(suite.explainers):
-            seed = derive_seed(suite.seed, "explainers", spec.id)
-            seeds["explainers"][spec.id] = seed
-            label = f"[explainer {i + 1}/{len(suite.explainers)}] {spec.id} ({spec.method})"
-            LOG.info("%s: explaining %d rows, seed %d", label, n_rows, seed)
-            try:
-                with _task(progress, label, n_rows):
-                    explanations[spec.id], record = self._explain(spec, model, dataset, seed)
-                timings["explainers"][spec.id] = (record["seconds"] if record and record["hit"]
-                                                  else explanations[spec.id].wall_time_s)
-                if record:
-                    cached[spec.id] = record
-                    LOG.info("%s: cache %s, key %s", label,
-                             "hit" if record["hit"] else "miss", record["key"])
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
-                errors[spec.id] = error_info(exc)
-                LOG.warning("%s", one_line(f"explainer {spec.id} ({spec.method}) crashed: "
-                                           f"{errors[spec.id]}"))
         checks: list[CheckResult] = []
-        for j, check_spec in enumerate(suite.checks):
-            seed = derive_seed(suite.seed, "checks", check_spec.key)
-            seeds["checks"][check_spec.key] = seed
-            label = f"[check {j + 1}/{len(suite.checks)}] {check_spec.key} ({check_spec.check})"
-            with _task(progress, label, n_rows):
-                checks.append(self._check(check_spec, model, dataset, explanations, errors, seed))
-            LOG.info("%s: %s", label, checks[-1].status)
-            timings["checks"][check_spec.key] = checks[-1].wall_time_s
+        with open_executor(suite.execution) as executor:
+            execution: dict[str, Any] = {**executor.describe(), "chunks": {}, "check_chunks": {}}
+            for i, spec in enumerate(suite.explainers):
+                self._run_explainer(i, spec, model, dataset, executor, progress, ledger)
+                ran = executor.take_records()
+                if ran:
+                    execution["chunks"][spec.id] = [chunk.to_dict() for chunk in ran]
+            for j, check_spec in enumerate(suite.checks):
+                seed = derive_seed(suite.seed, "checks", check_spec.key)
+                seeds["checks"][check_spec.key] = seed
+                label = f"[check {j + 1}/{len(suite.checks)}] {check_spec.key} ({check_spec.check})"
+                with _task(progress, label, n_rows):
+                    checks.append(self._check(check_spec, model, dataset, explanations,
+                                              ledger.errors, seed, executor))
+                LOG.info("%s: %s", label, checks[-1].status)
+                timings["checks"][check_spec.key] = checks[-1].wall_time_s
+                ran = executor.take_records()
+                if ran:
+                    execution["check_chunks"][check_spec.key] = [c.to_dict() for c in ran]
         timings["total_s"] = time.perf_counter() - clock
         provenance = {
             **environment(self.host),
@@ -212,11 +215,12 @@ class Runner:
                        "data": dataset.fingerprint},
             "seeds": seeds,
             "timings": timings,
-            **({"cache": {"folder": str(self.cache.folder), "explainers": cached}}
+            **({"cache": {"folder": str(self.cache.folder), "explainers": ledger.cached}}
                if self.cache is not None else {}),
             "started_at": started_at,
             "finished_at": utc_now(),
             **({"baseline": self.baseline.describe()} if self.baseline else {}),
+            **({"execution": execution} if suite.execution != ExecutionSpec() else {}),
         }
         result = AuditResult(
             suite_name=suite.name,
@@ -224,7 +228,7 @@ class Runner:
             model=describe_model(model),
             data=dataset.describe(),
             explanations=explanations,
-            explainer_errors=errors,
+            explainer_errors=ledger.errors,
             checks=checks,
             provenance=provenance,
             suite_text=suite.text,
@@ -233,8 +237,34 @@ class Runner:
         result.decisions = reconcile(result, suite.documentation).record()
         return result
 
-    def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset,
-                 seed: int) -> tuple[Explanation, dict[str, Any] | None]:
+    def _run_explainer(self, i: int, spec: ExplainerSpec, model: Model, dataset: Dataset,
+                       executor: Executor, progress: Progress | None, ledger: _Ledger) -> None:
+        """Explain with ``spec`` (the ``i``-th explainer) into ``ledger``: its explanation, or
+        its crash recorded with the traceback."""
+        seed = derive_seed(self.suite.seed, "explainers", spec.id)
+        ledger.seeds["explainers"][spec.id] = seed
+        label = f"[explainer {i + 1}/{len(self.suite.explainers)}] {spec.id} ({spec.method})"
+        n_rows = len(dataset.X_explain)
+        LOG.info("%s: explaining %d rows, seed %d", label, n_rows, seed)
+        try:
+            with _task(progress, label, n_rows):
+                explanation, record = self._explain(spec, model, dataset, seed, executor)
+            ledger.explanations[spec.id] = explanation
+            ledger.timings["explainers"][spec.id] = (
+                record["seconds"] if record and record["hit"] else explanation.wall_time_s)
+            if record:
+                ledger.cached[spec.id] = record
+                LOG.info("%s: cache %s, key %s", label,
+                         "hit" if record["hit"] else "miss", record["key"])
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an exit (sys.exit) too: a crash, never a silent end
+            ledger.errors[spec.id] = error_info(exc)
+            LOG.warning("%s", one_line(f"explainer {spec.id} ({spec.method}) crashed: "
+                                       f"{ledger.errors[spec.id]}"))
+
+    def _explain(self, spec: ExplainerSpec, model: Model, dataset: Dataset, seed: int,
+                 executor: Executor) -> tuple[Explanation, dict[str, Any] | None]:
         """One explainer's explanation, through the cache when there is one (then with the
         cache's provenance record)."""
         labels = None if dataset.y is None else dataset.y[dataset.explain_rows]
@@ -243,7 +273,8 @@ class Runner:
         def compute() -> Explanation:
             return explain(model, dataset.X_explain, spec.method, background=dataset.background,
                            seed=seed, target=spec.target, feature_names=dataset.feature_names,
-                           host=self.host, y=labels, row_index=rows, **spec.params)
+                           host=self.host, y=labels, row_index=rows, executor=executor,
+                           **spec.params)
 
         if self.cache is None:
             return compute(), None
@@ -251,12 +282,13 @@ class Runner:
         method = choose_method(model, self.host).method if spec.method == AUTO else spec.method
         key = explanation_key(self.host, model, dataset.X_explain, dataset.background, labels,
                               dataset.feature_names, method, spec.params, spec.target, seed,
-                              row_index=rows, requested=spec.method)
+                              row_index=rows, requested=spec.method,
+                              chunk_rows=executor.chunk_size)
         return self.cache.explain(key, compute)
 
     def _check(self, spec: Any, model: Model, dataset: Dataset,
                explanations: dict[str, Explanation], errors: dict[str, ErrorInfo],
-               seed: int) -> CheckResult:
+               seed: int, executor: Executor) -> CheckResult:
         cls = self.host.checks.get(spec.check)
         base = CheckResult(name=spec.key, check=spec.check, explainer=spec.explainer or "",
                            direction=cls.direction, status="error", seed=seed,
@@ -282,7 +314,8 @@ class Runner:
             result = check(spec.check, model, explanation, data=dataset, gate=gate, seed=seed,
                            label=spec.key, explainer_id=spec.explainer or "", host=self.host,
                            reference=reference, baseline=baseline,
-                           documentation=self.suite.documentation, **spec.params)
+                           documentation=self.suite.documentation, executor=executor,
+                           **spec.params)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # an exit (sys.exit) too, as for explainers

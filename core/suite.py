@@ -209,6 +209,44 @@ class ExplainerSpec(Strict):
     """Which outputs to explain; the method's default when omitted."""
 
 
+class ExecutionSpec(Strict):
+    """Where the rows of row-parallel explainers are explained (see ``docs/scale-out.md``).
+
+    ``local`` (the default) explains in this process; ``dask`` hands row chunks to a
+    ``dask.distributed`` cluster: the scheduler at ``address``, or a local cluster of
+    ``n_workers`` processes that the run starts and stops. ``chunk_rows`` fixes the chunks, and
+    with them the numbers: each chunk draws from its own stream, derived from the explainer's
+    seed and the chunk's rows (:func:`~xaudit.seeding.chunk_rng`), so any engine and any number
+    of workers give bit-identical results for the same ``chunk_rows``. Unset, the local engine
+    explains all rows in one call (one stream) and the dask engine uses
+    :data:`DEFAULT_CHUNK_ROWS`.
+    """
+
+    engine: Literal["local", "dask"] = "local"
+    address: str | None = Field(None, min_length=1)
+    """A running scheduler (``tcp://host:8786``); only with ``engine: dask``."""
+    chunk_rows: int | None = Field(None, ge=1)
+    n_workers: int | None = Field(None, ge=1)
+    """Worker processes of the local cluster started when no ``address`` is given."""
+    retries: int = Field(1, ge=0, le=10)
+    """Extra attempts of a chunk that raised (a chunk lost with its worker is rescheduled by
+    the engine itself); a chunk failing every attempt crashes its explainer."""
+
+    @model_validator(mode="after")
+    def _dask_only(self) -> ExecutionSpec:
+        for name in ("address", "n_workers"):
+            if self.engine == "local" and getattr(self, name) is not None:
+                raise ValueError(f"{name} is set but engine is 'local'; set engine: dask")
+        if self.address is not None and self.n_workers is not None:
+            raise ValueError("give address (an existing scheduler) or n_workers (a local "
+                             "cluster), not both")
+        return self
+
+
+DEFAULT_CHUNK_ROWS = 10_000
+"""Rows per chunk on the dask engine when the suite does not set ``execution.chunk_rows``."""
+
+
 class GateSpec(Strict):
     """Pass/fail rule for a check's value.
 
@@ -267,6 +305,10 @@ class ReportSpec(Strict):
     """Explained rows that get a waterfall chart in the local-explanations section."""
     max_subjects: int = Field(50, ge=0, le=10_000)
     """Explained rows that get a plain-language paragraph."""
+    out_of_core_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Attribution arrays estimated over this many MiB (rows x features x outputs x 8 bytes)
+    are saved chunk by chunk to ``arrays.zarr.zip`` instead of ``arrays.npz``, and summarised
+    by streaming (needs the ``dask`` extra); ``None``: always in ``arrays.npz``."""
 
 
 class Person(Strict):
@@ -393,6 +435,8 @@ class Suite(Strict):
     documentation: DocumentationSpec | None = None
     baseline: BaselineSpec | None = None
     """The approved run drift checks and relative gates compare with (a path, or a mapping)."""
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    """Where row-parallel explainers run: this process, or a Dask cluster."""
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Folder relative paths resolve against (the suite file's folder)."""

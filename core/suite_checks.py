@@ -33,6 +33,7 @@ from .suite import (
     CheckSpec,
     DataSpec,
     DocumentationSpec,
+    ExecutionSpec,
     ExplainerSpec,
     GateSpec,
     ModelSpec,
@@ -74,12 +75,13 @@ class _Parts:
     checks: list[tuple[int, CheckSpec]] = field(default_factory=list)
     report: ReportSpec | None = None
     documentation: DocumentationSpec | None = None
+    execution: ExecutionSpec | None = None
 
     @classmethod
     def of_suite(cls, suite: Suite) -> _Parts:
         return cls(suite.base_dir, suite.model, suite.data, list(enumerate(suite.explainers)),
                    [spec.id for spec in suite.explainers], list(enumerate(suite.checks)),
-                   suite.report, suite.documentation)
+                   suite.report, suite.documentation, suite.execution)
 
     @classmethod
     def of_raw(cls, data: dict[str, Any], base_dir: Path) -> _Parts:
@@ -87,7 +89,8 @@ class _Parts:
                     strict_validate(DataSpec, data.get("data"))[0],
                     report=strict_validate(ReportSpec, data.get("report", {}))[0],
                     documentation=strict_validate(DocumentationSpec,
-                                                  data.get("documentation") or {})[0])
+                                                  data.get("documentation") or {})[0],
+                    execution=strict_validate(ExecutionSpec, data.get("execution", {}))[0])
         entries = _list(data.get("explainers"))
         parts.explainer_ids = [] if entries else None
         for i, entry in enumerate(entries):
@@ -168,6 +171,8 @@ def _host_problems(parts: _Parts, host: Host, dependencies: bool = True) -> list
             problems += _gate_problems(check.gate, cls.direction, f"{where}.gate")
     if parts.report is not None:
         problems += _report_problems(parts.report, parts.base_dir, dependencies)
+    if parts.execution is not None and parts.execution.engine == "dask" and dependencies:
+        problems += _install_problems("execution.engine", "dask")
     decision = parts.documentation.decision if parts.documentation else None
     primary = decision.primary_explainer if decision else None
     if primary is not None and ids_written is not None and primary not in ids_written:
@@ -258,14 +263,18 @@ def _gate_problems(gate: GateSpec, declared: str, path: str) -> list[Problem]:
 
 
 def _report_problems(report: ReportSpec, base_dir: Path, dependencies: bool) -> list[Problem]:
-    """Formats whose extras are missing (with ``dependencies``), and a template folder that
-    does not exist."""
+    """Formats whose extras are missing (with ``dependencies``), an out-of-core bound without
+    the ``dask`` extra (Zarr), and a template folder that does not exist."""
     problems = []
     for i, fmt in enumerate(report.formats):
         reason = unavailable_reason(REPORT_EXTRAS.get(fmt)) if dependencies else ""
         if reason:
             problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
                                     f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))
+    reason = unavailable_reason("dask") if dependencies and report.out_of_core_mb else ""
+    if reason:
+        problems.append(Problem("report.out_of_core_mb", f"storing attributions out of core "
+                                f"{reason}: pip install 'xaudit[dask]', or remove the bound"))
     folder = report.template_dir
     if folder is not None and not (base_dir / folder).is_dir():
         problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))

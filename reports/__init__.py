@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..extras import REPORT_EXTRAS, require_extra
 from ..manifest import write_manifest
 from ..output_folder import OutputFolder
-from ..results import ARRAYS_FILE, AuditResult
+from ..results import AuditResult
 from .junit import JUNIT_FILE, junit_bytes
 from .markdown import SUMMARY_FILE, summary_markdown
 from .options import ReportOptions
@@ -27,7 +27,7 @@ HTML_FILE = "report.html"
 PDF_FILE = "report.pdf"
 
 WRITERS: dict[str, Callable[[AuditResult, OutputFolder], list[Path]]] = {
-    "json": lambda result, folder: [result.write_into(folder), folder.path / ARRAYS_FILE],
+    "json": lambda result, folder: result.write_into(folder),
     "md": lambda result, folder: [folder.write(SUMMARY_FILE,
                                                summary_markdown(result).encode("utf-8"))],
     "junit": lambda result, folder: [folder.write(JUNIT_FILE, junit_bytes(result))],

@@ -7,7 +7,9 @@ from ..plugin import ReportSection
 from ..registry import Registry
 from .sections_appendix import RegulatorySection, ReproducibilitySection, SignoffSection
 from .sections_checks import FaithfulnessSection
+from .sections_details import DetailsSection
 from .sections_global import GlobalSection, StabilitySection
+from .sections_glossary import GlossarySection
 from .sections_local import LocalSection
 from .sections_media import MediaSection
 from .sections_methods import LimitationsSection, MethodsSection
@@ -16,12 +18,12 @@ from .sections_overview import CoverSection, DataSection, ModelSection, SummaryS
 SECTIONS: tuple[type[ReportSection], ...] = (
     CoverSection, SummarySection, ModelSection, DataSection, MethodsSection, GlobalSection,
     LocalSection, MediaSection, FaithfulnessSection, StabilitySection, LimitationsSection,
-    ReproducibilitySection, SignoffSection, RegulatorySection,
+    GlossarySection, DetailsSection, ReproducibilitySection, SignoffSection, RegulatorySection,
 )
 
 
 @hookimpl
 def xaudit_register_report_sections(registry: Registry[ReportSection]) -> None:
-    """Register the fourteen sections of the audit report."""
+    """Register the built-in sections of the audit report."""
     for section in SECTIONS:
         registry.add(section)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -75,6 +75,18 @@ def segment_labels(column: np.ndarray, bins: Sequence[float] | None,
     index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
     return [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == edges.size - 2 else ')'}"
             for i in index]
+
+
+def segment_order(labels: Sequence[str], column: np.ndarray) -> list[str]:
+    """The distinct segment ``labels`` in the order of the values they hold: numeric bins from
+    the lowest up (``[-0.2, -0.05)`` before ``[-0.05, 0.05)``, which a sort of the text would
+    swap), categories by their numeric value when they have one, else by name."""
+    values = numeric_column(column)
+    distinct = sorted(set(labels))
+    if values is None or not np.all(np.isfinite(values)):
+        return distinct
+    label_array = np.asarray(labels, dtype=object)
+    return sorted(distinct, key=lambda label: float(values[label_array == label].min()))
 
 
 def value_text(value: object) -> str:
@@ -238,3 +250,20 @@ def _what_would_change(e: Explanation, row: int, slot: int, value: float,
     return (f"The decision is adverse (output {side} {decision.threshold:g}); removing the "
             f"{min(len(pushing), MAX_REASONS)} largest adverse contributions alone would not "
             "change it.")
+
+
+def counterfactual_changes(e: Explanation, row: int, limit: int = 3) -> list[dict[str, Any]]:
+    """The changed features and distance of each verified counterfactual among the first
+    ``limit`` of ``row`` (``handoff.counterfactuals``)."""
+    found = e.handoff.counterfactuals
+    if found is None:
+        return []
+    tables = []
+    for candidate, valid, distance in zip(found.rows[row][:limit], found.valid[row][:limit],
+                                          found.distances[row][:limit], strict=True):
+        changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
+                    "to": value_text(candidate[i])}
+                   for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
+        if valid and changes:
+            tables.append({"changes": changes, "distance": float(distance)})
+    return tables

@@ -20,6 +20,7 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,6 +84,11 @@ def short(name: str, limit: int = LABEL_CHARS) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+HALF_WIDTH = 4.4
+"""Inches of the figures the report sets two to a row (bars beside the beeswarm, waterfalls in
+pairs): two fill an A4 page's width at about 80% scale."""
+
+
 @contextmanager
 def figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
     """A private figure and axes with the report's style."""
@@ -125,7 +131,7 @@ def bar_chart(labels: Sequence[str], values: np.ndarray, errors: np.ndarray | No
               xlabel: str, colors: Sequence[str] | None = None) -> Markup:
     """Horizontal bars, largest first, with optional error bars (the caption says which)."""
     n = len(labels)
-    with figure(6.2, 0.8 + 0.26 * max(n, 2)) as (fig, ax):
+    with figure(HALF_WIDTH, 0.8 + 0.26 * max(n, 2)) as (fig, ax):
         y = np.arange(n)[::-1]
         ax.barh(y, values, xerr=errors, color=colors or [MAGNITUDE] * n,
                 error_kw={"ecolor": "#333333", "capsize": 2, "elinewidth": 0.8})
@@ -144,7 +150,7 @@ def beeswarm(names: Sequence[str], values: np.ndarray, colours: np.ndarray | Non
     the same horizontal bin, deterministically.
     """
     n_features = len(names)
-    with figure(6.2, 1.0 + 0.32 * max(n_features, 2)) as (fig, ax):
+    with figure(HALF_WIDTH, 0.9 + 0.25 * max(n_features, 2)) as (fig, ax):
         span = float(np.ptp(values)) or 1.0
         for j in range(n_features):
             x = values[:, j]
@@ -197,7 +203,7 @@ def waterfall(base: float, labels: Sequence[str], contributions: np.ndarray, xla
     stay visible next to a large base value.
     """
     n = len(labels)
-    with figure(6.2, 1.0 + 0.24 * (n + 2)) as (fig, ax):
+    with figure(HALF_WIDTH, 0.9 + 0.2 * (n + 2)) as (fig, ax):
         rows = [f"base value = {base:.4g}", *[short(label, 44) for label in labels],
                 f"{printable(end_label)} = {base + float(np.sum(contributions)):.4g}"]
         y = np.arange(len(rows))[::-1]
@@ -296,14 +302,50 @@ def histogram(values: np.ndarray, xlabel: str, threshold: float | None) -> Marku
         return to_svg(fig)
 
 
+@dataclass(frozen=True)
+class MapScale:
+    """The colour map an attribution map is drawn with, and the caption that says so."""
+
+    cmap: str
+    vmin: float
+    vmax: float
+    caption: str
+
+
+def map_scale(heat: np.ndarray) -> MapScale:
+    """Diverging red/blue around zero when the map has both signs; one sequential colour when
+    every value has the same sign (saliency magnitudes, Grad-CAM after its ReLU), so that a
+    caption never names a colour the map does not draw."""
+    finite = heat[np.isfinite(heat)]
+    low = float(finite.min()) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 0.0
+    if low < 0 < high:
+        limit = max(-low, high)
+        return MapScale("RdBu_r", -limit, limit,
+                        "Attribution map over the input: red raises the output, blue lowers "
+                        "it, white is no effect; the colour bar gives the attribution.")
+    if high > 0 or low == high:
+        return MapScale("Reds", 0.0, high or 1.0,
+                        "Attribution map over the input: no attribution is negative, so one "
+                        "colour is drawn: the darker the red, the larger the attribution "
+                        "(colour bar).")
+    return MapScale("Blues_r", low, 0.0,
+                    "Attribution map over the input: no attribution is positive, so one "
+                    "colour is drawn: the darker the blue, the more the pixel lowers the "
+                    "output (colour bar).")
+
+
 def heatmap_overlay(image: np.ndarray | None, heat: np.ndarray, title: str) -> Markup:
-    """An attribution map over the input image: red raises the output, blue lowers it."""
+    """An attribution map over the input image in the colours of :func:`map_scale`, with a
+    colour bar in attribution units."""
+    scale = map_scale(heat)
     with figure(2.4, 2.4) as (fig, ax):
         if image is not None:
             ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
-        limit = float(np.max(np.abs(heat))) or 1.0
-        ax.imshow(heat, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                  alpha=0.55 if image is not None else 1.0, interpolation="nearest")
+        drawn = ax.imshow(heat, cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax,
+                          alpha=0.55 if image is not None else 1.0, interpolation="nearest")
+        bar = fig.colorbar(drawn, ax=ax, fraction=0.046, pad=0.03)
+        bar.ax.tick_params(labelsize=6)
         ax.set_title(short(title, 30), fontsize=8)
         ax.set_axis_off()
         return to_svg(fig)

@@ -28,7 +28,7 @@ class ReproducibilitySection(ContextualSection):
             "provenance": p,
             "seeds": p.get("seeds") or {},
             "packages": sorted((p.get("packages") or {}).items()),
-            "plugins": p.get("plugins") or [],
+            "plugins": _plugins_by_distribution(p.get("plugins") or []),
             "blocked": p.get("blocked_plugins") or [],
             "hashes": sorted(hashes.items()),
             "timings": _flat_timings(p.get("timings") or {}),
@@ -39,6 +39,17 @@ class ReproducibilitySection(ContextualSection):
             "suite_text": suite_text,
             "suite_is_yaml": bool(result.suite_text),
         }
+
+
+def _plugins_by_distribution(plugins: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The loaded plugin modules grouped by the distribution and version that ship them (the
+    fifty built-ins are one row, not fifty), in the order first seen."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for plugin in plugins:
+        key = (str(plugin.get("distribution")), str(plugin.get("version")))
+        groups.setdefault(key, []).append(str(plugin.get("name")))
+    return [{"distribution": d, "version": v, "names": names}
+            for (d, v), names in groups.items()]
 
 
 def _flat_timings(timings: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:

@@ -2,8 +2,8 @@
 
 A check's curves (``handoff.curves``, :class:`~xaudit.handoff.Curve`) are drawn with their
 series, bands and areas (e.g. a deletion curve against random rankings); its per-row ``values``
-are shown as a distribution against the gate's threshold; its ``details`` are printed as they
-are, never interpreted.
+are shown as a distribution against the gate's threshold. Its parameters and ``details`` are in
+the technical appendix (:mod:`xaudit.reports.sections_details`), never interpreted.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from markupsafe import Markup
 
 from ..results import AuditResult, CheckResult
 from . import figures
-from .analysis import brief_metadata
 from .section_base import ContextualSection
 
 MIN_ROWS_FOR_HISTOGRAM = 3
@@ -38,7 +37,6 @@ class FaithfulnessSection(ContextualSection):
             entries.append({
                 "check": check, "facts": self.check_facts(check.check),
                 "relation": "≤" if check.direction == "lower" else "≥",
-                "details": brief_metadata(check.details),
                 "curves": [{"title": c.title, "figure": figures.curve(c), "areas": c.areas}
                            for c in check.handoff.curves],
                 "distribution": _distribution(check),

@@ -10,16 +10,19 @@ import numpy as np
 from ..explanation import Explanation
 from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
+from ..streaming import group_abs_means
 from ..suite import DecisionSpec, SegmentSpec
 from . import figures
 from .analysis import Outputs, explanations, outputs_of, row_ids
 from .decisions import (
     Subject,
+    counterfactual_changes,
     decision_slots,
     direction_text,
     is_adverse,
     paragraph,
     segment_labels,
+    segment_order,
     value_text,
 )
 from .reasons import Reconciled, reconcile
@@ -69,7 +72,7 @@ class LocalSection(ContextualSection):
                 "row_id": ids[row], "output": e.output_names[slot],
                 "figure": _waterfall(e, row, slot, options.top_k, outputs),
                 "r2": None if fit is None else float(fit.r2[row, slot]),
-                "counterfactuals": _counterfactuals(e, row),
+                "counterfactuals": counterfactual_changes(e, row),
             })
         subjects = self._subjects(e, ids, slots, outputs, decision)
         return {
@@ -81,17 +84,11 @@ class LocalSection(ContextualSection):
         }
 
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
-        """Counterfactual tables of the rows that have one (no waterfalls or reasons)."""
-        ids = row_ids(result, e.n_rows)
-        counterfactuals = e.handoff.counterfactuals
-        reasons = counterfactuals.reasons if counterfactuals else ((),) * e.n_rows
-        found = [{"row_id": ids[row], "tables": tables, "reasons": [
-                    {"feature": r.feature, "from": value_text(r.before),
-                     "to": value_text(r.after), "effect": r.effect} for r in reasons[row]]}
-                 for row in range(e.n_rows) if (tables := _counterfactuals(e, row))]
-        limit = self.render.options.max_subjects
+        """How many rows have a verified counterfactual; the tables are in the technical
+        appendix (:class:`~xaudit.reports.sections_details.DetailsSection`)."""
+        n_found = sum(1 for row in range(e.n_rows) if counterfactual_changes(e, row))
         return {"key": key, "method": e.method, "rows": e.n_rows, "kind": "counterfactual",
-                "found": found[:limit], "n_found": len(found), "limit": limit}
+                "n_found": n_found}
 
     def _subjects(self, e: Explanation, ids: list[int], slots: np.ndarray,
                   outputs: Outputs | None, decision: DecisionSpec | None) -> list[Subject]:
@@ -124,8 +121,8 @@ class LocalSection(ContextualSection):
             categorical = spec.feature in (result.data.get("categorical") or [])
             labels = segment_labels(column, spec.bins, categorical)
             tables.append({"feature": spec.feature, "missing": None,
-                           "groups": _segment_groups(key, e, result, labels, outputs,
-                                                     subjects)})
+                           "groups": _segment_groups(key, e, result, labels, column,
+                                                     outputs, subjects)})
         return tables
 
 
@@ -144,23 +141,6 @@ def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | N
                              f"{e.output_names[slot]} (output units)", end)
 
 
-def _counterfactuals(e: Explanation, row: int, limit: int = 3) -> list[dict[str, Any]]:
-    """The changed features and distance of each verified counterfactual among the first
-    ``limit`` of ``row`` (``handoff.counterfactuals``)."""
-    found = e.handoff.counterfactuals
-    if found is None:
-        return []
-    tables = []
-    for candidate, valid, distance in zip(found.rows[row][:limit], found.valid[row][:limit],
-                                          found.distances[row][:limit], strict=True):
-        changes = [{"feature": e.feature_names[i], "from": value_text(e.inputs[row, i]),
-                    "to": value_text(candidate[i])}
-                   for i in range(candidate.size) if str(candidate[i]) != str(e.inputs[row, i])]
-        if valid and changes:
-            tables.append({"changes": changes, "distance": float(distance)})
-    return tables
-
-
 def _reasons_view(found: Reconciled, limit: int) -> dict[str, Any]:
     """The reconciled reasons as the template prints them: the first ``limit`` adverse
     subjects, each reason with its value's direction, withheld reasons and disagreements."""
@@ -177,14 +157,18 @@ def _reasons_view(found: Reconciled, limit: int) -> dict[str, Any]:
 
 
 def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],
-                    outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
+                    column: np.ndarray, outputs: Outputs | None,
+                    subjects: list[Subject]) -> list[dict[str, Any]]:
     groups = []
     label_array = np.asarray(labels, dtype=object)
     per_row_checks = [c for c in result.checks if c.explainer == key and c.values is not None
                       and c.values.shape[:1] == (e.n_rows,)]
-    for label in sorted(set(labels)):
+    names = segment_order(labels, column)
+    number = {name: i for i, name in enumerate(names)}
+    codes = np.array([number[label] for label in labels], dtype=np.int64)
+    group_scores = group_abs_means(e.values, 0, codes, len(names))
+    for label, scores in zip(names, group_scores, strict=True):
         rows = np.flatnonzero(label_array == label)
-        scores = np.abs(e.values[rows, ..., 0].reshape(rows.size, -1)).mean(axis=0)
         top = np.lexsort((np.arange(scores.size), -scores))[:3]
         adverse = [bool(subjects[r].adverse) for r in rows if subjects[r].adverse is not None]
         groups.append({

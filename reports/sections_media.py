@@ -66,7 +66,8 @@ def _output_label(e: Explanation, row: int, outputs: list[str]) -> str:
     return e.output_names[0]
 
 
-def _overlay(e: Explanation, row: int, row_id: int, outputs: list[str]) -> Any:
+def _overlay(e: Explanation, row: int, row_id: int, outputs: list[str]) -> dict[str, Any]:
+    """The map of ``row`` over its input, and the caption naming the colours it draws."""
     heat = _channels_last(e.values[row, ..., 0])
     if heat.ndim == 3:
         heat = heat.sum(axis=-1)
@@ -80,7 +81,9 @@ def _overlay(e: Explanation, row: int, row_id: int, outputs: list[str]) -> Any:
         image = (raw - low) / (high - low) if high > low else np.zeros_like(raw)
         if image.ndim == 3 and image.shape[-1] == 1:
             image = image[..., 0]
-    return figures.heatmap_overlay(image, heat, f"row {row_id}: {_output_label(e, row, outputs)}")
+    title = f"row {row_id}: {_output_label(e, row, outputs)}"
+    return {"figure": figures.heatmap_overlay(image, heat, title),
+            "caption": figures.map_scale(heat).caption}
 
 
 def _tokens(e: Explanation, row: int, row_id: int, tokens: tuple[str, ...]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import numpy as np
 from ..feature_shares import is_tabular
 from ..results import AuditResult
 from .analysis import (
-    brief_metadata,
     errors,
     explainer_ids,
     explanations,
@@ -40,16 +39,16 @@ class MethodsSection(ContextualSection):
             if key in result.explanations:
                 e = result.explanations[key]
                 entry.update(
-                    params=e.params, seed=e.seed, runtime=e.wall_time_s, rows=e.n_rows,
+                    seed=e.seed, runtime=e.wall_time_s, rows=e.n_rows,
                     outputs=list(e.output_names), additive=e.additive,
                     feature_shape=list(e.feature_shape),
                     base_values=e.base_values is not None,
-                    std_errors=e.std_errors is not None, metadata=brief_metadata(e.metadata),
+                    std_errors=e.std_errors is not None,
                     error=None)
             else:
                 error = result.explainer_errors[key]
                 lines = error.traceback.strip().splitlines()
-                entry.update(params=_suite_params(result, key), seed=seed, error=error,
+                entry.update(seed=seed, error=error,
                              traceback="\n".join(lines[-TRACEBACK_LINES:]))
             entries.append(entry)
         if not entries:
@@ -63,13 +62,6 @@ def _explainers_in_order(result: AuditResult) -> list[tuple[str, str]]:
     for key, e in explanations(result):
         methods[key] = e.method
     return [(key, methods.get(key, "?")) for key in explainer_ids(result)]
-
-
-def _suite_params(result: AuditResult, key: str) -> dict[str, Any]:
-    for spec in result.suite.get("explainers", []):
-        if spec.get("id") == key:
-            return dict(spec.get("params") or {})
-    return {}
 
 
 class LimitationsSection(ContextualSection):

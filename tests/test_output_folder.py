@@ -46,6 +46,7 @@ from xaudit.output_folder import FOLDER_FILES, FolderReader, OutputFolder
 from xaudit.reports import HTML_FILE, PDF_FILE
 from xaudit.reports.junit import JUNIT_FILE
 from xaudit.reports.markdown import SUMMARY_FILE
+from xaudit.result_store import ZARR_FILE
 from xaudit.results import ARRAYS_FILE, RESULTS_FILE, AuditResult
 
 LINUX = sys.platform.startswith("linux")
@@ -73,7 +74,7 @@ def previous(ws: Workspace) -> Path:
 
 
 def test_folder_files_are_every_format_file() -> None:
-    assert {RESULTS_FILE, ARRAYS_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE,
+    assert {RESULTS_FILE, ARRAYS_FILE, ZARR_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE,
             COMPARISON_FILE, MANIFEST_FILE, SIGNATURE_FILE} == FOLDER_FILES
 
 

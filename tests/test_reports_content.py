@@ -32,6 +32,7 @@ from xaudit.handoff import (
     PartialDependence,
 )
 from xaudit.reports.analysis import mean_abs, rank_top
+from xaudit.reports.builtin_sections import SECTIONS
 from xaudit.reports.decisions import principal_reasons
 from xaudit.suite import DecisionSpec, parse_suite
 
@@ -101,8 +102,8 @@ def test_every_section_says_why_it_is_empty(tmp_path: Path) -> None:
     page = render_html(result, tmp_path)
     assert "could not be rendered" not in page
     sections = re.findall(r'<section id="sec-([a-z-]+)"', page)
-    assert len(sections) == 14
-    for name in ("global", "local", "media", "faithfulness", "stability"):
+    assert len(sections) == len(SECTIONS)
+    for name in ("global", "local", "media", "faithfulness", "stability", "glossary"):
         body = page[page.index(f'id="sec-{name}"'):]
         body = body[:body.index("</section>")]
         assert "Not applicable: " in body, name
@@ -165,7 +166,7 @@ def test_documentation_drives_reasons_segments_and_signoff(tmp_path: Path) -> No
     outputs = explanation.values[..., 0].sum(axis=1) + 1.5
     adverse = int((outputs > 1.5).sum())
     assert f"{adverse} of 10 explained subjects had an adverse decision" in local
-    assert local.count('<td class="num">', local.index('class="reasons"'),
+    assert local.count('<td class="num">', local.index('class="reasons'),
                        local.index("</table>")) == 2 * adverse  # row and output per subject
     assert "Reason A &lt;applies&gt;" in local
     assert "Explained rows by a" in local
@@ -221,7 +222,7 @@ def test_a_crashing_plugin_section_does_not_stop_the_report(tmp_path: Path) -> N
     page = render_html(make_result(["a", "b"]), tmp_path, host=host)
     assert "Broken plugin section" in page
     assert "RuntimeError: plugin bug" in page
-    assert page.count('<section id="sec-') == 15
+    assert page.count('<section id="sec-') == len(SECTIONS) + 1
 
 
 def test_image_and_text_explanations_render(tmp_path: Path) -> None:
@@ -290,16 +291,18 @@ def test_curves_and_counterfactuals_are_not_ranked_as_attributions(tmp_path: Pat
     assert glob.count("pdp (pdp)") == 1  # the curves, not an attribution ranking
     block = local[local.index("cf (counterfactual)"):]
     assert "1 of 4 explained rows" in block
-    assert block.count("<caption>Counterfactual") == 1
-    assert "(distance 1.25)" in block
+    assert "<caption>Counterfactual" not in block  # the tables are in the appendix
+    appendix = page[page.index('id="sec-details"'):page.index('id="sec-reproducibility"')]
+    block = appendix[appendix.index('id="counterfactuals-cf"'):]
+    assert block.count("<tr><td class=\"num\">") == 1  # one row has a counterfactual
+    assert "(1.25)" in block  # its distance
     assert "9.5" in block
     assert "principal reasons" in block
     assert "&lt;b&gt;" in block  # a feature name from the data, escaped
     assert "−2.25" in block or "-2.25" in block
     assert "pdp (pdp)" not in local
-    methods = page[page.index('id="sec-methods"'):page.index('id="sec-global"')]
-    assert "x" * 400 not in methods
-    assert "in results.json only" in methods
+    assert "x" * 400 not in page
+    assert "in results.json only" in appendix
 
 
 def test_explainers_caveats_reach_the_limitations(tmp_path: Path) -> None:

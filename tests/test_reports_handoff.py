@@ -65,7 +65,7 @@ def text_of(svg: str) -> str:
 
 
 def areas_table(body: str) -> str:
-    start = body.index("Areas read off the curve above")
+    start = body.index("Areas read off the curve beside")
     return body[start:body.index("</table>", start)]
 
 
@@ -93,7 +93,8 @@ def test_the_deletion_curve_is_drawn_with_both_series_band_and_areas(tmp_path: P
     assert "could not be rendered" not in faithfulness
     article = faithfulness[faithfulness.index("deletion@abl"):]
     assert check.handoff.curves[0].title in html.unescape(article)
-    figure = article[article.index("<svg"):article.index("</svg>")]
+    before_caption = article[:article.index(html.escape(check.handoff.curves[0].title))]
+    figure = before_caption[before_caption.rindex("<svg"):]  # the figure the caption is of
     assert explained.label in text_of(figure)
     assert randomized.label in text_of(figure)
     assert f"{check.details['random_area']:.6g}" in areas_table(article)

@@ -81,6 +81,7 @@ class GradientShap(Explainer):
     """Expected gradients: path gradients averaged over random background baselines."""
 
     name = "shap.gradient"
+    row_parallel = True
     summary = "GradientSHAP / expected gradients: IG averaged over background baselines."
     description = (
         "Expected gradients: the mean, over baselines b drawn from the background and points a "

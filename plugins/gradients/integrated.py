@@ -88,6 +88,7 @@ class IntegratedGradients(Explainer):
     """Integrated Gradients along the straight path from a baseline, with convergence deltas."""
 
     name = "gradient.integrated"
+    row_parallel = True
     summary = "Integrated Gradients: path integral of gradients from a baseline (completeness)."
     description = (
         "Integrates the gradient of the explained output along the straight path from a baseline "

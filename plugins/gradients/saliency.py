@@ -79,6 +79,7 @@ class Saliency(_InputGradientMap):
     """The gradient of the targeted output with respect to each input value."""
 
     name = "gradient.saliency"
+    row_parallel = True
     summary = "Saliency map: the (absolute) gradient of the output with respect to the input."
     description = (
         "The gradient of the explained output with respect to each input value, df(x)/dx_i, by "

@@ -113,6 +113,7 @@ class SmoothGrad(Explainer):
     """A gradient attribution averaged over Gaussian-noised copies of the input."""
 
     name = "gradient.smoothgrad"
+    row_parallel = True
     summary = "SmoothGrad / SmoothGrad-squared / VarGrad over noisy copies of the input."
     description = (
         "Averages a base attribution (saliency, input x gradient or integrated gradients) over "

@@ -90,6 +90,7 @@ class LimeImage(Explainer):
     """Local weighted linear surrogates over the presence of superpixels."""
 
     name = "lime.image"
+    row_parallel = True
     extra = "image"
     summary = "LIME for images: superpixel weights of a local linear surrogate, as pixel maps."
     description = (

@@ -72,6 +72,7 @@ class LimeTabular(Explainer):
     """Local weighted linear surrogates on perturbations drawn from the training distribution."""
 
     name = "lime.tabular"
+    row_parallel = True
     summary = "LIME: a sparse weighted linear model fitted to perturbations around each row."
     description = (
         "Samples rows around each explained row from the background distribution, one feature at "

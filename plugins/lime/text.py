@@ -81,6 +81,7 @@ class LimeText(Explainer):
     """Local weighted linear surrogates over the presence of tokens."""
 
     name = "lime.text"
+    row_parallel = True
     summary = "LIME for text: which tokens' removal changes the prediction, by a local surrogate."
     description = (
         "Splits each document into tokens, samples documents with random subsets of the tokens "

@@ -43,6 +43,7 @@ class FeatureAblation(Explainer):
     """Replace one feature at a time by reference values and measure the change in output."""
 
     name = "ablation"
+    row_parallel = True
     summary = "Feature ablation against a background (leave-one-feature-out)."
     description = (
         "For row x, feature i and reference rows b (the background rows, their mean, or zeros), "

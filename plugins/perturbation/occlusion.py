@@ -137,6 +137,7 @@ class Occlusion(Explainer):
     """Sliding-window occlusion for images, feature (group) ablation for tabular rows."""
 
     name = "occlusion"
+    row_parallel = True
     summary = "Occlusion: output change when a window or feature group is replaced by a baseline."
     description = (
         "A window (or a group of features) slides over the input; the values it covers are "

@@ -72,6 +72,7 @@ class ExactShapley(Explainer):
     """Shapley values of the marginal game, every coalition evaluated."""
 
     name = "shap.exact"
+    row_parallel = True
     summary = "Exact Shapley values (all 2^d coalitions) of the marginal game over a background."
     description = (
         "Exact Shapley values of the marginal game, in which a coalition's value is the mean "

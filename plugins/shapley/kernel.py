@@ -89,6 +89,7 @@ class KernelShap(Explainer):
     """Shapley values estimated by (paired, stratified, constrained) kernel regression."""
 
     name = "shap.kernel"
+    row_parallel = True
     summary = ("KernelSHAP: paired stratified coalition sampling, exact efficiency constraint, "
                "Gaussian-process surrogate of the interactions, standard errors.")
     description = (

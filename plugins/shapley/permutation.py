@@ -121,6 +121,7 @@ class PermutationShapley(Explainer):
     """Shapley values estimated from antithetic pairs of random feature orders."""
 
     name = "shap.permutation"
+    row_parallel = True
     summary = ("Permutation sampling of Shapley values with antithetic (reversed) orders and "
                "standard errors; efficiency exact.")
     description = (

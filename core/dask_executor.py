@@ -1,0 +1,102 @@
+"""The Dask executor: row chunks explained on a ``dask.distributed`` cluster.
+
+Imported only when a suite asks for ``execution.engine: dask`` (``xaudit[dask]``). It connects to
+the scheduler at ``address``, or starts a ``LocalCluster`` of worker processes that it stops on
+:meth:`~xaudit.executor.Executor.close`. The model is scattered to every worker once per run,
+keyed by its fingerprint, and each chunk task refers to it; a chunk that raises is retried by
+Dask (``retries``), and a chunk whose worker dies is rescheduled by the scheduler on another
+worker. Which worker ran a chunk, and for how long, is recorded; the numbers do not depend on
+it (:func:`~xaudit.seeding.chunk_rng`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .chunking import ChunkOutput, ChunkTask, explain_chunk
+from .errors import InputError
+from .executor import ChunkError, Executor
+from .extras import import_from_extra
+from .model import Model
+from .progress import rows_done
+
+distributed = import_from_extra("distributed", "dask", "execution.engine: dask")
+
+CONNECT_TIMEOUT_S = 10
+"""Seconds to wait for the scheduler at ``execution.address`` before refusing the run."""
+
+
+def _on_worker(task: ChunkTask, model: Model) -> ChunkOutput:
+    """A chunk explained on the worker running this task (recorded by its address)."""
+    return explain_chunk(task, model, distributed.get_worker().address)
+
+
+class DaskExecutor(Executor):
+    """Chunks submitted to a Dask cluster: the one at ``address``, or a local cluster of
+    ``n_workers`` single-threaded worker processes (2 by default) started here."""
+
+    engine = "dask"
+
+    def __init__(self, address: str | None, chunk_rows: int, retries: int = 1,
+                 n_workers: int | None = None) -> None:
+        super().__init__(chunk_rows, retries)
+        self.cluster: Any = None
+        try:
+            if address is None:
+                self.cluster = distributed.LocalCluster(
+                    n_workers=n_workers or 2, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", scheduler_kwargs={"dashboard": False})
+                address = self.cluster.scheduler_address
+            self.client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S,
+                                             set_as_default=False)
+        except OSError as exc:
+            self.close()
+            raise InputError(f"execution.address: cannot reach the Dask scheduler at "
+                             f"{address}: {exc}") from None
+        self.address = address
+        self._models: dict[str, Any] = {}
+
+    def describe(self) -> dict[str, Any]:
+        workers = self.client.scheduler_info().get("workers", {}) if self.client else {}
+        return {**super().describe(), "address": self.address, "n_workers": len(workers),
+                "local_cluster": self.cluster is not None}
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def _shipped(self, model: Model, once: bool) -> Any:
+        """``model`` on every worker: ``once`` per run, keyed by its fingerprint (else with
+        this call only: a randomized copy a check re-explains with)."""
+        if not once:
+            return self.client.scatter(model, broadcast=True, hash=False)
+        key = model.fingerprint()
+        if key not in self._models:
+            name = f"xaudit-model-{key}"
+            self._models[key] = self.client.scatter({name: model}, broadcast=True)[name]
+        return self._models[key]
+
+    def run_chunks(self, method: str, tasks: list[ChunkTask], model: Model,
+                   ship_once: bool, n: int) -> list[ChunkOutput]:
+        shipped = self._shipped(model, ship_once)
+        run = uuid.uuid4().hex[:8]
+        futures = [self.client.submit(_on_worker, task, shipped, retries=self.retries,
+                                      pure=False, key=f"xaudit-{method}-{run}-{task.start}")
+                   for task in tasks]
+        by_key = {future.key: (i, task) for i, (future, task) in
+                  enumerate(zip(futures, tasks, strict=True))}
+        outputs: list[ChunkOutput | None] = [None] * len(tasks)
+        for future in distributed.as_completed(futures, loop=self.client.loop):
+            i, task = by_key[future.key]
+            try:
+                outputs[i] = future.result()
+            except Exception as exc:
+                self.client.cancel(futures)
+                raise ChunkError(method, task.start, task.start + task.rows.shape[0], n,
+                                 self.retries + 1, exc) from exc
+            rows_done(task.rows.shape[0])
+        return [out for out in outputs if out is not None]
