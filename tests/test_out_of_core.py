@@ -18,14 +18,13 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import zarr
-from folder_support import Workspace, forget_modules, gate, make_workspace, status_of
+from folder_support import Workspace, gate, status_of
 
 from xaudit import streaming
 from xaudit.errors import InputError
@@ -34,6 +33,8 @@ from xaudit.feature_shares import feature_shares
 from xaudit.manifest import read_manifest
 from xaudit.result_store import ZARR_FILE, MemorySink, ZarrSink, array_path
 from xaudit.results import ARRAYS_FILE, RESULTS_FILE, AuditResult
+
+pytest_plugins = ["folder_support"]  # its ``ws`` fixture: a workspace of models and plugins
 
 RNG = np.random.default_rng(20261203)
 ROWS, FEATURES, OUTPUTS = 403, 6, 3
@@ -211,14 +212,6 @@ def test_arrays_at_or_under_the_bound_stay_in_arrays_npz(values: np.ndarray,
 
 
 # --- a run with the bound set low -------------------------------------------------------------
-
-
-@pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    workspace = make_workspace(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield workspace
-    forget_modules(workspace)
 
 
 def _suite(ws: Workspace, name: str, bound: float | None) -> Path:
