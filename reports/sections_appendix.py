@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..results import AuditResult
+from .embedding import suite_file
 from .regulatory import assess_all
 from .regulatory_evidence import check_kinds, gather_evidence
 from .regulatory_items import ITEMS
@@ -22,12 +22,13 @@ class ReproducibilitySection(ContextualSection):
     template = "section_reproducibility.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Seeds, versions, plugins, platform, command, suite text, hashes, timings, the
-        explanations reused from the cache and the gate policy."""
+        """Seeds, versions, plugins, platform, command, the suite file (attached, named and
+        hashed, not printed), hashes, timings, the explanations reused from the cache and the
+        gate policy."""
         p = result.provenance
         hashes = dict(p.get("hashes") or {})
         hashes["results.json (embedded in the PDF)"] = self.render.results_sha256
-        suite_text = result.suite_text or json.dumps(result.suite, indent=2, sort_keys=True)
+        suite = suite_file(result)
         return {
             "provenance": p,
             "seeds": p.get("seeds") or {},
@@ -40,7 +41,8 @@ class ReproducibilitySection(ContextualSection):
                              ((p.get("cache") or {}).get("explainers") or {}).items()
                              if v.get("hit")),
             "fail_on_warn": result.gate_policy.fail_on_warn,
-            "suite_text": suite_text,
+            "suite_file": suite.name,
+            "suite_sha256": suite.sha256,
             "suite_is_yaml": bool(result.suite_text),
         }
 

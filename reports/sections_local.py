@@ -35,8 +35,9 @@ class LocalSection(ContextualSection):
     template = "section_local.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Reconciled reasons; per explainer waterfalls, surrogate fit, counterfactuals,
-        paragraphs."""
+        """Reconciled reasons; per explainer waterfalls, surrogate fit, counterfactuals;
+        subjects in words from the primary explainer when reasons are reconciled (the others
+        corroborate it in the reasons table), else from every explainer."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
                   if is_tabular(e) and (is_attribution(e)
@@ -45,9 +46,13 @@ class LocalSection(ContextualSection):
             return self.not_applicable("no explanation of individual rows with named features")
         codes = doc.reason_codes if doc else {}
         names = set().union(*(set(e.feature_names) for e in result.explanations.values()))
+        found = reconcile(result, doc)
+        if found.primary is not None:  # the explainer that issues reasons speaks for subjects
+            for block in blocks:
+                if block["key"] != found.primary and block["kind"] == "attribution":
+                    block["words_by"], block["subjects"] = found.primary, []
         return {"blocks": blocks, "decision": doc.decision if doc else None,
-                "reasons": _reasons_view(reconcile(result, doc),
-                                         self.render.options.max_subjects),
+                "reasons": _reasons_view(found, self.render.options.max_subjects),
                 "unknown_codes": sorted(set(codes) - names),
                 "max_subjects": self.render.options.max_subjects}
 

@@ -42,7 +42,7 @@ class ModelSection(ContextualSection):
                 "hyper": hyper,
                 "changed": [p for p in parameters if p.get("changed")],
                 "parameters": parameters,
-                "layers": list(hyper.get("layers") or []),
+                "layers": list(hyper.get("layers") or []),  # tabled in the technical appendix
                 "performance": performance_figures(result, doc.value_labels if doc else None)}
 
 
