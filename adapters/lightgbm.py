@@ -25,9 +25,14 @@ from xaudit.adapters.estimators import (
     estimator_capabilities,
     estimator_capability_reasons,
 )
+from xaudit.adapters.hyperparameters import (
+    estimator_hyperparameters,
+    lightgbm_booster_hyperparameters,
+)
 from xaudit.adapters.trees.boosted import BoostedModel
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
+from xaudit.hyperparameters import Hyperparameters
 from xaudit.model import InputSpec, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
@@ -58,6 +63,12 @@ class LightGBMModel(BoostedModel):
         if self.output == "probability":
             return self.native.predict_proba(rows)
         return self.native.predict(rows)
+
+    def hyperparameters(self) -> Hyperparameters:
+        """``get_params`` of a scikit-learn-API model, a Booster's params and header."""
+        if type(self.native).__name__ == "Booster":
+            return lightgbm_booster_hyperparameters(self.native, _header(self.native))
+        return estimator_hyperparameters(self.native, "LightGBM scikit-learn-API model")
 
     def fingerprint(self) -> str:
         """SHA-256 of the booster's saved model text."""

@@ -24,9 +24,14 @@ from xaudit.adapters.estimators import (
     estimator_capabilities,
     estimator_capability_reasons,
 )
+from xaudit.adapters.hyperparameters import (
+    estimator_hyperparameters,
+    xgboost_booster_hyperparameters,
+)
 from xaudit.adapters.trees.boosted import BoostedModel
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
+from xaudit.hyperparameters import Hyperparameters
 from xaudit.model import InputSpec, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.registry import Registry
@@ -62,6 +67,12 @@ class XGBoostModel(BoostedModel):
         if self.output == "probability":
             return self.native.predict_proba(rows)
         return self.native.predict(rows)
+
+    def hyperparameters(self) -> Hyperparameters:
+        """``get_params`` of a scikit-learn-API model, a Booster's saved configuration."""
+        if type(self.native).__name__ == "Booster":
+            return xgboost_booster_hyperparameters(self.native)
+        return estimator_hyperparameters(self.native, "XGBoost scikit-learn-API model")
 
     def fingerprint(self) -> str:
         """SHA-256 of the booster's saved UBJSON bytes."""

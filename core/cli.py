@@ -40,6 +40,7 @@ from .integrations.mlflow import log_audit, require_mlflow
 from .output_folder import OutputFolder, same_folder
 from .reports import FORMATS, WrittenOutputs, write_outputs
 from .reports.options import ReportOptions
+from .reports.signature_fields import signature_line
 from .results import AuditResult
 from .runner import Runner
 from .safe_text import one_line, printable
@@ -485,6 +486,8 @@ def _verify(args: argparse.Namespace, host: Host) -> int:
     for finding in found.findings:
         print(f"CHANGED {finding}")
     signature = f"signature {found.signature}"
+    if found.pdf_signatures is not None:
+        print(f"{args.folder}: report.pdf: {signature_line(found.pdf_signatures)}")
     if found.ok:
         print(f"{args.folder}: verified ({len(found.checked)} file(s) match manifest.json; "
               f"{signature})")

@@ -20,6 +20,7 @@ from .errors import InputError
 from .extras import import_from_extra, require_extra
 from .model import sha256_of_arrays
 from .npz import read_npz
+from .representativeness import representativeness
 from .rowindex import RowIndex
 from .tables import as_rows
 
@@ -92,6 +93,10 @@ class Dataset:
             "background_means": background_means(self.background, self.feature_names,
                                                  self.categorical),
             "sampling": self.sampling,
+            "representativeness": representativeness(
+                self.X, self.feature_names, self.categorical,
+                {"train": self.train_rows, "test": self.test_rows,
+                 "explained": self.explain_rows}),
         }
 
     @classmethod

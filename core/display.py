@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from jinja2 import Environment
 
 from .auto import CHOICE_KEY
 from .host import Host, default_host
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from .explanation import Explanation
     from .results import AuditResult, CheckResult
 
@@ -34,7 +35,8 @@ STATUS_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "erro
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    # Imported here: the reports package imports the results module, which imports this one.
+    # Imported here: the reports package imports the results module, which imports this one;
+    # and jinja2 is needed only when a notebook displays something, not by a CI run.
     from .reports.templating import build_environment
 
     return build_environment(None, ())

@@ -22,6 +22,7 @@ from .handoff import Handoff, from_record, to_record
 from .interop import FrameForm, to_frame, to_shap
 from .rowindex import RowIndex
 from .selection import Key, select, select_key
+from .streaming import row_blocks
 
 
 @dataclass
@@ -126,8 +127,8 @@ class Explanation:
                         names: tuple[str, ...]) -> None:
         """Refuse NaN or infinite entries of ``array`` (rows first, then features or outputs,
         named by ``names`` where they fit), naming the first rows and columns holding them."""
-        if array is None or np.isfinite(array).all():
-            return
+        if array is None or all(np.isfinite(array[rows]).all() for rows in row_blocks(array)):
+            return  # by blocks: an array loaded out of core is never read whole
         bad = ~np.isfinite(array)
         n_nan, n_inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
         per_row = bad.reshape(bad.shape[0], -1, bad.shape[-1]) if array.ndim > 2 else bad

@@ -27,7 +27,7 @@ EXTRAS: Mapping[str, tuple[str, ...]] = {
     "html": ("matplotlib", "fontTools"),
     "pdf": ("matplotlib", "fontTools", "weasyprint"),
     "image": ("skimage",),
-    "dask": ("dask", "distributed"),
+    "dask": ("dask", "distributed", "zarr"),
     "mlflow": ("mlflow",),
     "sign": ("cryptography",),
     "verify": ("pypdf", "cryptography"),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .explanation import Explanation
+from .streaming import abs_mean_over_outputs
 
 if TYPE_CHECKING:
     from .results import AuditResult
@@ -44,7 +45,7 @@ def feature_shares(explanation: Explanation) -> dict[str, float] | None:
     ``None`` for an explanation that is not a tabular attribution or attributes nothing."""
     if not (is_tabular(explanation) and is_attribution(explanation)):
         return None
-    scores = np.abs(explanation.values).mean(axis=0).sum(axis=-1)
+    scores = abs_mean_over_outputs(explanation.values)
     total = float(scores.sum())
     if not np.isfinite(total) or total <= 0:
         return None

@@ -400,15 +400,62 @@ class Handoff(_Record):
 
 
 @dataclass(frozen=True, eq=False)
+class GroupMetric(_Record):
+    """A held-out metric on one segment group: its label (a category, a bin such as
+    ``[-0.05, 0.05)``), rows, value and interval (``None`` where undefined), and whether the
+    group is too small to conclude from."""
+
+    label: str
+    rows: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    too_small: bool
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentMetric(_Record):
+    """The metric per group of one documented segment feature."""
+
+    feature: str
+    groups: tuple[GroupMetric, ...]
+
+    def __post_init__(self) -> None:
+        _set(self, "groups", tuple(self.groups))
+
+
+@dataclass(frozen=True, eq=False)
+class MetricEstimate(_Record):
+    """A held-out performance figure (a ``performance.*`` check): the metric's label, its
+    value on ``rows`` rows with a ``level`` interval (``None`` where undefined or not drawn),
+    and per documented segment."""
+
+    label: str
+    rows: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    level: float
+    segments: tuple[SegmentMetric, ...] = ()
+
+    def __post_init__(self) -> None:
+        _text(self, "label")
+        _set(self, "segments", tuple(self.segments))
+
+
+@dataclass(frozen=True, eq=False)
 class CheckHandoff(_Record):
     """What a check leaves for the report beyond its value, per-row values and details:
-    ``curves``, each drawn as one figure (e.g. a deletion curve against random rankings), and
+    ``curves``, each drawn as one figure (e.g. a deletion curve against random rankings),
+    ``performance``, a held-out metric with its interval and segment groups, and
     ``statements``, its findings in plain words, one sentence each, as summaries and verdict
     lines print them (``followup_lab now holds 89% of attribution; it was absent in the approved
     run.``). Statements are plain text: writers escape them for their format."""
 
     curves: tuple[Curve, ...] = ()
     statements: tuple[str, ...] = ()
+    performance: MetricEstimate | None = None
+    """A model-performance check's figure (the model section and fairness evidence show it)."""
 
     def __post_init__(self) -> None:
         _set(self, "curves", tuple(self.curves))

@@ -96,11 +96,14 @@ def _local_info(module: str) -> PluginInfo:
 def _load_entry_points(pm: pluggy.PluginManager, loaded: Loaded) -> None:
     found: list[tuple[str, EntryPoint, PluginInfo]] = []
     for dist in distributions():
+        # entry points first: reading every distribution's METADATA (an e-mail parse each)
+        # would cost a cold start about 0.2 s for the few that hold an xaudit plugin
+        ours = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        if not ours:
+            continue
         dist_name = dist.metadata["name"]
-        for ep in dist.entry_points:
-            if ep.group == ENTRY_POINT_GROUP:
-                found.append((_normalized(dist_name), ep,
-                              PluginInfo(ep.name, dist_name, dist.version)))
+        found.extend((_normalized(dist_name), ep, PluginInfo(ep.name, dist_name, dist.version))
+                     for ep in ours)
     found.sort(key=lambda item: (item[0], item[1].name))  # stable: sys.path order on a tie
     seen: dict[str, PluginInfo] = {}
     for key, ep, info in found:

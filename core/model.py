@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 import numpy as np
 
 from .errors import InputError
+from .hyperparameters import hyperparameters_of
 from .tables import as_rows
 
 Task = Literal["classification", "regression", "other"]
@@ -190,6 +191,7 @@ def describe_model(model: Model) -> dict[str, Any]:
         "input_spec": model.input_spec.to_dict(),
         "output_names": list(model.output_names),
         "sha256": model.fingerprint(),
+        "hyperparameters": hyperparameters_of(model),
     }
 
 

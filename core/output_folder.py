@@ -40,9 +40,9 @@ from typing import BinaryIO
 from .errors import InputError, OutputError, WriteError
 from .folder_lock import FolderLock
 
-FOLDER_FILES = frozenset({"results.json", "arrays.npz", "report.html", "report.pdf",
-                          "summary.md", "junit.xml", "comparison.json", "manifest.json",
-                          "manifest.sig"})
+FOLDER_FILES = frozenset({"results.json", "arrays.npz", "arrays.zarr.zip", "report.html",
+                          "report.pdf", "summary.md", "junit.xml", "comparison.json",
+                          "manifest.json", "manifest.sig", "model_card.md", "model_card.json"})
 """The names a results folder holds; a folder holding anything else is not replaced."""
 _CHUNK = 1 << 20
 
@@ -145,6 +145,31 @@ class OutputFolder:
         self._write(name, (data,))
         self.written[name] = hashlib.sha256(data).hexdigest()
         return self.path / name
+
+    @contextmanager
+    def stream(self, name: str) -> Iterator[Path]:
+        """The staging path where a library that writes files by path (Zarr) writes the file
+        ``name`` (one of :data:`FOLDER_FILES`); when the block ends without an error the file
+        is synced, hashed into :attr:`written` and renamed to ``name`` (as :meth:`write`)."""
+        if name not in FOLDER_FILES:
+            raise ValueError(f"{name!r} is not a file of a results folder")
+        if self._fd is None or self._staging is None:
+            raise RuntimeError("stream() outside the OutputFolder's with block")
+        part = f".{name}.part"
+        yield self._staging / part
+        digest = hashlib.sha256()
+        try:
+            fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._fd)
+            try:
+                for chunk in iter(partial(os.read, fd, _CHUNK), b""):
+                    digest.update(chunk)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(part, name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
+        except OSError as exc:
+            raise WriteError(self._failure(f"writing {name}", exc)) from exc
+        self.written[name] = digest.hexdigest()
 
     def remove(self, name: str) -> None:
         """Drop the file ``name`` from what will be published (a carried file gone stale)."""

@@ -1,4 +1,5 @@
-"""Check results, the audit result, and their saved form (``results.json`` + ``arrays.npz``)."""
+"""Check results, the audit result, and their saved form (``results.json`` + ``arrays.npz``,
+and ``arrays.zarr.zip`` for attributions stored out of core: :mod:`xaudit.result_store`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ from .explanation import Explanation
 from .handoff import CheckHandoff, from_record, to_record
 from .npz import read_npz
 from .output_folder import FolderReader, OutputFolder
+from .result_store import (
+    OUT_OF_CORE_NAMES,
+    ZARR_FILE,
+    StoredArray,
+    ZarrSink,
+    array_path,
+    out_of_core,
+    read_stored,
+    write_out_of_core,
+)
 from .results_schema import check_document, read_json
 from .verdict import VERDICTS, GatePolicy, decide
 
@@ -160,32 +171,61 @@ class AuditResult:
         }
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``results.json`` and ``arrays.npz`` as the folder ``out_dir``; returns the JSON
+        """Write ``results.json`` and ``arrays.npz`` (and ``arrays.zarr.zip`` for arrays over
+        the suite's ``report.out_of_core_mb``) as the folder ``out_dir``; returns the JSON
         path. The folder is replaced as a unit (:class:`~xaudit.output_folder.OutputFolder`):
-        afterwards it holds these two files only."""
+        afterwards it holds these files only."""
         with OutputFolder(out_dir) as folder:
-            path = self.write_into(folder)
+            path = self.write_into(folder)[0]
             folder.publish()
         return path
 
-    def write_into(self, folder: OutputFolder) -> Path:
-        """Write ``results.json`` and ``arrays.npz`` into an open output folder."""
-        text, arrays = self._saved_form()
+    def write_into(self, folder: OutputFolder) -> list[Path]:
+        """Write ``results.json``, ``arrays.npz`` and, when an explanation's attributions are
+        over the bound, ``arrays.zarr.zip`` (:mod:`xaudit.result_store`) into an open output
+        folder; returns the paths written, ``results.json`` first."""
+        text, arrays, stored = self._saved_form()
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-        path = folder.write(RESULTS_FILE, text)
-        folder.write(ARRAYS_FILE, buffer.getvalue())
-        return path
+        paths = [folder.write(RESULTS_FILE, text), folder.write(ARRAYS_FILE, buffer.getvalue())]
+        if stored:
+            with folder.stream(ZARR_FILE) as staged:
+                write_out_of_core(ZarrSink(staged), stored)
+            paths.append(folder.path / ZARR_FILE)
+        return paths
 
     def results_json(self) -> bytes:
         """The bytes of ``results.json`` as :meth:`save` writes them (what a PDF embeds)."""
         return self._saved_form()[0]
 
-    def _saved_form(self) -> tuple[bytes, dict[str, np.ndarray]]:
+    def out_of_core_mb(self) -> float | None:
+        """The suite's ``report.out_of_core_mb``: attribution arrays over it are saved out of
+        core (``None``: no bound)."""
+        report = self.suite.get("report")
+        bound = report.get("out_of_core_mb") if isinstance(report, dict) else None
+        if bound is None:
+            return None
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or not bound > 0:
+            raise InputError(f"report.out_of_core_mb: {bound!r} is not a positive number of "
+                             "megabytes")
+        return float(bound)
+
+    def _saved_form(self) -> tuple[bytes, dict[str, np.ndarray],
+                                   dict[tuple[str, str], np.ndarray]]:
+        """``results.json``'s bytes, the arrays for ``arrays.npz``, and those stored out of
+        core by (explainer id, name)."""
         arrays: dict[str, np.ndarray] = {}
+        stored: dict[tuple[str, str], np.ndarray] = {}
         explanations = {}
+        bound = self.out_of_core_mb()
         for key, explanation in self.explanations.items():
             record, named = explanation.to_record()
+            if out_of_core(explanation.values.shape, bound):
+                moved = {name: named.pop(name) for name in OUT_OF_CORE_NAMES if name in named}
+                stored.update({(key, name): a for name, a in moved.items()})
+                record["stored"] = {name: StoredArray(
+                    store=ZARR_FILE, array=array_path(key, name), shape=list(a.shape),
+                    dtype="float64").model_dump() for name, a in moved.items()}
             explanations[key] = record
             arrays.update({f"explanations/{key}/{name}": a for name, a in named.items()})
         checks = []
@@ -215,7 +255,7 @@ class AuditResult:
             "provenance": self.provenance,
             "decisions": self.decisions,
         }
-        return to_json(document).encode("utf-8"), arrays
+        return to_json(document).encode("utf-8"), arrays, stored
 
     @classmethod
     def load(cls, out_dir: str | Path) -> AuditResult:
@@ -240,10 +280,16 @@ class AuditResult:
             check_document(document, out / RESULTS_FILE)
             with folder.open(ARRAYS_FILE) as handle:
                 arrays = read_npz(out / ARRAYS_FILE, handle)
+            stored = _read_out_of_core(folder, out, document["explanations"])
         explanations = {}
         for key, record in document["explanations"].items():
             prefix = f"explanations/{key}/"
             named = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            for name in [name for owner, name in stored if owner == key]:
+                if name in named:
+                    raise InputError(f"{out}: explanation {key!r} has {name} both in "
+                                     f"{ARRAYS_FILE} and in {ZARR_FILE}; a run writes one")
+                named[name] = stored[key, name]
             try:
                 explanations[key] = Explanation.from_record(record, named)
             except (KeyError, IndexError, TypeError, ValueError,
@@ -278,6 +324,19 @@ class AuditResult:
             gate_policy=_policy(document.get("gate_policy") or {}, out),
             decisions=document.get("decisions") or {},
         )
+
+
+def _read_out_of_core(folder: FolderReader, out: Path,
+                      records: dict[str, Any]) -> dict[tuple[str, str], np.ndarray]:
+    """The explanations' arrays ``results.json`` points to in ``arrays.zarr.zip`` (none when
+    no record has a ``stored`` pointer, and then zarr is not imported)."""
+    pointers = {(key, name): StoredArray.model_validate(pointer)
+                for key, record in records.items()
+                for name, pointer in (record.get("stored") or {}).items()}
+    if not pointers:
+        return {}
+    with folder.open(ZARR_FILE) as handle:
+        return read_stored(handle, out / ZARR_FILE, pointers)
 
 
 def _policy(record: dict[str, Any], out: Path) -> GatePolicy:

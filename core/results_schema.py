@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .errors import InputError
+from .result_store import StoredArray
 
 MAX_PROBLEMS = 10
 """Problems listed in the error before the rest are counted."""
@@ -66,7 +67,8 @@ class SavedCheck(_Record):
 
 
 class SavedExplanation(_Record):
-    """An explanation's record; its arrays are in ``arrays.npz``."""
+    """An explanation's record; its arrays are in ``arrays.npz``, except those ``stored`` out
+    of core, which point into ``arrays.zarr.zip`` (:mod:`xaudit.result_store`)."""
 
     method: str
     feature_names: list[str]
@@ -77,6 +79,7 @@ class SavedExplanation(_Record):
     metadata: dict[str, Any] = {}
     additive: bool = False
     handoff: dict[str, Any] = {}
+    stored: dict[Literal["values", "std_errors"], StoredArray] = {}
 
 
 class SavedExplainerSpec(_Record):
@@ -98,6 +101,35 @@ class SavedSuite(_Record):
     documentation: dict[str, Any] | None = None
 
 
+class SavedParameter(_Record):
+    """One hyperparameter (:class:`~xaudit.hyperparameters.Parameter`)."""
+
+    name: str
+    value: str
+    default: str | None = None
+    changed: bool | None = None
+
+
+class SavedLayer(_Record):
+    """One leaf module (:class:`~xaudit.hyperparameters.Layer`)."""
+
+    name: str
+    kind: str
+    parameters: int
+    trainable: int
+
+
+class SavedHyperparameters(_Record):
+    """What the model said about how it is built, or why it said nothing."""
+
+    unavailable: str | None = None
+    family: str = ""
+    kind: str = ""
+    parameters: list[SavedParameter] = []
+    layers: list[SavedLayer] = []
+    facts: dict[str, str] = {}
+
+
 class SavedModel(_Record):
     """What the report reads of the model's description."""
 
@@ -107,6 +139,47 @@ class SavedModel(_Record):
     output_names: list[str] | None = None
     capabilities: list[str] = []
     input_spec: dict[str, Any] | None = None
+    hyperparameters: SavedHyperparameters | None = None
+
+
+class SavedPool(_Record):
+    """One feature over one pool of rows (:class:`~xaudit.representativeness.PoolSummary`)."""
+
+    rows: int
+    missing: int
+    mean: float | None = None
+    sd: float | None = None
+    quantiles: list[float] = []
+    shares: dict[str, float] = {}
+
+
+class SavedComparison(_Record):
+    """Two pools of one feature compared (:class:`~xaudit.representativeness.Comparison`)."""
+
+    first: str
+    second: str
+    test: Literal["ks", "chi2"]
+    statistic: float | None = None
+    p_value: float | None = None
+    distance: float | None = None
+
+
+class SavedFeatureRepresentativeness(_Record):
+    """One feature's pools and comparisons."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    pools: dict[str, SavedPool]
+    comparisons: list[SavedComparison] = []
+
+
+class SavedRepresentativeness(_Record):
+    """The training, test and explained rows side by side, or why they are not."""
+
+    skipped: str | None = None
+    pools: list[str] = []
+    quantiles: list[float] = []
+    features: list[SavedFeatureRepresentativeness] = []
 
 
 class SavedData(_Record):
@@ -125,6 +198,7 @@ class SavedData(_Record):
     """Per numeric feature, the background mean adverse-action directions are judged by."""
     explain_rows: list[int] = []
     sampling: dict[str, Any] = {}
+    representativeness: SavedRepresentativeness | None = None
 
 
 class SavedCacheUse(_Record):

@@ -30,6 +30,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -286,14 +287,16 @@ class CheckSpec(Strict):
                            else f"{self.check}@{self.explainer}")
 
 
-ReportFormat = Literal["json", "html", "pdf", "md", "junit"]
+ReportFormat = Literal["json", "html", "pdf", "md", "junit", "model_card"]
 PdfVariant = Literal["pdf/a-3b", "pdf/a-3a", "pdf/ua-1", "plain"]
 
 
 class ReportSpec(Strict):
     """Which outputs to write, where, and how the HTML/PDF report is laid out."""
 
-    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit"])
+    formats: list[ReportFormat] = Field(default=["json", "html", "pdf", "md", "junit",
+                                                 "model_card"])
+    """``model_card`` writes ``model_card.md`` and ``model_card.json`` (Mitchell et al. 2019)."""
     out_dir: str = "xaudit-results"
     pdf_variant: PdfVariant = "pdf/a-3b"
     """PDF/A-3b (archival, the default), PDF/A-3a (archival and tagged), PDF/UA-1, or plain."""
@@ -305,6 +308,10 @@ class ReportSpec(Strict):
     """Explained rows that get a waterfall chart in the local-explanations section."""
     max_subjects: int = Field(50, ge=0, le=10_000)
     """Explained rows that get a plain-language paragraph."""
+    out_of_core_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Attribution arrays estimated over this many MiB (rows x features x outputs x 8 bytes)
+    are saved chunk by chunk to ``arrays.zarr.zip`` instead of ``arrays.npz``, and summarised
+    by streaming (needs the ``dask`` extra); ``None``: always in ``arrays.npz``."""
 
 
 class Person(Strict):
@@ -321,6 +328,12 @@ class SegmentSpec(Strict):
     feature: str
     bins: list[float] | None = None
     """Bin edges for a numeric feature; quartiles of the explained rows when omitted."""
+    reference: str | None = None
+    """The group adverse-outcome rates are compared with (its label as the report writes it:
+    the value label, a category, or a bin such as ``[-0.05, 0.05)``); the largest group when
+    omitted."""
+    min_group: int = Field(30, ge=1)
+    """Groups with fewer rows are flagged as too small to conclude from."""
 
 
 class DecisionSpec(Strict):
@@ -387,15 +400,43 @@ class DocumentationSpec(Strict):
     inventory_id: str = ""
     risk_tier: str = ""
     status: Literal["draft", "approved", "rejected"] = "draft"
+    """``approved`` only with a complete ``approved_by`` (name, role and ISO date)."""
     prepared_by: Person | None = None
     reviewed_by: Person | None = None
-    approved_by: Person | None = None
+    approved_by: Person | None = Field(None, validate_default=True)
     segments: list[str | SegmentSpec] = Field(default_factory=list)
     decision: DecisionSpec | None = None
     reason_codes: dict[str, ReasonCode] = Field(default_factory=dict)
     """Feature name -> adverse-action statement: ``bmi: Body-mass index`` (issued for any
     value) or ``s1: {high: Total serum cholesterol is high, low: ...}`` (issued only on the
     side of the background mean the subject's value is on)."""
+    version: str = ""
+    """The model's version as the owner names it (release, registry version)."""
+    training_procedure: str = ""
+    """How the model was trained: algorithm, data split, tuning, stopping."""
+    data_lineage: str = ""
+    """Where the training data come from and what was done to them before training."""
+    limitations: list[str] = Field(default_factory=list)
+    """Known limitations of the model, one statement each."""
+    value_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Feature name -> {coded value: label}, e.g. ``sex: {"-0.04464": code 1}``; the reports
+    show the label instead of the code. Codes are text (quote numbers in YAML); a numeric code
+    matches values within a relative tolerance of 1e-3 (codes printed to four or five
+    significant digits match the stored floats)."""
+
+    @field_validator("approved_by")
+    @classmethod
+    def _approval_is_signed(cls, person: Person | None, info: ValidationInfo) -> Person | None:
+        """``status: approved`` is refused unless the approver is named with role and date."""
+        if info.data.get("status") != "approved":
+            return person
+        gaps = ["the approved_by entry"] if person is None else [
+            part for part, value in (("name", person.name.strip()), ("role", person.role.strip()),
+                                     ("date", person.date)) if not value]
+        if gaps:
+            raise ValueError(f"status: approved needs an approver with name, role and date "
+                             f"(an ISO date, e.g. 2025-03-31); missing: {', '.join(gaps)}")
+        return person
 
 
 class BaselineSpec(Strict):

@@ -263,14 +263,18 @@ def _gate_problems(gate: GateSpec, declared: str, path: str) -> list[Problem]:
 
 
 def _report_problems(report: ReportSpec, base_dir: Path, dependencies: bool) -> list[Problem]:
-    """Formats whose extras are missing (with ``dependencies``), and a template folder that
-    does not exist."""
+    """Formats whose extras are missing (with ``dependencies``), an out-of-core bound without
+    the ``dask`` extra (Zarr), and a template folder that does not exist."""
     problems = []
     for i, fmt in enumerate(report.formats):
         reason = unavailable_reason(REPORT_EXTRAS.get(fmt)) if dependencies else ""
         if reason:
             problems.append(Problem(f"report.formats[{i}]", f"{fmt!r} {reason}: pip install "
                                     f"'xaudit[{REPORT_EXTRAS[fmt]}]', or leave the format out"))
+    reason = unavailable_reason("dask") if dependencies and report.out_of_core_mb else ""
+    if reason:
+        problems.append(Problem("report.out_of_core_mb", f"storing attributions out of core "
+                                f"{reason}: pip install 'xaudit[dask]', or remove the bound"))
     folder = report.template_dir
     if folder is not None and not (base_dir / folder).is_dir():
         problems.append(Problem("report.template_dir", f"folder {folder} does not exist"))
@@ -288,7 +292,7 @@ def _param_problems(schema: type[BaseModel], params: dict[str, Any], path: str) 
 def documentation_problems(doc: DocumentationSpec | None, features: Sequence[str],
                            outputs: Sequence[str]) -> list[Problem]:
     """Names in the ``documentation`` block that the data or the model do not have: the
-    decision's output, reason-code features and segment features (checked once data and model
+    decision's output, reason-code, value-label and segment features (checked once data and model
     are loaded, before any work; a typo would otherwise print "Not applicable")."""
     if doc is None:
         return []
@@ -306,6 +310,10 @@ def documentation_problems(doc: DocumentationSpec | None, features: Sequence[str
     for name in doc.reason_codes:
         if name not in known:
             problems.append(Problem(f"documentation.reason_codes.{name}", f"unknown feature "
+                                    f"{name!r}; the data's features are {_names(features)}"))
+    for name in doc.value_labels:
+        if name not in known:
+            problems.append(Problem(f"documentation.value_labels.{name}", f"unknown feature "
                                     f"{name!r}; the data's features are {_names(features)}"))
     for i, segment in enumerate(doc.segments):
         name = segment if isinstance(segment, str) else segment.feature

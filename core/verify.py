@@ -13,6 +13,12 @@ Four layers, each naming the file it faults:
 4. with a public key, ``manifest.sig`` is a valid Ed25519 signature of ``manifest.json`` by
    that key (:mod:`xaudit.signing`): only then is an edit that rewrote every digest caught.
 
+Apart from these, it reads ``report.pdf``'s signature fields (one per sign-off role,
+:mod:`xaudit.reports.signature_fields`): which are signed, by whom, and how many are still
+empty. Signing a PDF appends an incremental update, so a signed ``report.pdf`` no longer has
+the digest the run recorded; the finding then says whether the PDF as written is intact at
+the start of the file (the signature's own validity is for a PDF reader to check).
+
 An unsigned manifest detects accidents and careless edits; only a signature shows who wrote
 the folder.
 """
@@ -24,7 +30,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .extras import require_extra
@@ -32,6 +38,9 @@ from .manifest import MANIFEST_FILE, SIGNATURE_FILE, UNLISTED, read_manifest
 from .output_folder import FolderReader
 from .results import RESULTS_FILE
 from .verdict import VERDICTS, GatePolicy, decide
+
+if TYPE_CHECKING:
+    from .reports.signature_fields import SignatureField
 
 PDF_FILE = "report.pdf"
 
@@ -56,6 +65,8 @@ class Verification:
     checked: list[str] = field(default_factory=list)
     signature: str = "absent"
     """``valid``, ``invalid``, ``absent`` or ``not checked`` (signed, but no key was given)."""
+    pdf_signatures: list[SignatureField] | None = None
+    """``report.pdf``'s signature fields, signed or not; ``None`` without a readable PDF."""
 
     @property
     def ok(self) -> bool:
@@ -94,7 +105,7 @@ def verify_folder(folder: Path, public_key: Path | None = None) -> Verification:
         elif (actual := hashlib.sha256(data or b"").hexdigest()) != digest:
             report.findings.append(Finding(name, f"changed since it was written (SHA-256 "
                                                  f"{actual[:16]}..., manifest.json records "
-                                                 f"{digest[:16]}...)"))
+                                                 f"{digest[:16]}...){_appended(data, digest)}"))
         else:
             report.checked.append(name)
     for name in sorted(set(contents) - set(listed) - set(UNLISTED)):
@@ -105,8 +116,31 @@ def verify_folder(folder: Path, public_key: Path | None = None) -> Verification:
         if pdf is not None and not isinstance(pdf, Finding):
             report.findings += _pdf_agrees(pdf, results)
         report.findings += _consistent(results)
+    pdf = contents.get(PDF_FILE)
+    if isinstance(pdf, bytes):
+        from .reports.signature_fields import signature_fields
+
+        try:
+            report.pdf_signatures = signature_fields(pdf)
+        except ValueError as exc:
+            report.findings.append(Finding(PDF_FILE, str(exc)))
     _signature(contents, manifest, key, report)
     return report
+
+
+def _appended(data: bytes | None, digest: str) -> str:
+    """For a PDF extended by incremental updates (a signature adds one): that the file as
+    written is intact at its start, and how many bytes were appended; else nothing."""
+    data = data or b""
+    end = data.find(b"%%EOF")
+    while end >= 0:
+        cut = end + 5
+        cut += 2 if data[cut:cut + 2] == b"\r\n" else 1 if data[cut:cut + 1] in b"\r\n" else 0
+        if cut < len(data) and hashlib.sha256(data[:cut]).hexdigest() == digest:
+            return (f"; the file as written is intact and {len(data) - cut} bytes of "
+                    "incremental update were appended (signing a PDF appends one)")
+        end = data.find(b"%%EOF", end + 5)
+    return ""
 
 
 def _read(reader: FolderReader, name: str) -> bytes | Finding:

@@ -1,5 +1,5 @@
 """Report outputs: ``results.json`` + ``arrays.npz``, ``report.html``, ``report.pdf``,
-``summary.md`` and ``junit.xml``.
+``summary.md``, ``junit.xml`` and ``model_card.md`` + ``model_card.json``.
 
 The HTML and PDF reports render from the same :class:`~xaudit.results.AuditResult` (freshly run
 or loaded from disk) through Jinja2 templates; see ``docs/reports.md``.
@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..extras import REPORT_EXTRAS, require_extra
 from ..manifest import write_manifest
 from ..output_folder import OutputFolder
-from ..results import ARRAYS_FILE, AuditResult
+from ..results import AuditResult
 from .junit import JUNIT_FILE, junit_bytes
 from .markdown import SUMMARY_FILE, summary_markdown
 from .options import ReportOptions
@@ -27,12 +27,31 @@ HTML_FILE = "report.html"
 PDF_FILE = "report.pdf"
 
 WRITERS: dict[str, Callable[[AuditResult, OutputFolder], list[Path]]] = {
-    "json": lambda result, folder: [result.write_into(folder), folder.path / ARRAYS_FILE],
+    "json": lambda result, folder: result.write_into(folder),
     "md": lambda result, folder: [folder.write(SUMMARY_FILE,
                                                summary_markdown(result).encode("utf-8"))],
     "junit": lambda result, folder: [folder.write(JUNIT_FILE, junit_bytes(result))],
 }
-FORMATS: tuple[str, ...] = ("json", "html", "pdf", "md", "junit")
+FORMATS: tuple[str, ...] = ("json", "html", "pdf", "md", "junit", "model_card")
+
+
+def write_model_card(result: AuditResult, folder: OutputFolder, host: Host) -> list[Path]:
+    """``model_card.md`` and ``model_card.json`` (:mod:`xaudit.reports.model_card`), from the
+    results and the saved suite's documentation block; ``host`` tells performance checks."""
+    from .model_card import (
+        MODEL_CARD_JSON,
+        MODEL_CARD_MD,
+        model_card,
+        model_card_json,
+        model_card_markdown,
+    )
+    from .options import documentation_of
+    from .regulatory_evidence import check_kinds
+
+    card = model_card(result, documentation_of(result), check_kinds(host))
+    return [folder.write(MODEL_CARD_MD,
+                         model_card_markdown(card, result.suite_name).encode("utf-8")),
+            folder.write(MODEL_CARD_JSON, model_card_json(card))]
 
 
 class _Report:
@@ -102,9 +121,12 @@ def write_outputs(result: AuditResult, out: Path | OutputFolder, formats: Sequen
         if fmt in WRITERS:
             written += WRITERS[fmt](result, out)
             continue
-        if report is None:
-            from ..host import default_host
+        from ..host import default_host
 
+        if fmt == "model_card":
+            written += write_model_card(result, out, host or default_host())
+            continue
+        if report is None:
             report = _Report(result, options or ReportOptions.from_result(result),
                              host or default_host())
         written.append(report.write(fmt, result, out))

@@ -2,7 +2,9 @@
 
 Everything here reads the explanation's own fields: values ``(n, d, k)``, base values, standard
 errors, inputs and the typed hand-off (:mod:`xaudit.handoff`). Nothing is re-estimated with the
-model, which is not available at render time.
+model, which is not available at render time. Summaries over all rows read the values a block
+of rows at a time (:mod:`xaudit.streaming`), so an explanation stored out of core is never read
+whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from ..explanation import Explanation
 from ..results import AuditResult, ErrorInfo
+from ..streaming import abs_max, abs_mean_se, bootstrap_abs_means, row_totals
 
 
 def explainer_ids(result: AuditResult) -> list[str]:
@@ -79,10 +82,7 @@ class Ranked:
 
 def mean_abs(explanation: Explanation, slot: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean |attribution| per feature for output ``slot``, and its standard error over rows."""
-    values = np.abs(explanation.values[..., slot].reshape(explanation.n_rows, -1))
-    n = values.shape[0]
-    se = values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(values.shape[1])
-    return values.mean(axis=0), se
+    return abs_mean_se(explanation.values, slot)
 
 
 def rank_top(names: tuple[str, ...] | list[str], scores: np.ndarray,
@@ -122,13 +122,11 @@ def outputs_of(key: str, explanation: Explanation, result: AuditResult) -> Outpu
     Otherwise base value + sum of attributions, but only when that sum is known to equal the
     output: the method claims local accuracy, or a ``completeness`` gate on it passed.
     """
-    shape = (explanation.n_rows, explanation.values.shape[-1])
     if explanation.handoff.outputs is not None:
         return Outputs(explanation.handoff.outputs, "model outputs stored by the explainer")
     if explanation.base_values is None:
         return None
-    total = explanation.values.reshape(*shape[:1], -1, shape[1]).sum(axis=1)
-    total = total + explanation.base_values
+    total = row_totals(explanation.values) + explanation.base_values
     gate = next((c for c in result.checks if c.explainer == key and c.check == "completeness"
                  and c.status in ("pass", "warn") and c.value is not None), None)
     if gate is not None:
@@ -141,9 +139,9 @@ def outputs_of(key: str, explanation: Explanation, result: AuditResult) -> Outpu
 
 def used_features(explanation: Explanation, slot: int) -> np.ndarray:
     """Boolean mask of features with any non-zero attribution for ``slot`` over the rows."""
-    values = np.abs(explanation.values[..., slot].reshape(explanation.n_rows, -1))
-    peak = float(values.max()) if values.size else 0.0
-    return np.asarray(values.max(axis=0) > peak * 1e-12)
+    per_feature = abs_max(explanation.values, slot)
+    peak = float(per_feature.max()) if per_feature.size else 0.0
+    return np.asarray(per_feature > peak * 1e-12)
 
 
 def row_ids(result: AuditResult, n: int) -> list[int]:
@@ -157,10 +155,7 @@ def row_ids(result: AuditResult, n: int) -> list[int]:
 def bootstrap_importance(explanation: Explanation, slot: int, n_boot: int,
                          rng: np.random.Generator) -> np.ndarray:
     """Mean |attribution| per feature on ``n_boot`` resamples of the rows: ``(n_boot, d)``."""
-    values = np.abs(explanation.values[..., slot].reshape(explanation.n_rows, -1))
-    n = values.shape[0]
-    draws = rng.integers(0, n, size=(n_boot, n))
-    return np.asarray(values[draws].mean(axis=1))
+    return bootstrap_abs_means(explanation.values, slot, n_boot, rng)
 
 
 def ranks_of(scores: np.ndarray) -> np.ndarray:

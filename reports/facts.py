@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .templating import fmt_number
+from .formatting import fmt_number
 
 LIST_ITEMS = 12
 """Items of a list printed before the rest is left to results.json."""

@@ -8,6 +8,11 @@ Reproducibility: every date comes from the run, not the clock. The page's
 ``dcterms.created``/``modified`` give the document dates, attachments get the same date, and
 ``SOURCE_DATE_EPOCH`` is set while rendering so that font subsetting stamps fonts with it too.
 The PDF identifier is a digest of the content. The same results give the same bytes.
+
+The sign-off's signature boxes become empty signature fields that PDF readers can sign
+(:mod:`xaudit.reports.signature_fields`), appended as one incremental update, in the
+untagged variants (:data:`SIGNABLE_VARIANTS`): the tagged ones (PDF/A-3a, PDF/UA-1) would need
+each widget in the structure tree, which the fields do not yet join.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from ..errors import InputError
 from .embedding import Embedded
+from .signature_fields import add_signature_fields, signature_places
 
 VARIANTS: dict[str, str | None] = {
     "pdf/a-3b": "pdf/a-3b",
@@ -29,6 +35,8 @@ VARIANTS: dict[str, str | None] = {
     "plain": None,
 }
 RELATIONSHIP = "Data"
+SIGNABLE_VARIANTS = frozenset({"pdf/a-3b", "plain"})
+"""The variants whose sign-off gets signature fields."""
 
 
 @contextmanager
@@ -70,4 +78,6 @@ def render_pdf(html: str, variant: str, attachments: list[Embedded], when: datet
     with source_date_epoch(when):
         document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
         data: bytes = document.write_pdf(**options)
-    return data
+    if variant not in SIGNABLE_VARIANTS:
+        return data
+    return add_signature_fields(data, signature_places(document))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..results import AuditResult
+from .embedding import suite_file
+from .regulatory import assess_all
+from .regulatory_evidence import check_kinds, gather_evidence
+from .regulatory_items import ITEMS
 from .section_base import ContextualSection
+from .signature_fields import SIGNATURE_ROLES
 
 
 class ReproducibilitySection(ContextualSection):
@@ -18,12 +22,13 @@ class ReproducibilitySection(ContextualSection):
     template = "section_reproducibility.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Seeds, versions, plugins, platform, command, suite text, hashes, timings, the
-        explanations reused from the cache and the gate policy."""
+        """Seeds, versions, plugins, platform, command, the suite file (attached, named and
+        hashed, not printed), hashes, timings, the explanations reused from the cache and the
+        gate policy."""
         p = result.provenance
         hashes = dict(p.get("hashes") or {})
         hashes["results.json (embedded in the PDF)"] = self.render.results_sha256
-        suite_text = result.suite_text or json.dumps(result.suite, indent=2, sort_keys=True)
+        suite = suite_file(result)
         return {
             "provenance": p,
             "seeds": p.get("seeds") or {},
@@ -36,7 +41,8 @@ class ReproducibilitySection(ContextualSection):
                              ((p.get("cache") or {}).get("explainers") or {}).items()
                              if v.get("hit")),
             "fail_on_warn": result.gate_policy.fail_on_warn,
-            "suite_text": suite_text,
+            "suite_file": suite.name,
+            "suite_sha256": suite.sha256,
             "suite_is_yaml": bool(result.suite_text),
         }
 
@@ -72,58 +78,18 @@ class SignoffSection(ContextualSection):
     template = "section_signoff.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """The three roles, filled from the documentation block or left blank."""
+        """The three roles (key, label, person), filled from the documentation block or left
+        blank; each role's signature box becomes a signature field in the PDF
+        (:mod:`xaudit.reports.signature_fields`)."""
         doc = self.render.documentation
-        roles = [("Prepared by", doc.prepared_by if doc else None),
-                 ("Reviewed by (independent validator)", doc.reviewed_by if doc else None),
-                 ("Approved by", doc.approved_by if doc else None)]
+        roles = [(key, label, getattr(doc, key) if doc else None)
+                 for key, label in SIGNATURE_ROLES]
         return {"roles": roles, "status": doc.status if doc else "draft"}
 
 
-MAPPING: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("EU AI Act, Annex IV 1(a)", "Regulation (EU) 2024/1689",
-     "Intended purpose, provider and version of the system.", ("cover", "model")),
-    ("EU AI Act, Annex IV 1(c)", "Regulation (EU) 2024/1689",
-     "Versions of the relevant software.", ("reproducibility",)),
-    ("EU AI Act, Annex IV 2(b)", "Regulation (EU) 2024/1689",
-     "General logic of the system and of its algorithms, key design choices.",
-     ("methods", "global")),
-    ("EU AI Act, Annex IV 2(d)", "Regulation (EU) 2024/1689",
-     "Data used: provenance, scope, main characteristics, how it was selected.", ("data",)),
-    ("EU AI Act, Annex IV 2(e)", "Regulation (EU) 2024/1689",
-     "Technical measures that help deployers interpret the system's outputs.",
-     ("global", "local", "media")),
-    ("EU AI Act, Annex IV 2(g)", "Regulation (EU) 2024/1689",
-     "Validation and testing procedures, metrics, dated and signed test reports.",
-     ("summary", "faithfulness", "signoff")),
-    ("EU AI Act, Annex IV 3", "Regulation (EU) 2024/1689",
-     "Capabilities and limitations in performance, including for groups of persons.",
-     ("limitations", "stability", "local")),
-    ("EU AI Act, Art. 13(3)(b)(iv)", "Regulation (EU) 2024/1689",
-     "Capabilities that provide information relevant to explain the system's output.",
-     ("methods", "global", "local")),
-    ("SR 11-7: conceptual soundness", "Federal Reserve / OCC supervisory guidance (2011)",
-     "The design and theory of the method and evidence that it fits its purpose.",
-     ("methods", "faithfulness", "limitations")),
-    ("SR 11-7: ongoing monitoring", "Federal Reserve / OCC supervisory guidance (2011)",
-     "Checks that can be rerun to show the model still performs as intended.",
-     ("summary", "reproducibility")),
-    ("SR 11-7: outcomes analysis", "Federal Reserve / OCC supervisory guidance (2011)",
-     "Comparison of outputs with what they should be; here for the explanations, not for "
-     "predictive accuracy.", ("faithfulness", "stability")),
-    ("GDPR Art. 15(1)(h) and Art. 22", "Regulation (EU) 2016/679",
-     "Meaningful information about the logic involved in automated decisions.",
-     ("local", "global")),
-    ("Regulation B, 12 CFR 1002.9(b)(2)", "Equal Credit Opportunity Act, CFPB",
-     "Statement of the specific principal reasons for adverse action.", ("local",)),
-    ("NIST AI RMF, MEASURE 2.9", "NIST AI 100-1 (2023)",
-     "The model is explained, validated and documented; outputs interpreted in context.",
-     ("methods", "global", "local", "faithfulness")),
-)
-
-
 class RegulatorySection(ContextualSection):
-    """Which section serves which regulatory item, and where a section had nothing."""
+    """Which regulatory items this audit's evidence serves, each status computed from it
+    (:mod:`xaudit.reports.regulatory`)."""
 
     name = "regulatory"
     title = "Regulatory mapping appendix"
@@ -131,14 +97,9 @@ class RegulatorySection(ContextualSection):
     template = "section_regulatory.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Rows of (item, source, requirement, sections); statuses come at render time."""
-        doc = self.render.documentation
-        adverse_reason = None
-        if doc is None or doc.decision is None:
-            adverse_reason = "no decision rule documented, so no adverse decisions to explain"
-        elif not doc.reason_codes:
-            adverse_reason = "no reason-code dictionary documented"
-        rows = [{"item": item, "source": source, "requirement": text, "sections": list(names),
-                 "extra_reason": adverse_reason if item.startswith("Regulation B") else None}
-                for item, source, text, names in MAPPING]
-        return {"rows": rows}
+        """One row per item: its assessment and the sections that show its evidence."""
+        from ..host import default_host
+
+        kinds = check_kinds(self.render.host or default_host())
+        evidence = gather_evidence(result, self.render.documentation, kinds)
+        return {"rows": assess_all(ITEMS, evidence)}

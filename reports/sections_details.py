@@ -28,7 +28,8 @@ class DetailsSection(ContextualSection):
     template = "section_details.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """One entry per explainer, per check and per counterfactual explainer."""
+        """The model's full hyperparameter and layer tables; one entry per explainer, per check and
+        per counterfactual explainer."""
         methods = [{"id": key, "method": e.method, "params": fact_rows(e.params),
                     "facts": fact_rows(brief_metadata(e.metadata), e.feature_names)}
                    for key, e in explanations(result)]
@@ -47,7 +48,10 @@ class DetailsSection(ContextualSection):
                            if e.handoff.counterfactuals is not None]
         if not (methods or checks):
             return self.not_applicable("no explainer or check ran")
+        hyper = result.model.get("hyperparameters") or {}
         return {"methods": methods, "checks": checks,
+                "hyper_parameters": list(hyper.get("parameters") or []),
+                "hyper_layers": list(hyper.get("layers") or []),
                 "counterfactuals": [c for c in counterfactuals if c["rows"]],
                 "max_subjects": self.render.options.max_subjects}
 

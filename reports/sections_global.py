@@ -10,6 +10,7 @@ from ..explanation import Explanation
 from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..seeding import derive_seed
+from ..streaming import abs_mean_se, sample_rows, signed_mean
 from . import figures
 from .analysis import (
     bootstrap_importance,
@@ -27,6 +28,9 @@ MAX_SLOTS = 4
 DEPENDENCE_PLOTS = 3
 PDP_PLOTS = 6
 BOOTSTRAP = 200
+BEESWARM_ROWS = 1000
+"""Rows drawn in the beeswarm and dependence plots (all rows up to this many; a fixed-seed
+sample beyond, :func:`xaudit.streaming.sample_rows`)."""
 
 
 def _slots(e: Explanation) -> list[int]:
@@ -84,34 +88,37 @@ def _attribution_block(key: str, e: Explanation, slot: int, k: int) -> dict[str,
     n = e.n_rows
     bars = figures.bar_chart(labels, np.asarray(values), np.asarray(errors) if n > 1 else None,
                              f"mean |{_unit(e, slot)}|", colours)
-    signed = e.values[..., slot].reshape(n, -1)
+    means = signed_mean(e.values, slot)
     total = float(scores.sum()) or 1.0
     table = [{"rank": r + 1, "name": e.feature_names[i], "mean_abs": float(scores[i]),
-              "se": float(se[i]), "mean": float(signed[:, i].mean()),
+              "se": float(se[i]), "mean": float(means[i]),
               "share": float(scores[i]) / total}
              for r, i in enumerate(ranked.indices)]
     block: dict[str, Any] = {
         "kind": "attribution", "key": key, "method": e.method, "output": e.output_names[slot],
         "rows": n, "bars": bars, "table": table, "other_count": ranked.other_count,
         "other_share": ranked.other_score / total, "beeswarm": None, "dependence": [],
+        "sampled": min(n, BEESWARM_ROWS),
     }
     if n >= 2:
         top = ranked.indices
-        colours_matrix = np.full((n, top.size), np.nan)
+        drawn = sample_rows(n, BEESWARM_ROWS)
+        signed = np.asarray(e.values[drawn][..., slot]).reshape(drawn.size, -1)
+        colours_matrix = np.full((drawn.size, top.size), np.nan)
         for c, i in enumerate(top):
             column = numeric_column(e.inputs[:, i])
             finite = None if column is None else column[np.isfinite(column)]
             if column is not None and finite is not None and finite.size \
                     and np.ptp(finite) > 0:
                 low, high = float(finite.min()), float(finite.max())
-                colours_matrix[:, c] = (column - low) / (high - low)
+                colours_matrix[:, c] = (column[drawn] - low) / (high - low)
         block["beeswarm"] = figures.beeswarm([e.feature_names[i] for i in top], signed[:, top],
                                              colours_matrix, _unit(e, slot))
         for i in top[:DEPENDENCE_PLOTS]:
             column = numeric_column(e.inputs[:, i])
             if column is not None:
                 block["dependence"].append(figures.scatter(
-                    column, signed[:, i], e.feature_names[i], "attribution"))
+                    column[drawn], signed[:, i], e.feature_names[i], "attribution"))
     return block
 
 
@@ -207,7 +214,7 @@ def _stability_block(key: str, e: Explanation, k: int,
     ranked = rank_top(e.feature_names, scores, None, k)
     own = None
     if e.std_errors is not None:
-        own = np.abs(e.std_errors[..., 0].reshape(e.n_rows, -1)).mean(axis=0)
+        own = abs_mean_se(e.std_errors, 0)[0]
     rows = []
     for r, i in enumerate(ranked.indices):
         low, high = np.quantile(boot[:, i], [0.025, 0.975])

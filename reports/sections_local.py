@@ -1,5 +1,5 @@
-"""Section 7: reconciled adverse-action reasons, local explanations, subjects in words,
-segments."""
+"""Section 7: reconciled adverse-action reasons, local explanations, subjects in words
+(segments are in :mod:`xaudit.reports.sections_fairness`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from ..explanation import Explanation
 from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
-from ..suite import DecisionSpec, SegmentSpec
+from ..suite import DecisionSpec
 from . import figures
 from .analysis import Outputs, explanations, outputs_of, row_ids
 from .decisions import (
@@ -20,8 +20,6 @@ from .decisions import (
     direction_text,
     is_adverse,
     paragraph,
-    segment_labels,
-    segment_order,
     value_text,
 )
 from .reasons import Reconciled, reconcile
@@ -37,8 +35,9 @@ class LocalSection(ContextualSection):
     template = "section_local.html.j2"
 
     def context(self, result: AuditResult) -> dict[str, Any]:
-        """Reconciled reasons; per explainer waterfalls, surrogate fit, counterfactuals,
-        paragraphs and segments."""
+        """Reconciled reasons; per explainer waterfalls, surrogate fit, counterfactuals;
+        subjects in words from the primary explainer when reasons are reconciled (the others
+        corroborate it in the reasons table), else from every explainer."""
         doc = self.render.documentation
         blocks = [self._block(key, e, result) for key, e in explanations(result)
                   if is_tabular(e) and (is_attribution(e)
@@ -47,9 +46,13 @@ class LocalSection(ContextualSection):
             return self.not_applicable("no explanation of individual rows with named features")
         codes = doc.reason_codes if doc else {}
         names = set().union(*(set(e.feature_names) for e in result.explanations.values()))
+        found = reconcile(result, doc)
+        if found.primary is not None:  # the explainer that issues reasons speaks for subjects
+            for block in blocks:
+                if block["key"] != found.primary and block["kind"] == "attribution":
+                    block["words_by"], block["subjects"] = found.primary, []
         return {"blocks": blocks, "decision": doc.decision if doc else None,
-                "reasons": _reasons_view(reconcile(result, doc),
-                                         self.render.options.max_subjects),
+                "reasons": _reasons_view(found, self.render.options.max_subjects),
                 "unknown_codes": sorted(set(codes) - names),
                 "max_subjects": self.render.options.max_subjects}
 
@@ -79,7 +82,6 @@ class LocalSection(ContextualSection):
             "waterfalls": waterfalls,
             "outputs_source": None if outputs is None else outputs.source,
             "subjects": subjects[: options.max_subjects], "n_subjects": len(subjects),
-            "segments": self._segments(key, e, result, outputs, subjects),
         }
 
     def _changes_block(self, key: str, e: Explanation, result: AuditResult) -> dict[str, Any]:
@@ -103,26 +105,6 @@ class LocalSection(ContextualSection):
                                           decision if usable else None, adverse)
             subjects.append(subject)
         return subjects
-
-    def _segments(self, key: str, e: Explanation, result: AuditResult,
-                  outputs: Outputs | None, subjects: list[Subject]) -> list[dict[str, Any]]:
-        doc = self.render.documentation
-        if doc is None:
-            return []
-        tables: list[dict[str, Any]] = []
-        for item in doc.segments:
-            spec = SegmentSpec(feature=item) if isinstance(item, str) else item
-            if spec.feature not in e.feature_names:
-                tables.append({"feature": spec.feature, "groups": [],
-                               "missing": f"{spec.feature} is not a feature of {e.method}"})
-                continue
-            column = e.inputs[:, e.feature_names.index(spec.feature)]
-            categorical = spec.feature in (result.data.get("categorical") or [])
-            labels = segment_labels(column, spec.bins, categorical)
-            tables.append({"feature": spec.feature, "missing": None,
-                           "groups": _segment_groups(key, e, result, labels, column,
-                                                     outputs, subjects)})
-        return tables
 
 
 def _waterfall(e: Explanation, row: int, slot: int, k: int, outputs: Outputs | None) -> Any:
@@ -153,26 +135,3 @@ def _reasons_view(found: Reconciled, limit: int) -> dict[str, Any]:
     } for s in found.subjects[:limit]]
     return {"found": found, "subjects": subjects, "n_subjects": len(found.subjects),
             "limit": limit}
-
-
-def _segment_groups(key: str, e: Explanation, result: AuditResult, labels: list[str],
-                    column: np.ndarray, outputs: Outputs | None,
-                    subjects: list[Subject]) -> list[dict[str, Any]]:
-    groups = []
-    label_array = np.asarray(labels, dtype=object)
-    per_row_checks = [c for c in result.checks if c.explainer == key and c.values is not None
-                      and c.values.shape[:1] == (e.n_rows,)]
-    for label in segment_order(labels, column):
-        rows = np.flatnonzero(label_array == label)
-        scores = np.abs(e.values[rows, ..., 0].reshape(rows.size, -1)).mean(axis=0)
-        top = np.lexsort((np.arange(scores.size), -scores))[:3]
-        adverse = [bool(subjects[r].adverse) for r in rows if subjects[r].adverse is not None]
-        groups.append({
-            "label": label, "n": int(rows.size),
-            "mean_output": None if outputs is None else float(outputs.values[rows, 0].mean()),
-            "adverse_share": float(np.mean(adverse)) if adverse else None,
-            "top": [e.feature_names[i] for i in top],
-            "checks": [{"name": c.name, "mean": float(np.nanmean(
-                np.asarray(c.values, dtype=np.float64)[rows]))} for c in per_row_checks],
-        })
-    return groups

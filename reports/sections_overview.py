@@ -1,15 +1,13 @@
-"""Sections 1-4: cover and document control, executive summary, model, data."""
+"""Sections 1-2: cover and document control, executive summary (the model and the data are
+in :mod:`xaudit.reports.sections_model`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ..feature_shares import is_attribution, is_tabular
 from ..results import AuditResult
 from ..verdict import policy_note
-from .analysis import errors, explanations, mean_abs, numeric_column, rank_top
+from .analysis import errors
 from .plain_language import check_meanings, plain_summary
 from .section_base import ContextualSection
 from .verdict import verdict
@@ -72,94 +70,3 @@ class SummarySection(ContextualSection):
             "checks": checks,
             "crashed": [(k, str(v)) for k, v in errors(result)],
         }
-
-
-class ModelSection(ContextualSection):
-    """The model as the adapter describes it."""
-
-    name = "model"
-    title = "Model"
-    order = 30
-    template = "section_model.html.j2"
-
-    def context(self, result: AuditResult) -> dict[str, Any]:
-        """Adapter, framework, SHA-256, task, inputs, outputs, capabilities."""
-        model = result.model
-        if not model:
-            return self.not_applicable("the result holds no model description")
-        spec = model.get("input_spec") or {}
-        names = spec.get("feature_names") or []
-        return {"model": model, "input_spec": spec, "n_features": len(names),
-                "feature_shape": spec.get("feature_shape"),
-                "outputs": model.get("output_names") or []}
-
-
-class DataSection(ContextualSection):
-    """Source, hash, shape, features, explained rows and background."""
-
-    name = "data"
-    title = "Data"
-    order = 40
-    template = "section_data.html.j2"
-
-    def context(self, result: AuditResult) -> dict[str, Any]:
-        """The data description and a feature table over the explained rows."""
-        data = result.data
-        if not data:
-            return self.not_applicable("the result holds no data description")
-        sampling = data.get("sampling") or {}
-        background = dict(sampling.get("background") or {})
-        background_rows = background.pop("rows", None)
-        explain_rows = data.get("explain_rows") or []
-        features, other = self._features(result)
-        return {
-            "data": data,
-            "split": sampling.get("split") or {},
-            "explain": sampling.get("explain") or {},
-            "background": background,
-            "n_background_rows": len(background_rows or []),
-            "n_explained": len(explain_rows),
-            "explain_rows_head": explain_rows[:30],
-            "features": features,
-            "other": other,
-        }
-
-    def _features(self, result: AuditResult) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        names: list[str] = list(result.data.get("feature_names") or [])
-        categorical = set(result.data.get("categorical") or [])
-        tabular = next((e for _, e in explanations(result) if is_tabular(e) and is_attribution(e)),
-                       None)
-        rows: list[dict[str, Any]] = [
-                {"name": n, "type": "categorical" if n in categorical else "numeric",
-                 "min": None, "max": None, "missing": None, "distinct": None} for n in names]
-        order = np.arange(len(names))
-        if tabular is not None and tuple(tabular.feature_names) == tuple(names):
-            for j, row in enumerate(rows):
-                row.update(_column_facts(tabular.inputs[:, j], row["type"]))
-            scores, _ = mean_abs(tabular, 0)
-            order = rank_top(names, scores, None, len(names)).indices
-        k = self.render.options.top_k
-        shown = [rows[i] for i in order[:k]]
-        rest = [rows[i] for i in order[k:]]
-        other = {
-            "count": len(rest),
-            "numeric": sum(r["type"] == "numeric" for r in rest),
-            "categorical": sum(r["type"] == "categorical" for r in rest),
-            "missing": sum(int(r["missing"] or 0) for r in rest),
-            "names": [r["name"] for r in rest],
-        }
-        return shown, other
-
-
-def _column_facts(column: np.ndarray, kind: str) -> dict[str, Any]:
-    values = numeric_column(column)
-    if values is None or kind == "categorical":
-        text = [str(v) for v in column.tolist()]
-        missing = sum(t in ("", "nan", "None") for t in text)
-        return {"type": "categorical", "missing": missing,
-                "distinct": len(set(text) - {"", "nan", "None"})}
-    missing = int(np.isnan(values).sum())
-    finite = values[~np.isnan(values)]
-    return {"min": float(finite.min()) if finite.size else None,
-            "max": float(finite.max()) if finite.size else None,
-            "missing": missing, "distinct": int(np.unique(finite).size)}

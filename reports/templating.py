@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
-import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -48,6 +46,7 @@ from jinja2.utils import Cycler, Joiner
 from markupsafe import Markup
 
 from ..safe_text import printable
+from .formatting import fmt_json, fmt_number, fmt_percent, fmt_signed, short_hash
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -133,46 +132,3 @@ def shown(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
         return printable(value)
     return value
-
-
-def fmt_number(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` significant digits; ``n/a`` for None and NaN."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "∞" if number > 0 else "−∞"
-    return f"{number:.{digits}g}"
-
-
-def fmt_signed(value: Any, digits: int = 3) -> str:
-    """A number with an explicit sign."""
-    if value is None:
-        return "n/a"
-    return f"{float(value):+.{digits}g}"
-
-
-def fmt_percent(value: Any, digits: int = 0) -> str:
-    """A fraction as a percentage."""
-    if value is None:
-        return "n/a"
-    return f"{100 * float(value):.{digits}f}%"
-
-
-def fmt_json(value: Any) -> str:
-    """Compact, key-sorted JSON (parameters, details)."""
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-
-
-def short_hash(value: Any, length: int = 16) -> str:
-    """The first ``length`` characters of a hex digest."""
-    return str(value or "")[:length] or "n/a"

@@ -18,11 +18,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from xaudit.cli import main
@@ -286,6 +287,17 @@ def forget_modules(ws: Workspace) -> None:
     """Unload the workspace's modules, so that the next test imports its own."""
     for name in (ws.models, ws.plugin, ws.exits_at_import):
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+    """A workspace on the import path whose models read their flags from it; its modules are
+    unloaded afterwards. Test modules import it as their ``ws`` fixture."""
+    workspace = make_workspace(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("XAUDIT_TEST_FLAGS", str(workspace.flags))
+    yield workspace
+    forget_modules(workspace)
 
 
 def gate(explainer: str = "abl", threshold: float = 1e-8) -> dict[str, Any]:

@@ -30,7 +30,7 @@ FOLDERS = {"core": "xaudit", "adapters": "xaudit.adapters", "plugins": "xaudit.p
 """Source folder -> the import package it becomes (as setup.py maps them)."""
 
 HEAVY = ("scipy", "torch", "sklearn", "numba", "pandas", "onnx", "onnxruntime", "matplotlib",
-         "weasyprint")
+         "weasyprint", "jinja2")
 """Top-level packages that creating a host must not import."""
 
 

@@ -13,22 +13,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from folder_support import Workspace, forget_modules, gate, make_workspace, status_of
+from folder_support import Workspace, gate, status_of
 
 from xaudit.results import AuditResult
 
-
-@pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    workspace = make_workspace(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("XAUDIT_TEST_FLAGS", str(workspace.flags))
-    yield workspace
-    forget_modules(workspace)
+pytest_plugins = ["folder_support"]  # its ``ws`` fixture: a workspace of models and plugins
 
 
 @pytest.mark.parametrize(("factory", "models", "step"), [

@@ -227,6 +227,12 @@ BROKEN = {
     "values_missing": (lambda folder: np.savez(folder / "arrays.npz"),
                        "explanation 'abl' cannot be rebuilt"),
     "values_not_finite": (_nan_values, "not finite"),
+    "hyperparameter_not_a_record": (_edit("model.hyperparameters", {"parameters": ["x"]}),
+                                    "model.hyperparameters.parameters.0"),
+    "representativeness_p_value_text": (_edit("data.representativeness", {"features": [{
+        "feature": "a", "kind": "numeric", "pools": {}, "comparisons": [{
+            "first": "train", "second": "test", "test": "ks", "p_value": "low"}]}]}),
+        "data.representativeness.features.0.comparisons.0.p_value"),
 }
 
 

@@ -323,7 +323,7 @@ def test_the_section_kit_takes_a_result_with_the_data_a_section_needs(tmp_path: 
 
 
 def test_a_builtin_section_passes() -> None:
-    from xaudit.reports.sections_overview import DataSection
+    from xaudit.reports.sections_model import DataSection
 
     assert not failed(section_checks(DataSection))
 

@@ -25,15 +25,12 @@ import resource
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from folder_support import (
     Workspace,
-    forget_modules,
     leftovers,
-    make_workspace,
     snapshot,
     status_of,
 )
@@ -46,18 +43,13 @@ from xaudit.output_folder import FOLDER_FILES, FolderReader, OutputFolder
 from xaudit.reports import HTML_FILE, PDF_FILE
 from xaudit.reports.junit import JUNIT_FILE
 from xaudit.reports.markdown import SUMMARY_FILE
+from xaudit.reports.model_card import MODEL_CARD_JSON, MODEL_CARD_MD
+from xaudit.result_store import ZARR_FILE
 from xaudit.results import ARRAYS_FILE, RESULTS_FILE, AuditResult
 
+pytest_plugins = ["folder_support"]  # its ``ws`` fixture: a workspace of models and plugins
+
 LINUX = sys.platform.startswith("linux")
-
-
-@pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    workspace = make_workspace(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("XAUDIT_TEST_FLAGS", str(workspace.flags))
-    yield workspace
-    forget_modules(workspace)
 
 
 def run(ws: Workspace, suite: Path, out: Path, *options: str) -> int:
@@ -73,8 +65,9 @@ def previous(ws: Workspace) -> Path:
 
 
 def test_folder_files_are_every_format_file() -> None:
-    assert {RESULTS_FILE, ARRAYS_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE,
-            COMPARISON_FILE, MANIFEST_FILE, SIGNATURE_FILE} == FOLDER_FILES
+    assert {RESULTS_FILE, ARRAYS_FILE, ZARR_FILE, HTML_FILE, PDF_FILE, SUMMARY_FILE, JUNIT_FILE,
+            COMPARISON_FILE, MANIFEST_FILE, SIGNATURE_FILE, MODEL_CARD_MD,
+            MODEL_CARD_JSON} == FOLDER_FILES
 
 
 # --- one run, one folder ------------------------------------------------------------------------

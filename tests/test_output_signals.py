@@ -16,16 +16,13 @@ import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from folder_support import (
     FORMATS,
     Workspace,
-    forget_modules,
     leftovers,
-    make_workspace,
     signal_name,
     snapshot,
     status_of,
@@ -35,18 +32,12 @@ from xaudit.reports.junit import JUNIT_FILE
 from xaudit.reports.markdown import SUMMARY_FILE
 from xaudit.results import RESULTS_FILE, AuditResult
 
+pytest_plugins = ["folder_support"]  # its ``ws`` fixture: a workspace of models and plugins
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the test plugin finds files through /proc")
 PHASES = ["explain", "write-results", "render", "pdf", "publish"]
 REPORT_FORMATS = {"render": [*FORMATS, "html"], "pdf": [*FORMATS, "html", "pdf"]}
-
-
-@pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    workspace = make_workspace(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield workspace
-    forget_modules(workspace)
 
 
 @pytest.fixture

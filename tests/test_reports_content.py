@@ -103,12 +103,12 @@ def test_every_section_says_why_it_is_empty(tmp_path: Path) -> None:
     assert "could not be rendered" not in page
     sections = re.findall(r'<section id="sec-([a-z-]+)"', page)
     assert len(sections) == len(SECTIONS)
-    for name in ("global", "local", "media", "faithfulness", "stability", "glossary"):
+    for name in ("global", "local", "media", "faithfulness", "stability", "glossary", "fairness"):
         body = page[page.index(f'id="sec-{name}"'):]
         body = body[:body.index("</section>")]
         assert "Not applicable: " in body, name
     regulatory = page[page.index('id="sec-regulatory"'):]
-    assert "NOT APPLICABLE" in regulatory
+    assert "NOT SERVED" in regulatory
 
 
 def test_120_features_show_top_k_and_aggregate_the_rest(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_documentation_drives_reasons_segments_and_signoff(tmp_path: Path) -> No
     documentation = {
         "intended_use": "Rank applications.", "owner": "Risk team", "status": "approved",
         "prepared_by": {"name": "Ada", "role": "developer", "date": "2025-02-01"},
-        "approved_by": {"name": "Grace", "date": "2025-02-03"},
+        "approved_by": {"name": "Grace", "role": "chief risk officer", "date": "2025-02-03"},
         "segments": ["b", {"feature": "a", "bins": [-5, 0, 5]}],
         "decision": {"output": "score", "adverse": "above", "threshold": 1.5},
         "reason_codes": {"a": "Reason A <applies>", "ghost": "never used"},
@@ -169,8 +169,9 @@ def test_documentation_drives_reasons_segments_and_signoff(tmp_path: Path) -> No
     assert local.count('<td class="num">', local.index('class="reasons'),
                        local.index("</table>")) == 2 * adverse  # row and output per subject
     assert "Reason A &lt;applies&gt;" in local
-    assert "Explained rows by a" in local
-    assert "[-5, 0)" in local
+    fairness = page[page.index('id="sec-fairness"'):page.index('id="sec-media"')]
+    assert "Adverse outcomes by a" in fairness
+    assert fairness.index("<td>[-5, 0)</td>") < fairness.index("<td>[0, 5]</td>")
     assert "ghost" in local  # a reason code for an unknown feature is pointed out
     signoff = page[page.index('id="sec-signoff"'):page.index('id="sec-regulatory"')]
     assert "Ada" in signoff
@@ -185,6 +186,36 @@ def test_documentation_block_is_validated() -> None:
              "documentation": {"reson_codes": {}}}
     with pytest.raises(xaudit.SuiteError, match=r"documentation\.reson_codes"):
         parse_suite(suite)
+
+
+@pytest.mark.parametrize(("approver", "missing"), [
+    (None, "the approved_by entry"),
+    ({"name": "Grace"}, "role, date"),
+    ({"name": "Grace", "role": "chief risk officer"}, "date"),
+    ({"name": " ", "role": "chief risk officer", "date": "2025-02-03"}, "name"),
+])
+def test_approval_needs_name_role_and_date(approver: dict[str, str] | None,
+                                           missing: str) -> None:
+    documentation: dict[str, Any] = {"status": "approved"}
+    if approver is not None:
+        documentation["approved_by"] = approver
+    suite = {"name": "s", "model": {"factory": "m:f"}, "data": {"source": "sklearn:diabetes"},
+             "explainers": [{"id": "a", "method": "ablation"}], "documentation": documentation}
+    with pytest.raises(xaudit.SuiteError, match=r"documentation\.approved_by: .*approved needs"
+                                                 rf".*missing: {missing}$"):
+        parse_suite(suite)
+    documentation["status"] = "draft"  # a draft may name an incomplete approver
+    parse_suite(suite)
+
+
+def test_unsigned_approval_exits_4_naming_the_field(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: s\nmodel: {factory: 'm:f'}\ndata: {source: 'sklearn:diabetes'}\n"
+                     "explainers: [{id: a, method: ablation}]\n"
+                     "documentation: {status: approved, approved_by: {name: Grace}}\n")
+    assert main(["validate", "--no-dependency-check", str(suite)]) == 4
+    assert "documentation.approved_by" in capsys.readouterr().err
 
 
 def test_user_template_extends_the_builtin_one(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from xaudit.results import AuditResult  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "examples" / "diabetes" / "audit.yaml"
 SECTIONS = ("Cover and document control", "Executive summary", "Model", "Data", "Methods",
-            "Global explanations", "Local explanations", "Images and text",
+            "Global explanations", "Local explanations", "Fairness evidence", "Images and text",
             "Faithfulness and sanity checks", "Stability and uncertainty",
             "Limitations and caveats", "Glossary",
             "Technical appendix: parameters, facts and counterfactuals",

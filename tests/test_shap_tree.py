@@ -168,9 +168,11 @@ MODELS = ["dt_reg", "dt_clf_multi", "rf_reg", "rf_clf", "rf_clf_multi", "et_reg"
 NAN_MODELS = {"hgb_reg", "hgb_clf", "xgb_reg", "xgb_clf", "lgb_reg", "lgb_clf"}
 
 
-@pytest.mark.parametrize("mode", ["tree_path_dependent", "interventional"])
+@pytest.mark.parametrize(("mode", "backend"), [("tree_path_dependent", "numba"),
+                                               ("tree_path_dependent", "numpy"),
+                                               ("interventional", "auto")])
 @pytest.mark.parametrize("name", MODELS)
-def test_values_equal_shap_and_sum_to_raw_output(name: str, mode: str) -> None:
+def test_values_equal_shap_and_sum_to_raw_output(name: str, mode: str, backend: str) -> None:
     model, X = _fit(name, nan=name in NAN_MODELS)
     background = None
     if mode == "interventional":
@@ -179,7 +181,9 @@ def test_values_equal_shap_and_sum_to_raw_output(name: str, mode: str) -> None:
         background = Xb[:25]
     adapted = _margin_model(model)
     explanation = xaudit.explain(adapted, X, method="shap.tree", background=background,
-                                 feature_perturbation=mode)
+                                 feature_perturbation=mode, backend=backend)
+    if backend != "auto":
+        assert explanation.metadata["backend"] == backend
     ref, ref_base = _shap_oracle(model, X, background)
     _close(explanation.values, ref)
     if background is not None:
@@ -283,6 +287,8 @@ def test_larger_forest_and_deep_boosting_equal_shap() -> None:
         explanation = xaudit.explain(model, rows, method="shap.tree")
         ref, _ = _shap_oracle(model, rows, None)
         _close(explanation.values, ref)
+        dense = xaudit.explain(model, rows[:20], method="shap.tree", backend="numpy")
+        _close(dense.values, ref[:20])
         explanation = xaudit.explain(model, rows[:40], method="shap.tree", background=X[:50])
         ref, _ = _shap_oracle(model, rows[:40], X[:50])
         _close(explanation.values, ref)
@@ -335,7 +341,7 @@ def test_values_do_not_depend_on_numba_threads(mode: str) -> None:
 
     def values() -> np.ndarray:
         return xaudit.explain(model, X[:64], "shap.tree", background=X[200:240],
-                              feature_perturbation=mode).values
+                              feature_perturbation=mode, backend="numba").values
 
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     all_threads = values()
@@ -345,3 +351,36 @@ def test_values_do_not_depend_on_numba_threads(mode: str) -> None:
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert np.array_equal(all_threads, one_thread)
+
+
+def test_auto_backend_skips_numba_for_small_workloads(tmp_path: Path) -> None:
+    """Issue 16's cold start: a fresh process that creates the host, imports the tree plugin and
+    explains a few rows of a small ensemble never imports numba (``backend: auto`` picks the
+    numpy form); a large workload, or ``backend: numba``, does."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from sklearn.datasets import make_regression\n"
+        "from sklearn.ensemble import GradientBoostingRegressor\n"
+        "import xaudit\n"
+        "import xaudit.plugins.shapley.tree\n"
+        "xaudit.create_host()\n"
+        "X, y = make_regression(n_samples=200, n_features=8, random_state=0)\n"
+        "m = GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=0).fit(X, y)\n"
+        "e = xaudit.explain(m, X[:40], method='shap.tree')\n"
+        "print(e.metadata['backend'], 'numba' in sys.modules)\n"
+        "big = np.repeat(X, 200, axis=0)\n"
+        "e = xaudit.explain(m, big, method='shap.tree')\n"
+        "print(e.metadata['backend'], 'numba' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["numpy", "False", "numba", "True"], done.stdout
+
+
+def test_numpy_backend_refuses_interventional_and_interaction_values() -> None:
+    model, X = _fit("rf_reg")
+    with pytest.raises(InputError, match=r"backend=.numpy. computes path-dependent"):
+        xaudit.explain(model, X, method="shap.tree", background=X, backend="numpy")
+    with pytest.raises(InputError, match=r"backend=.numpy. computes path-dependent"):
+        xaudit.explain(model, X, method="shap.tree", interactions=True, backend="numpy")

@@ -18,8 +18,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xaudit.adapters.hyperparameters import onnx_hyperparameters
 from xaudit.batching import row_blocks
 from xaudit.errors import CapabilityError, InputError
+from xaudit.hyperparameters import Hyperparameters
 from xaudit.model import InputSpec, ModelBase
 from xaudit.multi_input import check_row_counts, split_inputs
 
@@ -81,6 +83,8 @@ class OnnxModel(ModelBase):
     gradient_status: str = ""
     """Why the ``gradients`` capability is offered or not (the converter's or checker's word)."""
     conversion_check: dict[str, Any] | None = None
+    node_count: int = 0
+    initializer_count: int = 0
 
     def __repr__(self) -> str:
         return (f"OnnxModel(name={self.name!r}, inputs={list(self.input_names)}, "
@@ -200,6 +204,12 @@ class OnnxModel(ModelBase):
         return out
 
     # ---------------------------------------------------------------- identity
+
+    def hyperparameters(self) -> Hyperparameters:
+        """Opset, producer, node and initializer counts, inputs and outputs."""
+        return onnx_hyperparameters(self.producer, self.opset, self.node_count,
+                                    self.initializer_count, list(self.input_names),
+                                    list(self.graph_outputs))
 
     def fingerprint(self) -> str:
         """SHA-256 of the ONNX file's bytes (or of the serialized ModelProto)."""

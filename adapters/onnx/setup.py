@@ -53,7 +53,8 @@ def load_onnx_model(obj: object, options: OnnxOptions, adapter: str) -> OnnxMode
         output_index=index, output=options.output, max_batch=options.max_batch,
         fixed_batch=fixed, file_hash=source.sha256, providers=tuple(providers),
         producer=f"{source.proto.producer_name} {source.proto.producer_version}".strip(),
-        opset=_opset(source.proto),
+        opset=_opset(source.proto), node_count=len(source.proto.graph.node),
+        initializer_count=len(source.proto.graph.initializer),
     )
     if options.gradients:
         attach_torch(model, source.proto, probe_inputs, probe_outputs, options.device)

@@ -29,10 +29,12 @@ from xaudit.adapters.estimators import (
 )
 from xaudit.adapters.fingerprint import file_sha256, state_sha256
 from xaudit.adapters.frames import to_frame
+from xaudit.adapters.hyperparameters import estimator_hyperparameters
 from xaudit.adapters.trees.extract import extract_tree_ensemble
 from xaudit.adapters.trees.isolation import mean_path_length
 from xaudit.errors import ModelLoadError
 from xaudit.hookspecs import hookimpl
+from xaudit.hyperparameters import Hyperparameters
 from xaudit.model import InputSpec, ModelBase, Task, default_output_names
 from xaudit.plugin import Adapter, AdapterOptions
 from xaudit.randomization import Randomization, RandomizedStage
@@ -96,6 +98,11 @@ class SklearnModel(ModelBase):
         if self._trees is None:
             self._trees = extract_tree_ensemble(self.estimator)
         return self._trees
+
+    def hyperparameters(self) -> Hyperparameters:
+        """``get_params(deep=True)`` against the class defaults
+        (:mod:`xaudit.adapters.hyperparameters`)."""
+        return estimator_hyperparameters(self.estimator, "scikit-learn estimator")
 
     def randomizations(self) -> tuple[str, ...]:
         """``leaves`` for tree models, then ``labels`` (see :mod:`xaudit.adapters.estimators`)."""

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from xaudit.adapters.hyperparameters import torch_hyperparameters
 from xaudit.adapters.torch.randomize import parameter_layers, randomized_modules
 from xaudit.batching import row_blocks
 from xaudit.errors import InputError, ModelLoadError
+from xaudit.hyperparameters import Hyperparameters
 from xaudit.model import InputSpec, ModelBase
 from xaudit.multi_input import check_row_counts, split_inputs
 from xaudit.randomization import LAYERS, Randomization, RandomizedStage, refusal
@@ -207,6 +209,10 @@ class TorchModel(ModelBase):
         hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close else
                 f"layers: {', '.join([n for n in modules if n][:20]) or 'none'}")
         raise InputError(f"model {self.name!r} has no layer {name!r}; {hint}")
+
+    def hyperparameters(self) -> Hyperparameters:
+        """Leaf modules with parameter counts, and the totals."""
+        return torch_hyperparameters(self.module)
 
     def fingerprint(self) -> str:
         """SHA-256 of the model file, or of the module's state dict and class name."""

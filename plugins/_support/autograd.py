@@ -18,6 +18,7 @@ from xaudit.batching import row_blocks
 from xaudit.capabilities import refusal, require
 from xaudit.errors import CapabilityError, InputError
 from xaudit.model import DifferentiableModel, Model
+from xaudit.plugins._support.pass_size import plan_passes
 from xaudit.targets import TargetSelection
 
 
@@ -126,13 +127,16 @@ def weighted_target_gradients(model: DifferentiableModel, x: Any, index: Any,
     return grads, selected.detach()
 
 
-def input_gradients(model: DifferentiableModel, x: Any, index: Any, max_batch: int) -> Any:
+def input_gradients(model: DifferentiableModel, x: Any, index: Any,
+                    max_batch: int | None) -> Any:
     """``d f_{index[r, j]}(x_r) / d x_r`` for every row and slot: ``(k, n, *shape)``, in
-    passes of at most ``max_batch`` rows (laid out as :func:`fast_memory_format` says)."""
+    passes of ``max_batch`` rows (``None``: sized to the model, see
+    :mod:`~xaudit.plugins._support.pass_size`), laid out as :func:`fast_memory_format` says."""
     torch = require_torch("gradients")
     total = torch.empty((index.shape[1], *x.shape), dtype=x.dtype, device=x.device)
     layout = fast_memory_format(model, x)
-    for rows in row_blocks(int(x.shape[0]), max_batch):
+    plan = plan_passes(model, x, tuple(x.shape[1:]), max_batch)
+    for rows in plan.row_passes(int(x.shape[0])):
         block = x[rows] if layout is None else x[rows].contiguous(memory_format=layout)
         grads, _ = weighted_target_gradients(model, block, index[rows])
         for j, grad in enumerate(grads):

@@ -19,12 +19,10 @@ Blurred baselines are an image concern: :func:`xaudit.plugins._support.images.ga
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import numpy as np
 
-from xaudit.batching import row_blocks
 from xaudit.capabilities import refusal
 from xaudit.errors import InputError
 from xaudit.model import MODALITIES, DifferentiableModel, LayeredModel
@@ -33,6 +31,7 @@ from xaudit.plugins._support.autograd import (
     require_torch,
     weighted_target_gradients,
 )
+from xaudit.plugins._support.pass_size import PassPlan, plan_passes
 
 PathMethod = Literal["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
                      "gausslegendre"]
@@ -111,19 +110,6 @@ def make_baseline(kind: str, X: np.ndarray, background: np.ndarray | None,
     raise InputError(f"unknown baseline {kind!r}")
 
 
-POINT_BUDGET = 2**23
-"""Input values per forward/backward pass when ``max_batch`` is not given (32 MiB of float32)."""
-
-
-def points_per_pass(max_batch: int | None, shape: tuple[int, ...]) -> int:
-    """``max_batch``, or when ``None`` as many points as fit :data:`POINT_BUDGET` input values
-    (at least 16): about 10,000 rows of 784 features, 2,700 images of 3x32x32, 55 of
-    3x224x224. Activations scale with the input, so this bounds memory across model sizes."""
-    if max_batch is not None:
-        return int(max_batch)
-    return max(16, POINT_BUDGET // max(1, math.prod(shape)))
-
-
 def row_seeds(rng: np.random.Generator, n: int) -> np.ndarray:
     """One 63-bit seed per row, drawn from ``rng``."""
     return rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)
@@ -141,13 +127,14 @@ def row_noise(seed: int, shape: tuple[int, ...], stdev: float, like: Any) -> Any
 
 
 def path_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any,
-                   alphas: np.ndarray, weights: np.ndarray, max_batch: int,
+                   alphas: np.ndarray, weights: np.ndarray, plan: PassPlan,
                    memory_format: Any = None) -> Any:
     """``sum_s w_s grad f_c(b + alpha_s (x - b))`` for each row and slot: ``(k, n, *shape)``.
 
     ``x`` ``(n, *shape)``, ``baseline`` broadcastable to it, ``index`` ``(n, k)`` targeted
-    outputs. Evaluated in passes of at most ``max_batch`` points, laid out in
-    ``memory_format`` when given (see :func:`~xaudit.plugins._support.autograd.fast_memory_format`).
+    outputs. Evaluated in the passes of ``plan`` (whole rows of ``n_steps`` points while they
+    fit, else parts of one row's steps), laid out in ``memory_format`` when given (see
+    :func:`~xaudit.plugins._support.autograd.fast_memory_format`).
     """
     torch = require_torch("integrated gradients")
     n, shape, n_steps = int(x.shape[0]), tuple(x.shape[1:]), len(alphas)
@@ -157,30 +144,28 @@ def path_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any
     weight = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
     total = torch.zeros((index.shape[1], n, *shape), dtype=x.dtype, device=x.device)
     ones = (1,) * len(shape)
-    for block in row_blocks(n, max_batch, n_steps):
-        rows = block.stop - block.start
-        for part in row_blocks(n_steps, max_batch):
-            steps = part.stop - part.start
-            points = torch.addcmul(baseline[block].unsqueeze(1),
-                                   alpha[part].view(1, steps, *ones),
-                                   diff[block].unsqueeze(1)).reshape(rows * steps, *shape)
-            if memory_format is not None:
-                points = points.contiguous(memory_format=memory_format)
-            grads, _ = weighted_target_gradients(
-                model, points, index[block].repeat_interleave(steps, dim=0),
-                weight[part].repeat(rows))
-            for j, grad in enumerate(grads):
-                total[j, block] += grad.view(rows, steps, *shape).sum(dim=1)
+    for block, part in plan.point_passes(n, n_steps):
+        rows, steps = block.stop - block.start, part.stop - part.start
+        points = torch.addcmul(baseline[block].unsqueeze(1), alpha[part].view(1, steps, *ones),
+                               diff[block].unsqueeze(1)).reshape(rows * steps, *shape)
+        if memory_format is not None:
+            points = points.contiguous(memory_format=memory_format)
+        grads, _ = weighted_target_gradients(
+            model, points, index[block].repeat_interleave(steps, dim=0),
+            weight[part].repeat(rows))
+        for j, grad in enumerate(grads):
+            total[j, block] += grad.view(rows, steps, *shape).sum(dim=1)
     return total
 
 
 def integrated_gradients(model: DifferentiableModel, x: Any, baseline: Any, index: Any,
                          method: str, n_steps: int, max_batch: int | None) -> Any:
-    """IG ``(k, n, *shape)`` of ``x`` from ``baseline`` for the slots of ``index``
-    (``max_batch`` ``None``: see :func:`~xaudit.plugins._support.paths.points_per_pass`)."""
+    """IG ``(k, n, *shape)`` of ``x`` from ``baseline`` for the slots of ``index``, in passes
+    of ``max_batch`` points (``None``: sized to the model, see
+    :mod:`~xaudit.plugins._support.pass_size`)."""
     alphas, weights = path_rule(method, n_steps)
-    batch = points_per_pass(max_batch, tuple(x.shape[1:]))
-    total = path_gradients(model, x, baseline, index, alphas, weights, batch,
+    plan = plan_passes(model, x, tuple(x.shape[1:]), max_batch)
+    total = path_gradients(model, x, baseline, index, alphas, weights, plan,
                            fast_memory_format(model, x))
     return total.mul_((x - baseline.expand_as(x)).unsqueeze(0))
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import row_blocks
 from xaudit.explanation import Attribution
 from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
@@ -28,6 +27,7 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
+from xaudit.plugins._support.pass_size import plan_passes
 from xaudit.plugins._support.paths import make_baseline
 from xaudit.plugins.deep.deeplift_rules import RuleParams, deeplift_gradients, prepare
 from xaudit.registry import Registry
@@ -41,8 +41,9 @@ class DeepLiftParams(RuleParams):
     """Reference input: all zeros, the background mean, or ``baseline_values``."""
     baseline_values: float | list[Any] | None = None
     """For ``given``: a number, one row, or one row per explained row (nested lists)."""
-    max_batch: int = Field(256, gt=0)
-    """Rows explained per forward (the forward holds twice as many: rows and references)."""
+    max_batch: int | None = Field(None, gt=0)
+    """Rows explained per forward (the forward holds twice as many: rows and references).
+    Default: sized to the model and machine (as gradient.integrated)."""
 
 
 class DeepLift(Explainer):
@@ -84,7 +85,8 @@ class DeepLift(Explainer):
                                   given=self.params.baseline_values)
         ref_all = input_tensor(dm, reference)
         values, base, ops = [], [], set()
-        for rows in row_blocks(x.shape[0], self.params.max_batch):
+        plan = plan_passes(dm, x, tuple(x.shape[1:]), self.params.max_batch, kind="deeplift")
+        for rows in plan.row_passes(x.shape[0]):
             xb = x[rows]
             refb = ref_all.expand_as(xb) if ref_all.shape[0] == 1 else ref_all[rows]
             index = target_index(targets, rows, x.device)

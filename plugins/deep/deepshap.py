@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.handoff import Handoff
@@ -31,6 +30,7 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
+from xaudit.plugins._support.pass_size import plan_passes
 from xaudit.plugins.deep.deeplift_rules import RuleParams, deeplift_gradients, prepare
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -39,8 +39,9 @@ from xaudit.targets import TargetSelection
 class DeepShapParams(RuleParams):
     """Parameters of ``shap.deep``."""
 
-    max_batch: int = Field(4096, gt=0)
-    """Most (row, background row) pairs in one forward (which holds twice as many rows)."""
+    max_batch: int | None = Field(None, gt=0)
+    """Most (row, background row) pairs in one forward (which holds twice as many rows).
+    Default: sized to the model and machine (as gradient.integrated)."""
 
 
 class DeepShap(Explainer):
@@ -83,7 +84,8 @@ class DeepShap(Explainer):
         values: list[Any] = []
         base: list[Any] = []
         ops: set[str] = set()
-        for rows in row_blocks(x.shape[0], self.params.max_batch, n_refs):
+        plan = plan_passes(dm, x, tuple(x.shape[1:]), self.params.max_batch, kind="deeplift")
+        for rows in plan.row_passes(x.shape[0], n_refs):
             xb = x[rows]
             r = xb.shape[0]
             x_rep = xb.repeat_interleave(n_refs, dim=0)

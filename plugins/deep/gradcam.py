@@ -22,7 +22,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -34,6 +33,7 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
+from xaudit.plugins._support.pass_size import plan_passes
 from xaudit.plugins._support.torch_hooks import (
     last_conv_layer,
     layer_gradients,
@@ -53,8 +53,9 @@ class GradCamParams(PluginParams):
     """Keep only positive evidence (the papers' ReLU); False gives Captum's default."""
     interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
     """How the layer-sized map is resized to the input's height and width."""
-    max_batch: int = Field(256, gt=0)
-    """Rows per forward and backward pass."""
+    max_batch: int | None = Field(None, gt=0)
+    """Rows per forward and backward pass. Default: sized to the model and machine (as
+    gradient.integrated)."""
 
 
 class GradCam(Explainer):
@@ -95,7 +96,8 @@ class GradCam(Explainer):
         name = self.params.layer or last_conv_layer(lm, x_all)
         layer = lm.layer(name)
         maps = []
-        for rows in row_blocks(x_all.shape[0], self.params.max_batch):
+        plan = plan_passes(lm, x_all, tuple(x_all.shape[1:]), self.params.max_batch)
+        for rows in plan.row_passes(x_all.shape[0]):
             x = x_all[rows]
             index = target_index(targets, rows, x.device)
             acts, grads_of, _ = layer_gradients(lm, x, layer, name, index, cut=True)

@@ -44,6 +44,7 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
+from xaudit.plugins._support.pass_size import forward_rows, plan_passes
 from xaudit.plugins._support.paths import INTERPOLABLE, PathMethod, path_endpoints, path_rule
 from xaudit.plugins._support.torch_hooks import LayerHook, layer_gradients, layered
 from xaudit.registry import Registry
@@ -86,8 +87,8 @@ class LayerParams(PluginParams):
 
     layer: str
     """Layer name (a ``named_modules`` name such as ``network.2`` or ``conv3``)."""
-    max_batch: int = Field(256, gt=0)
-    """Rows per forward pass."""
+    max_batch: int | None = Field(None, gt=0)
+    """Rows per forward pass. Default: as many as hold 2**23 input values."""
 
 
 class PathParams(LayerParams):
@@ -99,8 +100,9 @@ class PathParams(LayerParams):
     """Integration points: Gauss-Legendre or a Riemann rule (as Captum's ``method``)."""
     baseline: Literal["zero", "mean"] = "zero"
     """Baseline input: zeros (token id 0 for text), or the background mean."""
-    max_batch: int = Field(2048, gt=0)
-    """Rows times path points per forward pass."""
+    max_batch: int | None = Field(None, gt=0)
+    """Rows times path points per forward pass. Default: sized to the model and machine (as
+    gradient.integrated)."""
 
 
 class LayerIntegratedParams(PathParams):
@@ -165,7 +167,8 @@ class LayerActivations(LayerBase):
         layer = lm.layer(self.params.layer)
         x = lm.to_tensors(X)[0].detach()
         blocks = [layer_output(lm, layer, self.params.layer, x[rows])
-                  for rows in row_blocks(x.shape[0], self.params.max_batch)]
+                  for rows in row_blocks(x.shape[0], forward_rows(self.params.max_batch,
+                                                                  tuple(x.shape[1:])))]
         acts = (torch.cat(parts) for parts in zip(*blocks, strict=True))
         return self.result(tuple(a.unsqueeze(-1).expand(*a.shape, targets.n_slots)
                                  for a in acts), self.params.layer)
@@ -202,7 +205,8 @@ class LayerConductance(LayerBase):
         steps = alphas.shape[0]
         layout = fast_memory_format(lm, x_all)
         out = []
-        for rows in row_blocks(x_all.shape[0], p.max_batch, steps):
+        plan = plan_passes(lm, x_all, tuple(x_all.shape[1:]), p.max_batch)
+        for rows in plan.row_passes(x_all.shape[0], steps):
             x, base = x_all[rows], base_all[rows]
             shape = (1, steps, *([1] * (x.dim() - 1)))
             path = (base.unsqueeze(1) + alphas.view(shape) * (x - base).unsqueeze(1))
@@ -250,7 +254,8 @@ class LayerIntegrated(LayerBase):
         alphas_np, weights_np = path_rule(p.path_method, p.n_steps)
         layout = fast_memory_format(lm, x_all)
         out = []
-        for rows in row_blocks(x_all.shape[0], p.max_batch, p.n_steps):
+        plan = plan_passes(lm, x_all, tuple(x_all.shape[1:]), p.max_batch)
+        for rows in plan.row_passes(x_all.shape[0], p.n_steps):
             x = x_all[rows]
             a_x = layer_output(lm, layer, name, x)
             a_b = (tuple(torch.zeros_like(a) for a in a_x) if p.layer_baseline == "zero"

@@ -21,7 +21,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -33,6 +32,7 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
+from xaudit.plugins._support.pass_size import plan_passes
 from xaudit.plugins._support.paths import INTERPOLABLE, PathMethod, path_endpoints, path_rule
 from xaudit.plugins._support.torch_hooks import LayerHook, layered
 from xaudit.registry import Registry
@@ -57,8 +57,9 @@ class NeuronConductanceParams(PluginParams):
     times ``(n - 1) / n`` for that rule (the other rules agree)."""
     baseline: Literal["zero", "mean"] = "zero"
     """Baseline input: ``zero`` or the background ``mean``."""
-    max_batch: int = Field(2048, gt=0)
-    """Rows times path points per forward pass."""
+    max_batch: int | None = Field(None, gt=0)
+    """Rows times path points per forward pass. Default: sized to the model and machine (as
+    gradient.integrated)."""
 
 
 class NeuronConductance(Explainer):
@@ -93,7 +94,8 @@ class NeuronConductance(Explainer):
         alphas = torch.as_tensor(alphas_np, dtype=x_all.dtype, device=x_all.device)
         weights = torch.as_tensor(weights_np, dtype=x_all.dtype, device=x_all.device)
         out = []
-        for rows in row_blocks(x_all.shape[0], p.max_batch, p.n_steps):
+        plan = plan_passes(lm, x_all, tuple(x_all.shape[1:]), p.max_batch)
+        for rows in plan.row_passes(x_all.shape[0], p.n_steps):
             x, base = x_all[rows], base_all[rows]
             shape = (1, p.n_steps, *([1] * (x.dim() - 1)))
             path = (base.unsqueeze(1) + alphas.view(shape) * (x - base).unsqueeze(1))

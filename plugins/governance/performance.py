@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from xaudit.data import Dataset
-from xaudit.handoff import CheckHandoff
+from xaudit.handoff import CheckHandoff, GroupMetric, MetricEstimate, SegmentMetric
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Check, CheckOutcome, ModelCheck, PluginParams
@@ -97,8 +97,13 @@ class Performance(ModelCheck):
                 f"{metric.label}" if p.value == "worst_segment" else
                 f"scikit-learn finds the {metric.label} undefined on the {overall.rows} test "
                 "rows (one class only, or a single row)")
+        figure = MetricEstimate(metric.label, overall.rows, _defined(overall.value),
+                                _defined(overall.low), _defined(overall.high), p.confidence,
+                                tuple(_segment_metric(s) for s in segments
+                                      if s["missing"] is None))
         return CheckOutcome(value, details=details,
-                            handoff=CheckHandoff(statements=tuple(statements)))
+                            handoff=CheckHandoff(statements=tuple(statements),
+                                                 performance=figure))
 
     def _worst(self, segments: list[dict[str, Any]]) -> tuple[float, str | None]:
         """The worst value over groups large enough to conclude, and the group's name."""
@@ -110,6 +115,16 @@ class Performance(ModelCheck):
             return float("nan"), None
         pick = min if self.direction == "higher" else max
         return pick(candidates, key=lambda c: c[0])
+
+
+def _defined(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _segment_metric(table: dict[str, Any]) -> SegmentMetric:
+    return SegmentMetric(table["feature"], tuple(
+        GroupMetric(g["label"], int(g["rows"]), _defined(g["value"]), _defined(g["ci_low"]),
+                    _defined(g["ci_high"]), bool(g["too_small"])) for g in table["groups"]))
 
 
 def _figure(found: Estimate, level: float) -> str:

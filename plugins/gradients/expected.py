@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from xaudit.batching import row_blocks
 from xaudit.errors import InputError
 from xaudit.explanation import Attribution
 from xaudit.hookspecs import hookimpl
@@ -36,7 +35,8 @@ from xaudit.plugins._support.autograd import (
     to_numpy,
     weighted_target_gradients,
 )
-from xaudit.plugins._support.paths import points_per_pass, row_noise, row_seeds
+from xaudit.plugins._support.pass_size import plan_passes
+from xaudit.plugins._support.paths import row_noise, row_seeds
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
 
@@ -49,8 +49,8 @@ class GradientShapParams(PluginParams):
     stdev: float = Field(0.0, ge=0)
     """Standard deviation of Gaussian noise added to the input before each draw (0: none)."""
     max_batch: int | None = Field(None, gt=0)
-    """Most path points in one forward/backward pass: bounds memory. Default: as many as hold
-    2**23 input values (as gradient.integrated)."""
+    """Most path points in one forward/backward pass: bounds memory and fixes the split.
+    Default: sized to the model and machine (as gradient.integrated)."""
 
 
 def draws(rng: np.random.Generator, n: int, n_samples: int,
@@ -124,27 +124,26 @@ class GradientShap(Explainer):
         alpha = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
         mean = torch.zeros((k, n, *shape), dtype=x.dtype, device=x.device)
         m2 = torch.zeros_like(mean)  # sums of squared deviations from the mean
-        batch = points_per_pass(p.max_batch, shape)
+        plan = plan_passes(net, x, shape, p.max_batch)
         ones = (1,) * len(shape)
         layout = fast_memory_format(net, x)
-        for block in row_blocks(n, batch, ns):
+        for block, part in plan.point_passes(n, ns):
             inputs = x[block].unsqueeze(1)
             if seeds is not None:
                 inputs = inputs + torch.stack([row_noise(int(seeds[r]), (ns, *shape), p.stdev, x)
-                                               for r in range(block.start, block.stop)])
-            for part in row_blocks(ns, batch):
-                chosen = bg[pick[block, part]]
-                diff = (inputs if seeds is None else inputs[:, part]) - chosen
-                rows, steps = block.stop - block.start, part.stop - part.start
-                points = torch.addcmul(chosen, alpha[block, part].view(rows, steps, *ones),
-                                       diff).reshape(rows * steps, *shape)
-                if layout is not None:
-                    points = points.contiguous(memory_format=layout)
-                grads, _ = weighted_target_gradients(
-                    net, points, index[block].repeat_interleave(steps, dim=0))
-                for j, grad in enumerate(grads):
-                    sample = grad.view(rows, steps, *shape).mul_(diff)
-                    accumulate(mean[j, block], m2[j, block], sample, part.start)
+                                               [part] for r in range(block.start, block.stop)])
+            chosen = bg[pick[block, part]]
+            diff = inputs - chosen
+            rows, steps = block.stop - block.start, part.stop - part.start
+            points = torch.addcmul(chosen, alpha[block, part].view(rows, steps, *ones),
+                                   diff).reshape(rows * steps, *shape)
+            if layout is not None:
+                points = points.contiguous(memory_format=layout)
+            grads, _ = weighted_target_gradients(
+                net, points, index[block].repeat_interleave(steps, dim=0))
+            for j, grad in enumerate(grads):
+                sample = grad.view(rows, steps, *shape).mul_(diff)
+                accumulate(mean[j, block], m2[j, block], sample, part.start)
         errors = None
         if ns > 1:
             errors = to_numpy(m2.div_((ns - 1) * ns).sqrt_().movedim(0, -1))

@@ -12,7 +12,8 @@ the completeness axiom ``sum_i IG_i(x) = f(x) - f(b)``; the quadrature error of 
 
 The path points of all rows are evaluated in batched forward/backward passes of at most
 ``max_batch`` points (whole rows where ``n_steps <= max_batch``, else blocks of steps of one
-row), so memory is bounded whatever ``n_steps`` is. Quadrature weights ride on the backward
+row), so memory is bounded whatever ``n_steps`` is; without ``max_batch`` the pass size adapts
+to the model (:mod:`~xaudit.plugins._support.pass_size`). Quadrature weights ride on the backward
 pass as its seed, and the steps of a row are summed inside the batch.
 """
 
@@ -37,12 +38,12 @@ from xaudit.plugins._support.autograd import (
     to_numpy,
 )
 from xaudit.plugins._support.images import ChannelAxis, gaussian_blur, image_axes
+from xaudit.plugins._support.pass_size import forward_rows
 from xaudit.plugins._support.paths import (
     BaselineKind,
     PathMethod,
     integrated_gradients,
     make_baseline,
-    points_per_pass,
 )
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -72,9 +73,9 @@ class IntegratedGradientsParams(PluginParams):
     """For baseline 'blur': where the channels of an image row are (``auto``, ``first``,
     ``last``, ``none`` or an axis number); the blur runs over the other two axes."""
     max_batch: int | None = Field(None, gt=0)
-    """Most path points (rows x steps) in one forward/backward pass: bounds memory. Default:
-    as many as hold 2**23 input values (about 10,000 rows of 784 features, 55 RGB 224x224
-    images)."""
+    """Most path points (rows x steps) in one forward/backward pass: bounds memory and fixes
+    the split. Default: sized to the model and machine by a short throughput probe on the
+    first passes, within a memory bound (see docs/explainers/gradients.md)."""
 
     @field_validator("baseline_values", mode="before")
     @classmethod
@@ -120,7 +121,7 @@ class IntegratedGradients(Explainer):
         net = float_inputs(model, self.name)
         x = input_tensor(net, X)
         baseline = self.baseline(net, X, x, background, rng)
-        batch = points_per_pass(p.max_batch, tuple(X.shape[1:]))
+        batch = forward_rows(p.max_batch, tuple(X.shape[1:]))
         # f(x) is needed for the convergence delta; its pass also picks "predicted" targets
         outputs = to_numpy(targeted_outputs(net, x, target_index(targets, slice(None), x.device),
                                             batch))

@@ -7,7 +7,8 @@
   a Black Box: Learning Important Features Through Propagating Activation Differences"; for a
   ReLU network without biases it equals epsilon-LRP, Ancona et al. 2018).
 
-One forward and one backward pass per targeted output per block of ``max_batch`` rows.
+One forward and one backward pass per targeted output per block of ``max_batch`` rows (without
+it, blocks sized to the model: :mod:`~xaudit.plugins._support.pass_size`).
 """
 
 from __future__ import annotations
@@ -38,15 +39,17 @@ class SaliencyParams(PluginParams):
 
     absolute: bool = True
     """Return |gradient| (the saliency map of Simonyan et al.); false keeps the sign."""
-    max_batch: int = Field(1024, gt=0)
-    """Most rows in one forward/backward pass."""
+    max_batch: int | None = Field(None, gt=0)
+    """Most rows in one forward/backward pass. Default: sized to the model and machine
+    (as gradient.integrated)."""
 
 
 class InputXGradientParams(PluginParams):
     """Parameters of ``gradient.input_x_gradient``."""
 
-    max_batch: int = Field(1024, gt=0)
-    """Most rows in one forward/backward pass."""
+    max_batch: int | None = Field(None, gt=0)
+    """Most rows in one forward/backward pass. Default: sized to the model and machine
+    (as gradient.integrated)."""
 
 
 class _InputGradientMap(Explainer):

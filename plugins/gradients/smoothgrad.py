@@ -35,6 +35,7 @@ from xaudit.plugins._support.autograd import (
     target_index,
     to_numpy,
 )
+from xaudit.plugins._support.pass_size import forward_rows
 from xaudit.plugins._support.paths import (
     PathMethod,
     integrated_gradients,
@@ -68,8 +69,9 @@ class SmoothGradParams(PluginParams):
     """For base integrated: the path quadrature."""
     n_steps: int = Field(20, ge=1, le=100_000)
     """For base integrated: points on each path."""
-    max_batch: int = Field(1024, gt=0)
-    """Most inputs (noisy copies, times path points for integrated) per forward/backward."""
+    max_batch: int | None = Field(None, gt=0)
+    """Most inputs (noisy copies, times path points for integrated) per forward/backward.
+    Default: sized to the model and machine (as gradient.integrated)."""
 
 
 def base_attributions(model: DifferentiableModel, x: Any, index: Any,
@@ -146,7 +148,7 @@ class SmoothGrad(Explainer):
         seeds, stdevs = row_seeds(rng, n), noise_stdevs(x, p)
         values = torch.empty((k, n, *shape), dtype=x.dtype, device=x.device)
         errors = torch.empty_like(values)
-        for rows in row_blocks(n, p.max_batch, n_samples):
+        for rows in row_blocks(n, forward_rows(p.max_batch, shape), n_samples):
             noisy = torch.stack([x[r] + row_noise(int(seeds[r]), (n_samples, *shape), stdevs[r], x)
                                  for r in range(rows.start, rows.stop)])
             count = rows.stop - rows.start

@@ -33,6 +33,7 @@ from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
 from xaudit.plugins._support.features import resolve_features
 from xaudit.plugins._support.images import ChannelAxis, image_axes
+from xaudit.plugins._support.pass_size import forward_rows, plan_passes, predict_in_passes
 from xaudit.plugins.perturbation.leave_one_out import leave_one_out
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -60,8 +61,9 @@ class OcclusionParams(PluginParams):
     channel_axis: ChannelAxis = "auto"
     """Images: where the channels of a row are (``auto``, ``first``, ``last``, ``none`` or an
     axis number); the default window spans all of them."""
-    max_batch: int = Field(4096, gt=0)
-    """Most rows in one model call."""
+    max_batch: int | None = Field(None, gt=0)
+    """Most rows in one model call. Default: sized to the model by timing its first calls,
+    within 2**23 input values per call (see docs/explainers/gradients.md)."""
 
 
 def window_units(shape: tuple[int, ...], window: Sequence[int],
@@ -100,11 +102,15 @@ def group_units(groups: Sequence[Sequence[int | str]], names: Sequence[str] | No
 
 
 def occlude(model: Model, X: np.ndarray, units: Sequence[Unit], references: np.ndarray,
-            max_batch: int) -> np.ndarray:
+            max_batch: int | None) -> np.ndarray:
     """Mean over covering units of ``f(x) - E_ref f(x with x_unit := ref_unit)``:
-    ``(n, *shape, n_outputs)``."""
+    ``(n, *shape, n_outputs)``. Perturbed rows are built in blocks of at most ``max_batch``
+    rows and predicted in calls of ``max_batch`` rows (``None``: sized to the model by
+    :func:`~xaudit.plugins._support.pass_size.plan_passes`)."""
     n, shape, n_refs = X.shape[0], X.shape[1:], references.shape[0]
-    full = predict_batched(model, X, max_batch)
+    plan = plan_passes(model, X, tuple(shape), max_batch, kind="forward")
+    max_batch = forward_rows(max_batch, tuple(shape))
+    full = predict_in_passes(model, X, plan)
     total = np.zeros((n, *shape, full.shape[1]))
     count = np.zeros(shape)
     per_block = max(1, min(len(units), max_batch // n_refs))
@@ -115,7 +121,7 @@ def occlude(model: Model, X: np.ndarray, units: Sequence[Unit], references: np.n
             batch = np.repeat(rows[:, None, None], len(block_units), axis=1).repeat(n_refs, axis=2)
             for g, unit in enumerate(block_units):
                 batch[:, g][(slice(None), slice(None), *unit)] = references[(slice(None), *unit)]
-            preds = predict_batched(model, batch.reshape(-1, *shape), max_batch).reshape(
+            preds = predict_in_passes(model, batch.reshape(-1, *shape), plan).reshape(
                 rows.shape[0], len(block_units), n_refs, -1).mean(axis=2)
             deltas = full[r0:r0 + rows.shape[0], None, :] - preds
             for g, unit in enumerate(block_units):
@@ -164,7 +170,8 @@ class Occlusion(Explainer):
             units = group_units(p.groups, model.input_spec.feature_names, shape[0])
             meta["n_groups"] = len(p.groups)
         elif p.window is None and model.input_spec.modality != "image":
-            values, base_values = leave_one_out(model, X, references, targets, p.max_batch)
+            values, base_values = leave_one_out(model, X, references, targets,
+                                                forward_rows(p.max_batch, shape))
             return Attribution(values=values, base_values=base_values,
                                metadata={**meta, "window": [1] * len(shape)})
         else:
@@ -176,7 +183,7 @@ class Occlusion(Explainer):
         deltas = occlude(model, X, units, references, p.max_batch)
         index = targets.indices.reshape(X.shape[0], *([1] * len(shape)), targets.n_slots)
         values = np.take_along_axis(deltas, index, axis=-1)
-        base = predict_batched(model, references, p.max_batch).mean(axis=0)
+        base = predict_batched(model, references, forward_rows(p.max_batch, shape)).mean(axis=0)
         base_values = targets.take(np.ascontiguousarray(
             np.broadcast_to(base, (X.shape[0], base.size))))
         return Attribution(values=values, base_values=base_values, metadata=meta,

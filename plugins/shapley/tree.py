@@ -8,8 +8,9 @@ rows). Optional SHAP interaction values (path-dependent).
 
 Kernels: :mod:`.tree_path` (numba; Gauss-Legendre quadrature of the path polynomial, one
 walk of each tree per row), :mod:`.tree_interventional` (numba; per-leaf background tables,
-or a walk per row and background row) and :mod:`.tree_torch` (the same path-dependent
-values in a dense, batched form for a GPU). Before computing, a few rows are predicted by the
+or a walk per row and background row), :mod:`.tree_torch` (the same path-dependent
+values in a dense, batched form for a GPU) and :mod:`.tree_numpy` (that dense form in numpy, for
+workloads smaller than numba's start costs). Before computing, a few rows are predicted by the
 model and by the trees, and a model whose outputs are neither the trees' raw output nor its
 transform is refused.
 Rows are processed in chunks of ``chunk_size``, so working memory is set by the chunk size.
@@ -38,7 +39,7 @@ from xaudit.handoff import Handoff
 from xaudit.hookspecs import hookimpl
 from xaudit.model import Model
 from xaudit.plugin import Explainer, PluginParams
-from xaudit.plugins.shapley import tree_interventional, tree_path, tree_torch
+from xaudit.plugins.shapley import tree_interventional, tree_numpy, tree_path, tree_torch
 from xaudit.plugins.shapley.tree_flat import FlatEnsemble, flatten, leaf_paths
 from xaudit.registry import Registry
 from xaudit.targets import TargetSelection
@@ -61,9 +62,13 @@ class TreeShapParams(PluginParams):
     (cuda when torch is already imported, by a torch model say, and sees a CUDA device; else
     cpu, without importing torch, which would cost seconds of every cold start). Interventional
     and interaction values always run on the CPU (numba)."""
-    backend: Literal["auto", "numba", "torch"] = "auto"
-    """``numba``: the compiled CPU kernel; ``torch``: the dense quadrature form (on ``device``);
-    ``auto``: torch on a GPU, numba on the CPU."""
+    backend: Literal["auto", "numba", "numpy", "torch"] = "auto"
+    """``numba``: the compiled CPU kernel; ``numpy``: the dense quadrature form in numpy (no
+    compiled code to load; for small workloads); ``torch``: the dense form in torch (on
+    ``device``); ``auto``: torch on a GPU; on the CPU numpy when rows x leaves x depth x
+    quadrature nodes is at most 2^23 (a few dozen rows of a few hundred trees: numba's import
+    and cache load would cost more than the values), else numba. Path-dependent SHAP values
+    only; the backends agree to rounding (about 1e-15 relative)."""
     chunk_size: int = Field(4096, gt=0)
     """Rows explained at a time: working memory grows with it, not with the number of rows."""
 
@@ -90,6 +95,12 @@ class TreeShap(Explainer):
         "background row) pair, O(rows x background x visited nodes): keep the background to a "
         "few hundred rows there.",
         "Interventional and interaction values run on the CPU (numba) only.",
+        "backend='auto' picks numpy or numba by the size of the whole call, so the same row "
+        "explained in a small and in a large call can differ in the last bits (about 1e-15 "
+        "relative); set backend='numba' for bit-identical values across call sizes.",
+        "In a long-lived process that explains many small batches, numba (once loaded) is "
+        "faster per batch than the numpy form that backend='auto' picks for them (1.7x at 40 "
+        "rows of a 100-tree ensemble, more for larger batches); set backend='numba' there.",
         "model_output='probability' rescales each (row, background row) pair linearly, as shap "
         "does: exact local accuracy, but not the Shapley values of the transformed game.",
         "Interaction values are path-dependent only and cost about d times the SHAP values.",
@@ -126,7 +137,8 @@ class TreeShap(Explainer):
         n_model = len(model.output_names) or flat.n_outputs
         mapping = _OutputMap(flat.n_outputs, n_model, transform is not None)
         _check_outputs(model, ensemble, flat, rows, mapping)
-        backend, device = _backend(params.backend, params.device, mode, params.interactions)
+        backend, device = _backend(params.backend, params.device, mode, params.interactions,
+                                   flat, rows.shape[0])
         n, d, k = rows.shape[0], flat.n_features, targets.n_slots
         values = np.empty((n, d, k))
         interactions = np.empty((n, d, d, k)) if params.interactions else None
@@ -171,7 +183,18 @@ def _path_dependent(flat: FlatEnsemble, backend: str,
         tables = tree_path.edge_tables(flat, *tree_path.quadrature(flat.max_depth))
         return lambda chunk: tree_path.shap_values(flat, chunk, tables)
     paths = leaf_paths(flat)
+    if backend == "numpy":
+        return lambda chunk: tree_numpy.shap_values(flat, chunk, paths)
     return lambda chunk: tree_torch.shap_values(flat, chunk, device, paths)
+
+
+def _cpu_backend(flat: FlatEnsemble, n_rows: int) -> str:
+    """``backend: auto`` on the CPU: numpy for a small workload (no numba to load), else numba
+    (decided by the whole call's size, never by what this process loaded before)."""
+    n_leaves = int(np.count_nonzero((flat.is_leaf == 1) & (flat.parent >= 0)))
+    if tree_numpy.work(flat, n_rows, n_leaves) <= tree_numpy.SMALL_WORK:
+        return "numpy"
+    return _numba()
 
 
 def _interventional(ensemble: TreeEnsemble, flat: FlatEnsemble, background: np.ndarray,
@@ -273,24 +296,26 @@ def _pair_scale(ensemble: TreeEnsemble, raw_x: np.ndarray, raw_b: np.ndarray) ->
     return np.asarray(np.where(diff == 0.0, 1.0, scale))
 
 
-def _backend(backend: str, device: str, mode: str, interactions: bool) -> tuple[str, str]:
-    """The kernel (``numba`` or ``torch``) and device that compute the values."""
+def _backend(backend: str, device: str, mode: str, interactions: bool, flat: FlatEnsemble,
+             n_rows: int) -> tuple[str, str]:
+    """The kernel (``numba``, ``numpy`` or ``torch``) and device that compute the values."""
     if device == "cuda" and not _cuda_available(ask=True):
         raise InputError("shap.tree device='cuda' but torch sees no CUDA device; use "
                          "device='cpu' or 'auto'")
     if mode == "interventional" or interactions:
-        if backend == "torch":
-            raise InputError("shap.tree backend='torch' computes path-dependent SHAP values "
-                             "only; use backend='numba' (or 'auto') for interventional or "
-                             "interaction values")
+        if backend in ("torch", "numpy"):
+            raise InputError(f"shap.tree backend='{backend}' computes path-dependent SHAP "
+                             "values only; use backend='numba' (or 'auto') for interventional "
+                             "or interaction values")
         return _numba(), "cpu"
     if device == "auto":
-        device = "cuda" if backend != "numba" and _cuda_available() else "cpu"
-    if backend == "numba" and device == "cuda":
-        raise InputError("shap.tree backend='numba' runs on the CPU; use device='cpu' or "
+        device = ("cuda" if backend not in ("numba", "numpy") and _cuda_available()
+                  else "cpu")
+    if backend in ("numba", "numpy") and device == "cuda":
+        raise InputError(f"shap.tree backend='{backend}' runs on the CPU; use device='cpu' or "
                          "backend='torch'")
     if backend == "auto":
-        backend = "torch" if device == "cuda" else "numba"
+        backend = "torch" if device == "cuda" else _cpu_backend(flat, n_rows)
     if backend == "torch" and importlib.util.find_spec("torch") is None:
         raise InputError("shap.tree backend='torch' needs torch installed; use "
                          "backend='numba'")

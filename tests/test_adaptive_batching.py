@@ -1,0 +1,198 @@
+"""Pass sizes learnt from the model (``plugins/_support/pass_size.py``, issue 16 item 1).
+
+The oracle for values is the same method with a fixed ``max_batch``: probing only changes how
+rows are split into passes. Values agree to float rounding, tested at 1e-6 of the largest
+value: on this BatchNorm CNN the CPU's convolution kernels give results differing in the last
+bits for different batch sizes (measured: 5.6e-9 absolute, about 1e-7 of the largest value),
+and where a row's points are split across passes their sums are added in another order. (On
+the seeds' MLP and CNN the values were bit-identical; that is not asserted, as it depends on
+the kernels the machine picks.) The probe's rule and its memory bound are
+checked against their definitions with synthetic timings and byte counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import xaudit  # noqa: E402
+from xaudit.plugins._support.pass_size import (  # noqa: E402
+    FIRST_PROBE,
+    LEARNT,
+    PassPlan,
+    PassSizeCache,
+    SavedBytes,
+)
+
+
+class SmallCNN(nn.Module):
+    """1x12x12 images: conv, BatchNorm, max-pool, a tanh head (4 outputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.norm = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4 * 6 * 6, 4)
+
+    def forward(self, x: Any) -> Any:
+        hidden = nn.functional.max_pool2d(torch.relu(self.norm(self.conv(x))), 2)
+        return torch.tanh(self.head(hidden.flatten(1)))
+
+
+def small_cnn(seed: int) -> tuple[Any, Any]:
+    torch.manual_seed(seed)
+    net = SmallCNN().eval()
+    return net, xaudit.adapt(net, device="cpu", feature_shape=[1, 12, 12])
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """Every test starts with nothing learnt (and leaves nothing behind)."""
+    LEARNT.clear()
+    yield
+    LEARNT.clear()
+
+
+def pass_sizes(net: Any) -> Any:
+    """A hook recording the rows of every forward through ``net.conv``, and its handle."""
+    seen: list[int] = []
+    handle = net.conv.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[0]))
+    return seen, handle
+
+
+def same_to_rounding(ours: np.ndarray, fixed: np.ndarray) -> None:
+    """Equal to the fixed batch's values within 1e-6 of their largest magnitude."""
+    scale = float(np.abs(fixed).max())
+    assert scale > 0
+    np.testing.assert_allclose(ours, fixed, rtol=0, atol=1e-6 * scale)
+
+
+IMAGES = np.random.default_rng(0).random((40, 1, 12, 12)).astype(np.float32)
+BACKGROUND = np.random.default_rng(1).random((10, 1, 12, 12)).astype(np.float32)
+
+CASES = {
+    "gradient.integrated": ({"n_steps": 20}, 40 * 20),
+    "shap.gradient": ({"n_samples": 20, "background": BACKGROUND}, 40 * 20),
+    "gradient.saliency": ({}, 40),
+    "occlusion": ({"window": [1, 3, 3]}, 40 * 16),
+}
+"""method -> (parameters, points or model rows the method evaluates)."""
+
+
+@pytest.mark.parametrize("method", list(CASES))
+def test_adaptive_passes_give_the_values_of_a_fixed_batch(method: str) -> None:
+    params, _ = CASES[method]
+    net, model = small_cnn(0)
+    X = np.concatenate([IMAGES] * 8) if method == "gradient.saliency" else IMAGES
+    seen, handle = pass_sizes(net)
+    try:
+        adaptive = xaudit.explain(model, X, method=method, seed=3, **params).values
+    finally:
+        handle.remove()
+    fixed = xaudit.explain(model, X, method=method, seed=3, max_batch=100_000, **params).values
+    small = xaudit.explain(model, X, method=method, seed=3, max_batch=17, **params).values
+    assert len(set(seen)) >= 3, f"the probe tried one size only: {seen}"
+    same_to_rounding(adaptive, fixed)
+    same_to_rounding(small, fixed)
+
+
+def test_rows_split_across_passes_agree_to_float_rounding() -> None:
+    """300 steps per row: the probe's passes (64, 256, ...) cut rows into parts."""
+    net, model = small_cnn(0)
+    seen, handle = pass_sizes(net)
+    try:
+        adaptive = xaudit.explain(model, IMAGES[:6], method="gradient.integrated", n_steps=300)
+    finally:
+        handle.remove()
+    fixed = xaudit.explain(model, IMAGES[:6], method="gradient.integrated", n_steps=300,
+                           max_batch=100_000)
+    assert FIRST_PROBE in seen
+    same_to_rounding(adaptive.values, fixed.values)
+
+
+def test_explicit_max_batch_wins_over_a_learnt_size() -> None:
+    net, model = small_cnn(0)
+    xaudit.explain(model, IMAGES, method="gradient.integrated", n_steps=20)
+    assert len(LEARNT.sizes) == 1
+    seen, handle = pass_sizes(net)
+    try:
+        xaudit.explain(model, IMAGES, method="gradient.integrated", n_steps=20, max_batch=60)
+    finally:
+        handle.remove()
+    path_passes = seen[3:-1]  # after f(x) and the layout check, before f(baseline)
+    assert set(path_passes) == {60, 20}  # 13 passes of 3 rows x 20 steps, then one row
+
+
+def test_a_learnt_size_is_reused_for_its_model_only() -> None:
+    net, model = small_cnn(0)
+    xaudit.explain(model, IMAGES, method="gradient.integrated", n_steps=20)
+    (key, learnt), = LEARNT.sizes.items()
+    seen, handle = pass_sizes(net)
+    try:
+        again = xaudit.explain(model, IMAGES, method="gradient.integrated", n_steps=20)
+    finally:
+        handle.remove()
+    path_passes = seen[3:-1]
+    assert path_passes[:-1] == [learnt] * (len(path_passes) - 1)  # no probe the second time
+    assert sum(path_passes) == 40 * 20
+    fixed = xaudit.explain(model, IMAGES, method="gradient.integrated", n_steps=20,
+                           max_batch=100_000)
+    same_to_rounding(again.values, fixed.values)
+
+    other_net, other = small_cnn(1)  # other weights: another fingerprint, its own probe
+    seen, handle = pass_sizes(other_net)
+    try:
+        xaudit.explain(other, IMAGES, method="gradient.integrated", n_steps=20)
+    finally:
+        handle.remove()
+    assert len(LEARNT.sizes) == 2
+    assert FIRST_PROBE // 20 * 20 in seen
+    assert key.point_shape == (1, 12, 12)
+    assert key.kind == "backward"
+
+
+def probe(cache: PassSizeCache, rates: dict[int, float], cap: int = 2**31,
+          budget: int = 2**40, per_point: int = 0) -> PassPlan:
+    """Run a plan over 100,000 points of one point per row with synthetic timings: a pass of
+    ``p`` points takes ``p / rates[p]`` seconds and saves ``100 + p * per_point`` bytes."""
+    plan = PassPlan(fixed=None, key=None, cap=cap, cache=cache, budget=budget)
+    remaining = 100_000
+    while plan.chosen is None:
+        size = plan.next_size(remaining)
+        if plan.chosen is not None:
+            break
+        plan.record(size, size / rates.get(size, 1.0), 100 + size * per_point)
+        remaining -= size
+    return plan
+
+
+def test_the_probe_grows_by_four_and_stops_once_clearly_slower() -> None:
+    rates = {64: 100.0, 256: 300.0, 1024: 500.0, 4096: 440.0, 16384: 900.0}
+    plan = probe(PassSizeCache(), rates)
+    assert [points for points, _ in plan.timings] == [64, 256, 1024, 4096]
+    assert plan.chosen == 1024  # 4096 ran at 0.88 of the best: stop; 16384 never tried
+    nearly = probe(PassSizeCache(), {**rates, 4096: 460.0})  # 0.92 of the best: go on
+    assert nearly.chosen == 16384
+
+
+def test_the_memory_bound_comes_from_saved_bytes_per_point() -> None:
+    plan = probe(PassSizeCache(), {64: 1.0, 256: 2.0, 1024: 3.0, 4096: 4.0},
+                 budget=1_000 * 2_000, per_point=1_000)
+    assert plan.memory_cap() == 2_000  # the slope between two probes: 1,000 bytes a point
+    assert plan.chosen == 1024  # 4096 points would need 4 MB of the 2 MB allowed
+
+
+def test_saved_bytes_count_distinct_storages() -> None:
+    counter = SavedBytes()
+    x = torch.ones(8, 10, requires_grad=True)
+    weight = torch.ones(10, 5, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
+        hidden = x @ weight  # saves x and weight
+        (hidden * hidden).sum()  # saves hidden (twice, one storage)
+    assert counter.total == (8 * 10 + 10 * 5 + 8 * 5) * 4
