@@ -10,6 +10,8 @@ Workloads:
   and by the local engine with the same ``chunk_rows`` are compared bit for bit.
 - KernelSHAP on ``--kernel-rows`` rows (default 2,000) of the issue-4 MLP
   (``bench_kernelshap.model_and_data``), 2 workers against 1.
+- The same TreeSHAP rows in this process (the local engine, same ``chunk_rows``, numba on all
+  cores) against the 2-worker cluster: what scale-out gains over one process on this machine.
 - Scheduling overhead: 100 rows of TreeSHAP on the warm 2-worker cluster against the same call
   in this process without an executor.
 
@@ -123,6 +125,11 @@ def main() -> None:
                  lambda: tree(with_chunk(one, args.chunk_rows), rows_tree), "1 worker",
                  target_ratio=TARGET, extra=tree_extra, repeats=args.repeats, warmup=False,
                  error=max_abs, error_label="max|2w-1w|"),
+        Workload(f"shap.tree path-dependent, {len(rows_tree)} rows: 2 workers vs this process",
+                 lambda: tree(with_chunk(two, args.chunk_rows), rows_tree),
+                 lambda: tree(LocalExecutor(args.chunk_rows), rows_tree),
+                 "local engine, numba on all cores", repeats=args.repeats, warmup=False,
+                 error=max_abs, error_label="max|2w-local|"),
         Workload(f"shap.kernel MLP 16 feat, bg {BACKGROUND}, {args.kernel_rows} rows, "
                  f"chunk {kernel_chunk}", lambda: kernel(with_chunk(two, kernel_chunk)),
                  lambda: kernel(with_chunk(one, kernel_chunk)), "1 worker",

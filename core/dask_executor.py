@@ -7,11 +7,21 @@ keyed by its fingerprint, and each chunk task refers to it; a chunk that raises 
 Dask (``retries``), and a chunk whose worker dies is rescheduled by the scheduler on another
 worker. Which worker ran a chunk, and for how long, is recorded; the numbers do not depend on
 it (:func:`~xaudit.seeding.chunk_rng`).
+
+Each chunk runs numba's parallel kernels (TreeSHAP) on one thread (:func:`one_numba_thread`):
+a worker runs ``nthreads`` chunks at once, one per thread, as Dask's nanny already assumes for
+OpenMP, MKL and OpenBLAS (``distributed.nanny.pre-spawn-environ`` sets them to 1). Numba's pool
+is not pinned by the nanny and defaults to every core of the machine, so without this each
+worker process would use every core and the workers would oversubscribe them.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .chunking import ChunkOutput, ChunkTask, explain_chunk
@@ -27,9 +37,35 @@ CONNECT_TIMEOUT_S = 10
 """Seconds to wait for the scheduler at ``execution.address`` before refusing the run."""
 
 
+@contextmanager
+def one_numba_thread() -> Iterator[None]:
+    """The enclosed numba parallel kernels run on one thread: the calling thread's share of
+    its worker, whose ``nthreads`` task threads each explain one chunk at a time.
+
+    Numba imported already: :func:`numba.set_num_threads` for this thread (numba keeps the
+    count per calling thread), restored on exit. Not imported yet: ``NUMBA_NUM_THREADS=1`` in
+    this worker process's environment, which numba reads when an explainer first imports it
+    (numba is not imported here for explainers that never use it). A kernel's rows are split
+    over threads without changing any row's arithmetic, so the values do not change.
+    """
+    numba = sys.modules.get("numba")
+    if numba is None:
+        os.environ["NUMBA_NUM_THREADS"] = "1"
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def _on_worker(task: ChunkTask, model: Model) -> ChunkOutput:
-    """A chunk explained on the worker running this task (recorded by its address)."""
-    return explain_chunk(task, model, distributed.get_worker().address)
+    """A chunk explained on the worker running this task (recorded by its address), with
+    numba on this task's one thread."""
+    with one_numba_thread():
+        return explain_chunk(task, model, distributed.get_worker().address)
 
 
 class DaskExecutor(Executor):

@@ -1,5 +1,6 @@
 """Test explainers for the executor tests: one whose chunk kills its own worker process once,
-one whose chunk holding a chosen row always raises. Importable by Dask's worker processes
+one whose chunk holding a chosen row always raises, one that reports how many threads a numba
+parallel loop ran on. Importable by Dask's worker processes
 (they inherit the test process's ``sys.path``)."""
 
 from __future__ import annotations
@@ -63,6 +64,32 @@ class Fails(Explainer):
         return Attribution(noisy_identity(X, targets.n_slots, rng))
 
 
+def numba_threads_used(iterations: int = 10_000) -> int:
+    """Distinct threads that ran the iterations of a numba ``prange`` loop (imports numba)."""
+    import numba
+
+    @numba.njit(parallel=True)
+    def thread_of_each(n: int) -> np.ndarray:  # pragma: no cover - compiled by numba
+        ids = np.empty(n, dtype=np.int64)
+        for i in numba.prange(n):
+            ids[i] = numba.get_thread_id()
+        return ids
+
+    return len(np.unique(thread_of_each(iterations)))
+
+
+class NumbaThreads(Explainer):
+    """Every value is the number of threads a numba parallel loop ran on in this chunk."""
+
+    name = "test.numba_threads"
+    row_parallel = True
+
+    def explain(self, model: Any, X: np.ndarray, *, background: Any, targets: Any,
+                rng: np.random.Generator) -> Attribution:
+        threads = numba_threads_used()
+        return Attribution(np.full((*X.shape, targets.n_slots), float(threads)))
+
+
 class ExecutorTestPlugin:
     __name__ = "test"
 
@@ -70,3 +97,4 @@ class ExecutorTestPlugin:
     def xaudit_register_explainers(self, registry: Any) -> None:
         registry.add(DiesOnce)
         registry.add(Fails)
+        registry.add(NumbaThreads)

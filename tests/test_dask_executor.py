@@ -9,6 +9,8 @@ NumPy's ``SeedSequence(seed, spawn_key=(start, stop))`` stream, which is what th
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from xaudit.targets import resolve_targets
 distributed = pytest.importorskip("distributed")
 sklearn_ensemble = pytest.importorskip("sklearn.ensemble")
 
-from dask_support import ExecutorTestPlugin  # noqa: E402  (after the skips)
+from dask_support import ExecutorTestPlugin, numba_threads_used  # noqa: E402  (after the skips)
 
 CHUNK = 40
 N_ROWS = 120
@@ -170,3 +172,41 @@ def test_a_chunk_failing_twice_crashes_its_explainer_only(tmp_path: Path, cluste
     saved = xaudit.AuditResult.load(tmp_path / "out")
     assert np.array_equal(saved.explanations["tree"].values, result.explanations["tree"].values)
     assert "fails" in saved.explainer_errors
+
+
+def test_each_chunk_runs_numba_on_one_thread_of_its_worker(cluster: Any, data: Any) -> None:
+    # a worker runs one chunk per task thread; numba's own pool (every core by default) would
+    # oversubscribe the machine's cores once there are as many worker processes as cores
+    host = xaudit.create_host(plugins=[ExecutorTestPlugin()], autoload=False)
+    explainers = [{"id": "threads", "method": "test.numba_threads"}]
+    result = xaudit.run_suite(suite(data, on_cluster(cluster), explainers), host=host)
+    assert not result.explainer_errors
+    assert np.all(result.explanations["threads"].values == 1)
+    # the same loop in this process still runs on numba's whole pool
+    numba = pytest.importorskip("numba")
+    assert numba_threads_used() == min(numba.config.NUMBA_NUM_THREADS, 10_000)
+
+
+def test_one_numba_thread_restores_the_calling_threads_count() -> None:
+    numba = pytest.importorskip("numba")
+    from xaudit.dask_executor import one_numba_thread
+
+    before = numba.get_num_threads()
+    with one_numba_thread():
+        assert numba.get_num_threads() == 1
+        assert numba_threads_used() == 1
+    assert numba.get_num_threads() == before
+
+
+def test_one_numba_thread_applies_to_numba_imported_inside_it() -> None:
+    # an explainer imports numba on first use: the worker's count must hold for it too
+    probe = ("import sys\n"
+             "from xaudit.dask_executor import one_numba_thread\n"
+             "assert 'numba' not in sys.modules\n"
+             "with one_numba_thread():\n"
+             "    import numba\n"
+             "    print(numba.get_num_threads())\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, check=True, timeout=120)
+    assert done.stdout.strip() == "1"

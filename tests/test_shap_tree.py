@@ -328,6 +328,31 @@ def test_device_auto_does_not_import_torch_to_ask_for_a_gpu(tmp_path: Path) -> N
     assert done.stdout.split()[-1] == "False", done.stdout
 
 
+@pytest.mark.parametrize("mode", ["interventional", "tree_path_dependent"])
+def test_values_do_not_depend_on_numba_threads(mode: str) -> None:
+    # a Dask worker runs the kernels on one thread, this process on all cores: the values
+    # must be bit-identical (the interventional table sums used to be grouped by threads)
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs numba to have at least 2 threads")
+    X, y = make_regression(n_samples=300, n_features=6, random_state=3)
+    forest = RandomForestRegressor(n_estimators=24, max_depth=5, random_state=0).fit(X, y)
+    model = xaudit.adapt(forest)
+
+    def values() -> np.ndarray:
+        return xaudit.explain(model, X[:64], "shap.tree", background=X[200:240],
+                              feature_perturbation=mode, backend="numba").values
+
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    all_threads = values()
+    numba.set_num_threads(1)
+    try:
+        one_thread = values()
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert np.array_equal(all_threads, one_thread)
+
+
 def test_auto_backend_skips_numba_for_small_workloads(tmp_path: Path) -> None:
     """Issue 16's cold start: a fresh process that creates the host, imports the tree plugin and
     explains a few rows of a small ensemble never imports numba (``backend: auto`` picks the

@@ -258,6 +258,12 @@ def _table_trees(X: Any, feature: Any, threshold: Any, missing_left: Any, bdir: 
                                 phi[r, f, col] += w * value[node, col]
 
 
+TABLE_TREE_GROUPS = 16
+"""Table trees are summed in this many interleaved groups (one per parallel task), then the
+groups in order: a fixed count, not the thread count, so that the rounding of the sum, and the
+values to the last bit, do not depend on the machine's cores or a Dask worker's threads."""
+
+
 def _prange(n: int) -> range:  # pragma: no cover - replaced by numba.prange when compiled
     return range(n)
 
@@ -316,8 +322,6 @@ def shap_values(flat: FlatEnsemble, X: np.ndarray, background_dirs: np.ndarray,
     ``(n, n_background, K)`` per-pair rescaling for a transformed output, or ``None``;
     ``how`` is a :func:`plan` (by default, planned for these rows).
     """
-    import numba
-
     _, pair_rows, table_trees = _compiled()
     pos, neg = shapley_weights(flat.max_depth)
     n_bg = background_dirs.shape[0]
@@ -339,7 +343,7 @@ def shap_values(flat: FlatEnsemble, X: np.ndarray, background_dirs: np.ndarray,
     if tables is not None and use_table.any():
         trees = np.flatnonzero(use_table).astype(np.int64)
         max_m = int(tables.tree_m[trees].max())
-        groups = max(1, min(int(numba.get_num_threads()), trees.shape[0]))
+        groups = min(TABLE_TREE_GROUPS, trees.shape[0])
         part = np.zeros((groups, *out.shape))
         popcount = np.array([bin(i).count("1") for i in range(1 << max_m)], dtype=np.int64)
         table_trees(rows, flat.feature, flat.threshold, flat.missing_left, background_dirs,
