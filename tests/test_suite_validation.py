@@ -195,7 +195,8 @@ CASES = [
     Case("explain_rows_unknown_pool", _set("data", "explain", "from", value="tset"),
          "data.explain.from", "Input should be 'test', 'train' or 'all'"),
     Case("unknown_report_format", _set("report", "formats", value=["json", "pdff"]),
-         "report.formats[1]", "Input should be 'json', 'html', 'pdf', 'md' or 'junit'"),
+         "report.formats[1]",
+         "Input should be 'json', 'html', 'pdf', 'md', 'junit' or 'model_card'"),
     Case("trust_in_model_options", _set("model", "options", value={"trust": True}),
          "model.options.trust", "'trust' is a security switch and cannot be set in options"),
     Case("options_against_the_named_adapter", _set_all(
