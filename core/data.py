@@ -8,6 +8,7 @@ Sources: a CSV, Parquet or NPZ file, or a dataset shipped inside scikit-learn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,7 +127,14 @@ class Dataset:
 
 def default_feature_names(feature_shape: Sequence[int]) -> tuple[str, ...]:
     """``x0 ... x{d-1}`` for ``d = prod(feature_shape)``."""
-    return tuple(f"x{i}" for i in range(int(np.prod(feature_shape))))
+    return _numbered_names(int(np.prod(feature_shape)))
+
+
+@functools.lru_cache(maxsize=16)
+def _numbered_names(d: int) -> tuple[str, ...]:
+    """``x0 ... x{d-1}``, built once per ``d`` (an image has tens of thousands of values, and
+    every explanation of it names them)."""
+    return tuple(f"x{i}" for i in range(d))
 
 
 @dataclass

@@ -18,7 +18,7 @@ from xaudit.batching import row_blocks
 from xaudit.capabilities import refusal, require
 from xaudit.errors import CapabilityError, InputError
 from xaudit.model import DifferentiableModel, Model
-from xaudit.plugins._support.pass_size import plan_passes
+from xaudit.plugins._support.pass_size import PassKey, pass_key, plan_passes
 from xaudit.targets import TargetSelection
 
 
@@ -164,12 +164,29 @@ def fast_memory_format(model: DifferentiableModel, x: Any) -> Any:
     NCHW ones (measured 1.5x on the seeds' CNN, forward and backward). The layout changes
     strides, not values, but a forward that calls ``view`` on a permuted activation fails on
     it, and one that inspects strides could differ; so the layout is used only for 4-D float
-    inputs on the CPU, and only after one row gives the same outputs both ways.
+    inputs on the CPU, and only after one row gives the same outputs both ways. The verdict is
+    remembered per model fingerprint, thread count, dtype and point shape (as pass sizes are,
+    :func:`~xaudit.plugins._support.pass_size.pass_key`), so the check costs two forwards of
+    one row once per model in a process, not on every call.
     """
     torch = require_torch("memory format")
     if x.ndim != 4 or x.device.type != "cpu" or not x.is_floating_point() or x.shape[0] == 0:
         return None
-    probe = x[:1]
+    key = pass_key(model, x, tuple(x.shape[1:]), "layout")
+    if key is not None and key in _LAYOUTS:
+        return torch.channels_last if _LAYOUTS[key] else None
+    layout = _channels_last_agrees(model, x[:1], torch)
+    if key is not None:
+        _LAYOUTS[key] = layout is not None
+    return layout
+
+
+_LAYOUTS: dict[PassKey, bool] = {}
+"""Whether channels-last was found to agree, by model and point (see :func:`fast_memory_format`)."""
+
+
+def _channels_last_agrees(model: DifferentiableModel, probe: Any, torch: Any) -> Any:
+    """``torch.channels_last`` when one row ``probe`` gives the same outputs in both layouts."""
     try:
         with torch.no_grad():
             plain = model.torch_forward(probe.contiguous())

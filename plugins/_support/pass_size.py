@@ -264,7 +264,8 @@ class PassPlan:
         if self.chosen is not None:
             yield rows, part
             return
-        counter = SavedBytes() if self.kind == "backward" else None
+        # the warm-up pass is not measured, so it runs without the counting hooks
+        counter = SavedBytes() if self.kind == "backward" and self.warmed else None
         with ExitStack() as stack:
             torch = _torch_if_imported()
             if counter is not None and torch is not None:
