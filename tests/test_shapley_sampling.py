@@ -177,6 +177,32 @@ def test_kernel_beats_shap_kernel_explainer_at_equal_budget() -> None:
     assert rel_l2(ours, exact) < rel_l2(np.asarray(theirs), exact)
 
 
+def test_kernel_pools_rows_in_blocks_whatever_the_model_call_grouping() -> None:
+    """Rows are fitted in blocks of POOL_ROWS on one shared design, rows whose varying
+    features differ apart: 70 rows (two blocks), one of them equal to the background in
+    feature 2 (a null player, fitted on its own), against brute force; the grouping of model
+    calls (``max_batch``) changes nothing but the model's own rounding (its matrix products
+    round differently for another number of rows)."""
+    from xaudit.plugins.shapley.kernel import POOL_ROWS
+
+    d = 8
+    f = random_mlp(d, seed=8)
+    r = np.random.default_rng(8)
+    background = r.normal(size=(4, d))
+    background[:, 2] = 0.5
+    X = r.normal(size=(POOL_ROWS + 6, d))
+    X[5, 2] = 0.5
+    runs = [xaudit.explain(f, X, method="shap.kernel", background=background, seed=3,
+                           n_samples=96, **batch) for batch in ({}, {"max_batch": 1000})]
+    np.testing.assert_allclose(runs[0].values, runs[1].values, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(runs[0].std_errors, runs[1].std_errors, rtol=0, atol=1e-10)
+    exact = oracle(f, X, background)
+    assert np.all(runs[0].values[5, 2] == 0.0)
+    for block in (slice(0, POOL_ROWS), slice(POOL_ROWS, None)):
+        assert rel_l2(runs[0].values[block], exact[block]) < 0.05
+    np.testing.assert_allclose(runs[0].values.sum(1) + runs[0].base_values, f(X), atol=1e-10)
+
+
 @pytest.mark.parametrize("method", SAMPLERS)
 def test_standard_errors_cover_at_nominal_rate(method: str) -> None:
     d = 10

@@ -21,6 +21,7 @@ the explainers play the game of the remaining (*varying*) features only.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -265,13 +266,24 @@ def row_groups(costs: list[int], budget: int) -> list[list[int]]:
     return [g for g in groups if g]
 
 
-@lru_cache(maxsize=1)
-def _blas_controller() -> Any:
+BLAS_CARRIERS = ("numpy", "scipy.linalg")
+"""Modules that load a BLAS of their own (numpy's and scipy's wheels each bundle an OpenBLAS)."""
+
+
+@lru_cache(maxsize=4)
+def _blas_controller(loaded: frozenset[str]) -> Any:
+    """A threadpoolctl controller of the BLAS libraries loaded with the modules ``loaded``
+    (a controller sees only the libraries loaded when it was made, so it is made again when
+    scipy's arrives)."""
     try:  # installed with scikit-learn; optional here (untyped, hence imported by name)
         module = importlib.import_module("threadpoolctl")
     except ImportError:
         return None
     return module.ThreadpoolController()
+
+
+def _controller() -> Any:
+    return _blas_controller(frozenset(m for m in BLAS_CARRIERS if m in sys.modules))
 
 
 @contextmanager
@@ -283,7 +295,7 @@ def single_threaded_blas() -> Iterator[None]:
     threaded on a loaded 2-core machine). Uses threadpoolctl when installed; else a no-op.
     Model calls stay outside, with the user's threading.
     """
-    controller = _blas_controller()
+    controller = _controller()
     if controller is None:
         yield
         return

@@ -72,6 +72,21 @@ class KernelParams(ShapleyParams):
     scores) or in proportion to the Shapley-kernel mass."""
 
 
+POOL_ROWS = 64
+"""Most consecutive rows fitted together (one block) on one shared design."""
+
+
+def same_players(rows: list[int], varying: list[np.ndarray],
+                 sampled: dict[int, np.ndarray]) -> dict[bytes, list[int]]:
+    """The sampled ``rows`` grouped by their varying features (in row order): the rows whose
+    fits are pooled, as the players of a pooled fit must be the same features."""
+    groups: dict[bytes, list[int]] = {}
+    for r in rows:
+        if r in sampled:
+            groups.setdefault(np.asarray(varying[r], dtype=np.int64).tobytes(), []).append(r)
+    return groups
+
+
 def fit(design: Design, y: np.ndarray, delta: np.ndarray,
         surrogate: Literal["gp", "linear"]) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Values and standard errors ``(d, k)`` of one row from ``y = v(S) - v(empty)`` ``(m, k)``
@@ -118,6 +133,8 @@ class KernelShap(Explainer):
                 targets: TargetSelection, rng: np.random.Generator) -> Attribution:
         """Estimated values and standard errors ``(n, *feature_shape, k)``, base values."""
         p = self.params
+        if p.surrogate == "gp":  # its BLAS loaded before the fits' thread limits are set
+            import scipy.linalg  # noqa: F401
         n, shape = X.shape[0], X.shape[1:]
         prepared = prepare_game(self.name, p, model, X, background, rng,
                                 refuse=self._check_budget)
@@ -130,28 +147,50 @@ class KernelShap(Explainer):
         values = np.zeros((n, d, targets.n_slots))
         errors = np.zeros_like(values)
 
+        shared: dict[int, Design] = {}  # one design per number of varying features
+
         def draw(r: int) -> tuple[Any, np.ndarray] | None:
             if players[r] < 2:
                 return None
-            design = draw_design(players[r], p.n_samples, p.allocation, rng)
-            return design, design.masks
+            if players[r] not in shared:
+                shared[players[r]] = draw_design(players[r], p.n_samples, p.allocation, rng)
+            return shared[players[r]], shared[players[r]].masks
 
-        for group, designs, results in sampled_groups(prepared, planned, p.max_batch, draw):
-            with single_threaded_blas():
-                for r in group:
+        def fit_block(rows: list[int], results: dict[int, np.ndarray]) -> None:
+            """Fit ``rows`` (one pool block): rows with the same varying features together,
+            as the output columns of one fit on their shared design."""
+            for pooled in same_players(rows, varying, results).values():
+                design = shared[players[pooled[0]]]
+                columns, deltas = [], []
+                for r in pooled:
                     out = targets.indices[r]
-                    delta = full[r, out] - base[out]
-                    design = designs.get(r)
-                    if design is None:  # at most one varying feature: takes the whole change
-                        values[r, varying[r]] = delta
-                        continue
                     check_finite(results[r], self.name)
+                    columns.append(results[r][:, out] - base[out])
+                    deltas.append(full[r, out] - base[out])
                     costs[r] = int(design.masks.shape[0])
-                    phi, se, scales[r] = fit(design, results[r][:, out] - base[out], delta,
-                                             p.surrogate)
-                    values[r] = scatter_features(phi, varying[r])
-                    errors[r] = scatter_features(se, varying[r])
-            rows_done(len(group))
+                phi, se, scale = fit(design, np.hstack(columns), np.concatenate(deltas),
+                                     p.surrogate)
+                k = targets.n_slots
+                for j, r in enumerate(pooled):
+                    values[r] = scatter_features(phi[:, j * k:(j + 1) * k], varying[r])
+                    errors[r] = scatter_features(se[:, j * k:(j + 1) * k], varying[r])
+                    scales[r] = scale
+            for r in rows:
+                if r not in results:  # at most one varying feature: it takes the whole change
+                    out = targets.indices[r]
+                    values[r, varying[r]] = full[r, out] - base[out]
+
+        waiting: dict[int, np.ndarray] = {}
+        block_start = 0
+        for group, _, results in sampled_groups(prepared, planned, p.max_batch, draw):
+            waiting.update(results)
+            arrived = group[-1] + 1
+            while block_start < n and (block_start + POOL_ROWS <= arrived or arrived == n):
+                block = list(range(block_start, min(n, block_start + POOL_ROWS)))
+                with single_threaded_blas():
+                    fit_block(block, {r: waiting.pop(r) for r in block if r in waiting})
+                rows_done(len(block))
+                block_start = block[-1] + 1
         base_values = prepared.base_values(targets)
         return Attribution(
             values=values.reshape(n, *shape, targets.n_slots),

@@ -59,15 +59,16 @@ def _reml(x: np.ndarray, y: np.ndarray, noise: np.ndarray, K: np.ndarray,
           ) -> Callable[[float], float]:
     """REML log-likelihood of ``log10(rho)`` for ``y ~ N(x a, s^2 (rho K + diag(noise)))``,
     each output with its own ``s^2`` profiled out; outputs fitted exactly by ``x a`` left out."""
-    from scipy.linalg import solve_triangular
+    from scipy.linalg import cholesky, solve_triangular
 
     n, d = x.shape
+    C = np.empty_like(K)  # one buffer, factorised in place at every evaluation
 
     def loglik(log_rho: float) -> float:
-        C = 10.0 ** log_rho * K
+        np.multiply(K, 10.0 ** log_rho, out=C)
         C[np.diag_indices(n)] += noise
         try:
-            L = np.linalg.cholesky(C)
+            L = cholesky(C, lower=True, overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError:
             return -np.inf
         AB = solve_triangular(L, np.hstack([x, y]), lower=True, check_finite=False)
@@ -117,7 +118,7 @@ def choose_scale(pairs: Pairs, kernel: np.ndarray) -> float | None:
 
 def _loo_diagonal(L: np.ndarray, design: Design, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``J`` of the pairs whose ``(C^-1)_jj`` is computed, and those diagonals."""
-    from scipy.linalg import cho_solve
+    from scipy.linalg import solve_triangular
 
     if n <= EXACT_DIAGONAL:
         probes = np.arange(n)
@@ -127,8 +128,8 @@ def _loo_diagonal(L: np.ndarray, design: Design, n: int) -> tuple[np.ndarray, np
                                  for u in np.unique(design.pair_stratum)]).astype(np.int64)
     unit = np.zeros((L.shape[0], probes.size))
     unit[probes, np.arange(probes.size)] = 1.0
-    solved = cho_solve((L, True), unit, check_finite=False)
-    return probes, solved[probes, np.arange(probes.size)]
+    half = solve_triangular(L, unit, lower=True, check_finite=False)  # (C^-1)_jj = |L^-1 e_j|^2
+    return probes, np.einsum("ij,ij->j", half, half)
 
 
 def _loo_residuals(design: Design, gamma: np.ndarray, w: np.ndarray, probes: np.ndarray,
@@ -158,7 +159,7 @@ def gp_fit(design: Design, pairs: Pairs, linear: Fit) -> Fit | None:
     ``tests/test_shapley_sampling.py`` checks), or None when
     the design is too small, enumerates every pair (the linear fit is then exact) or the
     linear part already fits every output exactly."""
-    from scipy.linalg import cho_solve
+    from scipy.linalg import cho_solve, cholesky
 
     n_all, d = pairs.x.shape
     if d < 3 or n_all < d + MIN_RESIDUAL_DOF or design.pair_stratum.size == 0:
@@ -174,7 +175,7 @@ def gp_fit(design: Design, pairs: Pairs, linear: Fit) -> Fit | None:
     C *= rho
     C[np.arange(n), np.arange(n)] += 1.0 / w
     try:
-        L = np.linalg.cholesky(C)
+        L = cholesky(C, lower=True, overwrite_a=True, check_finite=False)
     except np.linalg.LinAlgError:
         return None
     shap_k = walsh_shapley(points, c)

@@ -56,11 +56,20 @@ def walsh_kernel(A: np.ndarray, B: np.ndarray, c: np.ndarray) -> np.ndarray:
     With ``u = a_i b_i = +-1``, ``log(1 + c_i u) = alpha_i + u atanh(c_i)`` where ``alpha_i =
     log(1 - c_i^2) / 2``, so the two products are ``exp(alpha +- sum_i atanh(c_i) a_i b_i)``
     and their half difference is ``exp(alpha) sinh(.)``: two matrix products and one
-    exponential in all.
+    exponential in all, done in place in one ``(m, n)`` array and one scratch array (on a
+    design of a thousand pairs, fresh temporaries doubled the time).
     """
     alpha = 0.5 * np.log1p(-c * c).sum()
-    plus = np.exp(alpha + (A * np.arctanh(c)) @ B.T)
-    return np.asarray(0.5 * (plus - np.exp(2.0 * alpha) / plus) - (A * c) @ B.T)
+    kernel = (A * np.arctanh(c)) @ B.T
+    kernel += alpha
+    np.exp(kernel, out=kernel)
+    scratch = np.reciprocal(kernel)
+    scratch *= np.exp(2.0 * alpha)
+    kernel -= scratch
+    kernel *= 0.5
+    np.matmul(A * c, B.T, out=scratch)
+    kernel -= scratch
+    return kernel
 
 
 def _leave_one_out_products(factors: np.ndarray) -> np.ndarray:
