@@ -25,6 +25,7 @@ from typing import Literal, overload
 
 from .errors import CapabilityError
 from .model import DifferentiableModel, LayeredModel, Model
+from .protocols import conforms
 from .randomization import RandomizableModel
 from .trees import TreeModel
 
@@ -40,7 +41,7 @@ PROTOCOLS: dict[str, type] = {
 def offers(model: Model, capability: str) -> bool:
     """Whether ``model`` declares ``capability`` and implements its protocol."""
     protocol = PROTOCOLS.get(capability)
-    return capability in model.capabilities and (protocol is None or isinstance(model, protocol))
+    return capability in model.capabilities and (protocol is None or conforms(model, protocol))
 
 
 def reason(model: Model, capability: str) -> str | None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 from pydantic import ValidationError
@@ -30,6 +30,7 @@ from .extras import unavailable_reason
 from .loader import fill, load_plugins
 from .model import Model
 from .plugin import Adapter, Check, Explainer, PluginParams, ReportSection
+from .protocols import conforms
 from .registry import PluginInfo, Registry
 from .version import __version__
 
@@ -142,15 +143,15 @@ class Host:
         With ``adapter`` named, that adapter loads it. Otherwise the ``xaudit_adapt_model`` hook
         may claim it, and then registered adapters are asked in priority order.
         """
-        if isinstance(obj, Model) and adapter is None:
-            return obj
+        if conforms(obj, Model) and adapter is None:
+            return cast(Model, obj)
         if adapter is None:
             claimed = self.pm.hook.xaudit_adapt_model(obj=obj, options=dict(options))
             if claimed is not None:
-                if not isinstance(claimed, Model):
+                if not conforms(claimed, Model):
                     raise PluginError(f"xaudit_adapt_model returned {type(claimed).__name__}, "
                                       "which is not an xaudit Model")
-                return claimed
+                return cast(Model, claimed)
             ranked = sorted(self.adapters.items(), key=lambda item: -item[1].priority)
             chosen = next((cls for _, cls in ranked if cls.claims(obj)), None)
             if chosen is None:

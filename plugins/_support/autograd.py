@@ -133,15 +133,21 @@ def input_gradients(model: DifferentiableModel, x: Any, index: Any,
     passes of ``max_batch`` rows (``None``: sized to the model, see
     :mod:`~xaudit.plugins._support.pass_size`), laid out as :func:`fast_memory_format` says."""
     torch = require_torch("gradients")
-    total = torch.empty((index.shape[1], *x.shape), dtype=x.dtype, device=x.device)
+    n, shape = int(x.shape[0]), (index.shape[1], *x.shape)
+    total = None
     layout = fast_memory_format(model, x)
     plan = plan_passes(model, x, tuple(x.shape[1:]), max_batch)
-    for rows in plan.row_passes(int(x.shape[0])):
+    for rows in plan.row_passes(n):
         block = x[rows] if layout is None else x[rows].contiguous(memory_format=layout)
         grads, _ = weighted_target_gradients(model, block, index[rows])
+        if rows.stop - rows.start == n:  # one pass holds every row: its gradients are the result
+            total = grads[0].unsqueeze(0) if len(grads) == 1 else torch.stack(grads)
+            continue
+        if total is None:
+            total = torch.empty(shape, dtype=x.dtype, device=x.device)
         for j, grad in enumerate(grads):
             total[j, rows] = grad
-    return total
+    return total if total is not None else torch.empty(shape, dtype=x.dtype, device=x.device)
 
 
 def targeted_outputs(model: DifferentiableModel, x: Any, index: Any, max_rows: int) -> Any:

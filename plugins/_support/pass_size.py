@@ -12,9 +12,13 @@ as large as its memory allows. So the size is learnt from the work itself, by a
 3. Otherwise the first passes of the real work are the probe. After one small warm-up pass
    (one-time costs: kernel selection, allocator, lazy initialisation), passes of
    ``64, 256, 1024, ...`` points are timed in turn; each pass's throughput (points per second)
-   is kept, and the probe stops at the first size clearly slower than the best so far, at the memory
-   bound, or when the work left is smaller than the next size. The rest of the work runs at the
-   fastest size seen, which is cached for the process.
+   is kept, and the probe stops at the first size clearly slower than the best so far, at the
+   memory bound, or when the work left is smaller than the next size. The rest of the work
+   runs at the fastest size seen, which is cached for the process (a rest under twice that
+   size runs as one pass rather than a pass and a remnant, within the memory bound).
+   Work no larger than the warm-up and first timed pass together (``2 * FIRST_PROBE``
+   points) runs as one pass with no probe, as one call of a library without batching would:
+   splitting it would only add passes.
 
 The memory bound comes from measured activation memory: during each probe pass, the tensors
 autograd saves for the backward pass are counted (distinct storages, bytes), which gives the
@@ -188,12 +192,19 @@ class PassPlan:
         """Points for the next pass, ``remaining`` points of work being left."""
         if self.chosen is not None:
             return self.chosen
+        if not self.warmed and remaining <= min(2 * FIRST_PROBE, self.cap):
+            return remaining  # all the warm-up and first timed pass would hold: nothing to learn
         if not self.timings:  # the warm-up pass, then the first timed one
             return min(FIRST_PROBE, self.cap)
         size = self.timings[-1][0] * PROBE_GROWTH
-        if size > self.memory_cap() or size > remaining:
+        if size > self.memory_cap():
             self.decide()
             return int(self.chosen or 1)
+        if size > remaining:  # the rest is smaller than the next probe: the probe ends
+            self.decide()
+            chosen = int(self.chosen or 1)
+            # a rest under twice the chosen size would be one pass and a remnant: one pass
+            return remaining if remaining <= min(2 * chosen, self.memory_cap()) else chosen
         return size
 
     def memory_cap(self) -> int:

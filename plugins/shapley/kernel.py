@@ -14,9 +14,13 @@ implementation follows the later improvements, written from the papers:
 * the fit runs on pairs, on the odd part of the game (pairing cancels the even part, which
   carries no Shapley value), jointly with a Gaussian-process surrogate of the interactions of
   order three and more (a Walsh-kernel prior weighted by feature relevance, its scale chosen
-  by REML per row) whose Shapley values are exact in closed form: a regression adjustment
+  by REML) whose Shapley values are exact in closed form: a regression adjustment
   (Witter, Liu and Musco 2025) that stays consistent whatever the surrogate (see
   :mod:`xaudit.plugins.shapley.kernel_gp`);
+* rows are fitted in blocks of up to ``POOL_ROWS``: the rows of a block that vary the same
+  features share one design and are fitted as the output columns of one fit, so the
+  surrogate's relevances, scale and Cholesky factor are computed once per block (REML keeps a
+  variance per output) instead of once per row;
 * per-value standard errors from the stratified sandwich (delta-method) covariance over the
   sampled pairs.
 

@@ -10,17 +10,18 @@ kernel-weighted fit of ``y - h``, which keeps the estimator consistent). The eff
 constraint is one more observation, noise-free: ``g(all) = delta / 2``. The returned values
 are the posterior mean's Shapley values, ``2 a + rho sum_j gamma_j phi(k(., x_j))``.
 
-The scale ``rho`` (prior over noise variance) is chosen per explained row by restricted maximum
+The scale ``rho`` (prior over noise variance) is chosen per fit (one block of rows that share
+a design, fitted as output columns; see :mod:`xaudit.plugins.shapley.kernel`) by restricted maximum
 likelihood (REML; Patterson and Thompson 1971; Rasmussen and Williams sec. 5.4), summed over
 the targeted outputs, on at most ``SUBSAMPLE`` pairs (a stride through the design, so every
 size keeps its share; their weights scaled up so the noise model is the same), climbing by
 decades to a maximum refined by a parabola. The prior's relevance weights come from the
 linear fit.
 
-Cost per row: a Cholesky factorisation of ``N + 1`` (``N`` pairs, at most ``MAX_PAIRS``; a
-larger design fits the surrogate on a stride of ``MAX_PAIRS`` pairs and the linear part on all
-of them, treating the surrogate as fixed for the standard errors), a few of at most
-``SUBSAMPLE`` for REML, and products of ``N x N`` by ``d``.
+Cost per fit (shared by the rows of a block): a Cholesky factorisation of ``N + 1`` (``N``
+pairs, at most ``MAX_PAIRS``; a larger design fits the surrogate on a stride of ``MAX_PAIRS``
+pairs and the linear part on all of them, treating the surrogate as fixed for the standard
+errors), a few of at most ``SUBSAMPLE`` for REML, and products of ``N x N`` by ``d``.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def walsh_kernel(A: np.ndarray, B: np.ndarray, c: np.ndarray) -> np.ndarray:
     design of a thousand pairs, fresh temporaries doubled the time).
     """
     alpha = 0.5 * np.log1p(-c * c).sum()
-    kernel = (A * np.arctanh(c)) @ B.T
+    kernel: np.ndarray = (A * np.arctanh(c)) @ B.T
     kernel += alpha
     np.exp(kernel, out=kernel)
     scratch = np.reciprocal(kernel)
