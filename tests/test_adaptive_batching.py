@@ -190,6 +190,41 @@ def test_the_probe_grows_by_four_and_stops_once_clearly_slower() -> None:
     assert nearly.chosen == 16384
 
 
+def pass_lengths(plan: PassPlan, n: int) -> list[int]:
+    """Rows of each pass ``plan`` gives ``n`` rows of one point (the passes run no work)."""
+    return [rows.stop - rows.start for rows in plan.row_passes(n)]
+
+
+@pytest.mark.parametrize("n", [1, 100, 2 * FIRST_PROBE])
+def test_work_the_warm_up_and_first_probe_would_hold_is_one_pass(n: int) -> None:
+    plan = PassPlan(fixed=None, key=None, cap=2**31, cache=PassSizeCache())
+    assert pass_lengths(plan, n) == [n]
+    assert plan.timings == []  # nothing was probed
+
+
+def test_larger_work_is_probed_and_covers_every_row_once() -> None:
+    n = 2 * FIRST_PROBE + 1
+    lengths = pass_lengths(PassPlan(fixed=None, key=None, cap=2**31, cache=PassSizeCache()), n)
+    assert lengths[:2] == [FIRST_PROBE, FIRST_PROBE]  # the warm-up, then the first timed pass
+    assert sum(lengths) == n
+
+
+def probed(timings: tuple[tuple[int, float], ...]) -> PassPlan:
+    """A plan after the warm-up and the timed passes ``(points, seconds)``, still undecided."""
+    plan = PassPlan(fixed=None, key=None, cap=2**31, cache=PassSizeCache())
+    plan.record(FIRST_PROBE, 1.0, None)  # the warm-up, not timed
+    for points, seconds in timings:
+        plan.record(points, seconds, None)
+    return plan
+
+
+@pytest.mark.parametrize(("rest", "expected"), [(500, 500), (512, 512), (1000, 256)])
+def test_a_rest_under_twice_the_chosen_size_is_one_pass(rest: int, expected: int) -> None:
+    plan = probed(((64, 1.0), (256, 2.0)))  # 64 then 128 points a second: 256 is the best
+    assert plan.next_size(rest) == expected  # the next probe (1,024) exceeds every rest here
+    assert plan.chosen == 256
+
+
 def test_the_memory_bound_comes_from_saved_bytes_per_point() -> None:
     plan = probe(PassSizeCache(), {64: 1.0, 256: 2.0, 1024: 3.0, 4096: 4.0},
                  budget=1_000 * 2_000, per_point=1_000)
