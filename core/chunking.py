@@ -2,13 +2,17 @@
 
 :func:`explain_chunk` is what every executor runs for a chunk, in this process or on a Dask
 worker: the explainer on the chunk's rows with the chunk's own random stream
-(:func:`~xaudit.seeding.chunk_rng`). :func:`join_attributions` concatenates the chunks' per-row
-arrays and hand-offs in row order, whatever order they finished in.
+(:func:`~xaudit.seeding.chunk_rng`). :class:`ChunkJoin` places each chunk's per-row arrays at
+its rows as the chunk arrives, whatever order they finish in, and joins the hand-offs in row
+order at the end. Arrays over a bound go to memory-mapped scratch files
+(:func:`~xaudit.result_store.scratch_array`), so a run of millions of rows holds one chunk in
+memory at a time, not every chunk and then their concatenation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +24,7 @@ from .explanation import Attribution
 from .handoff import Handoff, SurrogateFit
 from .model import InputSpec, Model
 from .plugin import Explainer
+from .result_store import scratch_array
 from .seeding import chunk_rng
 from .targets import TargetSelection
 
@@ -93,27 +98,72 @@ def chunk_tasks(explainer: Explainer, rows: np.ndarray, background: np.ndarray |
             for s in slices]
 
 
-def join_attributions(method: str, outputs: list[ChunkOutput]) -> Attribution:
-    """The chunks' attributions (in row order) as one: per-row arrays concatenated.
+PER_ROW_ARRAYS = ("values", "base_values", "std_errors")
+"""The attribution's per-row arrays that :class:`ChunkJoin` places as chunks arrive."""
 
-    An ``extras`` array without one entry per row of its chunk must be equal in every chunk
-    (kept once); metadata is the first chunk's. A hand-off that cannot be split by rows
-    (partial dependence, counterfactual searches) means the explainer is not row-parallel,
-    and is refused as a :class:`~xaudit.errors.PluginError`.
+
+class ChunkJoin:
+    """The attribution of ``n`` rows, filled a chunk at a time, in any order.
+
+    :meth:`add` writes a chunk's values, base values and standard errors at its rows, into
+    arrays allocated on the first chunk (memory-mapped scratch files when an array is over
+    ``spill_mb`` MiB, :func:`~xaudit.result_store.scratch_array`; ``None``: always in memory)
+    and keeps only the chunk's small parts (extras, hand-off, metadata). :meth:`attribution`
+    joins those in row order: an ``extras`` array without one entry per row of its chunk must
+    be equal in every chunk (kept once); metadata is the first chunk's. A hand-off that cannot
+    be split by rows (partial dependence, counterfactual searches) means the explainer is not
+    row-parallel, and is refused as a :class:`~xaudit.errors.PluginError`.
     """
-    parts = [out.attribution for out in outputs]
-    sizes = [out.record.stop - out.record.start for out in outputs]
-    first = parts[0]
-    extras = {name: _join_extra(method, name, [p.extras.get(name) for p in parts], sizes)
-              for name in first.extras}
-    return Attribution(
-        values=np.concatenate([np.asarray(p.values) for p in parts]),
-        base_values=_join_optional([p.base_values for p in parts]),
-        std_errors=_join_optional([p.std_errors for p in parts]),
-        extras=extras,
-        metadata=first.metadata,
-        handoff=_join_handoffs(method, [p.handoff for p in parts]),
-    )
+
+    def __init__(self, method: str, n: int, spill_mb: float | None = None) -> None:
+        self.method, self.n, self.spill_mb = method, n, spill_mb
+        self.arrays: dict[str, np.ndarray | None] = {}
+        self.parts: list[tuple[int, int, Attribution]] = []
+
+    def add(self, out: ChunkOutput) -> None:
+        """Place ``out``'s per-row arrays at its rows; keep the rest for :meth:`attribution`."""
+        start, stop = out.record.start, out.record.stop
+        attribution = out.attribution
+        for name in PER_ROW_ARRAYS:
+            part = getattr(attribution, name)
+            if not self.parts:
+                self.arrays[name] = None if part is None else self._allocate(np.asarray(part))
+            if part is None:  # missing from a chunk: missing from the whole (as optional)
+                self.arrays[name] = None
+            target = self.arrays[name]
+            if target is not None:
+                target[start:stop] = part
+        self.parts.append((start, stop - start, dataclasses.replace(
+            attribution, values=np.empty((0,)), base_values=None, std_errors=None)))
+
+    def attribution(self) -> Attribution:
+        """The joined attribution (every row's chunk must have been added)."""
+        parts = sorted(self.parts, key=lambda part: part[0])
+        sizes = [size for _, size, _ in parts]
+        if sum(sizes) != self.n:
+            raise PluginError(f"explainer {self.method!r}: the chunks hold {sum(sizes)} rows "
+                              f"of {self.n}")
+        first = parts[0][2]
+        extras = {name: _join_extra(self.method, name,
+                                    [p.extras.get(name) for _, _, p in parts], sizes)
+                  for name in first.extras}
+        values = self.arrays["values"]
+        assert values is not None  # an Attribution always has values
+        return Attribution(
+            values=values,
+            base_values=self.arrays["base_values"],
+            std_errors=self.arrays["std_errors"],
+            extras=extras,
+            metadata=first.metadata,
+            handoff=_join_handoffs(self.method, [p.handoff for _, _, p in parts]),
+        )
+
+    def _allocate(self, like: np.ndarray) -> np.ndarray:
+        """An array of ``n`` rows shaped like the chunk ``like``'s rows."""
+        shape = (self.n, *like.shape[1:])
+        spill = self.spill_mb is not None and \
+            math.prod(shape) * like.itemsize > self.spill_mb * (1 << 20)
+        return scratch_array(shape, like.dtype) if spill else np.empty(shape, like.dtype)
 
 
 def _join_optional(arrays: list[np.ndarray | None]) -> np.ndarray | None:

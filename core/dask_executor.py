@@ -75,8 +75,8 @@ class DaskExecutor(Executor):
     engine = "dask"
 
     def __init__(self, address: str | None, chunk_rows: int, retries: int = 1,
-                 n_workers: int | None = None) -> None:
-        super().__init__(chunk_rows, retries)
+                 n_workers: int | None = None, spill_mb: float | None = None) -> None:
+        super().__init__(chunk_rows, retries, spill_mb)
         self.cluster: Any = None
         try:
             if address is None:
@@ -117,22 +117,24 @@ class DaskExecutor(Executor):
         return self._models[key]
 
     def run_chunks(self, method: str, tasks: list[ChunkTask], model: Model,
-                   ship_once: bool, n: int) -> list[ChunkOutput]:
+                   ship_once: bool, n: int) -> Iterator[ChunkOutput]:
         shipped = self._shipped(model, ship_once)
         run = uuid.uuid4().hex[:8]
         futures = [self.client.submit(_on_worker, task, shipped, retries=self.retries,
                                       pure=False, key=f"xaudit-{method}-{run}-{task.start}")
                    for task in tasks]
-        by_key = {future.key: (i, task) for i, (future, task) in
-                  enumerate(zip(futures, tasks, strict=True))}
-        outputs: list[ChunkOutput | None] = [None] * len(tasks)
-        for future in distributed.as_completed(futures, loop=self.client.loop):
-            i, task = by_key[future.key]
-            try:
-                outputs[i] = future.result()
-            except Exception as exc:
-                self.client.cancel(futures)
-                raise ChunkError(method, task.start, task.start + task.rows.shape[0], n,
-                                 self.retries + 1, exc) from exc
-            rows_done(task.rows.shape[0])
-        return [out for out in outputs if out is not None]
+        by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+        try:
+            for future in distributed.as_completed(futures, loop=self.client.loop):
+                task = by_key.pop(future.key)
+                try:
+                    out = future.result()
+                except Exception as exc:
+                    raise ChunkError(method, task.start, task.start + task.rows.shape[0], n,
+                                     self.retries + 1, exc) from exc
+                future.release()  # the worker may drop the chunk's result once it is here
+                rows_done(task.rows.shape[0])
+                yield out
+        finally:  # a failed chunk, or a caller that stopped early: the rest is not needed
+            if by_key:
+                self.client.cancel([f for f in futures if f.key in by_key])

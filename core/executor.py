@@ -3,7 +3,9 @@
 The engine (:func:`xaudit.engine.explain`) hands a row-parallel explainer's rows to an
 :class:`Executor`, which splits them into chunks of ``chunk_rows`` rows
 (:func:`~xaudit.batching.row_blocks`), explains each chunk with its own random stream
-(:func:`~xaudit.chunking.explain_chunk`) and joins the chunks in row order. The
+(:func:`~xaudit.chunking.explain_chunk`) and places each chunk at its rows as it arrives
+(:class:`~xaudit.chunking.ChunkJoin`; arrays over ``spill_mb`` MiB, the suite's
+``report.out_of_core_mb``, in memory-mapped scratch files rather than memory). The
 :class:`LocalExecutor` runs the chunks here, one after the other; the Dask executor
 (:mod:`xaudit.dask_executor`) runs them on a ``dask.distributed`` cluster. Both run the same
 chunks with the same streams, so their numbers are bit-identical.
@@ -17,6 +19,7 @@ never handed to an executor: they run where they are.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -24,12 +27,12 @@ import numpy as np
 
 from .batching import row_blocks
 from .chunking import (
+    ChunkJoin,
     ChunkOutput,
     ChunkRecord,
     ChunkTask,
     chunk_tasks,
     explain_chunk,
-    join_attributions,
 )
 from .errors import XauditError
 from .explanation import Attribution
@@ -58,9 +61,11 @@ class Executor(ABC):
 
     engine: str = ""
 
-    def __init__(self, chunk_rows: int | None, retries: int = 1) -> None:
+    def __init__(self, chunk_rows: int | None, retries: int = 1,
+                 spill_mb: float | None = None) -> None:
         self.chunk_rows = chunk_rows
         self.retries = retries
+        self.spill_mb = spill_mb
         self.records: list[ChunkRecord] = []
 
     def __enter__(self) -> Executor:
@@ -102,11 +107,12 @@ class Executor(ABC):
         slices = row_blocks(n, chunk_rows)
         tasks = chunk_tasks(explainer, rows, background, targets, seed, extra, input_spec,
                             slices)
-        outputs = self.run_chunks(method, tasks, model, ship_once, n)
-        for out in outputs:
+        joined = ChunkJoin(method, n, self.spill_mb)
+        for out in self.run_chunks(method, tasks, model, ship_once, n):
             targets.indices[out.record.start:out.record.stop] = out.target_indices
-        self.records += [out.record for out in outputs]
-        return join_attributions(method, outputs)
+            self.records.append(out.record)
+            joined.add(out)
+        return joined.attribution()
 
     @property
     def chunk_size(self) -> int | None:
@@ -115,8 +121,8 @@ class Executor(ABC):
 
     @abstractmethod
     def run_chunks(self, method: str, tasks: list[ChunkTask], model: Model,
-                   ship_once: bool, n: int) -> list[ChunkOutput]:
-        """Every task's output, in the order of ``tasks``; reports rows done as chunks end."""
+                   ship_once: bool, n: int) -> Iterator[ChunkOutput]:
+        """Every task's output as it ends (in any order); reports rows done as chunks end."""
 
 
 class LocalExecutor(Executor):
@@ -129,12 +135,11 @@ class LocalExecutor(Executor):
         """Nothing to release: the chunks ran in this process."""
 
     def run_chunks(self, method: str, tasks: list[ChunkTask], model: Model,
-                   ship_once: bool, n: int) -> list[ChunkOutput]:
-        outputs = []
+                   ship_once: bool, n: int) -> Iterator[ChunkOutput]:
         for task in tasks:
-            outputs.append(self._attempt(method, task, model, n))
+            out = self._attempt(method, task, model, n)
             rows_done(task.rows.shape[0])
-        return outputs
+            yield out
 
     def _attempt(self, method: str, task: ChunkTask, model: Model, n: int) -> ChunkOutput:
         for attempt in range(self.retries + 1):

@@ -290,13 +290,19 @@ def _check_metadata(archive: zipfile.ZipFile, pointer: StoredArray, where: Path)
         raise InputError(f"{label} is not what xaudit writes: " + "; ".join(problems))
 
 
+def scratch_array(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """A writable array of ``shape`` backed by an unlinked temporary file (in ``TMPDIR``),
+    memory-mapped: the operating system keeps in memory only the pages in use, and the file
+    disappears with the array. Its entries start at zero."""
+    if math.prod(shape) == 0:
+        return np.zeros(shape, dtype=dtype)
+    with tempfile.TemporaryFile(prefix="xaudit-out-of-core-") as scratch:
+        return np.memmap(scratch, dtype=dtype, mode="w+", shape=shape)
+
+
 def _copied(source: zarr.Array[Any], pointer: StoredArray, where: Path) -> np.ndarray:
     """``source`` decompressed block by block into a read-only memory-mapped temporary file."""
-    shape = tuple(pointer.shape)
-    if math.prod(shape) == 0:
-        return np.zeros(shape)
-    with tempfile.TemporaryFile(prefix="xaudit-out-of-core-") as scratch:
-        target = np.memmap(scratch, dtype=np.float64, mode="w+", shape=shape)
+    target = scratch_array(tuple(pointer.shape))
     for rows in row_blocks(target):
         target[rows] = source[rows]
     target.flags.writeable = False

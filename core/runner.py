@@ -189,7 +189,7 @@ class Runner:
         progress = None if self.quiet else Progress()
         n_rows = len(dataset.X_explain)
         checks: list[CheckResult] = []
-        with open_executor(suite.execution) as executor:
+        with open_executor(suite.execution, suite.report.out_of_core_mb) as executor:
             execution: dict[str, Any] = {**executor.describe(), "chunks": {}, "check_chunks": {}}
             for i, spec in enumerate(suite.explainers):
                 self._run_explainer(i, spec, model, dataset, executor, progress, ledger)

@@ -12,9 +12,11 @@ from dask_support import ExecutorTestPlugin, noisy_identity
 from test_missing_extras import assert_refused, write_suite, xaudit_without
 
 import xaudit
+from xaudit.chunking import ChunkJoin, ChunkOutput, ChunkRecord
 from xaudit.cli import main
-from xaudit.errors import SuiteError
+from xaudit.errors import PluginError, SuiteError
 from xaudit.executor import ChunkError, LocalExecutor
+from xaudit.explanation import Attribution
 from xaudit.suite import parse_suite
 
 
@@ -97,3 +99,66 @@ def test_progress_counts_rows_as_chunks_finish() -> None:
     counts = [line.split(": ")[2].split(" rows")[0] for line in stream.getvalue().splitlines()
               if " rows," in line]
     assert counts == ["4/10", "8/10", "10/10"]  # one step per chunk, none from inside one
+
+
+def memory_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` or an array it views is a memory map."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return False
+
+
+def _chunk(start: int, values: np.ndarray, std_errors: np.ndarray | None) -> ChunkOutput:
+    stop = start + values.shape[0]
+    attribution = Attribution(values=values,
+                              base_values=values.sum(axis=(1,)),
+                              std_errors=std_errors,
+                              extras={"delta": values[:, 0, 0], "grid": np.arange(3.0)})
+    return ChunkOutput(attribution, np.zeros((stop - start, 1), dtype=np.int64),
+                       ChunkRecord(start, stop, 0.0, "w"))
+
+
+@pytest.mark.parametrize("spill_mb", [None, 1e-6], ids=["in-memory", "memory-mapped"])
+def test_chunks_arriving_in_any_order_join_as_their_concatenation(spill_mb: float | None) -> None:
+    rng = np.random.default_rng(0)
+    pieces = [rng.normal(size=(rows, 3, 1)) for rows in (4, 4, 2)]
+    starts = [0, 4, 8]
+    errors = [np.abs(piece) for piece in pieces]
+    join = ChunkJoin("m", 10, spill_mb)
+    for i in (2, 0, 1):  # chunks end out of order on a cluster
+        join.add(_chunk(starts[i], pieces[i], errors[i]))
+    joined = join.attribution()
+    np.testing.assert_array_equal(joined.values, np.concatenate(pieces))  # oracle: NumPy
+    np.testing.assert_array_equal(joined.std_errors, np.concatenate(errors))
+    np.testing.assert_array_equal(joined.base_values, np.concatenate(pieces).sum(axis=1))
+    np.testing.assert_array_equal(joined.extras["delta"], np.concatenate(pieces)[:, 0, 0])
+    np.testing.assert_array_equal(joined.extras["grid"], np.arange(3.0))  # the same per chunk
+    assert memory_mapped(joined.values) == (spill_mb is not None)
+
+
+def test_an_array_missing_from_one_chunk_is_missing_from_the_join() -> None:
+    values = np.ones((4, 2, 1))
+    join = ChunkJoin("m", 8)
+    join.add(_chunk(0, values, np.ones_like(values)))
+    join.add(_chunk(4, values, None))
+    assert join.attribution().std_errors is None
+
+
+def test_a_missing_chunk_is_refused() -> None:
+    join = ChunkJoin("m", 8)
+    join.add(_chunk(0, np.ones((4, 2, 1)), None))
+    with pytest.raises(PluginError, match="4 rows of 8"):
+        join.attribution()
+
+
+def test_a_local_run_spilled_to_disk_equals_one_in_memory() -> None:
+    X = np.arange(60.0).reshape(20, 3) / 7
+    model = xaudit.adapt(lambda rows: rows[:, 0] * rows[:, 1] + rows[:, 2], feature_shape=[3])
+    plain = xaudit.explain(model, X, "ablation", background=X[:3])
+    spilled = xaudit.explain(model, X, "ablation", background=X[:3],
+                             executor=LocalExecutor(6, spill_mb=1e-6))
+    assert memory_mapped(spilled.values)  # joined on disk, not in memory
+    np.testing.assert_array_equal(spilled.values, plain.values)
+    np.testing.assert_array_equal(spilled.base_values, plain.base_values)

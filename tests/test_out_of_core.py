@@ -214,19 +214,24 @@ def test_arrays_at_or_under_the_bound_stay_in_arrays_npz(values: np.ndarray,
 # --- a run with the bound set low -------------------------------------------------------------
 
 
-def _suite(ws: Workspace, name: str, bound: float | None) -> Path:
+def _suite(ws: Workspace, name: str, bound: float | None, **extra: Any) -> Path:
     report: dict[str, Any] = {"formats": ["json", "html", "md"]}
     if bound is not None:
         report["out_of_core_mb"] = bound
     return ws.suite(name, factory="linear", checks=[gate()], report=report,
                     documentation={"segments": ["sex"]},
-                    explainers=[{"id": "abl", "method": "ablation"}])
+                    explainers=[{"id": "abl", "method": "ablation"}], **extra)
 
 
-def test_a_run_over_the_bound_writes_zarr_and_its_reports_render(ws: Workspace) -> None:
+@pytest.mark.parametrize("execution", [None, {"chunk_rows": 4}],
+                         ids=["one-call", "chunks-joined-on-disk"])
+def test_a_run_over_the_bound_writes_zarr_and_its_reports_render(
+        ws: Workspace, execution: dict[str, Any] | None) -> None:
     in_memory, out_of_core = ws.root / "in-memory", ws.root / "out-of-core"
+    chunked = {} if execution is None else {"execution": execution}
     assert status_of(["run", str(_suite(ws, "mem", None)), "--out", str(in_memory)]) == 0
-    assert status_of(["run", str(_suite(ws, "ooc", 1e-6)), "--out", str(out_of_core)]) == 0
+    assert status_of(["run", str(_suite(ws, "ooc", 1e-6, **chunked)),
+                      "--out", str(out_of_core)]) == 0
     assert not (in_memory / ZARR_FILE).exists()
     assert ZARR_FILE in read_manifest(out_of_core)["files"]
     assert status_of(["verify", str(out_of_core)]) == 0
