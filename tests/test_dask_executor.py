@@ -121,6 +121,30 @@ def test_local_and_cluster_runs_give_bit_identical_arrays(tmp_path: Path, cluste
     assert all(c["seconds"] > 0 for c in chunks)
 
 
+def test_a_cluster_run_over_the_bound_joins_on_disk_and_stores_zarr(tmp_path: Path,
+                                                                   cluster: Any,
+                                                                   data: Any) -> None:
+    pytest.importorskip("zarr")
+    from xaudit.result_store import ZARR_FILE
+    from xaudit.results import AuditResult
+
+    trees = [{"id": "tree", "method": "shap.tree"}]
+    here = xaudit.run_suite(suite(data, {"chunk_rows": CHUNK}, trees),
+                            out_dir=tmp_path / "here")
+    bounded = suite(data, on_cluster(cluster), trees)
+    bounded["report"] = {"formats": ["json"], "out_of_core_mb": 1e-6}  # every array over it
+    there = xaudit.run_suite(bounded, out_dir=tmp_path / "there")
+    joined = there.explanations["tree"].values
+    while not isinstance(joined, np.memmap):  # the run's array is a view of a memory map
+        joined = joined.base
+        assert isinstance(joined, np.ndarray), "joined in memory, not on disk"
+    assert (tmp_path / "there" / ZARR_FILE).is_file()
+    assert not (tmp_path / "here" / ZARR_FILE).exists()
+    loaded = AuditResult.load(tmp_path / "there").explanations["tree"]
+    assert np.array_equal(loaded.values, here.explanations["tree"].values)
+    assert np.array_equal(loaded.base_values, here.explanations["tree"].base_values)
+
+
 def test_deterministic_method_agrees_with_one_call_to_rounding(data: Any) -> None:
     # bit-identity is promised for equal chunk_rows only: vectorised sums over another
     # batch of rows may round differently in the last bit
