@@ -74,7 +74,8 @@ def anchor_model_and_data(n_rows: int) -> tuple[Any, np.ndarray, np.ndarray]:
 
 
 def model_and_data(n_rows: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The trained MLP's predict, the explained rows and the background."""
+    """The trained MLP's predict, ``n_rows`` explained rows (the held-out 1,000 of its data,
+    then fresh draws of the same distribution) and the background."""
     r = np.random.default_rng(0)
     X = r.normal(size=(4000, D))
     y = (np.sin(X[:, 0] * X[:, 1]) + X[:, 2] * X[:, 3] - X[:, 4] ** 2
@@ -84,7 +85,8 @@ def model_and_data(n_rows: int) -> tuple[Any, np.ndarray, np.ndarray]:
         warnings.simplefilter("ignore")
         model = MLPRegressor(hidden_layer_sizes=(64, 32), max_iter=300,
                              random_state=0).fit(X, y)
-    return model.predict, X[3000:3000 + n_rows], X[:BACKGROUND]
+    more = np.random.default_rng(1).normal(size=(max(0, n_rows - 1000), D))  # past X's 1,000
+    return model.predict, np.vstack([X[3000:3000 + n_rows], more]), X[:BACKGROUND]
 
 
 def workloads(n_rows: int, anchor: bool) -> list[Workload]:
