@@ -12,7 +12,6 @@ memory at a time, not every chunk and then their concatenation.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from .explanation import Attribution
 from .handoff import Handoff, SurrogateFit
 from .model import InputSpec, Model
 from .plugin import Explainer
-from .result_store import scratch_array
+from .result_store import out_of_core, scratch_array
 from .seeding import chunk_rng
 from .targets import TargetSelection
 
@@ -160,9 +159,8 @@ class ChunkJoin:
 
     def _allocate(self, like: np.ndarray) -> np.ndarray:
         """An array of ``n`` rows shaped like the chunk ``like``'s rows."""
-        shape = (self.n, *like.shape[1:])
-        spill = self.spill_mb is not None and \
-            math.prod(shape) * like.itemsize > self.spill_mb * (1 << 20)
+        shape = (self.n, *like.shape[1:])  # spilled exactly when the results store it out of core
+        spill = out_of_core(shape, self.spill_mb)
         return scratch_array(shape, like.dtype) if spill else np.empty(shape, like.dtype)
 
 

@@ -133,8 +133,7 @@ def input_gradients(model: DifferentiableModel, x: Any, index: Any,
     passes of ``max_batch`` rows (``None``: sized to the model, see
     :mod:`~xaudit.plugins._support.pass_size`), laid out as :func:`fast_memory_format` says."""
     torch = require_torch("gradients")
-    n, shape = int(x.shape[0]), (index.shape[1], *x.shape)
-    total = None
+    n, total = int(x.shape[0]), None
     layout = fast_memory_format(model, x)
     plan = plan_passes(model, x, tuple(x.shape[1:]), max_batch)
     for rows in plan.row_passes(n):
@@ -144,10 +143,10 @@ def input_gradients(model: DifferentiableModel, x: Any, index: Any,
             total = grads[0].unsqueeze(0) if len(grads) == 1 else torch.stack(grads)
             continue
         if total is None:
-            total = torch.empty(shape, dtype=x.dtype, device=x.device)
+            total = x.new_empty((len(grads), *x.shape))
         for j, grad in enumerate(grads):
             total[j, rows] = grad
-    return total if total is not None else torch.empty(shape, dtype=x.dtype, device=x.device)
+    return total if total is not None else x.new_empty((index.shape[1], *x.shape))
 
 
 def targeted_outputs(model: DifferentiableModel, x: Any, index: Any, max_rows: int) -> Any:

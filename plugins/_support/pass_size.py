@@ -197,10 +197,7 @@ class PassPlan:
         if not self.timings:  # the warm-up pass, then the first timed one
             return min(FIRST_PROBE, self.cap)
         size = self.timings[-1][0] * PROBE_GROWTH
-        if size > self.memory_cap():
-            self.decide()
-            return int(self.chosen or 1)
-        if size > remaining:  # the rest is smaller than the next probe: the probe ends
+        if size > self.memory_cap() or size > remaining:  # the probe ends
             self.decide()
             chosen = int(self.chosen or 1)
             # a rest under twice the chosen size would be one pass and a remnant: one pass
