@@ -32,7 +32,12 @@ printed too.
 value; GradientSHAP's draws differ between the libraries, so its error is a Monte Carlo gap
 (``mc``), not an exactness check.
 
-    .venv/bin/python benchmarks/bench_gradient_architectures.py [--quick] [--only TEXT]
+``--scale K`` explains K times each architecture's rows: saliency is one forward and one
+backward pass, milliseconds at the default sizes, where a call's fixed cost (validating the
+input, resolving targets, checking the result, float64 values with names) is a visible share;
+the sweep shows how that share falls as the work grows.
+
+    .venv/bin/python benchmarks/bench_gradient_architectures.py [--quick] [--only TEXT] [--scale K]
 """
 
 from __future__ import annotations
@@ -162,12 +167,12 @@ def image_cases(name: str, net: Any, X: np.ndarray, target: int,
     ]
 
 
-def transformer_cases() -> list[Case]:
+def transformer_cases(scale: int) -> list[Case]:
     """IG through the embedding layer; GradientSHAP and saliency on the embedded input."""
     torch.manual_seed(3)
     net = TokenClassifier().eval()
     rng = np.random.default_rng(3)
-    ids = rng.integers(1, 100, size=(16, 16))
+    ids = rng.integers(1, 100, size=(16 * scale, 16))
     ids_t = torch.tensor(ids)
     model = xaudit.adapt(net, device="cpu", feature_shape=[16])
     lig = LayerIntegratedGradients(net, net.embedding)
@@ -184,24 +189,26 @@ def transformer_cases() -> list[Case]:
                     in image_cases("transformer", net.encoder, embedded, 1, background)[1:]]
 
 
-def cases() -> list[Case]:
-    """Every (architecture, method) pair."""
+def cases(scale: int = 1) -> list[Case]:
+    """Every (architecture, method) pair, on ``scale`` times the rows named in the docstring."""
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
-    found = image_cases("mlp", mlp, rng.random((128, 784), dtype=np.float32), 0,
+    found = image_cases("mlp", mlp, rng.random((128 * scale, 784), dtype=np.float32), 0,
                         rng.random((20, 784), dtype=np.float32))
     torch.manual_seed(0)
-    found += image_cases("cnn", SimpleCNN().eval(), rng.random((16, 3, 32, 32), dtype=np.float32),
+    found += image_cases("cnn", SimpleCNN().eval(),
+                         rng.random((16 * scale, 3, 32, 32), dtype=np.float32),
                          0, rng.random((20, 3, 32, 32), dtype=np.float32))
     torch.manual_seed(1)
     found += image_cases("bn-cnn", BatchNormCNN().eval(),
-                         rng.random((48, 1, 28, 28), dtype=np.float32), 4,
+                         rng.random((48 * scale, 1, 28, 28), dtype=np.float32), 4,
                          rng.random((20, 1, 28, 28), dtype=np.float32))
     torch.manual_seed(2)
-    found += image_cases("resnet", ResNet().eval(), rng.random((4, 3, 64, 64), dtype=np.float32),
+    found += image_cases("resnet", ResNet().eval(),
+                         rng.random((4 * scale, 3, 64, 64), dtype=np.float32),
                          0, rng.random((20, 3, 64, 64), dtype=np.float32))
-    return found + transformer_cases()
+    return found + transformer_cases(scale)
 
 
 CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
@@ -245,19 +252,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", help="run only cases whose architecture or method has this")
     parser.add_argument("--clock", choices=list(CLOCKS), default="cpu")
+    parser.add_argument("--scale", type=int, default=1,
+                        help="explain this many times each architecture's rows (the fixed cost "
+                             "of a call weighs less on larger work)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rounds = args.rounds or (3 if args.quick else 7)
     rng = np.random.default_rng(0)
     print(f"gradient methods vs Captum's best batch (torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, median of {rounds} interleaved rounds, "
-          f"{args.clock} time)")
+          f"{args.clock} time, {args.scale}x the rows)")
     other = "wall" if args.clock == "cpu" else "cpu"
     header = (f"{'architecture':<12} {'method':<15} {'xaudit s':>9} {'1st s':>7} "
               f"{'captum s':>9} {'ratio':>6} {other:>6}  {'captum best':<11} error")
     print(header)
     print("-" * len(header))
-    for case in cases():
+    for case in cases(args.scale):
         if args.only and args.only not in f"{case[0]} {case[1]}":
             continue
         row = measure(case, rounds, rng, args.clock)

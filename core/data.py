@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ class Dataset:
 
 def default_feature_names(feature_shape: Sequence[int]) -> tuple[str, ...]:
     """``x0 ... x{d-1}`` for ``d = prod(feature_shape)``."""
-    return _numbered_names(int(np.prod(feature_shape)))
+    return _numbered_names(int(math.prod(feature_shape)))
 
 
 @functools.lru_cache(maxsize=16)

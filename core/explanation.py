@@ -11,6 +11,7 @@ count and the first rows and features), so no check or report ever reads one as 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ class Explanation:
                     f"{self.method}: std_errors shaped {self.std_errors.shape}, "
                     f"expected {self.values.shape}"
                 )
-        n_features = int(np.prod(self.feature_shape))
+        n_features = math.prod(self.feature_shape)
         if self.feature_names and len(self.feature_names) != n_features:
             raise InputError(
                 f"{self.method}: {len(self.feature_names)} feature name(s) for "

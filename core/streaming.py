@@ -14,6 +14,7 @@ one-pass reductions over the whole array they agree to rounding (numpy sums pair
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -28,7 +29,7 @@ draws the same rows as the run that wrote it."""
 def row_blocks(values: np.ndarray) -> Iterator[slice]:
     """Consecutive row ranges of ``values`` covering every row, each under :data:`BLOCK_BYTES`."""
     n = int(values.shape[0])
-    row_bytes = max(1, int(np.prod(values.shape[1:], dtype=np.int64)) * values.itemsize)
+    row_bytes = max(1, math.prod(values.shape[1:]) * values.itemsize)
     step = max(1, BLOCK_BYTES // row_bytes)
     for start in range(0, n, step):
         yield slice(start, min(start + step, n))

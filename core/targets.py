@@ -84,5 +84,6 @@ def resolve_targets(
         columns = [_index_of(item, names) for item in target]
         if not columns:
             raise InputError("target list is empty")
-    indices = np.tile(np.asarray(columns, dtype=np.int64), (n, 1))
+    indices = np.empty((n, len(columns)), dtype=np.int64)
+    indices[:] = columns
     return TargetSelection(indices, tuple(names[c] for c in columns))

@@ -29,6 +29,7 @@ from xaudit.plugins._support.pass_size import (  # noqa: E402
     PassPlan,
     PassSizeCache,
     SavedBytes,
+    plan_passes,
 )
 
 
@@ -200,6 +201,29 @@ def test_work_the_warm_up_and_first_probe_would_hold_is_one_pass(n: int) -> None
     plan = PassPlan(fixed=None, key=None, cap=2**31, cache=PassSizeCache())
     assert pass_lengths(plan, n) == [n]
     assert plan.timings == []  # nothing was probed
+
+
+class Named:
+    """A model that counts the times its fingerprint (the pass-size key) is asked for."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def fingerprint(self) -> str:
+        self.asked += 1
+        return "named"
+
+
+@pytest.mark.parametrize("n", [0, 1, 2 * FIRST_PROBE])
+def test_small_work_is_planned_as_one_pass_without_the_models_key(n: int) -> None:
+    model = Named()
+    plan = plan_passes(model, torch.zeros(1, 3), (3,), None, points=n,
+                       cache=PassSizeCache())
+    assert (model.asked, plan.key, plan.timings) == (0, None, [])
+    assert pass_lengths(plan, n) == ([n] if n else [])
+    larger = plan_passes(model, torch.zeros(1, 3), (3,), None, points=2 * FIRST_PROBE + 1,
+                         cache=PassSizeCache())
+    assert (model.asked, larger.key is None, larger.chosen) == (1, False, None)  # keyed, probed
 
 
 def test_larger_work_is_probed_and_covers_every_row_once() -> None:

@@ -103,7 +103,8 @@ def select_targets(outputs: Any, index: Any) -> Any:
 
 def to_numpy(tensor: Any) -> np.ndarray:
     """A tensor as a float64 numpy array on the CPU."""
-    return np.asarray(tensor.detach().to("cpu").double().numpy())
+    return np.asarray(tensor.detach().to(device="cpu", dtype=require_torch("numpy").float64)
+                      .numpy())
 
 
 def weighted_target_gradients(model: DifferentiableModel, x: Any, index: Any,
@@ -135,11 +136,14 @@ def input_gradients(model: DifferentiableModel, x: Any, index: Any,
     torch = require_torch("gradients")
     n, total = int(x.shape[0]), None
     layout = fast_memory_format(model, x)
-    plan = plan_passes(model, x, tuple(x.shape[1:]), max_batch)
+    plan = plan_passes(model, x, tuple(x.shape[1:]), max_batch, points=n)
     for rows in plan.row_passes(n):
-        block = x[rows] if layout is None else x[rows].contiguous(memory_format=layout)
-        grads, _ = weighted_target_gradients(model, block, index[rows])
-        if rows.stop - rows.start == n:  # one pass holds every row: its gradients are the result
+        whole = rows.stop - rows.start == n  # one pass holds every row: no slices, no copies
+        block = x if whole else x[rows]
+        if layout is not None:
+            block = block.contiguous(memory_format=layout)
+        grads, _ = weighted_target_gradients(model, block, index if whole else index[rows])
+        if whole:
             total = grads[0].unsqueeze(0) if len(grads) == 1 else torch.stack(grads)
             continue
         if total is None:

@@ -192,8 +192,8 @@ class PassPlan:
         """Points for the next pass, ``remaining`` points of work being left."""
         if self.chosen is not None:
             return self.chosen
-        if not self.warmed and remaining <= min(2 * FIRST_PROBE, self.cap):
-            return remaining  # all the warm-up and first timed pass would hold: nothing to learn
+        if not self.warmed and too_small_to_probe(remaining, self.cap):
+            return remaining
         if not self.timings:  # the warm-up pass, then the first timed one
             return min(FIRST_PROBE, self.cap)
         size = self.timings[-1][0] * PROBE_GROWTH
@@ -287,6 +287,13 @@ class PassPlan:
         self.record(points, seconds, counter.total if counter is not None else None)
 
 
+def too_small_to_probe(points: int, cap: int) -> bool:
+    """Whether work of ``points`` points runs as one pass with no probe: no more than the
+    warm-up and the first timed pass would hold (``2 * FIRST_PROBE``, within ``cap``), so there
+    is nothing to learn and splitting it would only add passes."""
+    return points <= min(2 * FIRST_PROBE, cap)
+
+
 def forward_rows(max_batch: int | None, point_shape: tuple[int, ...]) -> int:
     """Rows per pass of a forward pass without autograd (outputs only): ``max_batch``, else as
     many as hold :data:`FORWARD_VALUE_BUDGET` input values (at least 16)."""
@@ -302,14 +309,20 @@ def predict_in_passes(model: Any, X: np.ndarray, plan: PassPlan) -> np.ndarray:
 
 
 def plan_passes(model: Any, like: Any, point_shape: tuple[int, ...], max_batch: int | None,
-                kind: str = "backward", cache: PassSizeCache = LEARNT) -> PassPlan:
+                kind: str = "backward", cache: PassSizeCache = LEARNT,
+                points: int | None = None) -> PassPlan:
     """The :class:`PassPlan` of one explanation evaluating ``model`` on points shaped
     ``point_shape`` on ``like``'s device and dtype: ``max_batch`` when given, else a size learnt
     earlier for the same :class:`PassKey`, else one learnt now (``kind``: ``backward`` for
-    forward+backward passes, ``forward`` for forward-only ones)."""
+    forward+backward passes, ``forward`` for forward-only ones). ``points``, the work's size
+    when the caller knows it: work too small to probe (:func:`too_small_to_probe`) is one pass,
+    planned without the model's key or the memory budget (a millisecond saliency call would
+    otherwise spend a tenth of its time planning one pass)."""
     cap = 2**31 if kind == "backward" else forward_rows(None, point_shape)
     if max_batch is not None:
         return PassPlan(fixed=int(max_batch), key=None, cap=cap, kind=kind, cache=cache)
+    if points is not None and too_small_to_probe(points, cap):
+        return PassPlan(fixed=max(1, points), key=None, cap=cap, kind=kind, cache=cache)
     key = pass_key(model, like, point_shape, kind)
     learnt = cache.get(key)
     if learnt is not None:
