@@ -539,3 +539,19 @@ def test_every_method_runs_from_a_suite(tmp_path: Path) -> None:
     assert result.explanations["ig"].extras["convergence_delta"].shape == (6, 1)
     assert [c.status for c in result.checks] == ["pass"]
     assert int(result.exit_code()) == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("absolute", [False, True])
+def test_to_numpy_widens_strided_tensors_to_float64(dtype: str, absolute: bool) -> None:
+    from xaudit.plugins._support.autograd import to_numpy
+
+    grads = torch.randn(2, 4, 3, 5, generator=torch.Generator().manual_seed(0)).to(
+        getattr(torch, dtype))
+    strided = grads.movedim(0, -1)  # (4, 3, 5, 2), the slots' axis last: not contiguous
+    assert not strided.is_contiguous()
+    expected = strided.double().numpy()
+    got = to_numpy(strided, absolute)
+    assert got.dtype == np.float64
+    assert got.shape == (4, 3, 5, 2)
+    np.testing.assert_array_equal(got, np.abs(expected) if absolute else expected)

@@ -97,9 +97,7 @@ class Saliency(_InputGradientMap):
 
     def finish(self, grads: Any, x: Any) -> Attribution:
         """Gradients, absolute values unless ``absolute`` is false."""
-        if self.params.absolute:
-            grads = grads.abs_()
-        return Attribution(values=to_numpy(grads.movedim(0, -1)),
+        return Attribution(values=to_numpy(grads.movedim(0, -1), self.params.absolute),
                            metadata={"absolute": self.params.absolute})
 
 
