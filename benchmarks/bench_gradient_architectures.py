@@ -20,17 +20,17 @@ Saliency take no internal batch: plain). Ours run with no ``max_batch``: the pas
 learnt by the probe (``plugins/_support/pass_size.py``) on the first, untimed warm-up call,
 whose time is printed apart (``1st s``, probe included).
 
-Timing: every side is called once to warm up, then ``--rounds`` rounds call every side once in
-a shuffled order (paired, interleaved), and each side's median is kept, so load changes on a
-shared machine hit both libraries alike. Torch runs on ``--threads`` threads for both. Two
-clocks: the process's CPU time (``--clock cpu``, the default: on a machine shared by many
-jobs a starved process's wall time is mostly waiting, up to 8x its CPU time here, and threads
-waiting at each operation's barrier make that worse the more passes a side makes) and wall
-time (``--clock wall``, the figure to quote from a quiet machine); the other clock's ratio is
-printed too.
-``err`` is the largest difference from Captum (unset batch) relative to Captum's largest
-value; GradientSHAP's draws differ between the libraries, so its error is a Monte Carlo gap
-(``mc``), not an exactness check.
+Timing: every side is called once to warm up, then ``--rounds`` rounds (more where one call is
+so short that they would take under a second: up to 400 for millisecond saliency calls) call
+every side once in a shuffled order (paired, interleaved), and each side's median is kept, so
+load changes on a shared machine hit both libraries alike. Torch runs on ``--threads`` threads
+for both. Two clocks: the process's CPU time (``--clock cpu``, the default: on a machine shared
+by many jobs a starved process's wall time is mostly waiting, up to 8x its CPU time here, and
+threads waiting at each operation's barrier make that worse the more passes a side makes) and
+wall time (``--clock wall``, the figure to quote from a quiet machine); the other clock's ratio
+is printed too. ``err`` is the largest difference from Captum (unset batch) relative to
+Captum's largest value; GradientSHAP's draws differ between the libraries, so its error is a
+Monte Carlo gap (``mc``), not an exactness check.
 
 ``--scale K`` explains K times each architecture's rows: saliency is one forward and one
 backward pass, milliseconds at the default sizes, where a call's fixed cost (validating the
@@ -214,14 +214,23 @@ def cases(scale: int = 1) -> list[Case]:
 CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
+MIN_SECONDS = 1.0
+"""Each side is timed over at least this long (more rounds for millisecond calls, whose
+medians over 7 rounds move by several percent between runs)."""
+
+
 def measure(case: Case, rounds: int, rng: np.random.Generator, clock: str) -> dict[str, Any]:
-    """Warm-up call of every side, then ``rounds`` shuffled rounds; medians and the error."""
+    """Warm-up call of every side, then shuffled rounds (``rounds``, more where a call is
+    too short to be timed over :data:`MIN_SECONDS`); medians and the error."""
     arch, method, mine, sides, label = case
     everyone = {"xaudit": mine, **sides}
     started = CLOCKS[clock]()
     results = {"xaudit": mine()}
     first = CLOCKS[clock]() - started
     results.update({side: fn() for side, fn in sides.items()})
+    started = time.perf_counter()
+    mine()
+    rounds = max(rounds, min(400, int(MIN_SECONDS / max(time.perf_counter() - started, 1e-6))))
     times: dict[str, dict[str, list[float]]] = {c: {side: [] for side in everyone}
                                                 for c in CLOCKS}
     for _ in range(rounds):
@@ -237,6 +246,7 @@ def measure(case: Case, rounds: int, rng: np.random.Generator, clock: str) -> di
     best_other = min(medians[other][side] for side in sides)
     values = results[next(iter(sides))]
     return {"arch": arch, "method": method, "ours": medians[clock]["xaudit"], "first": first,
+            "rounds": rounds,
             "captum": medians[clock][best], "best": best,
             "ratio": medians[clock]["xaudit"] / medians[clock][best],
             "other": medians[other]["xaudit"] / best_other,
@@ -260,10 +270,10 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     rng = np.random.default_rng(0)
     print(f"gradient methods vs Captum's best batch (torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, median of {rounds} interleaved rounds, "
+          f"{torch.get_num_threads()} threads, median of at least {rounds} interleaved rounds, "
           f"{args.clock} time, {args.scale}x the rows)")
     other = "wall" if args.clock == "cpu" else "cpu"
-    header = (f"{'architecture':<12} {'method':<15} {'xaudit s':>9} {'1st s':>7} "
+    header = (f"{'architecture':<12} {'method':<15} {'rounds':>6} {'xaudit s':>9} {'1st s':>7} "
               f"{'captum s':>9} {'ratio':>6} {other:>6}  {'captum best':<11} error")
     print(header)
     print("-" * len(header))
@@ -271,7 +281,8 @@ def main() -> None:
         if args.only and args.only not in f"{case[0]} {case[1]}":
             continue
         row = measure(case, rounds, rng, args.clock)
-        print(f"{row['arch']:<12} {row['method']:<15} {row['ours']:>9.4f} {row['first']:>7.3f} "
+        print(f"{row['arch']:<12} {row['method']:<15} {row['rounds']:>6} {row['ours']:>9.4f} "
+              f"{row['first']:>7.3f} "
               f"{row['captum']:>9.4f} {row['ratio']:>6.2f} {row['other']:>6.2f}  {row['best']:<11} "
               f"{row['label']}={row['error']:.2g}  {row['all']}", flush=True)
 
