@@ -26,9 +26,11 @@ from xaudit.plugins._support.autograd import _LAYOUTS  # noqa: E402
 from xaudit.plugins._support.pass_size import (  # noqa: E402
     FIRST_PROBE,
     LEARNT,
+    PassKey,
     PassPlan,
     PassSizeCache,
     SavedBytes,
+    pass_key,
     plan_passes,
 )
 
@@ -224,6 +226,32 @@ def test_small_work_is_planned_as_one_pass_without_the_models_key(n: int) -> Non
     larger = plan_passes(model, torch.zeros(1, 3), (3,), None, points=2 * FIRST_PROBE + 1,
                          cache=PassSizeCache())
     assert (model.asked, larger.key is None, larger.chosen) == (1, False, None)  # keyed, probed
+
+
+@pytest.mark.parametrize(("bound", "n", "expected"), [
+    (10**6, 300, [300]), (10**6, 512, [512]), (10**6, 600, [256, 344]),
+    (300, 400, [256, 144]),  # 400 points would pass the bound measured with the size
+    (None, 300, [256, 44]),  # max_batch: never exceeded
+])
+def test_a_learnt_size_takes_a_rest_under_twice_it_in_one_pass(
+        bound: int | None, n: int, expected: list[int]) -> None:
+    model, like, cache = Named(), torch.zeros(1, 3), PassSizeCache()
+    if bound is None:
+        plan = plan_passes(model, like, (3,), 256, cache=cache)
+    else:
+        cache.put(pass_key(model, like, (3,), "backward"), 256, bound)
+        plan = plan_passes(model, like, (3,), None, cache=cache)
+    assert pass_lengths(plan, n) == expected
+
+
+def test_a_probe_remembers_the_memory_bound_with_the_size() -> None:
+    cache = PassSizeCache()
+    plan = probe(cache, {64: 1.0, 256: 2.0, 1024: 3.0, 4096: 4.0},
+                 budget=1_000 * 2_000, per_point=1_000)
+    plan.key = PassKey("m", "cpu", "float32", (3,), "backward")
+    plan.chosen = None
+    plan.decide()
+    assert (cache.get(plan.key), cache.bound(plan.key)) == (1024, 2_000)
 
 
 def test_larger_work_is_probed_and_covers_every_row_once() -> None:

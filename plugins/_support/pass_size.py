@@ -8,14 +8,16 @@ as large as its memory allows. So the size is learnt from the work itself, by a
 
 1. ``max_batch`` given: every pass has that many points (it always wins).
 2. A size learnt earlier in this process for the same model fingerprint, device (and CPU thread
-   count), dtype, point shape and pass kind: that size (:class:`PassSizeCache`).
+   count), dtype, point shape and pass kind: that size (:class:`PassSizeCache`), the last
+   pass taking a rest under twice it within the memory bound measured when it was learnt.
 3. Otherwise the first passes of the real work are the probe. After one small warm-up pass
    (one-time costs: kernel selection, allocator, lazy initialisation), passes of
    ``64, 256, 1024, ...`` points are timed in turn; each pass's throughput (points per second)
    is kept, and the probe stops at the first size clearly slower than the best so far, at the
    memory bound, or when the work left is smaller than the next size. The rest of the work
-   runs at the fastest size seen, which is cached for the process (a rest under twice that
-   size runs as one pass rather than a pass and a remnant, within the memory bound).
+   runs at the fastest size seen, which is cached for the process with the memory bound (a
+   rest under twice that size runs as one pass rather than a pass and a remnant, within the
+   memory bound).
    Work no larger than the warm-up and first timed pass together (``2 * FIRST_PROBE``
    points) runs as one pass with no probe, as one call of a library without batching would:
    splitting it would only add passes.
@@ -74,22 +76,29 @@ class PassKey:
 
 @dataclass(eq=False)
 class PassSizeCache:
-    """Pass sizes learnt in this process, by :class:`PassKey`."""
+    """Pass sizes learnt in this process, by :class:`PassKey`, with the memory bound (the most
+    points a pass may hold) measured when each was learnt."""
 
     sizes: dict[PassKey, int] = field(default_factory=dict)
+    bounds: dict[PassKey, int] = field(default_factory=dict)
 
     def get(self, key: PassKey | None) -> int | None:
         """The size learnt for ``key``, or ``None``."""
         return None if key is None else self.sizes.get(key)
 
-    def put(self, key: PassKey | None, size: int) -> None:
-        """Remember ``size`` for ``key`` (nothing when there is no key)."""
+    def bound(self, key: PassKey | None) -> int | None:
+        """The memory bound measured with the size learnt for ``key``, or ``None``."""
+        return None if key is None else self.bounds.get(key)
+
+    def put(self, key: PassKey | None, size: int, bound: int) -> None:
+        """Remember ``size`` and the memory ``bound`` for ``key`` (nothing without a key)."""
         if key is not None:
-            self.sizes[key] = int(size)
+            self.sizes[key], self.bounds[key] = int(size), int(bound)
 
     def clear(self) -> None:
         """Forget every learnt size."""
         self.sizes.clear()
+        self.bounds.clear()
 
 
 LEARNT = PassSizeCache()
@@ -177,6 +186,10 @@ class PassPlan:
     device: Any = None
     """The device the passes run on; a CUDA device is synchronised before a probe pass's time
     is read (its kernels run asynchronously)."""
+    bound: int | None = None
+    """For a size learnt earlier (``fixed`` from the cache): the memory bound measured with it,
+    within which the last pass may take a rest of up to twice the size; ``None`` for
+    ``max_batch``, which is never exceeded."""
     chosen: int | None = None
     timings: list[tuple[int, float]] = field(default_factory=list)
     memory: list[tuple[int, int]] = field(default_factory=list)
@@ -191,7 +204,7 @@ class PassPlan:
     def next_size(self, remaining: int) -> int:
         """Points for the next pass, ``remaining`` points of work being left."""
         if self.chosen is not None:
-            return self.chosen
+            return self._with_rest(remaining)
         if not self.warmed and too_small_to_probe(remaining, self.cap):
             return remaining
         if not self.timings:  # the warm-up pass, then the first timed one
@@ -199,10 +212,17 @@ class PassPlan:
         size = self.timings[-1][0] * PROBE_GROWTH
         if size > self.memory_cap() or size > remaining:  # the probe ends
             self.decide()
-            chosen = int(self.chosen or 1)
-            # a rest under twice the chosen size would be one pass and a remnant: one pass
-            return remaining if remaining <= min(2 * chosen, self.memory_cap()) else chosen
+            return self._with_rest(remaining)
         return size
+
+    def _with_rest(self, remaining: int) -> int:
+        """The chosen size, or all ``remaining`` points when they are under twice that size
+        and within the memory bound (one pass rather than a pass and a remnant). A size
+        learnt earlier takes the bound measured then (:attr:`bound`); ``max_batch`` (fixed
+        with no bound) is never exceeded."""
+        chosen = int(self.chosen or 1)
+        limit = self.bound if self.fixed is not None else self.memory_cap()
+        return remaining if limit is not None and remaining <= min(2 * chosen, limit) else chosen
 
     def memory_cap(self) -> int:
         """The most points a pass may hold: ``cap``, and for backward passes the memory budget
@@ -236,7 +256,7 @@ class PassPlan:
             return
         self.chosen = max(self.timings, key=lambda t: t[1])[0]
         if len(self.timings) >= 2:
-            self.cache.put(self.key, self.chosen)
+            self.cache.put(self.key, self.chosen, self.memory_cap())
 
     # ------------------------------------------------------------------ the blocks
 
@@ -326,6 +346,7 @@ def plan_passes(model: Any, like: Any, point_shape: tuple[int, ...], max_batch: 
     key = pass_key(model, like, point_shape, kind)
     learnt = cache.get(key)
     if learnt is not None:
-        return PassPlan(fixed=learnt, key=key, cap=cap, kind=kind, cache=cache)
+        return PassPlan(fixed=learnt, key=key, cap=cap, kind=kind, cache=cache,
+                        bound=cache.bound(key))
     return PassPlan(fixed=None, key=key, cap=cap, kind=kind, cache=cache,
                     budget=memory_budget(like), device=getattr(like, "device", None))
