@@ -274,7 +274,28 @@ def probed(timings: tuple[tuple[int, float], ...]) -> PassPlan:
 def test_a_rest_under_twice_the_chosen_size_is_one_pass(rest: int, expected: int) -> None:
     plan = probed(((64, 1.0), (256, 2.0)))  # 64 then 128 points a second: 256 is the best
     assert plan.next_size(rest) == expected  # the next probe (1,024) exceeds every rest here
-    assert plan.chosen == 256
+    # a rest in one pass is timed as one more size before the plan settles; else 256 it is
+    assert plan.chosen == (None if rest == expected else 256)
+
+
+def test_the_rest_of_work_ending_within_the_probe_is_timed_and_the_faster_size_learnt() -> None:
+    model, like, cache = Named(), torch.zeros(1, 3), PassSizeCache()
+    plan = plan_passes(model, like, (3,), None, cache=cache)
+    plan.record(FIRST_PROBE, 1.0, None)  # the warm-up, not timed
+    plan.record(FIRST_PROBE, 1.0, None)  # 64 points a second
+    assert plan.next_size(2 * FIRST_PROBE) == 2 * FIRST_PROBE  # the next probe (256) is larger
+    assert plan.chosen is None
+    plan.record(2 * FIRST_PROBE, 1.0, None)  # the rest: 128 points a second
+    plan.decide()  # as row_passes does when the work is done
+    assert cache.get(plan.key) == 2 * FIRST_PROBE
+    again = plan_passes(model, like, (3,), None, cache=cache)
+    assert pass_lengths(again, 4 * FIRST_PROBE) == [4 * FIRST_PROBE]  # under twice 128
+
+
+def test_work_ending_within_the_probe_still_settles_the_plan() -> None:
+    plan = PassPlan(fixed=None, key=None, cap=2**31, cache=PassSizeCache())
+    assert pass_lengths(plan, 2 * FIRST_PROBE + 1) == [FIRST_PROBE, FIRST_PROBE, 1]
+    assert plan.chosen is not None  # decided from the timed passes once the work ended
 
 
 def test_the_memory_bound_comes_from_saved_bytes_per_point() -> None:

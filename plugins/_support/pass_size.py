@@ -14,10 +14,11 @@ as large as its memory allows. So the size is learnt from the work itself, by a
    (one-time costs: kernel selection, allocator, lazy initialisation), passes of
    ``64, 256, 1024, ...`` points are timed in turn; each pass's throughput (points per second)
    is kept, and the probe stops at the first size clearly slower than the best so far, at the
-   memory bound, or when the work left is smaller than the next size. The rest of the work
-   runs at the fastest size seen, which is cached for the process with the memory bound (a
-   rest under twice that size runs as one pass rather than a pass and a remnant, within the
-   memory bound).
+   memory bound, or when the work left is smaller than the next size; in that last case a rest
+   under twice the fastest size so far is one more timed pass, so the work's own size is
+   measured too. The rest of the work runs at the fastest size seen, which is cached for the
+   process with the memory bound, also when the work ends within the probe (a rest under twice
+   that size runs as one pass rather than a pass and a remnant, within the memory bound).
    Work no larger than the warm-up and first timed pass together (``2 * FIRST_PROBE``
    points) runs as one pass with no probe, as one call of a library without batching would:
    splitting it would only add passes.
@@ -210,10 +211,13 @@ class PassPlan:
         if not self.timings:  # the warm-up pass, then the first timed one
             return min(FIRST_PROBE, self.cap)
         size = self.timings[-1][0] * PROBE_GROWTH
-        if size > self.memory_cap() or size > remaining:  # the probe ends
-            self.decide()
-            return self._with_rest(remaining)
-        return size
+        if size <= min(self.memory_cap(), remaining):
+            return size
+        best = max(self.timings, key=lambda t: t[1])[0]
+        if size <= self.memory_cap() and remaining <= min(2 * best, self.memory_cap()):
+            return remaining  # the work ends before the next size: its rest, one more timing
+        self.decide()
+        return self._with_rest(remaining)
 
     def _with_rest(self, remaining: int) -> int:
         """The chosen size, or all ``remaining`` points when they are under twice that size
@@ -273,6 +277,11 @@ class PassPlan:
 
     def _passes(self, n: int, per_row: int,
                 split_rows: bool) -> Iterator[tuple[slice, slice]]:
+        yield from self._work(n, per_row, split_rows)
+        if self.chosen is None and self.timings:  # the work ended within the probe
+            self.decide()
+
+    def _work(self, n: int, per_row: int, split_rows: bool) -> Iterator[tuple[slice, slice]]:
         per_row = max(1, int(per_row))
         start = 0
         while start < n:
