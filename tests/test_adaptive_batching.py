@@ -292,6 +292,12 @@ def test_the_rest_of_work_ending_within_the_probe_is_timed_and_the_faster_size_l
     assert pass_lengths(again, 4 * FIRST_PROBE) == [4 * FIRST_PROBE]  # under twice 128
 
 
+def test_a_remnant_smaller_than_the_last_size_timed_is_not_learnt() -> None:
+    plan = probed(((FIRST_PROBE, 1.0),))
+    assert plan.next_size(FIRST_PROBE - 1) == FIRST_PROBE - 1
+    assert plan.chosen == FIRST_PROBE  # settled on what was timed; the remnant was not timed
+
+
 def test_work_ending_within_the_probe_still_settles_the_plan() -> None:
     plan = PassPlan(fixed=None, key=None, cap=2**31, cache=PassSizeCache())
     assert pass_lengths(plan, 2 * FIRST_PROBE + 1) == [FIRST_PROBE, FIRST_PROBE, 1]

@@ -605,5 +605,24 @@ def test_a_cnn_without_max_selection_keeps_the_channels_last_layout() -> None:
         torch.tensor(X), target=0, method="riemann_middle", n_steps=16)
     close(ours.values[..., 0], theirs)
     assert [selects(name) for name in ("max_pool2d", "adaptive_max_pool2d", "amax", "topk",
-                                       "softmax", "relu", "avg_pool2d")] == [True] * 4 + [
-        False] * 3
+                                       "amax.default", "max.dim", "softmax", "relu",
+                                       "avg_pool2d")] == [True] * 6 + [False] * 3
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script.* is deprecated:DeprecationWarning")
+def test_a_torchscript_cnn_keeps_its_layout_as_its_calls_cannot_be_seen() -> None:
+    from xaudit.plugins._support.autograd import _LAYOUTS
+
+    torch.manual_seed(0)
+    eager = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    X = np.random.default_rng(0).random((5, 3, 8, 8)).astype(np.float32)
+    layouts = []
+    for net in (eager, torch.jit.script(eager)):
+        _LAYOUTS.clear()
+        model = xaudit.adapt(net, device="cpu", feature_shape=[3, 8, 8])
+        ours = xaudit.explain(model, X, method="gradient.saliency", target=1, absolute=False)
+        layouts += list(_LAYOUTS.values())
+        close(ours.values[..., 0],
+              captum_attr.Saliency(eager).attribute(torch.tensor(X), target=1, abs=False))
+    assert layouts == [True, False]

@@ -108,7 +108,7 @@ def to_numpy(tensor: Any, absolute: bool = False) -> np.ndarray:
     A float32 CPU tensor is widened (and made absolute) in one pass into the new array, which
     matters where that pass is a visible share of a millisecond explanation (saliency)."""
     torch = require_torch("numpy")
-    tensor = tensor.detach().to(device="cpu")
+    tensor = tensor.detach().to(device="cpu").resolve_conj().resolve_neg()
     if tensor.dtype != torch.float32:  # float64 as it is; bfloat16 and others through torch
         tensor = tensor.to(torch.float64)
         return np.asarray((tensor.abs() if absolute else tensor).numpy())
@@ -186,8 +186,10 @@ def fast_memory_format(model: DifferentiableModel, x: Any) -> Any:
     NCHW ones (measured 1.26x on the seeds' CNN, forward and backward). The layout changes
     strides, not values, but a forward that calls ``view`` on a permuted activation fails on
     it, and one that inspects strides could differ; so the layout is used only for 4-D float
-    inputs on the CPU, and only after one row gives the same outputs both ways. Nor is it used
-    for a forward that selects among values (max-pooling, max/min, sorting: :data:`SELECTING`):
+    inputs on the CPU, only after one row gives the same outputs both ways, and only for a
+    forward seen to call a convolution (what the layout speeds up; a TorchScript forward shows
+    none of its calls, so it is never seen to). Nor is it used for a forward that selects
+    among values (max-pooling, max/min, sorting: :data:`SELECTING`):
     the channels-last kernels round differently, and where two candidates of a max-pool window
     are within float32 rounding of each other the other one may win, which sends that window's
     gradient elsewhere. Measured: integrated gradients of a max-pool CNN fed channels-last
@@ -241,20 +243,31 @@ their gradient goes to the winner (see :func:`fast_memory_format`)."""
 
 
 def selects(name: str) -> bool:
-    """Whether the torch function called ``name`` picks among values by comparing them."""
-    return "max_pool" in name or name in SELECTING
+    """Whether the torch function called ``name`` (an operator overload's ``amax.default``
+    as ``amax``) picks among values by comparing them."""
+    base = name.split(".")[0]
+    return "max_pool" in base or base in SELECTING
+
+
+def convolves(name: str) -> bool:
+    """Whether the torch function called ``name`` is a convolution (what channels-last speeds
+    up)."""
+    return name.split(".")[0] in {"conv2d", "conv_transpose2d", "convolution", "_convolution"}
 
 
 def _channels_last_agrees(model: DifferentiableModel, probe: Any, torch: Any) -> Any:
     """``torch.channels_last`` when one row ``probe`` gives the same outputs in both layouts
-    and the forward selects among no values (:func:`selects`)."""
+    and its forward is seen to convolve (:func:`convolves`) and to select among no values
+    (:func:`selects`). A forward run outside Python's dispatch (TorchScript) shows no calls,
+    so it keeps its layout: what it does cannot be checked."""
     called = _recorder()()
     try:
         with torch.no_grad():
             with called:
                 plain = model.torch_forward(probe.contiguous())
-            if any(selects(name) for name in called.names):
-                return None
+            if any(selects(name) for name in called.names) or not any(
+                    convolves(name) for name in called.names):
+                return None  # max selection, or no convolution seen (none, or TorchScript)
             strided = model.torch_forward(probe.contiguous(memory_format=torch.channels_last))
     except (RuntimeError, ValueError, TypeError, InputError):
         return None

@@ -15,8 +15,9 @@ as large as its memory allows. So the size is learnt from the work itself, by a
    ``64, 256, 1024, ...`` points are timed in turn; each pass's throughput (points per second)
    is kept, and the probe stops at the first size clearly slower than the best so far, at the
    memory bound, or when the work left is smaller than the next size; in that last case a rest
-   under twice the fastest size so far is one more timed pass, so the work's own size is
-   measured too. The rest of the work runs at the fastest size seen, which is cached for the
+   under twice the fastest size so far, and no smaller than the last size timed, is one more
+   timed pass, so the work's own size is measured too (a smaller remnant is not a size worth
+   learning). The rest of the work runs at the fastest size seen, which is cached for the
    process with the memory bound, also when the work ends within the probe (a rest under twice
    that size runs as one pass rather than a pass and a remnant, within the memory bound).
    Work no larger than the warm-up and first timed pass together (``2 * FIRST_PROBE``
@@ -214,7 +215,8 @@ class PassPlan:
         if size <= min(self.memory_cap(), remaining):
             return size
         best = max(self.timings, key=lambda t: t[1])[0]
-        if size <= self.memory_cap() and remaining <= min(2 * best, self.memory_cap()):
+        if (size <= self.memory_cap() and self.timings[-1][0] <= remaining
+                and remaining <= min(2 * best, self.memory_cap())):
             return remaining  # the work ends before the next size: its rest, one more timing
         self.decide()
         return self._with_rest(remaining)
