@@ -170,10 +170,10 @@ def test_a_learnt_size_is_reused_for_its_model_only() -> None:
 
 
 def probe(cache: PassSizeCache, rates: dict[int, float], cap: int = 2**31,
-          budget: int = 2**40, per_point: int = 0) -> PassPlan:
+          budget: int = 2**40, per_point: int = 0, key: PassKey | None = None) -> PassPlan:
     """Run a plan over 100,000 points of one point per row with synthetic timings: a pass of
     ``p`` points takes ``p / rates[p]`` seconds and saves ``100 + p * per_point`` bytes."""
-    plan = PassPlan(fixed=None, key=None, cap=cap, cache=cache, budget=budget)
+    plan = PassPlan(fixed=None, key=key, cap=cap, cache=cache, budget=budget)
     remaining = 100_000
     while plan.chosen is None:
         size = plan.next_size(remaining)
@@ -245,13 +245,10 @@ def test_a_learnt_size_takes_a_rest_under_twice_it_in_one_pass(
 
 
 def test_a_probe_remembers_the_memory_bound_with_the_size() -> None:
-    cache = PassSizeCache()
-    plan = probe(cache, {64: 1.0, 256: 2.0, 1024: 3.0, 4096: 4.0},
-                 budget=1_000 * 2_000, per_point=1_000)
-    plan.key = PassKey("m", "cpu", "float32", (3,), "backward")
-    plan.chosen = None
-    plan.decide()
-    assert (cache.get(plan.key), cache.bound(plan.key)) == (1024, 2_000)
+    cache, key = PassSizeCache(), PassKey("m", "cpu", "float32", (3,), "backward")
+    probe(cache, {64: 1.0, 256: 2.0, 1024: 3.0, 4096: 4.0}, budget=1_000 * 2_000,
+          per_point=1_000, key=key)  # 4,096 points would pass the bound: the probe ends
+    assert (cache.get(key), cache.bound(key)) == (1024, 2_000)
 
 
 def test_larger_work_is_probed_and_covers_every_row_once() -> None:
