@@ -13,6 +13,7 @@ checked against their definitions with synthetic timings and byte counts.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ from xaudit.plugins._support.autograd import _LAYOUTS  # noqa: E402
 from xaudit.plugins._support.pass_size import (  # noqa: E402
     FIRST_PROBE,
     LEARNT,
+    RECENT,
+    TRIES,
     PassKey,
     PassPlan,
     PassSizeCache,
@@ -316,3 +319,75 @@ def test_saved_bytes_count_distinct_storages() -> None:
         hidden = x @ weight  # saves x and weight
         (hidden * hidden).sum()  # saves hidden (twice, one storage)
     assert counter.total == (8 * 10 + 10 * 5 + 8 * 5) * 4
+
+
+KEY = PassKey("m", "cpu", "float32", (3,), "backward")
+
+
+def test_a_learnt_size_goes_on_learning_from_later_passes() -> None:
+    """A noisy probe timing is outvoted: the last RECENT throughputs of each pass size are
+    kept, and the size of best median is the one learnt."""
+    cache = PassSizeCache()
+    cache.put(KEY, 256, 10**6, [(64, 100.0), (256, 300.0)])
+    assert cache.get(KEY) == 256
+    cache.observe(KEY, 256, 50.0)  # 256's median: 175, still above 100
+    assert cache.get(KEY) == 256
+    cache.observe(KEY, 256, 60.0)  # median of 300, 50, 60: 60
+    assert cache.get(KEY) == 64
+    for _ in range(RECENT):
+        cache.observe(KEY, 256, 400.0)
+    assert cache.rates[KEY][256] == [400.0] * RECENT
+    assert cache.get(KEY) == 256
+
+
+def test_a_best_size_that_is_the_largest_seen_is_tried_at_twice_it() -> None:
+    cache = PassSizeCache()
+    cache.put(KEY, 256, 10**6, [(64, 100.0), (256, 300.0)])
+    assert cache.larger_to_try(KEY, work=511) is None  # the work never reaches 512
+    assert [cache.larger_to_try(KEY, work=512) for _ in range(TRIES + 1)] == (
+        [512] * TRIES + [None])
+    cache.put(KEY, 256, 500, [(64, 100.0), (256, 300.0)])  # 512 points pass the bound
+    assert cache.larger_to_try(KEY, 10**6) is None
+    cache.put(KEY, 64, 10**6, [(64, 300.0), (256, 100.0)])  # a larger size ran slower
+    assert cache.larger_to_try(KEY, 10**6) is None
+
+
+def test_a_learnt_plan_tries_the_larger_size_and_times_its_passes() -> None:
+    model, like, cache = Named(), torch.zeros(1, 3), PassSizeCache()
+    key = pass_key(model, like, (3,), "backward")
+    cache.put(key, 256, 10**6, [(64, 100.0), (256, 300.0)])
+    # passes of 512, the last taking its rest under 1,024 (the rule of a learnt size)
+    assert pass_lengths(plan_passes(model, like, (3,), None, cache=cache), 1400) == [512, 888]
+    assert set(cache.rates[key]) == {64, 256, 512, 888}  # each pass timed under its size
+
+
+def test_a_learnt_plan_on_a_gpu_neither_times_nor_tries() -> None:
+    """Timing a GPU pass would synchronise it: after the probe the learnt size is kept."""
+    model, cache = Named(), PassSizeCache()
+    gpu_like = SimpleNamespace(device=SimpleNamespace(type="cuda"), dtype="float32")
+    key = pass_key(model, gpu_like, (3,), "backward")
+    cache.put(key, 256, 10**6, [(64, 100.0), (256, 300.0)])
+    plan = plan_passes(model, gpu_like, (3,), None, cache=cache)
+    assert pass_lengths(plan, 1400) == [256] * 4 + [376]
+    assert set(cache.rates[key]) == {64, 256}
+    assert not cache.tried[key]
+
+
+def test_every_call_while_the_size_is_refined_gives_the_fixed_batch_values() -> None:
+    """The probe's call, then calls at the learnt size, at twice it and at whatever the
+    medians pick: the passes change, the values (to float rounding) do not."""
+    net, model = small_cnn(0)
+    fixed = xaudit.explain(model, IMAGES, method="gradient.integrated", n_steps=20,
+                           max_batch=100_000).values
+    seen, handle = pass_sizes(net)
+    try:
+        for _ in range(5):
+            seen.clear()
+            values = xaudit.explain(model, IMAGES, method="gradient.integrated",
+                                    n_steps=20).values
+            assert sum(seen) == 40 * 20  # every point once, in whatever passes
+            same_to_rounding(values, fixed)
+    finally:
+        handle.remove()
+    (key, _), = LEARNT.sizes.items()
+    assert sum(len(recent) for recent in LEARNT.rates[key].values()) > 2  # later passes timed

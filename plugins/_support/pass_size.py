@@ -23,6 +23,16 @@ as large as its memory allows. So the size is learnt from the work itself, by a
    Work no larger than the warm-up and first timed pass together (``2 * FIRST_PROBE``
    points) runs as one pass with no probe, as one call of a library without batching would:
    splitting it would only add passes.
+4. A learnt size goes on learning on the CPU (:class:`PassSizeCache` keeps the last
+   :data:`RECENT` throughputs of each pass size it saw for the key, and ranks sizes by their
+   median): each later pass at least the chosen size long is timed (a clock read, no probe
+   hooks), so one noisy probe timing is outvoted by the passes after it. A probe can only
+   time sizes its work reaches (800 points learn from passes of 50, 200 and maybe their
+   rest), so while the best size is also the largest seen, a later call whose work reaches
+   twice that size plans with twice it (its last pass taking a rest under twice that, as
+   always; 800 points then run as one pass), :data:`TRIES` times at most, within the memory
+   bound; each size's median decides from then on. On a GPU nothing is timed after the probe
+   (reading the time would mean synchronising every pass).
 
 The memory bound comes from measured activation memory: during each probe pass, the tensors
 autograd saves for the backward pass are counted (distinct storages, bytes), which gives the
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -63,6 +74,11 @@ SLOWER = 0.9
 (a margin against timing noise on a busy machine)."""
 FORWARD_VALUE_BUDGET = 2**23
 """Input values per pass bounding forward-only probes (32 MiB of float32)."""
+RECENT = 5
+"""Throughputs kept per pass size of a learnt key; their median ranks the sizes."""
+TRIES = 2
+"""Calls that try a size twice the best before its median is left to decide (its first
+pass pays one-time costs of the larger footprint)."""
 
 
 @dataclass(frozen=True)
@@ -79,28 +95,61 @@ class PassKey:
 @dataclass(eq=False)
 class PassSizeCache:
     """Pass sizes learnt in this process, by :class:`PassKey`, with the memory bound (the most
-    points a pass may hold) measured when each was learnt."""
+    points a pass may hold) measured when each was learnt, the recent throughputs (points per
+    second) of each pass size seen since, and how often each size was tried."""
 
     sizes: dict[PassKey, int] = field(default_factory=dict)
     bounds: dict[PassKey, int] = field(default_factory=dict)
+    rates: dict[PassKey, dict[int, list[float]]] = field(default_factory=dict)
+    tried: dict[PassKey, dict[int, int]] = field(default_factory=dict)
 
     def get(self, key: PassKey | None) -> int | None:
-        """The size learnt for ``key``, or ``None``."""
+        """The size learnt for ``key`` (the one of best median throughput), or ``None``."""
         return None if key is None else self.sizes.get(key)
 
     def bound(self, key: PassKey | None) -> int | None:
         """The memory bound measured with the size learnt for ``key``, or ``None``."""
         return None if key is None else self.bounds.get(key)
 
-    def put(self, key: PassKey | None, size: int, bound: int) -> None:
-        """Remember ``size`` and the memory ``bound`` for ``key`` (nothing without a key)."""
-        if key is not None:
-            self.sizes[key], self.bounds[key] = int(size), int(bound)
+    def put(self, key: PassKey | None, size: int, bound: int,
+            timings: list[tuple[int, float]] | None = None) -> None:
+        """Remember ``size``, the memory ``bound`` and the probe's ``(points, throughput)``
+        ``timings`` for ``key`` (nothing without a key)."""
+        if key is None:
+            return
+        self.sizes[key], self.bounds[key] = int(size), int(bound)
+        self.rates[key], self.tried[key] = {}, {}
+        for points, rate in timings or ():
+            self.observe(key, points, rate)
+        self.sizes[key] = int(size)  # the probe's choice stands until later passes outvote it
+
+    def observe(self, key: PassKey, points: int, rate: float) -> None:
+        """Fold the throughput ``rate`` of a pass of ``points`` points in, and learn the size of
+        best median throughput."""
+        table = self.rates.setdefault(key, {})
+        recent = table.setdefault(int(points), [])
+        recent.append(float(rate))
+        del recent[:-RECENT]
+        ranked = list(table.items())  # a snapshot: explanations on threads share the cache
+        self.sizes[key] = max(ranked, key=lambda item: statistics.median(item[1]))[0]
+
+    def larger_to_try(self, key: PassKey, work: int) -> int | None:
+        """Twice the learnt size, when the learnt size is also the largest seen, ``work``
+        reaches twice it, it is within the memory bound and it was tried fewer than
+        :data:`TRIES` times (it is counted as tried); else ``None``."""
+        best, seen = self.sizes.get(key), self.rates.get(key)
+        if best is None or not seen or best < max(seen):
+            return None
+        larger, tried = 2 * best, self.tried.setdefault(key, {})
+        if larger > work or larger > self.bounds.get(key, 0) or tried.get(larger, 0) >= TRIES:
+            return None
+        tried[larger] = tried.get(larger, 0) + 1
+        return larger
 
     def clear(self) -> None:
         """Forget every learnt size."""
-        self.sizes.clear()
-        self.bounds.clear()
+        for table in (self.sizes, self.bounds, self.rates, self.tried):
+            table.clear()
 
 
 LEARNT = PassSizeCache()
@@ -192,10 +241,14 @@ class PassPlan:
     """For a size learnt earlier (``fixed`` from the cache): the memory bound measured with it,
     within which the last pass may take a rest of up to twice the size; ``None`` for
     ``max_batch``, which is never exceeded."""
+    refining: bool = False
+    """For a size learnt earlier, on the CPU: time the passes and feed the cache
+    (:meth:`PassSizeCache.observe`), and try a larger size when the cache says so."""
     chosen: int | None = None
     timings: list[tuple[int, float]] = field(default_factory=list)
     memory: list[tuple[int, int]] = field(default_factory=list)
     warmed: bool = False
+    started: bool = False
 
     def __post_init__(self) -> None:
         if self.fixed is not None:
@@ -205,7 +258,10 @@ class PassPlan:
 
     def next_size(self, remaining: int) -> int:
         """Points for the next pass, ``remaining`` points of work being left."""
+        first, self.started = not self.started, True
         if self.chosen is not None:
+            if first and self.refining and self.key is not None:
+                self.chosen = self.cache.larger_to_try(self.key, remaining) or self.chosen
             return self._with_rest(remaining)
         if not self.warmed and too_small_to_probe(remaining, self.cap):
             return remaining
@@ -262,7 +318,7 @@ class PassPlan:
             return
         self.chosen = max(self.timings, key=lambda t: t[1])[0]
         if len(self.timings) >= 2:
-            self.cache.put(self.key, self.chosen, self.memory_cap())
+            self.cache.put(self.key, self.chosen, self.memory_cap(), self.timings)
 
     # ------------------------------------------------------------------ the blocks
 
@@ -301,7 +357,13 @@ class PassPlan:
     def _timed(self, rows: slice, part: slice,
                points: int) -> Iterator[tuple[slice, slice]]:
         if self.chosen is not None:
+            if not (self.refining and self.key is not None and points >= self.chosen):
+                yield rows, part
+                return
+            started = time.perf_counter()
             yield rows, part
+            self.cache.observe(self.key, points, points / max(time.perf_counter() - started,
+                                                              1e-9))
             return
         # the warm-up pass is not measured, so it runs without the counting hooks
         counter = SavedBytes() if self.kind == "backward" and self.warmed else None
@@ -356,8 +418,10 @@ def plan_passes(model: Any, like: Any, point_shape: tuple[int, ...], max_batch: 
         return PassPlan(fixed=max(1, points), key=None, cap=cap, kind=kind, cache=cache)
     key = pass_key(model, like, point_shape, kind)
     learnt = cache.get(key)
+    device = getattr(like, "device", None)
     if learnt is not None:
         return PassPlan(fixed=learnt, key=key, cap=cap, kind=kind, cache=cache,
-                        bound=cache.bound(key))
+                        bound=cache.bound(key), device=device,
+                        refining=getattr(device, "type", "cpu") != "cuda")
     return PassPlan(fixed=None, key=key, cap=cap, kind=kind, cache=cache,
-                    budget=memory_budget(like), device=getattr(like, "device", None))
+                    budget=memory_budget(like), device=device)
