@@ -5,8 +5,12 @@ the scheduler at ``address``, or starts a ``LocalCluster`` of worker processes t
 :meth:`~xaudit.executor.Executor.close`. The model is scattered to every worker once per run,
 keyed by its fingerprint, and each chunk task refers to it; a chunk that raises is retried by
 Dask (``retries``), and a chunk whose worker dies is rescheduled by the scheduler on another
-worker. Which worker ran a chunk, and for how long, is recorded; the numbers do not depend on
-it (:func:`~xaudit.seeding.chunk_rng`).
+worker. Broadcast copies do not last: Dask's active memory manager drops the replicas no
+waiting task needs, so the model may live on one worker only, and when that worker dies the
+chunks still to run are cancelled for their lost dependency. The model is then scattered
+again and those chunks resubmitted (each at most ``retries`` more times), so a dead worker
+costs a rerun, not the explainer. Which worker ran a chunk, and for how long, is recorded;
+the numbers do not depend on it (:func:`~xaudit.seeding.chunk_rng`).
 
 Each chunk runs numba's parallel kernels (TreeSHAP) on one thread (:func:`one_numba_thread`):
 a worker runs ``nthreads`` chunks at once, one per thread, as Dask's nanny already assumes for
@@ -105,12 +109,15 @@ class DaskExecutor(Executor):
         if self.cluster is not None:
             self.cluster.close()
 
-    def _shipped(self, model: Model, once: bool) -> Any:
+    def _shipped(self, model: Model, once: bool, lost: Any = None) -> Any:
         """``model`` on every worker: ``once`` per run, keyed by its fingerprint (else with
-        this call only: a randomized copy a check re-explains with)."""
+        this call only: a randomized copy a check re-explains with); scattered again when the
+        copy shipped before is ``lost`` (its future is no longer finished)."""
         if not once:
             return self.client.scatter(model, broadcast=True, hash=False)
         key = model.fingerprint()
+        if lost is not None and self._models.get(key) is lost:
+            del self._models[key]
         if key not in self._models:
             name = f"xaudit-model-{key}"
             self._models[key] = self.client.scatter({name: model}, broadcast=True)[name]
@@ -118,23 +125,42 @@ class DaskExecutor(Executor):
 
     def run_chunks(self, method: str, tasks: list[ChunkTask], model: Model,
                    ship_once: bool, n: int) -> Iterator[ChunkOutput]:
-        shipped = self._shipped(model, ship_once)
-        run = uuid.uuid4().hex[:8]
-        futures = [self.client.submit(_on_worker, task, shipped, retries=self.retries,
-                                      pure=False, key=f"xaudit-{method}-{run}-{task.start}")
-                   for task in tasks]
-        by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+        run, shipped = uuid.uuid4().hex[:8], self._shipped(model, ship_once)
+        submitted: dict[int, int] = {}  # times each chunk (by its first row) was submitted
+        pending: dict[str, tuple[Any, ChunkTask]] = {}
+        ended = distributed.as_completed(loop=self.client.loop)
+
+        def submit(task: ChunkTask, shipped: Any) -> None:
+            times = submitted[task.start] = submitted.get(task.start, 0) + 1
+            future = self.client.submit(_on_worker, task, shipped, retries=self.retries,
+                                        pure=False,
+                                        key=f"xaudit-{method}-{run}-{task.start}-{times}")
+            pending[future.key] = (future, task)
+            ended.add(future)
+
+        for task in tasks:
+            submit(task, shipped)
         try:
-            for future in distributed.as_completed(futures, loop=self.client.loop):
-                task = by_key.pop(future.key)
+            for future in ended:
+                _, task = pending.pop(future.key)
                 try:
                     out = future.result()
+                except distributed.client.FutureCancelledError as exc:
+                    if submitted[task.start] > self.retries:  # lost again and again: give up
+                        raise self._failed(method, task, n, exc) from exc
+                    if shipped.status != "finished":  # its last copy died with its worker
+                        shipped = self._shipped(model, ship_once, lost=shipped)
+                    submit(task, shipped)
+                    continue
                 except Exception as exc:
-                    raise ChunkError(method, task.start, task.start + task.rows.shape[0], n,
-                                     self.retries + 1, exc) from exc
+                    raise self._failed(method, task, n, exc) from exc
                 future.release()  # the worker may drop the chunk's result once it is here
                 rows_done(task.rows.shape[0])
                 yield out
         finally:  # a failed chunk, or a caller that stopped early: the rest is not needed
-            if by_key:
-                self.client.cancel([f for f in futures if f.key in by_key])
+            if pending:
+                self.client.cancel([future for future, _ in pending.values()])
+
+    def _failed(self, method: str, task: ChunkTask, n: int, cause: BaseException) -> ChunkError:
+        return ChunkError(method, task.start, task.start + task.rows.shape[0], n,
+                          self.retries + 1, cause)

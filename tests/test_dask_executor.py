@@ -234,3 +234,23 @@ def test_one_numba_thread_applies_to_numba_imported_inside_it() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env=env, check=True, timeout=120)
     assert done.stdout.strip() == "1"
+
+
+def test_a_model_whose_last_copy_was_lost_is_shipped_again(cluster: Any, data: Any) -> None:
+    """Dask's memory manager may leave the scattered model on one worker only; when that
+    worker dies, the chunks depending on it are cancelled. Losing the model is played here by
+    cancelling its future: the chunks are resubmitted with the model scattered again, and
+    the values are those of one local call."""
+    from xaudit.dask_executor import DaskExecutor
+
+    X, _, forest = data
+    model = xaudit.adapt(forest)
+    alone = xaudit.explain(model, X[:N_ROWS], method="shap.tree")
+    with DaskExecutor(cluster.scheduler_address, chunk_rows=CHUNK) as executor:
+        lost = executor._shipped(model, once=True)
+        executor.client.cancel(lost)
+        there = xaudit.explain(model, X[:N_ROWS], method="shap.tree", executor=executor)
+        shipped = executor._models[model.fingerprint()]
+        assert shipped is not lost
+        assert shipped.status == "finished"
+    np.testing.assert_allclose(there.values, alone.values, rtol=0, atol=1e-12)
