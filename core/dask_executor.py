@@ -8,7 +8,8 @@ Dask (``retries``), and a chunk whose worker dies is rescheduled by the schedule
 worker. Broadcast copies do not last: Dask's active memory manager drops the replicas no
 waiting task needs, so the model may live on one worker only, and when that worker dies the
 chunks still to run are cancelled for their lost dependency. The model is then scattered
-again and those chunks resubmitted (each at most ``retries`` more times), so a dead worker
+again (also at the next run's start, when the copy was lost between runs) and those chunks
+resubmitted, each at most ``retries`` more times: with ``retries`` of 1 or more a dead worker
 costs a rerun, not the explainer. Which worker ran a chunk, and for how long, is recorded;
 the numbers do not depend on it (:func:`~xaudit.seeding.chunk_rng`).
 
@@ -25,6 +26,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from typing import Any
 
@@ -111,15 +113,17 @@ class DaskExecutor(Executor):
 
     def _shipped(self, model: Model, once: bool, lost: Any = None) -> Any:
         """``model`` on every worker: ``once`` per run, keyed by its fingerprint (else with
-        this call only: a randomized copy a check re-explains with); scattered again when the
-        copy shipped before is ``lost`` (its future is no longer finished)."""
+        this call only: a randomized copy a check re-explains with). A copy shipped before
+        is scattered again when it is the ``lost`` one (chunks needing it were cancelled) or
+        its future is no longer finished (its last worker died between runs)."""
         if not once:
             return self.client.scatter(model, broadcast=True, hash=False)
         key = model.fingerprint()
-        if lost is not None and self._models.get(key) is lost:
+        if key in self._models and (self._models[key] is lost
+                                    or self._models[key].status != "finished"):
             del self._models[key]
-        if key not in self._models:
-            name = f"xaudit-model-{key}"
+        if key not in self._models:  # a fresh name each time: the scheduler may still be
+            name = f"xaudit-model-{key}-{uuid.uuid4().hex[:8]}"  # forgetting a lost one
             self._models[key] = self.client.scatter({name: model}, broadcast=True)[name]
         return self._models[key]
 
@@ -127,7 +131,7 @@ class DaskExecutor(Executor):
                    ship_once: bool, n: int) -> Iterator[ChunkOutput]:
         run, shipped = uuid.uuid4().hex[:8], self._shipped(model, ship_once)
         submitted: dict[int, int] = {}  # times each chunk (by its first row) was submitted
-        pending: dict[str, tuple[Any, ChunkTask]] = {}
+        pending: dict[str, tuple[Any, ChunkTask, Any]] = {}  # future, task, model it needs
         ended = distributed.as_completed(loop=self.client.loop)
 
         def submit(task: ChunkTask, shipped: Any) -> None:
@@ -135,21 +139,24 @@ class DaskExecutor(Executor):
             future = self.client.submit(_on_worker, task, shipped, retries=self.retries,
                                         pure=False,
                                         key=f"xaudit-{method}-{run}-{task.start}-{times}")
-            pending[future.key] = (future, task)
+            pending[future.key] = (future, task, shipped)
             ended.add(future)
 
         for task in tasks:
             submit(task, shipped)
         try:
             for future in ended:
-                _, task = pending.pop(future.key)
+                _, task, needed = pending.pop(future.key)
                 try:
                     out = future.result()
-                except distributed.client.FutureCancelledError as exc:
+                except CancelledError as exc:  # a dependency lost: the model's last copy
                     if submitted[task.start] > self.retries:  # lost again and again: give up
                         raise self._failed(method, task, n, exc) from exc
-                    if shipped.status != "finished":  # its last copy died with its worker
-                        shipped = self._shipped(model, ship_once, lost=shipped)
+                    if needed is shipped:  # the first chunk to find it lost ships it again
+                        try:
+                            shipped = self._shipped(model, ship_once, lost=needed)
+                        except Exception as again:  # the cluster itself is gone
+                            raise self._failed(method, task, n, again) from again
                     submit(task, shipped)
                     continue
                 except Exception as exc:
@@ -159,7 +166,7 @@ class DaskExecutor(Executor):
                 yield out
         finally:  # a failed chunk, or a caller that stopped early: the rest is not needed
             if pending:
-                self.client.cancel([future for future, _ in pending.values()])
+                self.client.cancel([future for future, _, _ in pending.values()])
 
     def _failed(self, method: str, task: ChunkTask, n: int, cause: BaseException) -> ChunkError:
         return ChunkError(method, task.start, task.start + task.rows.shape[0], n,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,18 +240,37 @@ def test_one_numba_thread_applies_to_numba_imported_inside_it() -> None:
 def test_a_model_whose_last_copy_was_lost_is_shipped_again(cluster: Any, data: Any) -> None:
     """Dask's memory manager may leave the scattered model on one worker only; when that
     worker dies, the chunks depending on it are cancelled. Losing the model is played here by
-    cancelling its future: the chunks are resubmitted with the model scattered again, and
-    the values are those of one local call."""
+    cancelling its future: once between two runs (the next run scatters it again), once
+    right after it was shipped for a run (its chunks are cancelled and resubmitted with the
+    model scattered again). The values are those of one local call."""
     from xaudit.dask_executor import DaskExecutor
 
     X, _, forest = data
     model = xaudit.adapt(forest)
-    alone = xaudit.explain(model, X[:N_ROWS], method="shap.tree")
-    with DaskExecutor(cluster.scheduler_address, chunk_rows=CHUNK) as executor:
+    alone = xaudit.explain(model, X[:N_ROWS], method="shap.tree").values
+    with DaskExecutor(cluster.scheduler_address, chunk_rows=CHUNK, retries=0) as executor:
         lost = executor._shipped(model, once=True)
-        executor.client.cancel(lost)
-        there = xaudit.explain(model, X[:N_ROWS], method="shap.tree", executor=executor)
-        shipped = executor._models[model.fingerprint()]
-        assert shipped is not lost
-        assert shipped.status == "finished"
-    np.testing.assert_allclose(there.values, alone.values, rtol=0, atol=1e-12)
+        executor.client.cancel(lost)  # lost between runs, and seen to be before the next
+        deadline = time.monotonic() + 30
+        while lost.status == "finished" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        between = xaudit.explain(model, X[:N_ROWS], method="shap.tree", executor=executor)
+        assert executor._models[model.fingerprint()] is not lost
+
+        shipped_for_run = executor._shipped
+        shipped: list[Any] = []
+
+        def lost_once_shipped(model: Any, once: bool, lost: Any = None) -> Any:
+            copy = shipped_for_run(model, once, lost)
+            if not shipped:
+                executor.client.cancel(copy)  # lost while its chunks wait for it
+            shipped.append(copy)
+            return copy
+
+        executor._shipped = lost_once_shipped  # type: ignore[method-assign]
+        executor.retries = 1
+        during = xaudit.explain(model, X[:N_ROWS], method="shap.tree", executor=executor)
+        assert len(shipped) == 2  # scattered again once, for every cancelled chunk
+        assert shipped[1].status == "finished"
+    np.testing.assert_allclose(between.values, alone, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(during.values, alone, rtol=0, atol=1e-12)

@@ -23,16 +23,18 @@ as large as its memory allows. So the size is learnt from the work itself, by a
    Work no larger than the warm-up and first timed pass together (``2 * FIRST_PROBE``
    points) runs as one pass with no probe, as one call of a library without batching would:
    splitting it would only add passes.
-4. A learnt size goes on learning on the CPU (:class:`PassSizeCache` keeps the last
-   :data:`RECENT` throughputs of each pass size it saw for the key, and ranks sizes by their
-   median): each later pass at least the chosen size long is timed (a clock read, no probe
-   hooks), so one noisy probe timing is outvoted by the passes after it. A probe can only
-   time sizes its work reaches (800 points learn from passes of 50, 200 and maybe their
-   rest), so while the best size is also the largest seen, a later call whose work reaches
-   twice that size plans with twice it (its last pass taking a rest under twice that, as
-   always; 800 points then run as one pass), :data:`TRIES` times at most, within the memory
-   bound; each size's median decides from then on. On a GPU nothing is timed after the probe
-   (reading the time would mean synchronising every pass).
+4. A learnt size goes on learning on the CPU. Each later pass of the planned size (not a
+   last pass taking a rest, nor a remnant) is timed, a clock read with no probe hooks, and
+   :class:`PassSizeCache` keeps the last :data:`RECENT` throughputs of each planned size.
+   The learnt size is the one of best median among the sizes timed at least :data:`SETTLED`
+   times and the learnt one itself, so no single timing displaces it. A probe can only time
+   sizes its work reaches (800 points learn from passes of 50 and 200), so a later call whose
+   work reaches twice the learnt size plans with exactly twice it (no rest rule, so its
+   passes are timed), in at most :data:`TRIES` calls per size (one, when its first call timed
+   it :data:`SETTLED` times clearly slower) and within the memory bound.
+   Sizes are explored upwards only: a smaller size the probe timed slower by chance is not
+   timed again. On any device but the CPU nothing is timed after the probe (reading the time
+   would mean synchronising every pass).
 
 The memory bound comes from measured activation memory: during each probe pass, the tensors
 autograd saves for the backward pass are counted (distinct storages, bytes), which gives the
@@ -55,6 +57,7 @@ import math
 import os
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -75,10 +78,12 @@ SLOWER = 0.9
 FORWARD_VALUE_BUDGET = 2**23
 """Input values per pass bounding forward-only probes (32 MiB of float32)."""
 RECENT = 5
-"""Throughputs kept per pass size of a learnt key; their median ranks the sizes."""
+"""Throughputs kept per planned pass size of a learnt key; their median ranks the sizes."""
+SETTLED = 2
+"""Timings a size needs before it may displace the learnt size (one timing may be noise)."""
 TRIES = 2
-"""Calls that try a size twice the best before its median is left to decide (its first
-pass pays one-time costs of the larger footprint)."""
+"""Calls, at most, that plan with twice the learnt size (a size's first pass pays the
+larger footprint's one-time costs, so one call may not show its speed)."""
 
 
 @dataclass(frozen=True)
@@ -96,15 +101,17 @@ class PassKey:
 class PassSizeCache:
     """Pass sizes learnt in this process, by :class:`PassKey`, with the memory bound (the most
     points a pass may hold) measured when each was learnt, the recent throughputs (points per
-    second) of each pass size seen since, and how often each size was tried."""
+    second) of each planned size, and how many calls planned with each size on trial.
+    Explanations on several threads share it: every method holds its lock."""
 
     sizes: dict[PassKey, int] = field(default_factory=dict)
     bounds: dict[PassKey, int] = field(default_factory=dict)
     rates: dict[PassKey, dict[int, list[float]]] = field(default_factory=dict)
     tried: dict[PassKey, dict[int, int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, key: PassKey | None) -> int | None:
-        """The size learnt for ``key`` (the one of best median throughput), or ``None``."""
+        """The size learnt for ``key``, or ``None``."""
         return None if key is None else self.sizes.get(key)
 
     def bound(self, key: PassKey | None) -> int | None:
@@ -117,39 +124,54 @@ class PassSizeCache:
         ``timings`` for ``key`` (nothing without a key)."""
         if key is None:
             return
-        self.sizes[key], self.bounds[key] = int(size), int(bound)
-        self.rates[key], self.tried[key] = {}, {}
-        for points, rate in timings or ():
-            self.observe(key, points, rate)
-        self.sizes[key] = int(size)  # the probe's choice stands until later passes outvote it
+        with self.lock:
+            self.sizes[key], self.bounds[key] = int(size), int(bound)
+            self.rates[key], self.tried[key] = {}, {}
+            for points, rate in timings or ():
+                self._fold(key, points, rate)
 
-    def observe(self, key: PassKey, points: int, rate: float) -> None:
-        """Fold the throughput ``rate`` of a pass of ``points`` points in, and learn the size of
-        best median throughput."""
+    def observe(self, key: PassKey, size: int, rate: float) -> None:
+        """Fold in the throughput ``rate`` of a pass of the planned ``size``: the learnt size
+        becomes the one of best median among the sizes timed :data:`SETTLED` times or more
+        and the learnt one."""
+        with self.lock:
+            self._fold(key, size, rate)
+            learnt = self.sizes.get(key)
+            ranked = [(planned, statistics.median(recent))
+                      for planned, recent in self.rates[key].items()
+                      if len(recent) >= SETTLED or planned == learnt]
+            if ranked:
+                self.sizes[key] = max(ranked, key=lambda item: item[1])[0]
+
+    def _fold(self, key: PassKey, size: int, rate: float) -> None:
         table = self.rates.setdefault(key, {})
-        recent = table.setdefault(int(points), [])
-        recent.append(float(rate))
-        del recent[:-RECENT]
-        ranked = list(table.items())  # a snapshot: explanations on threads share the cache
-        self.sizes[key] = max(ranked, key=lambda item: statistics.median(item[1]))[0]
+        table[int(size)] = [*table.get(int(size), []), float(rate)][-RECENT:]
 
     def larger_to_try(self, key: PassKey, work: int) -> int | None:
-        """Twice the learnt size, when the learnt size is also the largest seen, ``work``
-        reaches twice it, it is within the memory bound and it was tried fewer than
-        :data:`TRIES` times (it is counted as tried); else ``None``."""
-        best, seen = self.sizes.get(key), self.rates.get(key)
-        if best is None or not seen or best < max(seen):
-            return None
-        larger, tried = 2 * best, self.tried.setdefault(key, {})
-        if larger > work or larger > self.bounds.get(key, 0) or tried.get(larger, 0) >= TRIES:
-            return None
-        tried[larger] = tried.get(larger, 0) + 1
-        return larger
+        """Twice the learnt size, when ``work`` reaches it, it is within the memory bound,
+        fewer than :data:`TRIES` calls planned with it (this call is counted) and it was not
+        already timed :data:`SETTLED` times clearly slower (below :data:`SLOWER` of the
+        learnt size's median); else ``None``."""
+        with self.lock:
+            learnt = self.sizes.get(key)
+            if learnt is None:
+                return None
+            larger, tried = 2 * learnt, self.tried.setdefault(key, {})
+            if larger > min(work, self.bounds.get(key, 0)) or tried.get(larger, 0) >= TRIES:
+                return None
+            table = self.rates.get(key, {})
+            seen, own = table.get(larger, []), table.get(learnt)
+            if own and len(seen) >= SETTLED and (
+                    statistics.median(seen) < SLOWER * statistics.median(own)):
+                return None
+            tried[larger] = tried.get(larger, 0) + 1
+            return larger
 
     def clear(self) -> None:
         """Forget every learnt size."""
-        for table in (self.sizes, self.bounds, self.rates, self.tried):
-            table.clear()
+        with self.lock:
+            for table in (self.sizes, self.bounds, self.rates, self.tried):
+                table.clear()
 
 
 LEARNT = PassSizeCache()
@@ -242,8 +264,10 @@ class PassPlan:
     within which the last pass may take a rest of up to twice the size; ``None`` for
     ``max_batch``, which is never exceeded."""
     refining: bool = False
-    """For a size learnt earlier, on the CPU: time the passes and feed the cache
-    (:meth:`PassSizeCache.observe`), and try a larger size when the cache says so."""
+    """For a size learnt earlier, on the CPU: time the passes of the planned size and feed the
+    cache (:meth:`PassSizeCache.observe`), and try twice the size when the cache says so."""
+    trying: bool = False
+    """This call plans with a size on trial: passes of exactly that size, no rest rule."""
     chosen: int | None = None
     timings: list[tuple[int, float]] = field(default_factory=list)
     memory: list[tuple[int, int]] = field(default_factory=list)
@@ -261,8 +285,10 @@ class PassPlan:
         first, self.started = not self.started, True
         if self.chosen is not None:
             if first and self.refining and self.key is not None:
-                self.chosen = self.cache.larger_to_try(self.key, remaining) or self.chosen
-            return self._with_rest(remaining)
+                larger = self.cache.larger_to_try(self.key, remaining)
+                if larger is not None:
+                    self.chosen, self.trying = larger, True
+            return self.chosen if self.trying else self._with_rest(remaining)
         if not self.warmed and too_small_to_probe(remaining, self.cap):
             return remaining
         if not self.timings:  # the warm-up pass, then the first timed one
@@ -344,26 +370,32 @@ class PassPlan:
         start = 0
         while start < n:
             size = self.next_size((n - start) * per_row)
+            planned = size == self.chosen  # not a rest (nor probing)
             if per_row <= size or not split_rows:
-                rows = min(n - start, max(1, size // per_row))
+                full = max(1, size // per_row)
+                rows = min(n - start, full)
                 yield from self._timed(slice(start, start + rows), slice(0, per_row),
-                                       rows * per_row)
+                                       rows * per_row, planned and rows == full)
                 start += rows
                 continue
             for part in row_blocks(per_row, size):
-                yield from self._timed(slice(start, start + 1), part, part.stop - part.start)
+                points = part.stop - part.start
+                yield from self._timed(slice(start, start + 1), part, points,
+                                       planned and points == size)
             start += 1
 
-    def _timed(self, rows: slice, part: slice,
-               points: int) -> Iterator[tuple[slice, slice]]:
+    def _timed(self, rows: slice, part: slice, points: int,
+               planned: bool) -> Iterator[tuple[slice, slice]]:
+        """Hand out one pass; time it while probing, or when it has the planned size of a
+        refining plan (``planned``: not a rest nor a remnant)."""
         if self.chosen is not None:
-            if not (self.refining and self.key is not None and points >= self.chosen):
+            if not (planned and self.refining and self.key is not None):
                 yield rows, part
                 return
             started = time.perf_counter()
             yield rows, part
-            self.cache.observe(self.key, points, points / max(time.perf_counter() - started,
-                                                              1e-9))
+            seconds = time.perf_counter() - started
+            self.cache.observe(self.key, self.chosen, points / max(seconds, 1e-9))
             return
         # the warm-up pass is not measured, so it runs without the counting hooks
         counter = SavedBytes() if self.kind == "backward" and self.warmed else None
@@ -378,6 +410,13 @@ class PassPlan:
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - started
         self.record(points, seconds, counter.total if counter is not None else None)
+
+
+def on_cpu(device: Any) -> bool:
+    """Whether ``device`` (a torch device, numpy's ``"cpu"``, or ``None`` for an array
+    without one) is the CPU, whose passes end when their call returns."""
+    kind = getattr(device, "type", device)
+    return kind is None or str(kind).startswith("cpu")
 
 
 def too_small_to_probe(points: int, cap: int) -> bool:
@@ -421,7 +460,6 @@ def plan_passes(model: Any, like: Any, point_shape: tuple[int, ...], max_batch: 
     device = getattr(like, "device", None)
     if learnt is not None:
         return PassPlan(fixed=learnt, key=key, cap=cap, kind=kind, cache=cache,
-                        bound=cache.bound(key), device=device,
-                        refining=getattr(device, "type", "cpu") != "cuda")
+                        bound=cache.bound(key), device=device, refining=on_cpu(device))
     return PassPlan(fixed=None, key=key, cap=cap, kind=kind, cache=cache,
                     budget=memory_budget(like), device=device)
