@@ -350,6 +350,8 @@ def test_a_learnt_size_goes_on_learning_from_later_passes() -> None:
 def test_twice_the_learnt_size_is_tried_in_at_most_tries_calls() -> None:
     cache = PassSizeCache()
     cache.put(KEY, 256, 10**6, [(64, 100.0), (256, 300.0), (1024, 200.0)])
+    assert cache.larger_to_try(KEY, work=10**6) is None  # the probe saw 1,024 run slower
+    cache.put(KEY, 256, 10**6, [(64, 100.0), (256, 300.0)])
     assert cache.larger_to_try(KEY, work=511) is None  # the work never reaches 512
     assert [cache.larger_to_try(KEY, work=512) for _ in range(TRIES + 1)] == (
         [512] * TRIES + [None])

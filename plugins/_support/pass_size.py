@@ -28,13 +28,16 @@ as large as its memory allows. So the size is learnt from the work itself, by a
    :class:`PassSizeCache` keeps the last :data:`RECENT` throughputs of each planned size.
    The learnt size is the one of best median among the sizes timed at least :data:`SETTLED`
    times and the learnt one itself, so no single timing displaces it. A probe can only time
-   sizes its work reaches (800 points learn from passes of 50 and 200), so a later call whose
-   work reaches twice the learnt size plans with exactly twice it (no rest rule, so its
-   passes are timed), in at most :data:`TRIES` calls per size (one, when its first call timed
-   it :data:`SETTLED` times clearly slower) and within the memory bound.
-   Sizes are explored upwards only: a smaller size the probe timed slower by chance is not
-   timed again. On any device but the CPU nothing is timed after the probe (reading the time
-   would mean synchronising every pass).
+   sizes its work reaches (800 points learn from passes of 50 and 200), so when the learnt
+   size is the largest the probe timed (its work ran out before a larger size could prove
+   slower), a later call whose work reaches twice the learnt size plans with exactly twice it
+   (no rest rule, so its passes are timed), and so on upwards while the larger size wins,
+   in at most :data:`TRIES` calls per size (one, when its first call timed it
+   :data:`SETTLED` times clearly slower) and within the memory bound. A probe that saw a
+   larger size run slower is not second-guessed, and sizes are explored upwards only: a
+   smaller size the probe timed slower by chance is not timed again. On any device but the
+   CPU nothing is timed after the probe (reading the time would mean synchronising every
+   pass).
 
 The memory bound comes from measured activation memory: during each probe pass, the tensors
 autograd saves for the backward pass are counted (distinct storages, bytes), which gives the
@@ -108,6 +111,8 @@ class PassSizeCache:
     bounds: dict[PassKey, int] = field(default_factory=dict)
     rates: dict[PassKey, dict[int, list[float]]] = field(default_factory=dict)
     tried: dict[PassKey, dict[int, int]] = field(default_factory=dict)
+    probed: dict[PassKey, int] = field(default_factory=dict)
+    """The largest size the probe timed, by key."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, key: PassKey | None) -> int | None:
@@ -127,6 +132,7 @@ class PassSizeCache:
         with self.lock:
             self.sizes[key], self.bounds[key] = int(size), int(bound)
             self.rates[key], self.tried[key] = {}, {}
+            self.probed[key] = max((int(points) for points, _ in timings or ()), default=0)
             for points, rate in timings or ():
                 self._fold(key, points, rate)
 
@@ -148,13 +154,14 @@ class PassSizeCache:
         table[int(size)] = [*table.get(int(size), []), float(rate)][-RECENT:]
 
     def larger_to_try(self, key: PassKey, work: int) -> int | None:
-        """Twice the learnt size, when ``work`` reaches it, it is within the memory bound,
-        fewer than :data:`TRIES` calls planned with it (this call is counted) and it was not
-        already timed :data:`SETTLED` times clearly slower (below :data:`SLOWER` of the
-        learnt size's median); else ``None``."""
+        """Twice the learnt size, when the probe timed nothing larger (it stopped because its
+        work ran out, not because a larger size was slower), ``work`` reaches it, it is
+        within the memory bound, fewer than :data:`TRIES` calls planned with it (this call is
+        counted) and it was not already timed :data:`SETTLED` times clearly slower (below
+        :data:`SLOWER` of the learnt size's median); else ``None``."""
         with self.lock:
             learnt = self.sizes.get(key)
-            if learnt is None:
+            if learnt is None or learnt < self.probed.get(key, 0):
                 return None
             larger, tried = 2 * learnt, self.tried.setdefault(key, {})
             if larger > min(work, self.bounds.get(key, 0)) or tried.get(larger, 0) >= TRIES:
@@ -170,7 +177,7 @@ class PassSizeCache:
     def clear(self) -> None:
         """Forget every learnt size."""
         with self.lock:
-            for table in (self.sizes, self.bounds, self.rates, self.tried):
+            for table in (self.sizes, self.bounds, self.rates, self.tried, self.probed):
                 table.clear()
 
 
