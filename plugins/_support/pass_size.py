@@ -279,7 +279,6 @@ class PassPlan:
     timings: list[tuple[int, float]] = field(default_factory=list)
     memory: list[tuple[int, int]] = field(default_factory=list)
     warmed: bool = False
-    started: bool = False
 
     def __post_init__(self) -> None:
         if self.fixed is not None:
@@ -289,12 +288,7 @@ class PassPlan:
 
     def next_size(self, remaining: int) -> int:
         """Points for the next pass, ``remaining`` points of work being left."""
-        first, self.started = not self.started, True
         if self.chosen is not None:
-            if first and self.refining and self.key is not None:
-                larger = self.cache.larger_to_try(self.key, remaining)
-                if larger is not None:
-                    self.chosen, self.trying = larger, True
             return self.chosen if self.trying else self._with_rest(remaining)
         if not self.warmed and too_small_to_probe(remaining, self.cap):
             return remaining
@@ -374,6 +368,7 @@ class PassPlan:
 
     def _work(self, n: int, per_row: int, split_rows: bool) -> Iterator[tuple[slice, slice]]:
         per_row = max(1, int(per_row))
+        self._try_larger(n * per_row)
         start = 0
         while start < n:
             size = self.next_size((n - start) * per_row)
@@ -390,6 +385,14 @@ class PassPlan:
                 yield from self._timed(slice(start, start + 1), part, points,
                                        planned and points == size)
             start += 1
+
+    def _try_larger(self, work: int) -> None:
+        """On a refining plan, plan this ``work`` with twice the learnt size when the cache
+        says it is worth a trial (:meth:`PassSizeCache.larger_to_try`)."""
+        if self.refining and self.key is not None and self.chosen is not None:
+            larger = self.cache.larger_to_try(self.key, work)
+            if larger is not None:
+                self.chosen, self.trying = larger, True
 
     def _timed(self, rows: slice, part: slice, points: int,
                planned: bool) -> Iterator[tuple[slice, slice]]:
